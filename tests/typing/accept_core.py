@@ -1,0 +1,107 @@
+"""Accept corpus: every line here must type-check under mypy --strict and pyright strict."""
+
+from __future__ import annotations
+
+from typing import Any, Literal as L, NewType, TypeVar, assert_type
+
+import numpy as np
+
+import typedtensor as tt
+from typedtensor import Gradients, NoneTape, OwnedTape, Tensor
+
+B = TypeVar("B", bound=int)
+Batch = NewType("Batch", int)
+F32 = np.float32
+
+a: Tensor[tuple[L[2], L[3]], F32, NoneTape] = tt.zeros((2, 3))
+b: Tensor[tuple[L[3], L[4]], F32, NoneTape] = tt.randn((3, 4), seed=0)
+# the dtype argument becomes E (without a target, mypy infers int dims, pyright Literal dims)
+assert_type(tt.zeros((2, 3), np.float64).dtype, np.dtype[np.float64])
+assert_type(tt.zeros((2, 3)).dtype, np.dtype[np.float32])
+h: Tensor[tuple[L[4]], np.float16, NoneTape] = tt.ones((4,), np.float16)
+f: Tensor[tuple[int], F32, NoneTape] = tt.full((2,), 1.5)
+rt: Tensor[tuple[int, int], F32, NoneTape] = tt.randn((2, 3), F32, seed=1)
+any_shape = tt.tensor([[1.0, 2.0]])
+assert_type(any_shape, Tensor[tuple[Any, ...], np.float32, NoneTape])
+assert_type(tt.tensor(np.zeros(3)), Tensor[tuple[Any, ...], np.float64, NoneTape])
+
+# tapes
+at = a.leaky_trace()
+assert_type(at, Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+assert_type(a.trace(Gradients()), Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+loss = (at @ b).relu().mean()
+assert_type(loss, Tensor[tuple[()], F32, OwnedTape])
+grads = loss.backward()
+assert_type(grads, Gradients)
+assert_type(grads.get(a), Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(at.detach(), Tensor[tuple[L[2], L[3]], F32, NoneTape])
+
+# tape merging: the result is traced if either side is
+assert_type(a + a, Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(at + a, Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+assert_type(a + at, Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+assert_type(a * at, Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+assert_type(a - 1.0, Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(2 * at, Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+assert_type(1.0 / a, Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(-at, Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+
+# unary ops keep the type
+assert_type(a.exp().log().sqrt().square().abs().sigmoid().tanh(), Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(a.clamp(0.0, 1.0).softmax().log_softmax(0), Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(a.masked_fill(a > 0.0, 0.0), Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(a > 0.0, Tensor[tuple[L[2], L[3]], np.bool_, NoneTape])
+
+# matmul: inner dims match statically
+assert_type(a @ b, Tensor[tuple[L[2], L[4]], F32, NoneTape])
+assert_type(at @ b, Tensor[tuple[L[2], L[4]], F32, OwnedTape])
+assert_type(a @ b.leaky_trace(), Tensor[tuple[L[2], L[4]], F32, OwnedTape])
+v: Tensor[tuple[L[3]], F32, NoneTape] = tt.zeros((3,))
+assert_type(v @ b, Tensor[tuple[L[4]], F32, NoneTape])
+x3: Tensor[tuple[L[5], L[2], L[3]], F32, NoneTape] = tt.zeros((5, 2, 3))
+assert_type(x3 @ b, Tensor[tuple[L[5], L[2], L[4]], F32, NoneTape])
+y3: Tensor[tuple[L[5], L[3], L[4]], F32, NoneTape] = tt.zeros((5, 3, 4))
+assert_type(x3 @ y3, Tensor[tuple[L[5], L[2], L[4]], F32, NoneTape])
+
+# reductions
+assert_type(a.sum(), Tensor[tuple[()], F32, NoneTape])
+assert_type(a.sum(0), Tensor[tuple[L[3]], F32, NoneTape])
+assert_type(a.mean(-1), Tensor[tuple[L[2]], F32, NoneTape])
+assert_type(a.max(1), Tensor[tuple[L[2]], F32, NoneTape])
+assert_type(a.min(0, keepdims=True), Tensor[tuple[L[1], L[3]], F32, NoneTape])
+assert_type(x3.sum(1), Tensor[tuple[L[5], L[3]], F32, NoneTape])
+assert_type(x3.sum(-1, keepdims=True), Tensor[tuple[L[5], L[2], L[1]], F32, NoneTape])
+assert_type(x3.sum((0, 2)), Tensor[tuple[Any, ...], F32, NoneTape])
+assert_type(a.var(), Tensor[tuple[()], F32, NoneTape])
+assert_type(a.var(0, correction=0), Tensor[tuple[L[3]], F32, NoneTape])
+
+# shapes
+r: Tensor[tuple[L[6]], F32, NoneTape] = a.reshape((6,))
+assert_type(a.transpose(), Tensor[tuple[L[3], L[2]], F32, NoneTape])
+assert_type(x3.transpose(), Tensor[tuple[L[5], L[3], L[2]], F32, NoneTape])
+bc: Tensor[tuple[L[4], L[2], L[3]], F32, NoneTape] = a.broadcast_to((4, 2, 3))
+assert_type(a[0], Tensor[tuple[L[3]], F32, NoneTape])
+assert_type(a[0:1], Tensor[tuple[int, L[3]], F32, NoneTape])
+assert_type(a[:, 1], Tensor[tuple[Any, ...], F32, NoneTape])
+assert_type(tt.concat([a, a]), Tensor[tuple[int, L[3]], F32, NoneTape])
+assert_type(tt.concat([at, at]), Tensor[tuple[int, L[3]], F32, OwnedTape])
+assert_type(tt.concat([a, a], axis=1), Tensor[tuple[Any, ...], F32, NoneTape])
+assert_type(tt.stack([a, a]), Tensor[tuple[int, L[2], L[3]], F32, NoneTape])
+assert_type(tt.where(a > 0.0, a, 0.0), Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(tt.where(a > 0.0, a, at), Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+
+# realize: run-time dims <-> constant dims
+dyn: Tensor[tuple[int, int], F32, NoneTape] = a.realize((2, 3))
+back: Tensor[tuple[L[2], L[3]], F32, NoneTape] = dyn.realize((2, 3))
+assert_type(a.realize(a.shape), Tensor[tuple[L[2], L[3]], F32, NoneTape])
+
+# symbolic dims in user functions, rank aliases, NewType dims
+def first_row(x: Tensor[tuple[B, L[3]], F32, NoneTape]) -> Tensor[tuple[L[3]], F32, NoneTape]:
+    return x[0]
+
+
+assert_type(first_row(a), Tensor[tuple[L[3]], F32, NoneTape])
+nt: Tensor[tuple[Batch, L[3]], F32, NoneTape] = tt.zeros((Batch(4), 3))
+assert_type(nt + nt, Tensor[tuple[Batch, L[3]], F32, NoneTape])
+rk: tt.Rank2[L[2], L[3], F32, NoneTape] = a
+assert_type(rk, Tensor[tuple[L[2], L[3]], F32, NoneTape])

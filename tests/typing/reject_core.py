@@ -1,0 +1,44 @@
+"""Reject corpus: every marked line must be an error in both checkers (unused ignores fail)."""
+
+from __future__ import annotations
+
+from typing import Literal as L
+
+import numpy as np
+
+import typedtensor as tt
+from typedtensor import NoneTape, OwnedTape, Tensor
+
+F32 = np.float32
+a: Tensor[tuple[L[2], L[3]], F32, NoneTape] = tt.zeros((2, 3))
+c: Tensor[tuple[L[3], L[2]], F32, NoneTape] = tt.zeros((3, 2))
+d: Tensor[tuple[L[2], L[3]], np.float64, NoneTape] = tt.zeros((2, 3), np.float64)
+
+# a mismatching literal shape at construction
+bad_shape: Tensor[tuple[L[2], L[3]], F32, NoneTape] = tt.zeros((2, 4))  # type: ignore[arg-type]  # pyright: ignore[reportAssignmentType]
+# the dtype argument becomes E
+bad_dtype: Tensor[tuple[L[2], L[3]], F32, NoneTape] = tt.zeros((2, 3), np.float64)  # type: ignore[arg-type]  # pyright: ignore[reportAssignmentType]
+
+# elementwise shape mismatch
+a + c  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+a * c  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+# dtype mismatch
+a + d  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+# matmul inner dims (3 vs 2)
+a @ a  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+
+# backward on a non-scalar or an untraced tensor
+a.sum().backward()  # type: ignore[misc]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+a.leaky_trace().backward()  # type: ignore[misc]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+# tracing twice
+a.leaky_trace().leaky_trace()  # type: ignore[misc]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+
+# the tape is part of the type
+t: Tensor[tuple[L[2], L[3]], F32, OwnedTape] = a  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+n: Tensor[tuple[L[2], L[3]], F32, NoneTape] = a.leaky_trace()  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+
+# realize misuse: the requested shape must match the target type
+r1: Tensor[tuple[L[3], L[2]], F32, NoneTape] = a.realize((2, 3))  # type: ignore[arg-type]  # pyright: ignore[reportAssignmentType]
+r2: Tensor[tuple[L[2], L[3], L[1]], F32, NoneTape] = a.realize((2, 3))  # type: ignore[arg-type]  # pyright: ignore[reportAssignmentType]
+# invariant shapes: Literal dims do not silently widen to int (use realize)
+w: Tensor[tuple[int, int], F32, NoneTape] = a  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]

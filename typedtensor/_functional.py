@@ -1,0 +1,91 @@
+"""Functions over several tensors: concat, stack, where.
+
+Statically, the inputs of ``concat``/``stack`` share one tape kind (trace all or none); at run time
+mixed inputs are accepted and their tapes merge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal, overload
+
+import numpy as np
+
+from ._check import checked
+from ._errors import DTypeError, ShapeError, TypedTensorError
+from ._ops import elementwise as _ew
+from ._ops import shape as _sh
+from ._shapes import D0, E, Rest, S, T
+from ._tape import NoneTape, OwnedTape
+from ._tensor import Tensor, _apply, _axis, _scalar
+
+__all__ = ["concat", "stack", "where"]
+
+
+def _same(tensors: Sequence[Tensor[Any, Any, Any]], where: str, axis: int | None) -> list[np.ndarray[Any, Any]]:
+    if len(tensors) == 0:
+        raise TypedTensorError(f"{where}: needs at least one tensor")
+    arrays = [t._data for t in tensors]
+    first = arrays[0]
+    for i, a in enumerate(arrays[1:], 1):
+        if a.dtype != first.dtype:
+            raise DTypeError(f"{where}: tensor {i} has dtype {a.dtype.name}, tensor 0 has {first.dtype.name}")
+        other = list(a.shape)
+        ref = list(first.shape)
+        if axis is not None and len(other) == len(ref):
+            other[axis] = ref[axis] = -1
+        if other != ref:
+            what = "all dims but the axis" if axis is not None else "the same shape"
+            raise ShapeError(f"{where}: tensor {i} has shape {a.shape}, tensor 0 has {first.shape}; need {what}")
+    return arrays
+
+
+@overload
+def concat(
+    tensors: Sequence[Tensor[tuple[D0, *Rest], E, T]], axis: Literal[0] = 0
+) -> Tensor[tuple[int, *Rest], E, T]: ...
+@overload
+def concat(tensors: Sequence[Tensor[Any, E, T]], axis: int) -> Tensor[tuple[Any, ...], E, T]: ...
+@checked
+def concat(tensors: Sequence[Tensor[Any, E, Any]], axis: int = 0) -> Tensor[Any, E, Any]:
+    """Join tensors along ``axis`` (typed for axis 0; other axes are checked at run time)."""
+    ax = _axis(tensors[0], axis) if tensors else 0
+    arrays = _same(tensors, "concat", ax)
+    return _apply(_sh.concat(arrays, ax), tuple(tensors))
+
+
+@overload
+def stack(tensors: Sequence[Tensor[tuple[*Rest], E, T]], axis: Literal[0] = 0) -> Tensor[tuple[int, *Rest], E, T]: ...
+@overload
+def stack(tensors: Sequence[Tensor[Any, E, T]], axis: int) -> Tensor[tuple[Any, ...], E, T]: ...
+@checked
+def stack(tensors: Sequence[Tensor[Any, E, Any]], axis: int = 0) -> Tensor[Any, E, Any]:
+    """Stack same-shaped tensors along a new ``axis``."""
+    arrays = _same(tensors, "stack", None)
+    nd = arrays[0].ndim + 1
+    if not -nd <= axis < nd:
+        raise ShapeError(f"stack: axis {axis} is out of range for rank-{nd} output")
+    return _apply(_sh.stack(arrays, axis % nd), tuple(tensors))
+
+
+@overload
+def where(
+    cond: Tensor[S, np.bool_, Any], a: Tensor[S, E, T] | float, b: Tensor[S, E, NoneTape] | float
+) -> Tensor[S, E, T]: ...
+@overload
+def where(
+    cond: Tensor[S, np.bool_, Any], a: Tensor[S, E, Any] | float, b: Tensor[S, E, OwnedTape]
+) -> Tensor[S, E, OwnedTape]: ...
+@checked
+def where(
+    cond: Tensor[S, np.bool_, Any], a: Tensor[S, E, Any] | float, b: Tensor[S, E, Any] | float
+) -> Tensor[S, E, Any]:
+    """``a`` where ``cond`` is True, else ``b``; gradients flow to the chosen places."""
+    tensors = tuple(x for x in (a, b) if isinstance(x, Tensor))
+    if not tensors:
+        raise TypedTensorError("where: at least one of a and b must be a tensor (it sets the dtype)")
+    if len(tensors) == 2:
+        _same(tensors, "where", None)
+    av = a._data if isinstance(a, Tensor) else _scalar(a)
+    bv = b._data if isinstance(b, Tensor) else _scalar(b)
+    return _apply(_ew.where(cond._data, av, bv), tensors)

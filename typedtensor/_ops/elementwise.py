@@ -1,0 +1,130 @@
+"""Elementwise kernels: arithmetic, exp/log, activations, clamp."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._types import Array, Grads, Result
+
+# ---- binary (tensor with tensor of the same shape, or tensor with a Python scalar) ----------
+
+
+def add(a: Array, b: Array | float) -> Result:
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        return (g, g) if len(need) == 2 else (g,)
+
+    return np.add(a, b), bwd
+
+
+def sub(a: Array, b: Array | float) -> Result:
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        return (g, -g if need[1] else None) if len(need) == 2 else (g,)
+
+    return np.subtract(a, b), bwd
+
+
+def rsub(a: Array, b: float) -> Result:
+    """b - a for a scalar b."""
+    return np.subtract(b, a), lambda g, need: (-g,)
+
+
+def mul(a: Array, b: Array | float) -> Result:
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        if len(need) == 1:
+            return (g * b,)
+        return (g * b if need[0] else None, g * a if need[1] else None)
+
+    return np.multiply(a, b), bwd
+
+
+def div(a: Array, b: Array | float) -> Result:
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        ga = g / b if need[0] else None
+        if len(need) == 1:
+            return (ga,)
+        return ga, (-g * a / (b * b) if need[1] else None)
+
+    return np.divide(a, b), bwd
+
+
+def rdiv(a: Array, b: float) -> Result:
+    """b / a for a scalar b."""
+    y = np.divide(b, a)
+    return y, lambda g, need: (-g * y / a,)
+
+
+# ---- unary ------------------------------------------------------------------------------------
+
+
+def neg(a: Array) -> Result:
+    return np.negative(a), lambda g, need: (-g,)
+
+
+def exp(a: Array) -> Result:
+    y = np.exp(a)
+    return y, lambda g, need: (g * y,)
+
+
+def log(a: Array) -> Result:
+    return np.log(a), lambda g, need: (g / a,)
+
+
+def sqrt(a: Array) -> Result:
+    y = np.sqrt(a)
+    return y, lambda g, need: (g / (2 * y),)
+
+
+def square(a: Array) -> Result:
+    return np.square(a), lambda g, need: (2 * a * g,)
+
+
+def abs_(a: Array) -> Result:
+    """|a|; the derivative at 0 is 0 (PyTorch's choice)."""
+    return np.abs(a), lambda g, need: (g * np.sign(a),)
+
+
+def relu(a: Array) -> Result:
+    """max(a, 0); the derivative at 0 is 0 (PyTorch's choice)."""
+    return np.maximum(a, 0), lambda g, need: (g * (a > 0),)
+
+
+def sigmoid(a: Array) -> Result:
+    # 1/(1+exp(-a)) overflows for very negative a; tanh form is stable for every input.
+    y = 0.5 * (np.tanh(0.5 * a) + 1)
+    return y, lambda g, need: (g * y * (1 - y),)
+
+
+def tanh(a: Array) -> Result:
+    y = np.tanh(a)
+    return y, lambda g, need: (g * (1 - y * y),)
+
+
+def clamp(a: Array, lo: float | None, hi: float | None) -> Result:
+    """Clip to [lo, hi]; the gradient passes where lo <= a <= hi (PyTorch's choice)."""
+    y = np.clip(a, lo, hi)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        mask = np.ones(a.shape, dtype=bool)
+        if lo is not None:
+            mask &= a >= lo
+        if hi is not None:
+            mask &= a <= hi
+        return (g * mask,)
+
+    return y, bwd
+
+
+def where(cond: Array, a: Array | float, b: Array | float) -> Result:
+    """cond ? a : b, elementwise; inputs are the tensors among a and b, in order."""
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        zero = np.zeros((), dtype=g.dtype)
+        out: list[Array | None] = []
+        k = 0
+        for side, pick in ((a, True), (b, False)):
+            if isinstance(side, np.ndarray):
+                out.append((np.where(cond, g, zero) if pick else np.where(cond, zero, g)) if need[k] else None)
+                k += 1
+        return tuple(out)
+
+    return np.where(cond, a, b), bwd

@@ -1,0 +1,85 @@
+"""Reductions over axes: sum, mean, var, max, min (with keepdims)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._types import Array, Grads, Result
+
+Axis = int | tuple[int, ...] | None
+
+
+def _axes(ndim: int, axis: Axis) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(sorted(ax % ndim if ndim else ax for ax in axis))
+
+
+def _expand(g: Array, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> Array:
+    """Undo a reduction's shape change on the gradient: a view broadcastable to ``shape``."""
+    if not keepdims:
+        g = np.expand_dims(g, axes)
+    return np.broadcast_to(g, shape)
+
+
+def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
+    n = 1
+    for ax in axes:
+        n *= shape[ax]
+    return n
+
+
+def sum_(a: Array, axis: Axis, keepdims: bool) -> Result:
+    axes = _axes(a.ndim, axis)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        return (_expand(g, a.shape, axes, keepdims),)
+
+    return np.sum(a, axis=axes, keepdims=keepdims), bwd
+
+
+def mean(a: Array, axis: Axis, keepdims: bool) -> Result:
+    axes = _axes(a.ndim, axis)
+    n = _count(a.shape, axes)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        return (_expand(g / n, a.shape, axes, keepdims),)
+
+    return np.mean(a, axis=axes, keepdims=keepdims), bwd
+
+
+def var(a: Array, axis: Axis, keepdims: bool, correction: int) -> Result:
+    """Variance with ``correction`` subtracted from the count (1: unbiased, PyTorch's default)."""
+    axes = _axes(a.ndim, axis)
+    n = _count(a.shape, axes)
+    centred = a - np.mean(a, axis=axes, keepdims=True)
+    y = np.sum(centred * centred, axis=axes, keepdims=keepdims) / (n - correction)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        return (_expand(g, a.shape, axes, keepdims) * centred * (2 / (n - correction)),)
+
+    return y.astype(a.dtype, copy=False), bwd
+
+
+def _extreme(a: Array, axis: Axis, keepdims: bool, fn: np.ufunc) -> Result:
+    """max/min; the gradient is shared evenly among ties (PyTorch's amax/amin rule)."""
+    axes = _axes(a.ndim, axis)
+    y = fn.reduce(a, axis=axes, keepdims=True)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        mask = a == y
+        count = mask.sum(axis=axes, keepdims=True)
+        gk = g if keepdims else np.expand_dims(g, axes)
+        return (mask * (gk / count),)
+
+    return (y if keepdims else np.squeeze(y, axis=axes)), bwd
+
+
+def max_(a: Array, axis: Axis, keepdims: bool) -> Result:
+    return _extreme(a, axis, keepdims, np.maximum)
+
+
+def min_(a: Array, axis: Axis, keepdims: bool) -> Result:
+    return _extreme(a, axis, keepdims, np.minimum)

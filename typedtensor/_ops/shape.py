@@ -1,0 +1,61 @@
+"""Shape kernels: reshape, broadcast_to, permute, indexing, concat, stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._types import Array, Grads, Result, sum_to
+
+
+def reshape(a: Array, shape: tuple[int, ...]) -> Result:
+    return a.reshape(shape), lambda g, need: (g.reshape(a.shape),)
+
+
+def broadcast_to(a: Array, shape: tuple[int, ...]) -> Result:
+    return np.broadcast_to(a, shape), lambda g, need: (sum_to(g, a.shape),)
+
+
+def permute(a: Array, axes: tuple[int, ...]) -> Result:
+    inverse = tuple(np.argsort(axes))
+    return np.transpose(a, axes), lambda g, need: (np.transpose(g, inverse),)
+
+
+def _is_basic(index: Any) -> bool:
+    parts: tuple[Any, ...] = index if isinstance(index, tuple) else (index,)  # pyright: ignore[reportUnknownVariableType]
+    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
+
+
+def getitem(a: Array, index: Any) -> Result:
+    y = a[index]
+    basic = _is_basic(index)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        ga = np.zeros_like(a)
+        if basic:
+            ga[index] = g
+        else:
+            np.add.at(ga, index, g)  # repeated indices accumulate
+        return (ga,)
+
+    return (y if basic else np.asarray(y)), bwd
+
+
+def concat(arrays: list[Array], axis: int) -> Result:
+    y = np.concatenate(arrays, axis=axis)
+    bounds = np.cumsum([x.shape[axis] for x in arrays])[:-1]
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        return tuple(np.split(g, bounds, axis=axis))
+
+    return y, bwd
+
+
+def stack(arrays: list[Array], axis: int) -> Result:
+    y = np.stack(arrays, axis=axis)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        return tuple(np.take(g, i, axis=axis) for i in range(len(arrays)))
+
+    return y, bwd

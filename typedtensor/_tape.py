@@ -1,0 +1,197 @@
+"""Gradient tapes and the Gradients store (dfdx semantics).
+
+A tensor either carries no tape (``NoneTape``: inference, nothing recorded) or an ``OwnedTape``: a
+shared record of every operation done on traced tensors since ``trace``/``leaky_trace``.
+
+Tape rule for operations with several inputs: the result carries a tape when any input does. When
+two inputs carry different tapes, the tapes are merged into one: the merged tape holds both
+histories in recording order, and ``backward`` writes gradients into every ``Gradients`` either tape
+was started with. Untraced inputs of a taped op are constants unless a ``Gradients`` of the tape
+allocated them (model parameters) or the tape is leaky: then their gradient is computed too.
+
+``backward`` consumes the tape: saved buffers are released as each op is run, intermediate
+gradients are freed as soon as they are consumed (unless the tape is leaky), and a second
+``backward`` on the same tape is an error.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._errors import TapeError, TypedTensorError
+
+if TYPE_CHECKING:
+    from ._tensor import Tensor
+
+__all__ = ["Gradients", "NoneTape", "OwnedTape"]
+
+Array = NDArray[Any]
+#: A recorded op's local derivative: upstream gradient and which inputs need one -> their gradients.
+Backward = Callable[[Array, tuple[bool, ...]], tuple[Array | None, ...]]
+
+S = TypeVar("S")
+E = TypeVar("E", bound=np.generic)
+
+_seq = itertools.count()
+
+
+class NoneTape:
+    """Type-level marker: the tensor records nothing (inference mode)."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        raise TypedTensorError("NoneTape is a type-level marker; an untraced tensor simply has no tape")
+
+
+class OwnedTape:
+    """The tape of a traced tensor: the recorded ops and the Gradients they will write to."""
+
+    __slots__ = ("_ops", "_parent", "_sinks", "_used")
+
+    def __init__(self, sink: Gradients) -> None:
+        self._ops: list[tuple[int, int, tuple[int, ...], tuple[bool, ...], Backward]] = []
+        self._sinks: list[Gradients] = [sink]
+        self._parent: OwnedTape | None = None
+        self._used = False
+
+    def _root(self) -> OwnedTape:
+        t = self
+        while t._parent is not None:
+            t = t._parent
+        return t
+
+    def __repr__(self) -> str:
+        r = self._root()
+        return f"OwnedTape(ops={len(r._ops)}, used={r._used})"
+
+
+def merge(a: OwnedTape, b: OwnedTape) -> OwnedTape:
+    """One tape holding both histories (see the module docstring for the rule)."""
+    a, b = a._root(), b._root()
+    if a is b:
+        return a
+    if a._used or b._used:
+        raise TapeError(
+            "cannot combine a tensor whose tape was already consumed by backward(); "
+            "trace the inputs again (x.trace(grads)) for a new step"
+        )
+    a._ops = list(heapq.merge(a._ops, b._ops))
+    for s in b._sinks:
+        if s not in a._sinks:
+            a._sinks.append(s)
+    b._ops = []
+    b._parent = a
+    return a
+
+
+def record(tape: OwnedTape, out_id: int, parents: tuple[Tensor[Any, Any, Any], ...], bwd: Backward) -> None:
+    """Append one op to ``tape`` (already the root)."""
+    if tape._used:
+        raise TapeError("this tape was consumed by backward(); trace the inputs again (x.trace(grads)) for a new step")
+    tape._ops.append(
+        (next(_seq), out_id, tuple(p._id for p in parents), tuple(p._tape is not None for p in parents), bwd)
+    )
+
+
+class Gradients:
+    """Gradients of a backward pass, looked up by tensor: ``grads.get(t)``.
+
+    ``Gradients()`` keeps the gradients of the tensors allocated in it (``alloc``; modules allocate
+    their parameters) and accumulates into them across backward passes until ``zero()``.
+    ``Gradients(leaky=True)`` (what ``leaky_trace`` uses) keeps every gradient, intermediates too.
+    """
+
+    __slots__ = ("_grads", "_keep", "leaky")
+
+    def __init__(self, *, leaky: bool = False) -> None:
+        self._grads: dict[int, Array] = {}
+        self._keep: set[int] = set()
+        self.leaky = leaky
+
+    def alloc(self, t: Tensor[Any, Any, Any]) -> None:
+        """Keep (and accumulate) the gradient of ``t``, starting from zeros."""
+        if t._id not in self._grads:
+            self._grads[t._id] = np.zeros_like(t._data)
+        self._keep.add(t._id)
+
+    def zero(self) -> None:
+        """Set every stored gradient to zero (in place), keeping the allocations."""
+        for g in self._grads.values():
+            g[...] = 0
+
+    def __contains__(self, t: object) -> bool:
+        return getattr(t, "_id", None) in self._grads
+
+    def __len__(self) -> int:
+        return len(self._grads)
+
+    def get(self, t: Tensor[S, E, Any]) -> Tensor[S, E, NoneTape]:
+        """The gradient of ``t`` as an untraced tensor of ``t``'s shape and dtype."""
+        from ._tensor import _make
+
+        g = self._grads.get(t._id)
+        if g is None:
+            raise TapeError(
+                f"no gradient is stored for this tensor (shape {t._data.shape}): it was not on the path "
+                "to the loss, or the tape was not leaky and the tensor was not allocated; use "
+                "x.leaky_trace(), or grads.alloc(x) / model.alloc_grads() before tracing"
+            )
+        return _make(g, None)
+
+    def _accumulate(self, gid: int, g: Array) -> None:
+        old = self._grads.get(gid)
+        if old is None:
+            self._grads[gid] = np.array(g, copy=True)
+        else:
+            old += g
+
+    def __repr__(self) -> str:
+        return f"Gradients({len(self._grads)} tensors, leaky={self.leaky})"
+
+
+def backward(loss: Tensor[Any, Any, Any]) -> Gradients:
+    """Run the tape of the rank-0 ``loss`` backwards; return its (first) Gradients."""
+    tape = loss._tape
+    if tape is None:
+        raise TapeError(
+            "backward() needs a traced loss (OwnedTape) but this tensor has no tape; "
+            "trace an input first: x.leaky_trace() or x.trace(grads)"
+        )
+    if loss._data.ndim != 0:
+        raise TapeError(
+            f"backward() needs a scalar loss (shape ()), got shape {loss._data.shape}; reduce it first "
+            "with .sum() or .mean()"
+        )
+    tape = tape._root()
+    if tape._used:
+        raise TapeError("this tape was already consumed by backward(); trace the inputs again for a new step")
+    tape._used = True
+    sinks = tape._sinks
+    leaky = any(s.leaky for s in sinks)
+    keep: set[int] = set[int]().union(*(s._keep for s in sinks))
+    grads: dict[int, Array] = {loss._id: np.ones_like(loss._data)}
+    ops = tape._ops
+    tape._ops = []
+    while ops:
+        _, out_id, pids, traced, bwd = ops.pop()  # drops the op's saved buffers once run
+        g = grads.get(out_id) if (leaky or out_id in keep) else grads.pop(out_id, None)
+        if g is None:
+            continue
+        need = tuple(t or leaky or pid in keep for pid, t in zip(pids, traced, strict=False))
+        for pid, gi in zip(pids, bwd(g, need), strict=False):
+            if gi is None:
+                continue
+            old = grads.get(pid)
+            grads[pid] = gi if old is None else old + gi
+    for sink in sinks:
+        for gid, g in grads.items():
+            if sink.leaky or gid in sink._keep:
+                sink._accumulate(gid, g)
+    return sinks[0]

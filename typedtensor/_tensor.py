@@ -1,0 +1,559 @@
+"""``Tensor[S, E, T]``: a NumPy array whose shape S, dtype E and tape T are part of its static type.
+
+Binary ops between tensors need the same shape S (and dtype E); a Python scalar broadcasts. Any
+other broadcasting is explicit, with ``broadcast_to`` (as in dfdx): that keeps every shape visible to
+the type checkers. The result's tape follows the rule in ``typedtensor._tape``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from types import EllipsisType
+from typing import TYPE_CHECKING, Any, Generic, Literal, cast, overload
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import _check
+from ._errors import DTypeError, ShapeError, TypedTensorError
+from ._ops import elementwise as _ew
+from ._ops import linalg as _la
+from ._ops import reduce as _red
+from ._ops import shape as _sh
+from ._ops import softmax as _sm
+from ._ops._types import Result
+from ._shapes import D0, D1, DN, E2, S2, E, K, Lead, M, N, Rest, S, T
+from ._tape import Gradients, NoneTape, OwnedTape, backward, merge, record
+
+__all__ = ["Tensor"]
+
+Index = int | slice | None | EllipsisType | NDArray[np.integer[Any]] | NDArray[np.bool_] | list[int]
+Axis = int | tuple[int, ...] | None
+
+_ids = itertools.count()
+_new = object.__new__
+
+
+class Tensor(Generic[S, E, T]):
+    """A typed tensor. Build one with ``tt.tensor``, ``tt.zeros``, ``tt.randn``...
+
+    Type parameters: ``S`` a tuple of dims, ``E`` a NumPy scalar type, ``T`` ``NoneTape`` or
+    ``OwnedTape``. Example: ``Tensor[tuple[B, Literal[3], H, W], np.float32, NoneTape]``.
+    """
+
+    __slots__ = ("__weakref__", "_data", "_id", "_tape")
+    _data: NDArray[Any]
+    _tape: OwnedTape | None
+    _id: int
+
+    def __init__(self) -> None:
+        raise TypedTensorError("build tensors with tt.tensor(data), tt.zeros(shape), tt.randn(shape, seed=...)")
+
+    if not TYPE_CHECKING:
+
+        def __class_getitem__(cls, params):
+            return _check.tensor_hint(cls, params)
+
+    # ---- introspection -----------------------------------------------------------------------
+
+    @property
+    def shape(self) -> S:
+        """The shape, a tuple of ints (typed as S)."""
+        return self._data.shape  # type: ignore[return-value]
+
+    @property
+    def dtype(self) -> np.dtype[E]:
+        """The NumPy dtype."""
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        """The rank."""
+        return self._data.ndim
+
+    @property
+    def traced(self) -> bool:
+        """True when the tensor carries an OwnedTape."""
+        return self._tape is not None
+
+    def numpy(self) -> NDArray[E]:
+        """The values as a read-only NumPy view (copy it with ``np.array(t.numpy())`` to edit)."""
+        v = self._data.view()
+        v.flags.writeable = False
+        return v
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> NDArray[Any]:
+        return np.array(self._data, dtype=dtype, copy=True if copy is None else copy)
+
+    def item(self) -> float:
+        """The single value of a one-element tensor as a Python number."""
+        if self._data.size != 1:
+            raise ShapeError(f"item() needs a tensor with one element, got shape {self._data.shape}")
+        return float(self._data.item())
+
+    def __repr__(self) -> str:
+        tape = "NoneTape" if self._tape is None else "OwnedTape"
+        body = np.array2string(self._data, precision=4, threshold=20, edgeitems=2, prefix="  ")
+        return f"Tensor[{tuple(self._data.shape)}, {self._data.dtype.name}, {tape}](\n  {body})"
+
+    # ---- tapes -------------------------------------------------------------------------------
+
+    def trace(self: Tensor[S, E, NoneTape], grads: Gradients) -> Tensor[S, E, OwnedTape]:
+        """Start recording into ``grads`` (kept: tensors ``grads`` allocated, e.g. a model's parameters)."""
+        return _make(self._data, OwnedTape(grads), self._id)
+
+    def leaky_trace(self: Tensor[S, E, NoneTape]) -> Tensor[S, E, OwnedTape]:
+        """Start recording into a fresh ``Gradients`` that keeps every gradient, intermediates too."""
+        return _make(self._data, OwnedTape(Gradients(leaky=True)), self._id)
+
+    def detach(self) -> Tensor[S, E, NoneTape]:
+        """The same values without a tape (a constant for the autodiff)."""
+        return _make(self._data, None)
+
+    def backward(self: Tensor[tuple[()], E, OwnedTape]) -> Gradients:
+        """Back-propagate from this scalar loss; returns the Gradients (``grads.get(t)``)."""
+        return backward(self)
+
+    def realize(self, shape: S2) -> Tensor[S2, E, T]:
+        """The same tensor with the shape type ``S2``, checked at run time (dfdx ``realize``).
+
+        Converts between run-time (``int``) and constant (``Literal``) dims:
+        ``y: Tensor[tuple[L[2], L[3]], F, T] = x.realize((2, 3))``.
+        """
+        if tuple(shape) != self._data.shape:
+            raise ShapeError(
+                f"realize: the tensor has shape {self._data.shape} but {tuple(shape)} was requested; "
+                "realize only re-types a shape, use reshape() to change it"
+            )
+        return _make(self._data, self._tape, self._id)
+
+    def astype(self, dtype: type[E2]) -> Tensor[S, E2, T]:
+        """Cast to another dtype; the gradient is cast back."""
+        dt = _float_dtype(dtype, "astype")
+        src = self._data.dtype
+        return _unary(self, (self._data.astype(dt), lambda g, need: (g.astype(src),)))
+
+    # ---- elementwise binary --------------------------------------------------------------------
+
+    @overload
+    def __add__(self, other: Tensor[S, E, NoneTape] | float) -> Tensor[S, E, T]: ...
+    @overload
+    def __add__(self, other: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]: ...
+    def __add__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, E, Any]:
+        """Elementwise sum with a tensor of the same shape and dtype, or a scalar."""
+        return _binary(self, other, _ew.add)
+
+    @overload
+    def __sub__(self, other: Tensor[S, E, NoneTape] | float) -> Tensor[S, E, T]: ...
+    @overload
+    def __sub__(self, other: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]: ...
+    def __sub__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, E, Any]:
+        """Elementwise difference with a tensor of the same shape and dtype, or a scalar."""
+        return _binary(self, other, _ew.sub)
+
+    @overload
+    def __mul__(self, other: Tensor[S, E, NoneTape] | float) -> Tensor[S, E, T]: ...
+    @overload
+    def __mul__(self, other: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]: ...
+    def __mul__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, E, Any]:
+        """Elementwise product with a tensor of the same shape and dtype, or a scalar."""
+        return _binary(self, other, _ew.mul)
+
+    @overload
+    def __truediv__(self, other: Tensor[S, E, NoneTape] | float) -> Tensor[S, E, T]: ...
+    @overload
+    def __truediv__(self, other: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]: ...
+    def __truediv__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, E, Any]:
+        """Elementwise quotient by a tensor of the same shape and dtype, or a scalar."""
+        return _binary(self, other, _ew.div)
+
+    def __radd__(self, other: float) -> Tensor[S, E, T]:
+        """scalar + tensor."""
+        return _binary(self, other, _ew.add)
+
+    def __rsub__(self, other: float) -> Tensor[S, E, T]:
+        """scalar - tensor."""
+        return _unary(self, _ew.rsub(self._data, _scalar(other)))
+
+    def __rmul__(self, other: float) -> Tensor[S, E, T]:
+        """scalar * tensor."""
+        return _binary(self, other, _ew.mul)
+
+    def __rtruediv__(self, other: float) -> Tensor[S, E, T]:
+        """scalar / tensor."""
+        return _unary(self, _ew.rdiv(self._data, _scalar(other)))
+
+    def __neg__(self) -> Tensor[S, E, T]:
+        """-tensor."""
+        return _unary(self, _ew.neg(self._data))
+
+    # ---- comparisons (not differentiable; the mask is a bool tensor) ---------------------------
+
+    def __gt__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, np.bool_, NoneTape]:
+        """Elementwise ``>``, as a bool tensor for ``where``/``masked_fill``."""
+        return _make(np.greater(self._data, _operand(self, other)), None)
+
+    def __lt__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, np.bool_, NoneTape]:
+        """Elementwise ``<``, as a bool tensor."""
+        return _make(np.less(self._data, _operand(self, other)), None)
+
+    def __ge__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, np.bool_, NoneTape]:
+        """Elementwise ``>=``, as a bool tensor."""
+        return _make(np.greater_equal(self._data, _operand(self, other)), None)
+
+    def __le__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, np.bool_, NoneTape]:
+        """Elementwise ``<=``, as a bool tensor."""
+        return _make(np.less_equal(self._data, _operand(self, other)), None)
+
+    # ---- elementwise unary ---------------------------------------------------------------------
+
+    def exp(self) -> Tensor[S, E, T]:
+        """e ** x."""
+        return _unary(self, _ew.exp(self._data))
+
+    def log(self) -> Tensor[S, E, T]:
+        """Natural logarithm."""
+        return _unary(self, _ew.log(self._data))
+
+    def sqrt(self) -> Tensor[S, E, T]:
+        """Square root."""
+        return _unary(self, _ew.sqrt(self._data))
+
+    def square(self) -> Tensor[S, E, T]:
+        """x * x."""
+        return _unary(self, _ew.square(self._data))
+
+    def abs(self) -> Tensor[S, E, T]:
+        """|x| (derivative 0 at 0)."""
+        return _unary(self, _ew.abs_(self._data))
+
+    def relu(self) -> Tensor[S, E, T]:
+        """max(x, 0) (derivative 0 at 0)."""
+        return _unary(self, _ew.relu(self._data))
+
+    def sigmoid(self) -> Tensor[S, E, T]:
+        """1 / (1 + e ** -x), stable for every input."""
+        return _unary(self, _ew.sigmoid(self._data))
+
+    def tanh(self) -> Tensor[S, E, T]:
+        """Hyperbolic tangent."""
+        return _unary(self, _ew.tanh(self._data))
+
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor[S, E, T]:
+        """Clip into [min, max]; the gradient passes where min <= x <= max."""
+        if min is None and max is None:
+            raise TypedTensorError("clamp() needs min, max or both")
+        if min is not None and max is not None and min > max:
+            raise TypedTensorError(f"clamp(): min ({min}) must not exceed max ({max})")
+        return _unary(self, _ew.clamp(self._data, min, max))
+
+    def softmax(self, axis: int = -1) -> Tensor[S, E, T]:
+        """exp(x) / sum(exp(x)) along ``axis``."""
+        return _unary(self, _sm.softmax(self._data, _axis(self, axis)))
+
+    def log_softmax(self, axis: int = -1) -> Tensor[S, E, T]:
+        """log(softmax(x)) along ``axis``, computed stably."""
+        return _unary(self, _sm.log_softmax(self._data, _axis(self, axis)))
+
+    def masked_fill(self, mask: Tensor[S, np.bool_, Any], value: float) -> Tensor[S, E, T]:
+        """``value`` where ``mask`` is True, x elsewhere; no gradient flows to filled places."""
+        return _unary(self, _ew.where(mask._data, _scalar(value), self._data))
+
+    # ---- matmul --------------------------------------------------------------------------------
+
+    @overload
+    def __matmul__(self: Tensor[tuple[K], E, T], other: Tensor[tuple[K, N], E, NoneTape]) -> Tensor[tuple[N], E, T]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[K], E, Any], other: Tensor[tuple[K, N], E, OwnedTape]
+    ) -> Tensor[tuple[N], E, OwnedTape]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[K, N], E, NoneTape]
+    ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[*Lead, M, K], E, Any], other: Tensor[tuple[K, N], E, OwnedTape]
+    ) -> Tensor[tuple[*Lead, M, N], E, OwnedTape]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[*Lead, K, N], E, NoneTape]
+    ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[*Lead, M, K], E, Any], other: Tensor[tuple[*Lead, K, N], E, OwnedTape]
+    ) -> Tensor[tuple[*Lead, M, N], E, OwnedTape]: ...
+    def __matmul__(self, other: Tensor[Any, E, Any]) -> Tensor[Any, E, Any]:
+        """Matrix product: (K)@(K,N), (...,M,K)@(K,N) and (B...,M,K)@(B...,K,N)."""
+        a, b = self._data, other._data
+        if a.ndim == 0 or b.ndim < 2:
+            raise ShapeError(f"matmul: self must have rank >= 1 and other rank >= 2, got shapes {a.shape} @ {b.shape}")
+        if a.shape[-1] != b.shape[-2]:
+            raise ShapeError(
+                f"matmul: inner dims differ: self {a.shape} @ other {b.shape} pairs {a.shape[-1]} with "
+                f"{b.shape[-2]}; the last dim of self must equal the second-to-last dim of other"
+            )
+        if b.ndim > 2 and a.shape[:-2] != b.shape[:-2]:
+            raise ShapeError(
+                f"matmul: batch dims differ: self {a.shape} @ other {b.shape}; batched operands need "
+                "equal leading dims (or a 2-D other)"
+            )
+        return _apply(_la.matmul(a, b), (self, other))
+
+    # ---- reductions ----------------------------------------------------------------------------
+
+    if TYPE_CHECKING:
+        sum: _Reduction
+        mean: _Reduction
+        max: _Reduction
+        min: _Reduction
+    else:
+
+        def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor[Any, E, T]:
+            """Sum over ``axis`` (all axes when None)."""
+            return _unary(self, _red.sum_(self._data, _axes(self, axis), keepdims))
+
+        def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor[Any, E, T]:
+            """Mean over ``axis`` (all axes when None)."""
+            return _unary(self, _red.mean(self._data, _axes(self, axis), keepdims))
+
+        def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor[Any, E, T]:
+            """Maximum over ``axis``; the gradient is shared evenly among ties."""
+            return _unary(self, _red.max_(self._data, _nonempty(self, _axes(self, axis)), keepdims))
+
+        def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor[Any, E, T]:
+            """Minimum over ``axis``; the gradient is shared evenly among ties."""
+            return _unary(self, _red.min_(self._data, _nonempty(self, _axes(self, axis)), keepdims))
+
+    @overload
+    def var(self, axis: None = None, *, correction: int = 1) -> Tensor[tuple[()], E, T]: ...
+    @overload
+    def var(
+        self: Tensor[tuple[D0, *Rest], E, T], axis: Literal[0], *, correction: int = 1
+    ) -> Tensor[tuple[*Rest], E, T]: ...
+    @overload
+    def var(
+        self: Tensor[tuple[*Lead, DN], E, T], axis: Literal[-1], *, correction: int = 1
+    ) -> Tensor[tuple[*Lead], E, T]: ...
+    @overload
+    def var(self, axis: Axis, keepdims: bool = False, *, correction: int = 1) -> Tensor[tuple[Any, ...], E, T]: ...
+    def var(self, axis: Axis = None, keepdims: bool = False, *, correction: int = 1) -> Tensor[Any, E, T]:
+        """Variance over ``axis``; ``correction=1`` (default, as PyTorch) is unbiased, 0 is biased."""
+        axes = _axes(self, axis)
+        n = int(np.prod([self._data.shape[a] for a in (range(self.ndim) if axes is None else axes)]))
+        if n - correction <= 0:
+            raise ShapeError(
+                f"var: {n} value(s) per result with correction={correction} leaves no degrees of freedom; "
+                "reduce over more values or use correction=0"
+            )
+        return _unary(self, _red.var(self._data, axes, keepdims, correction))
+
+    # ---- shape ---------------------------------------------------------------------------------
+
+    def reshape(self, shape: S2) -> Tensor[S2, E, T]:
+        """The same values in ``shape`` (same element count; one dim may be -1 at run time)."""
+        try:
+            res = _sh.reshape(self._data, tuple(shape))
+        except ValueError:
+            raise ShapeError(
+                f"reshape: cannot view shape {self._data.shape} ({self._data.size} elements) as {tuple(shape)}"
+            ) from None
+        return _unary(self, res)
+
+    def broadcast_to(self, shape: S2) -> Tensor[S2, E, T]:
+        """Repeat along new leading dims and size-1 dims (NumPy rules); the gradient sums back."""
+        try:
+            res = _sh.broadcast_to(self._data, tuple(shape))
+        except ValueError:
+            raise ShapeError(
+                f"broadcast_to: shape {self._data.shape} cannot broadcast to {tuple(shape)}: dims must match "
+                "or be 1, aligned from the right"
+            ) from None
+        return _unary(self, res)
+
+    def permute(self, axes: tuple[int, ...]) -> Tensor[tuple[Any, ...], E, T]:
+        """Reorder the axes (``axes[i]`` is the source of output axis i); realize() to re-type."""
+        nd = self._data.ndim
+        if sorted(a % nd if -nd <= a < nd else a for a in axes) != list(range(nd)):
+            raise ShapeError(f"permute: axes {axes} are not a permutation of range({nd}) for shape {self._data.shape}")
+        return _unary(self, _sh.permute(self._data, tuple(a % nd for a in axes)))
+
+    def transpose(self: Tensor[tuple[*Lead, M, N], E, T]) -> Tensor[tuple[*Lead, N, M], E, T]:
+        """Swap the last two axes (PyTorch ``.mT``)."""
+        nd = self._data.ndim
+        if nd < 2:
+            raise ShapeError(f"transpose: needs rank >= 2, got shape {self._data.shape}")
+        axes = (*range(nd - 2), nd - 1, nd - 2)
+        return _unary(self, _sh.permute(self._data, axes))
+
+    @overload
+    def __getitem__(self: Tensor[tuple[D0, *Rest], E, T], index: int) -> Tensor[tuple[*Rest], E, T]: ...
+    @overload
+    def __getitem__(self: Tensor[tuple[D0, *Rest], E, T], index: slice) -> Tensor[tuple[int, *Rest], E, T]: ...
+    @overload
+    def __getitem__(self, index: Index | tuple[Index, ...]) -> Tensor[tuple[Any, ...], E, T]: ...
+    def __getitem__(self, index: Index | tuple[Index, ...]) -> Tensor[Any, E, T]:
+        """NumPy indexing: ints, slices, None, ..., integer and bool arrays (gradient scatters back)."""
+        try:
+            res = _sh.getitem(self._data, index)
+        except IndexError as e:
+            raise ShapeError(f"index {index!r} does not fit shape {self._data.shape}: {e}") from None
+        return _unary(self, res)
+
+
+if TYPE_CHECKING:
+
+    class _Reducer(Generic[S, E, T]):
+        """The static signature of sum/mean/max/min, bound to a tensor of shape S."""
+
+        @overload
+        def __call__(self, axis: None = None, keepdims: Literal[False] = False) -> Tensor[tuple[()], E, T]: ...
+        @overload
+        def __call__(
+            self: _Reducer[tuple[D0, *Rest], E, T], axis: Literal[0], keepdims: Literal[False] = False
+        ) -> Tensor[tuple[*Rest], E, T]: ...
+        @overload
+        def __call__(
+            self: _Reducer[tuple[D0, *Rest], E, T], axis: Literal[0], keepdims: Literal[True]
+        ) -> Tensor[tuple[Literal[1], *Rest], E, T]: ...
+        @overload
+        def __call__(
+            self: _Reducer[tuple[D0, D1, *Rest], E, T], axis: Literal[1], keepdims: Literal[False] = False
+        ) -> Tensor[tuple[D0, *Rest], E, T]: ...
+        @overload
+        def __call__(
+            self: _Reducer[tuple[D0, D1, *Rest], E, T], axis: Literal[1], keepdims: Literal[True]
+        ) -> Tensor[tuple[D0, Literal[1], *Rest], E, T]: ...
+        @overload
+        def __call__(
+            self: _Reducer[tuple[*Lead, DN], E, T], axis: Literal[-1], keepdims: Literal[False] = False
+        ) -> Tensor[tuple[*Lead], E, T]: ...
+        @overload
+        def __call__(
+            self: _Reducer[tuple[*Lead, DN], E, T], axis: Literal[-1], keepdims: Literal[True]
+        ) -> Tensor[tuple[*Lead, Literal[1]], E, T]: ...
+        @overload
+        def __call__(self, axis: Axis = None, keepdims: bool = False) -> Tensor[tuple[Any, ...], E, T]: ...
+        def __call__(self, axis: Axis = None, keepdims: bool = False) -> Tensor[Any, E, T]: ...
+
+    class _Reduction:
+        @overload
+        def __get__(self, obj: None, owner: type[Any]) -> _Reduction: ...
+        @overload
+        def __get__(self, obj: Tensor[S, E, T], owner: type[Any]) -> _Reducer[S, E, T]: ...
+        def __get__(self, obj: Tensor[S, E, T] | None, owner: type[Any]) -> _Reducer[S, E, T] | _Reduction: ...
+
+
+# ---- recording helpers ---------------------------------------------------------------------------
+
+
+def _make(data: NDArray[Any], tape: OwnedTape | None, tid: int | None = None) -> Tensor[Any, Any, Any]:
+    t: Tensor[Any, Any, Any] = _new(Tensor)  # pyright: ignore[reportUnknownVariableType]
+    t._data = data
+    t._tape = tape
+    t._id = next(_ids) if tid is None else tid
+    return t
+
+
+def _unary(x: Tensor[Any, Any, Any], res: Result) -> Tensor[Any, Any, Any]:
+    y, bwd = res
+    if y.__class__ is not np.ndarray:  # ufuncs return NumPy scalars for 0-d input
+        y = np.asarray(y)
+    tape = x._tape
+    if tape is None:
+        return _make(y, None)
+    tape = tape._root()
+    out = _make(y, tape)
+    record(tape, out._id, (x,), bwd)
+    return out
+
+
+def _apply(res: Result, parents: tuple[Tensor[Any, Any, Any], ...]) -> Tensor[Any, Any, Any]:
+    y, bwd = res
+    if y.__class__ is not np.ndarray:
+        y = np.asarray(y)
+    tape: OwnedTape | None = None
+    for p in parents:
+        pt = p._tape
+        if pt is not None:
+            tape = pt._root() if tape is None else merge(tape, pt)
+    out = _make(y, tape)
+    if tape is not None:
+        record(tape, out._id, parents, bwd)
+    return out
+
+
+def _scalar(v: Any) -> float:
+    cls: type[Any] = v.__class__
+    if issubclass(cls, (bool, np.bool_)) or not issubclass(cls, (int, float, np.integer, np.floating)):
+        raise TypedTensorError(f"expected a Python number, got {cls.__name__}")
+    return float(v)
+
+
+def _operand(x: Tensor[Any, Any, Any], other: Any) -> NDArray[Any] | float:
+    if other.__class__ is Tensor:
+        o: Tensor[Any, Any, Any] = other
+        if o._data.shape != x._data.shape:
+            raise ShapeError(
+                f"elementwise op: shapes {x._data.shape} and {o._data.shape} differ; make them equal with "
+                "broadcast_to() (broadcasting between tensors is explicit)"
+            )
+        if o._data.dtype != x._data.dtype:
+            raise DTypeError(
+                f"elementwise op: dtypes {x._data.dtype.name} and {o._data.dtype.name} differ; convert one "
+                "with astype()"
+            )
+        return o._data
+    return _scalar(other)
+
+
+def _binary(x: Tensor[Any, Any, Any], other: object, kernel: Any) -> Tensor[Any, Any, Any]:
+    o = _operand(x, other)
+    if isinstance(o, float):
+        return _unary(x, kernel(x._data, o))
+    return _apply(kernel(x._data, o), (x, other))  # type: ignore[arg-type]
+
+
+def _axis(x: Tensor[Any, Any, Any], axis: int) -> int:
+    nd = x._data.ndim
+    if not -nd <= axis < nd:
+        raise ShapeError(f"axis {axis} is out of range for shape {x._data.shape} (rank {nd})")
+    return axis % nd
+
+
+def _axes(x: Tensor[Any, Any, Any], axis: Axis) -> tuple[int, ...] | None:
+    if axis is None:
+        return None
+    items = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = tuple(_axis(x, a) for a in items)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"axis {axis} repeats an axis of shape {x._data.shape}")
+    return out
+
+
+def _nonempty(x: Tensor[Any, Any, Any], axes: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    shape = x._data.shape
+    if any(shape[a] == 0 for a in (range(len(shape)) if axes is None else axes)):
+        raise ShapeError(f"max/min over an empty axis of shape {shape} has no value")
+    return axes
+
+
+_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _float_dtype(dtype: object, where: str) -> np.dtype[Any]:
+    try:
+        dt = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        dt = None
+    if dt not in _FLOATS:
+        raise DTypeError(f"{where}: dtype must be np.float16, np.float32 or np.float64, got {dtype!r}")
+    return cast("np.dtype[Any]", dt)
+
+
+def _prebind(x: Tensor[Any, Any, Any]) -> dict[object, Any]:
+    d = x._data
+    return {S: d.shape, E: d.dtype.type, T: NoneTape if x._tape is None else OwnedTape}
+
+
+_check.install(Tensor, _prebind)
