@@ -180,6 +180,16 @@ def _scalar_type(e: object) -> np.dtype[Any] | None:
     return np.dtype(cast("type[Any]", e)) if isinstance(e, type) and issubclass(e, np.generic) else None
 
 
+def _free_vars(params: tuple[object, object, object]) -> list[object]:
+    shape, dtype, tape = params
+    items = list(typing.get_args(shape)) if typing.get_origin(shape) is tuple else [shape]
+    out: list[object] = []
+    for x in [*items, dtype, tape]:
+        if isinstance(x, TypeVar) and x not in out:
+            out.append(x)
+    return out
+
+
 def _dtype_name(e: object) -> str:
     dt = _scalar_type(e)
     return dt.name if dt is not None else _name(e)
@@ -191,6 +201,7 @@ class _HintMeta(type):
     _check: Callable[[object], bool]
     _explain: Callable[[object], str]
     _hint_repr: str
+    _tensor_cls: type
 
     def __instancecheck__(cls, obj: object) -> bool:
         return cls._check(obj)
@@ -203,6 +214,21 @@ class _HintMeta(type):
 
     def __or__(cls, other: object) -> Any:
         return _union_hint(cls, other)
+
+    def __getitem__(cls, args: object) -> type:
+        """Substitute the hint's free TypeVars in order of appearance (generic aliases: ``Rank2[...]``)."""
+        params: tuple[object, object, object] | None = getattr(cls, "_params", None)
+        free = _free_vars(params) if params is not None else []
+        given: tuple[object, ...] = cast("tuple[object, ...]", args) if isinstance(args, tuple) else (args,)
+        if params is None or len(given) != len(free):
+            raise TypedTensorError(f"{cls._hint_repr} takes {len(free)} type arguments, got {len(given)}")
+        sub = dict(zip(free, given, strict=True))
+        shape, dtype, tape = params
+        if typing.get_origin(shape) is tuple:
+            shape = tuple.__class_getitem__(tuple(sub.get(a, a) for a in typing.get_args(shape)))
+        else:
+            shape = sub.get(shape, shape)
+        return tensor_hint(cls._tensor_cls, (shape, sub.get(dtype, dtype), sub.get(tape, tape)))
 
     def __ror__(cls, other: object) -> Any:
         return _union_hint(cls, other)
@@ -336,7 +362,13 @@ def _build_hint(tensor_cls: type, shape: object, dtype: Any, tape: Any) -> type:
         return _explain(obj, spec, dtype, tape, text, tensor_cls, none_tape, owned_tape)
 
     # beartype requires repr(hint) == module.qualname (that is how unions print their members).
-    ns = {"_check": staticmethod(check), "_explain": staticmethod(explain), "_hint_repr": "typedtensor." + text}
+    ns = {
+        "_check": staticmethod(check),
+        "_explain": staticmethod(explain),
+        "_hint_repr": "typedtensor." + text,
+        "_params": (shape, dtype, tape),
+        "_tensor_cls": tensor_cls,
+    }
     hint = _HintMeta(text, (), ns)
     hint.__module__ = "typedtensor"
     hint.__qualname__ = text
@@ -517,4 +549,3 @@ _SKIP = frozenset(
         "__iter__",
     }
 )
-

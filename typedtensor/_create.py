@@ -51,9 +51,10 @@ def tensor(data: ArrayLike, dtype: type[Any] | None = None) -> Tensor[Any, Any, 
         data = data._data
     arr = np.asarray(data)
     if dtype is None:
-        dt = arr.dtype if arr.dtype.kind in "fb" else np.dtype(np.float32)
-        if arr.dtype.kind == "f":
-            dt = _float_dtype(arr.dtype, "tensor")
+        keep = isinstance(data, (np.ndarray, np.generic)) and arr.dtype.kind in "fb"
+        dt = arr.dtype if keep else np.dtype(np.float32)
+        if dt.kind == "f":
+            dt = _float_dtype(dt, "tensor")
     elif dtype is np.bool_:
         dt = np.dtype(np.bool_)
     else:

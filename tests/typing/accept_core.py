@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal as L, NewType, TypeVar, assert_type
+from typing import Any, NewType, TypeVar, assert_type
+from typing import Literal as L
 
 import numpy as np
 
@@ -94,6 +95,7 @@ assert_type(tt.where(a > 0.0, a, at), Tensor[tuple[L[2], L[3]], F32, OwnedTape])
 dyn: Tensor[tuple[int, int], F32, NoneTape] = a.realize((2, 3))
 back: Tensor[tuple[L[2], L[3]], F32, NoneTape] = dyn.realize((2, 3))
 assert_type(a.realize(a.shape), Tensor[tuple[L[2], L[3]], F32, NoneTape])
+
 
 # symbolic dims in user functions, rank aliases, NewType dims
 def first_row(x: Tensor[tuple[B, L[3]], F32, NoneTape]) -> Tensor[tuple[L[3]], F32, NoneTape]:

@@ -1,0 +1,140 @@
+# pyright: reportUnknownLambdaType=false, reportUnknownArgumentType=false, reportUnknownVariableType=false, reportUnknownMemberType=false
+"""One table of every differentiable op, shared by the finite-difference tests, the golden-data
+script (PyTorch) and the live PyTorch comparison.
+
+Each case names the inputs' shapes, how typedtensor computes the op and how PyTorch does. The loss
+is ``sum(out * w)`` with a fixed random ``w``, so the upstream gradient is not all ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+import typedtensor as tt
+
+Array = NDArray[np.float64]
+
+
+def _mask(shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    mask: NDArray[np.bool_] = np.arange(int(np.prod(shape))).reshape(shape) % 3 == 0
+    return mask
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    shapes: tuple[tuple[int, ...], ...]
+    ours: Callable[..., Any]
+    torch: Callable[..., Any]  # (torch module, *torch tensors) -> torch tensor
+    positive: bool = False
+
+    def inputs(self, seed: int = 0) -> list[Array]:
+        rng = np.random.default_rng(seed)
+        xs = [rng.standard_normal(s) for s in self.shapes]
+        return [np.abs(x) + 0.5 for x in xs] if self.positive else xs
+
+    def weight(self, out_shape: tuple[int, ...], seed: int = 1) -> Array:
+        return np.random.default_rng(seed).standard_normal(out_shape)
+
+
+_IDX = np.array([0, 2, 0, 1])
+
+CASES: list[Case] = [
+    Case("add", ((2, 3), (2, 3)), lambda a, b: a + b, lambda th, a, b: a + b),
+    Case("sub", ((2, 3), (2, 3)), lambda a, b: a - b, lambda th, a, b: a - b),
+    Case("mul", ((2, 3), (2, 3)), lambda a, b: a * b, lambda th, a, b: a * b),
+    Case("div", ((2, 3), (2, 3)), lambda a, b: a / b, lambda th, a, b: a / b, positive=True),
+    Case("add_scalar", ((2, 3),), lambda a: a + 1.5, lambda th, a: a + 1.5),
+    Case("rsub_scalar", ((2, 3),), lambda a: 2.0 - a, lambda th, a: 2.0 - a),
+    Case("mul_scalar", ((2, 3),), lambda a: 3 * a, lambda th, a: 3 * a),
+    Case("rdiv_scalar", ((2, 3),), lambda a: 2.0 / a, lambda th, a: 2.0 / a, positive=True),
+    Case("div_scalar", ((2, 3),), lambda a: a / 4.0, lambda th, a: a / 4.0),
+    Case("neg", ((2, 3),), lambda a: -a, lambda th, a: -a),
+    Case("exp", ((2, 3),), lambda a: a.exp(), lambda th, a: a.exp()),
+    Case("log", ((2, 3),), lambda a: a.log(), lambda th, a: a.log(), positive=True),
+    Case("sqrt", ((2, 3),), lambda a: a.sqrt(), lambda th, a: a.sqrt(), positive=True),
+    Case("square", ((2, 3),), lambda a: a.square(), lambda th, a: a.square()),
+    Case("abs", ((2, 3),), lambda a: a.abs(), lambda th, a: a.abs()),
+    Case("relu", ((3, 4),), lambda a: a.relu(), lambda th, a: th.relu(a)),
+    Case("sigmoid", ((3, 4),), lambda a: a.sigmoid(), lambda th, a: th.sigmoid(a)),
+    Case("tanh", ((3, 4),), lambda a: a.tanh(), lambda th, a: th.tanh(a)),
+    Case("clamp", ((3, 4),), lambda a: a.clamp(-0.5, 0.7), lambda th, a: th.clamp(a, -0.5, 0.7)),
+    Case("clamp_min", ((3, 4),), lambda a: a.clamp(min=0.1), lambda th, a: th.clamp(a, min=0.1)),
+    Case("matmul_2d", ((3, 4), (4, 5)), lambda a, b: a @ b, lambda th, a, b: a @ b),
+    Case("matmul_batched", ((2, 3, 4), (2, 4, 5)), lambda a, b: a @ b, lambda th, a, b: a @ b),
+    Case("matmul_broadcast", ((2, 3, 4), (4, 5)), lambda a, b: a @ b, lambda th, a, b: a @ b),
+    Case("matmul_vector", ((4,), (4, 5)), lambda a, b: a @ b, lambda th, a, b: a @ b),
+    Case("sum_all", ((2, 3, 4),), lambda a: a.sum(), lambda th, a: a.sum()),
+    Case("sum_axis0", ((2, 3, 4),), lambda a: a.sum(0), lambda th, a: a.sum(0)),
+    Case("sum_keepdims", ((2, 3, 4),), lambda a: a.sum(-1, keepdims=True), lambda th, a: a.sum(-1, keepdim=True)),
+    Case("sum_axes", ((2, 3, 4),), lambda a: a.sum((0, 2)), lambda th, a: a.sum((0, 2))),
+    Case("mean_all", ((2, 3, 4),), lambda a: a.mean(), lambda th, a: a.mean()),
+    Case("mean_axis1", ((2, 3, 4),), lambda a: a.mean(1), lambda th, a: a.mean(1)),
+    Case("var_all", ((3, 4),), lambda a: a.var(), lambda th, a: a.var()),
+    Case("var_axis0", ((5, 4),), lambda a: a.var(0), lambda th, a: a.var(0)),
+    Case(
+        "var_biased_keepdims",
+        ((3, 4),),
+        lambda a: a.var(1, keepdims=True, correction=0),
+        lambda th, a: a.var(1, keepdim=True, correction=0),
+    ),
+    Case("max_all", ((3, 4),), lambda a: a.max(), lambda th, a: a.amax()),
+    Case("max_axis1", ((3, 4),), lambda a: a.max(1), lambda th, a: a.amax(1)),
+    Case("min_axis0_keepdims", ((3, 4),), lambda a: a.min(0, keepdims=True), lambda th, a: a.amin(0, keepdim=True)),
+    Case("broadcast_to", ((3, 1),), lambda a: a.broadcast_to((2, 3, 4)), lambda th, a: a.broadcast_to((2, 3, 4))),
+    Case("reshape", ((2, 3, 4),), lambda a: a.reshape((6, 4)), lambda th, a: a.reshape(6, 4)),
+    Case("permute", ((2, 3, 4),), lambda a: a.permute((2, 0, 1)), lambda th, a: a.permute(2, 0, 1)),
+    Case("transpose", ((2, 3, 4),), lambda a: a.transpose(), lambda th, a: a.mT),
+    Case("index_int", ((3, 4),), lambda a: a[1], lambda th, a: a[1]),
+    Case("index_slice", ((3, 4),), lambda a: a[1:, ::2], lambda th, a: a[1:, ::2]),
+    Case("index_array", ((3, 4),), lambda a: a[_IDX], lambda th, a: a[th.as_tensor(_IDX)]),
+    Case("concat_axis1", ((2, 3), (2, 2)), lambda a, b: tt.concat([a, b], axis=1), lambda th, a, b: th.cat([a, b], 1)),
+    Case("stack_axis1", ((2, 3), (2, 3)), lambda a, b: tt.stack([a, b], axis=1), lambda th, a, b: th.stack([a, b], 1)),
+    Case(
+        "where",
+        ((3, 4), (3, 4)),
+        lambda a, b: tt.where(tt.tensor(_mask((3, 4))), a, b),
+        lambda th, a, b: th.where(th.as_tensor(_mask((3, 4))), a, b),
+    ),
+    Case(
+        "masked_fill",
+        ((3, 4),),
+        lambda a: a.masked_fill(tt.tensor(_mask((3, 4))), 0.25),
+        lambda th, a: a.masked_fill(th.as_tensor(_mask((3, 4))), 0.25),
+    ),
+    Case("softmax", ((3, 5),), lambda a: a.softmax(), lambda th, a: th.softmax(a, -1)),
+    Case("log_softmax_axis0", ((3, 5),), lambda a: a.log_softmax(0), lambda th, a: th.log_softmax(a, 0)),
+    Case(
+        "chain",
+        ((4, 3), (3, 2)),
+        lambda a, b: ((a @ b).tanh() * 2.0 - (a @ b).sigmoid()).softmax(),
+        lambda th, a, b: (th.tanh(a @ b) * 2.0 - th.sigmoid(a @ b)).softmax(-1),
+    ),
+]
+
+BY_NAME = {c.name: c for c in CASES}
+
+
+def run_ours(case: Case, xs: list[Array], dtype: type[Any] = np.float64) -> tuple[Array, list[Array]]:
+    """typedtensor's output and input gradients for ``loss = sum(out * w)``."""
+    ts = [tt.tensor(x.astype(dtype), dtype).leaky_trace() for x in xs]
+    out = case.ours(*ts)
+    w = tt.tensor(case.weight(out.shape).astype(dtype), dtype)
+    grads = (out * w).sum().backward()
+    return np.asarray(out.numpy(), dtype=np.float64), [np.asarray(grads.get(t).numpy(), dtype=np.float64) for t in ts]
+
+
+def run_torch(case: Case, xs: list[Array]) -> tuple[Array, list[Array]]:
+    """PyTorch's output and input gradients (float64) for the same loss."""
+    import torch
+
+    ts = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in xs]
+    out = case.torch(torch, *ts)
+    w = torch.tensor(case.weight(tuple(out.shape)), dtype=torch.float64)
+    (out * w).sum().backward()
+    return out.detach().numpy(), [t.grad.numpy() for t in ts]  # type: ignore[union-attr]
