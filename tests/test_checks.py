@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, NewType, TypeAlias, TypeVar
+from typing import Any, ClassVar, Generic, NewType, TypeAlias, TypeVar, TypeVarTuple, Unpack
 from typing import Literal as L
 
 import numpy as np
@@ -22,6 +22,7 @@ B = TypeVar("B", bound=int)
 C = TypeVar("C", bound=int)
 D = TypeVar("D", bound=int)
 Batch = NewType("Batch", int)
+Ts = TypeVarTuple("Ts")
 Square: TypeAlias = Tensor[tuple[B, B], np.float32, Any]
 F32 = np.float32
 
@@ -241,3 +242,31 @@ def test_hints_work_with_isinstance_and_beartype_door() -> None:
     assert not isinstance(tt.zeros((4, 5)), square)
     assert isinstance(tt.zeros((1, 2, 3)), anyrank)
     assert repr(square) == "typedtensor.Tensor[tuple[B, B], float32, Any]"
+
+
+def test_remaining_error_messages() -> None:
+    any_tt: Any = tt
+    hint: Any = tt.Tensor
+    two_ellipsis = tuple.__class_getitem__((int, int, ...))
+    unpack: Any = Unpack
+    two_variadic = tuple.__class_getitem__((unpack[Ts], unpack[Ts]))
+    _raises(lambda: hint[two_ellipsis, F32, Any], "'...' only as tuple[X, ...]", exc=tt.TypedTensorError)
+    _raises(lambda: hint[two_variadic, F32, Any], "at most one *Ts", exc=tt.TypedTensorError)
+    _raises(lambda: hint[tuple[int], str, Any], "E must be a NumPy scalar type", exc=tt.TypedTensorError)
+    rank2: Any = tt.Rank2
+    _raises(lambda: rank2[int, int], "takes 4 type arguments, got 2", exc=tt.TypedTensorError)
+    v: Any = tt.zeros((3,))
+    a: Any = tt.zeros((2, 3))
+    _raises(lambda: a + {1.0}, "got set", exc=tt.CheckError)
+    _raises(lambda: a.astype(np.int32), "astype: dtype must be np.float16", exc=tt.DTypeError)
+    _raises(lambda: v.transpose(), "rank is 1 but at least 2 is expected", exc=tt.CheckError)
+    _raises(lambda: any_tt.full((2,), "x"), "parameter value=", exc=tt.CheckError)
+    with tt.checks(False):
+        _raises(lambda: a + {1.0}, "expected a Python number, got set", exc=tt.TypedTensorError)
+        _raises(lambda: a.sum().backward(), "needs a traced loss (OwnedTape)", "leaky_trace", exc=tt.TapeError)
+        _raises(lambda: a.leaky_trace().backward(), "needs a scalar loss (shape ())", ".sum()", exc=tt.TapeError)
+        _raises(lambda: v @ v, "other rank >= 2", exc=tt.ShapeError)
+        _raises(lambda: v.transpose(), "transpose: needs rank >= 2", exc=tt.ShapeError)
+    loss = tt.zeros((2,)).leaky_trace().sum()
+    loss.backward()
+    _raises(lambda: loss.backward(), "already consumed by backward()", exc=tt.TapeError)

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from ._errors import TapeError, TypedTensorError
 
 if TYPE_CHECKING:
-    from ._tensor import Tensor
+    from ._tensor import Tensor as Tensor
 
 __all__ = ["Gradients", "NoneTape", "OwnedTape"]
 
@@ -184,8 +184,13 @@ def backward(loss: Tensor[Any, Any, Any]) -> Gradients:
         g = grads.get(out_id) if (leaky or out_id in keep) else grads.pop(out_id, None)
         if g is None:
             continue
-        need = tuple(t or leaky or pid in keep for pid, t in zip(pids, traced, strict=False))
-        for pid, gi in zip(pids, bwd(g, need), strict=False):
+        if leaky:
+            need = (True,) * len(pids)
+        elif keep:
+            need = tuple(t or pid in keep for pid, t in zip(pids, traced, strict=True))
+        else:
+            need = traced
+        for pid, gi in zip(pids, bwd(g, need), strict=True):
             if gi is None:
                 continue
             old = grads.get(pid)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, cast, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _check
+from . import _check, _tape
 from ._errors import DTypeError, ShapeError, TypedTensorError
 from ._ops import elementwise as _ew
 from ._ops import linalg as _la
@@ -522,10 +522,12 @@ def _axis(x: Tensor[Any, Any, Any], axis: int) -> int:
 
 
 def _axes(x: Tensor[Any, Any, Any], axis: Axis) -> tuple[int, ...] | None:
+    """Validate ``axis`` against x's rank; None (all axes) or sorted non-negative axes."""
     if axis is None:
         return None
-    items = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = tuple(_axis(x, a) for a in items)
+    if isinstance(axis, int):
+        return (_axis(x, axis),)
+    out = tuple(sorted(_axis(x, a) for a in axis))
     if len(set(out)) != len(out):
         raise ShapeError(f"axis {axis} repeats an axis of shape {x._data.shape}")
     return out
@@ -557,3 +559,8 @@ def _prebind(x: Tensor[Any, Any, Any]) -> dict[object, Any]:
 
 
 _check.install(Tensor, _prebind)
+
+# Gradients.get is annotated with Tensor, which _tape (imported first) can only name lazily: give its
+# module the class now, then check it like every public method.
+_tape.Tensor = Tensor
+_check.install(Gradients, lambda _: {}, ["get"])

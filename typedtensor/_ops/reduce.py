@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ._types import Array, Grads, Result
 
-Axis = int | tuple[int, ...] | None
+#: Normalised axes: None (all) or sorted non-negative axes.
+Axes = tuple[int, ...] | None
+
+# The ufunc method directly: np.sum's Python wrapper costs more than the sum on small tensors.
+_add_reduce: Any = np.add.reduce
 
 
-def _axes(ndim: int, axis: Axis) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, int):
-        axis = (axis,)
-    return tuple(sorted(ax % ndim if ndim else ax for ax in axis))
+def _axes(ndim: int, axis: Axes) -> tuple[int, ...]:
+    """All axes for None; otherwise the caller's axes, already normalised (non-negative, sorted)."""
+    return tuple(range(ndim)) if axis is None else axis
 
 
 def _expand(g: Array, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> Array:
@@ -31,26 +34,28 @@ def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
     return n
 
 
-def sum_(a: Array, axis: Axis, keepdims: bool) -> Result:
+def sum_(a: Array, axis: Axes, keepdims: bool) -> Result:
     axes = _axes(a.ndim, axis)
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
         return (_expand(g, a.shape, axes, keepdims),)
 
-    return np.sum(a, axis=axes, keepdims=keepdims), bwd
+    return _add_reduce(a, axes, None, None, keepdims), bwd
 
 
-def mean(a: Array, axis: Axis, keepdims: bool) -> Result:
+def mean(a: Array, axis: Axes, keepdims: bool) -> Result:
     axes = _axes(a.ndim, axis)
     n = _count(a.shape, axes)
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
         return (_expand(g / n, a.shape, axes, keepdims),)
 
-    return np.mean(a, axis=axes, keepdims=keepdims), bwd
+    return _add_reduce(a, axes, None, None, keepdims) * (1.0 / n) if n else np.mean(
+        a, axis=axes, keepdims=keepdims
+    ), bwd
 
 
-def var(a: Array, axis: Axis, keepdims: bool, correction: int) -> Result:
+def var(a: Array, axis: Axes, keepdims: bool, correction: int) -> Result:
     """Variance with ``correction`` subtracted from the count (1: unbiased, PyTorch's default)."""
     axes = _axes(a.ndim, axis)
     n = _count(a.shape, axes)
@@ -63,7 +68,7 @@ def var(a: Array, axis: Axis, keepdims: bool, correction: int) -> Result:
     return y.astype(a.dtype, copy=False), bwd
 
 
-def _extreme(a: Array, axis: Axis, keepdims: bool, fn: np.ufunc) -> Result:
+def _extreme(a: Array, axis: Axes, keepdims: bool, fn: np.ufunc) -> Result:
     """max/min; the gradient is shared evenly among ties (PyTorch's amax/amin rule)."""
     axes = _axes(a.ndim, axis)
     y = fn.reduce(a, axis=axes, keepdims=True)
@@ -77,9 +82,9 @@ def _extreme(a: Array, axis: Axis, keepdims: bool, fn: np.ufunc) -> Result:
     return (y if keepdims else np.squeeze(y, axis=axes)), bwd
 
 
-def max_(a: Array, axis: Axis, keepdims: bool) -> Result:
+def max_(a: Array, axis: Axes, keepdims: bool) -> Result:
     return _extreme(a, axis, keepdims, np.maximum)
 
 
-def min_(a: Array, axis: Axis, keepdims: bool) -> Result:
+def min_(a: Array, axis: Axes, keepdims: bool) -> Result:
     return _extreme(a, axis, keepdims, np.minimum)
