@@ -127,6 +127,8 @@ def run_ours(case: Case, xs: list[Array], dtype: type[Any] = np.float64) -> tupl
     out = case.ours(*ts)
     w = tt.tensor(case.weight(out.shape).astype(dtype), dtype)
     grads = (out * w).sum().backward()
+    for t in ts:
+        assert grads.get(t).dtype == t.dtype, f"{case.name}: gradient dtype differs from the input's"
     return np.asarray(out.numpy(), dtype=np.float64), [np.asarray(grads.get(t).numpy(), dtype=np.float64) for t in ts]
 
 

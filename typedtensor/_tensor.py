@@ -562,5 +562,5 @@ _check.install(Tensor, _prebind)
 
 # Gradients.get is annotated with Tensor, which _tape (imported first) can only name lazily: give its
 # module the class now, then check it like every public method.
-_tape.Tensor = Tensor
+setattr(_tape, "Tensor", Tensor)  # noqa: B010
 _check.install(Gradients, lambda _: {}, ["get"])

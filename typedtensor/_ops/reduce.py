@@ -77,7 +77,7 @@ def _extreme(a: Array, axis: Axes, keepdims: bool, fn: np.ufunc) -> Result:
         mask = a == y
         count = mask.sum(axis=axes, keepdims=True)
         gk = g if keepdims else np.expand_dims(g, axes)
-        return (mask * (gk / count),)
+        return (mask * (gk / count.astype(g.dtype)),)  # an int count would promote to float64
 
     return (y if keepdims else np.squeeze(y, axis=axes)), bwd
 
