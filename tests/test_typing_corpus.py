@@ -78,3 +78,22 @@ def test_readme_mypy_message_for_inner_dims() -> None:
     out, _ = _mypy("-c", "import typedtensor as tt\nfrom typing import Literal as L\nimport numpy as np\n"
                    "a: tt.Tensor[tuple[L[2], L[3]], np.float32, tt.NoneTape] = tt.zeros((2, 3))\na @ a\n")  # fmt: skip
     assert 'Unsupported operand types for @ ("Tensor[tuple[Literal[2], Literal[3]], floating[_32Bit], NoneTape]"' in out
+
+
+def test_installed_package_type_checks_from_outside_the_source_tree(tmp_path: Path) -> None:
+    """The packaging trap: an editable install must stay visible to mypy (py.typed, plain .pth path)."""
+    user = tmp_path / "user_code.py"
+    user.write_text(
+        "from typing import Literal as L\nimport numpy as np\nimport typedtensor as tt\n"
+        "x: tt.Tensor[tuple[L[2]], np.float32, tt.NoneTape] = tt.zeros((2,))\n"
+        "y: tt.Tensor[tuple[L[3]], np.float32, tt.NoneTape] = x\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--config-file", "", "--no-incremental", str(user)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "import-not-found" not in proc.stdout, proc.stdout
+    assert "user_code.py:5: error: Incompatible types in assignment" in proc.stdout, proc.stdout
