@@ -1,4 +1,4 @@
-"""``Module``: the base class of layers, with dims bound from the instance.
+"""``Module``: the base class of layers: dims bound from the instance, and one walk of the tree.
 
 A module generic in a dim (``class Scale(Module, Generic[C])``) names, in ``dim_attrs``, the
 attribute that holds each dim's value for one instance (``dim_attrs = {"C": "channels"}``). Every public method of a subclass is
@@ -6,16 +6,28 @@ run-time checked with those dims bound before the call, so ``forward(x: Tensor[t
 rejects an ``x`` whose channel count differs from the instance's, exactly as mypy and pyright reject
 it statically. An explicit type application that disagrees with the constructor
 (``Scale[Literal[3]](5)``) is reported at the first checked call.
+
+A module declares its trainable tensors in ``param_names`` and its saved, untrained state (running
+statistics, counters) in ``buffer_names``; attributes holding modules, or lists/tuples of modules,
+are its children. ``named_parameters``, ``named_buffers``, ``state_dict``, ``load_state_dict`` and
+``alloc_grads`` are all built on that one walk, with dotted names (``blocks.0.bn.running_var``).
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from numpy.typing import NDArray
 
 from .. import _check
-from .._errors import CheckError
+from .._errors import CheckError, DTypeError, ShapeError, TypedTensorError
+from .._tape import Gradients
+from .._tensor import Tensor
+
+Naming = Literal["typedtensor", "torch"]
 
 __all__ = ["Module"]
 
@@ -25,6 +37,13 @@ class Module:
 
     #: For each of the class's dim TypeVars (by name), the attribute holding its value.
     dim_attrs: ClassVar[Mapping[str, str]] = {}
+
+    #: Attributes holding trainable tensors (None where disabled).
+    param_names: ClassVar[tuple[str, ...]] = ()
+    #: Attributes holding saved state that is not trained: tensors, or ints such as counters.
+    buffer_names: ClassVar[tuple[str, ...]] = ()
+    #: PyTorch's name for an attribute, where it differs (``{"weight": "scale"}``).
+    torch_names: ClassVar[Mapping[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -36,6 +55,120 @@ class Module:
         return {
             p: getattr(self, self.dim_attrs[n]) for p in params if (n := getattr(p, "__name__", "")) in self.dim_attrs
         }
+
+    # ---- the tree walk ------------------------------------------------------------------------
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every descendant, with dotted names ('' for this one)."""
+        yield prefix, self
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield from value.named_modules(_join(prefix, name))
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(typing.cast("list[object]", value)):
+                    if isinstance(item, Module):
+                        yield from item.named_modules(_join(prefix, f"{name}.{i}"))
+
+    def named_parameters(self) -> Iterator[tuple[str, Tensor[Any, Any, Any]]]:
+        """Every trainable tensor of the tree, with its dotted name (disabled ones skipped)."""
+        for prefix, module in self.named_modules():
+            for attr in module.param_names:
+                value = getattr(module, attr)
+                if value is not None:
+                    yield _join(prefix, attr), value
+
+    def named_buffers(self) -> Iterator[tuple[str, Tensor[Any, Any, Any] | int]]:
+        """Every buffer of the tree (running statistics, counters), with its dotted name."""
+        for prefix, module in self.named_modules():
+            for attr in module.buffer_names:
+                value = getattr(module, attr)
+                if value is not None:
+                    yield _join(prefix, attr), value
+
+    def num_trainable_params(self) -> int:
+        """How many trainable scalars the tree holds."""
+        return sum(t._data.size for _, t in self.named_parameters())
+
+    def alloc_grads(self) -> Gradients:
+        """A Gradients keeping (and accumulating) the gradient of every parameter."""
+        grads = Gradients()
+        for _, t in self.named_parameters():
+            grads.alloc(t)
+        return grads
+
+    def state_dict(self) -> dict[str, NDArray[Any]]:
+        """Parameters and buffers as fresh C-contiguous arrays, by dotted name."""
+        out: dict[str, NDArray[Any]] = {}
+        for name, t in self.named_parameters():
+            out[name] = np.array(t._data, order="C", copy=True)
+        for name, b in self.named_buffers():
+            out[name] = np.array(b, dtype=np.int64) if isinstance(b, int) else np.array(b._data, order="C", copy=True)
+        return out
+
+    def load_state_dict(
+        self, mapping: Mapping[str, NDArray[Any]], strict: bool = True, naming: Naming = "typedtensor"
+    ) -> None:
+        """Load parameters and buffers, validated first and then applied all at once.
+
+        Each value must have the shape of the tensor it replaces and a float dtype (cast to the
+        module's) or, for counters, an integer scalar. ``strict`` also refuses missing and unexpected
+        keys. ``naming="torch"`` accepts PyTorch's names (``weight`` for ``scale``...).
+        """
+        if naming not in ("typedtensor", "torch"):
+            raise TypedTensorError(f"load_state_dict: naming must be 'typedtensor' or 'torch', got {naming!r}")
+        targets: dict[str, tuple[Module, str]] = {}
+        for prefix, module in self.named_modules():
+            for attr in (*module.param_names, *module.buffer_names):
+                if getattr(module, attr) is not None:
+                    public = module.torch_names_inverse().get(attr, attr) if naming == "torch" else attr
+                    targets[_join(prefix, public)] = (module, attr)
+        missing = sorted(set(targets) - set(mapping))
+        unexpected = sorted(set(mapping) - set(targets))
+        if strict and (missing or unexpected):
+            raise TypedTensorError(
+                f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}; pass strict=False to "
+                + (
+                    "load a subset"
+                    if naming == "torch"
+                    else "load a subset, or naming='torch' for a PyTorch checkpoint"
+                )
+            )
+        staged: list[tuple[Module, str, object]] = []
+        for key, (module, attr) in targets.items():
+            if key in mapping:
+                staged.append((module, attr, _validated(key, mapping[key], getattr(module, attr))))
+        for module, attr, value in staged:  # nothing is changed unless every key passed
+            current = getattr(module, attr)
+            if isinstance(current, Tensor):
+                current._data[...] = value
+            else:
+                setattr(module, attr, value)
+
+    def torch_names_inverse(self) -> dict[str, str]:
+        """Our attribute name -> PyTorch's name."""
+        return {ours: theirs for theirs, ours in self.torch_names.items()}
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _validated(key: str, value: object, current: object) -> object:
+    arr = np.asarray(value)
+    if isinstance(current, Tensor):
+        target: NDArray[Any] = current._data
+        if arr.shape != target.shape:
+            raise ShapeError(f"load_state_dict: {key!r} has shape {arr.shape}, the module expects {target.shape}")
+        if arr.dtype.kind != "f":
+            raise DTypeError(f"load_state_dict: {key!r} has dtype {arr.dtype}, a float array is expected")
+        if not np.all(np.isfinite(arr)):
+            raise TypedTensorError(f"load_state_dict: {key!r} holds NaN or infinite values")
+        return arr.astype(target.dtype)
+    if arr.shape not in ((), (1,)) or arr.dtype.kind not in "iu" or int(arr.reshape(())) < 0:
+        raise DTypeError(
+            f"load_state_dict: {key!r} must be a non-negative integer scalar, got shape {arr.shape} dtype {arr.dtype}"
+        )
+    return int(arr.reshape(()))
 
 
 def _module_bindings(self: Module) -> dict[object, Any]:

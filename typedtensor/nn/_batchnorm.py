@@ -1,0 +1,346 @@
+"""BatchNorm1D, BatchNorm2D and FusedBatchNorm2D: every variant of dfdx, PyTorch, OneFlow, MegEngine
+and PuzzleLib in one module family, with the train/infer split in the type.
+
+``forward`` takes only untraced (``NoneTape``) input: inference, running statistics, nothing
+updated. ``forward_mut`` takes only traced (``OwnedTape``) input: training, batch statistics, running
+statistics updated. Calling the wrong one is a mypy/pyright error and a run-time ``CheckError``.
+
+Options, each from a reference framework:
+
+* PyTorch: ``momentum`` (``None``: cumulative average), ``affine``, ``track_running_stats``.
+* MegEngine: ``momentum_convention="megengine"`` (momentum 0.9 there == 0.1 here); ``freeze=True``
+  (training normalises with the running statistics, never updates them, and gives scale/bias no
+  gradient; the input still gets one).
+* OneFlow: ``FusedBatchNorm2D`` computes ``relu(bn(x) + addend)`` in one op.
+* PuzzleLib: ``init_factor``/``min_factor`` (factor ``max(init_factor / n, min_factor)`` for the
+  n-th training step), ``sscale`` (scale initialised from Normal(1, sscale)), ``inplace=True``
+  (inference writes the output into the input's buffer; refused in training).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
+from .._tape import NoneTape, OwnedTape
+from .._tensor import Tensor, _apply, _float_dtype, _make
+from . import _bn_backend as _k
+from ._module import Module
+
+__all__ = ["BatchNorm1D", "BatchNorm2D", "FusedBatchNorm2D"]
+
+C = TypeVar("C", bound=int)
+B = TypeVar("B", bound=int)
+H = TypeVar("H", bound=int)
+W = TypeVar("W", bound=int)
+E = TypeVar("E", bound=np.generic)
+Lead = TypeVarTuple("Lead")
+Rest = TypeVarTuple("Rest")
+
+Array = NDArray[Any]
+F64 = NDArray[np.float64]
+Convention = Literal["pytorch", "megengine"]
+
+
+class _BatchNorm(Module, Generic[C]):
+    """Shared state and arithmetic of the BatchNorm family (see the module docstring)."""
+
+    dim_attrs: ClassVar[Mapping[str, str]] = {"C": "num_features"}
+    param_names: ClassVar[tuple[str, ...]] = ("scale", "bias")
+    buffer_names: ClassVar[tuple[str, ...]] = ("running_mean", "running_var", "num_batches_tracked")
+    torch_names: ClassVar[Mapping[str, str]] = {"weight": "scale"}
+    #: Ranks accepted.
+    _ranks: ClassVar[tuple[int, ...]] = ()
+    _name: ClassVar[str] = "BatchNorm"
+
+    scale: Tensor[tuple[C], Any, NoneTape] | None
+    bias: Tensor[tuple[C], Any, NoneTape] | None
+    running_mean: Tensor[tuple[C], Any, NoneTape] | None
+    running_var: Tensor[tuple[C], Any, NoneTape] | None
+    num_batches_tracked: int
+
+    def __init__(
+        self,
+        num_features: C,
+        *,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype: type[Any] = np.float32,
+        momentum_convention: Convention = "pytorch",
+        freeze: bool = False,
+        init_factor: float | None = None,
+        min_factor: float = 0.1,
+        sscale: float | None = None,
+        seed: int | None = None,
+        inplace: bool = False,
+    ) -> None:
+        features: Any = num_features  # validated at run time whatever the static type said
+        if isinstance(features, bool) or not isinstance(features, int) or features <= 0:
+            raise TypedTensorError(f"{self._name}: num_features must be a positive int, got {num_features!r}")
+        if momentum_convention not in ("pytorch", "megengine"):
+            raise TypedTensorError(f"momentum_convention must be 'pytorch' or 'megengine', got {momentum_convention!r}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise TypedTensorError(f"momentum must be in [0, 1] or None, got {momentum}")
+        if momentum is None and momentum_convention == "megengine":
+            raise TypedTensorError(
+                "momentum=None (cumulative average) has no MegEngine form; use the PyTorch convention"
+            )
+        if init_factor is not None and not (init_factor > 0.0 and 0.0 <= min_factor <= 1.0):
+            raise TypedTensorError(f"init_factor must be > 0 and min_factor in [0, 1], got {init_factor}, {min_factor}")
+        if freeze and not track_running_stats:
+            raise TypedTensorError(
+                "freeze=True normalises with the running statistics: it needs track_running_stats=True"
+            )
+        if sscale is not None and (sscale < 0 or not affine):
+            raise TypedTensorError("sscale (scale ~ Normal(1, sscale)) needs affine=True and sscale >= 0")
+        if not math.isfinite(eps):
+            raise TypedTensorError(f"eps must be finite, got {eps}")
+        self.dtype = _float_dtype(dtype, self._name)
+        self.num_features = num_features
+        self.eps = float(eps)
+        self.momentum = (
+            (1.0 - momentum if momentum_convention == "megengine" else momentum) if momentum is not None else None
+        )
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        self.freeze = freeze
+        self.init_factor = init_factor
+        self.min_factor = min_factor
+        self.inplace = inplace
+        if affine:
+            if sscale is not None:
+                values = np.random.default_rng(seed).normal(1.0, sscale, num_features)
+                self.scale = _make(values.astype(self.dtype), None)
+            else:
+                self.scale = _make(np.ones(num_features, self.dtype), None)
+            self.bias = _make(np.zeros(num_features, self.dtype), None)
+        else:
+            self.scale = self.bias = None
+        if track_running_stats:
+            self.running_mean = _make(np.zeros(num_features, self.dtype), None)
+            self.running_var = _make(np.ones(num_features, self.dtype), None)
+        else:
+            self.running_mean = self.running_var = None
+        self.num_batches_tracked = 0
+
+    def __repr__(self) -> str:
+        opts = [f"{self.num_features}", f"eps={self.eps}", f"momentum={self.momentum}", f"affine={self.affine}"]
+        opts.append(f"track_running_stats={self.track_running_stats}")
+        opts += [f"{k}=True" for k in ("freeze", "inplace") if getattr(self, k)]
+        if self.init_factor is not None:
+            opts.append(f"init_factor={self.init_factor}, min_factor={self.min_factor}")
+        return f"{type(self).__name__}({', '.join(opts)}, dtype={self.dtype.name})"
+
+    # ---- shared helpers ----------------------------------------------------------------------
+
+    def _view(self, x: Tensor[Any, Any, Any]) -> Array:
+        """x's data as (N, C, L), after the rank and dtype checks the annotations cannot make."""
+        data = x._data
+        if data.ndim not in self._ranks:
+            wanted = " or ".join(f"{r}D" for r in self._ranks)
+            raise ShapeError(f"{self._name}: expected {wanted} input (got {data.ndim}D input)")
+        if data.dtype != self.dtype:
+            raise DTypeError(
+                f"{self._name}: the module holds {self.dtype.name} parameters but the input is {data.dtype.name}; "
+                f"convert the input with .astype(np.{self.dtype.name})"
+            )
+        data = np.ascontiguousarray(data)
+        if data.ndim == 2:  # BatchNorm1D (N, C)
+            return data.reshape(data.shape[0], data.shape[1], 1)
+        if data.ndim == 3 and self._ranks == (3, 4):  # unbatched (C, H, W)
+            return data.reshape(1, data.shape[0], -1)
+        return data.reshape(data.shape[0], data.shape[1], -1)
+
+    def _affine_params(self) -> tuple[F64, F64]:
+        if self.scale is None or self.bias is None:
+            return np.ones(self.num_features), np.zeros(self.num_features)
+        return self.scale._data.astype(np.float64), self.bias._data.astype(np.float64)
+
+    def _factor(self) -> float:
+        """This training step's running-average factor; num_batches_tracked is already counted."""
+        n = self.num_batches_tracked
+        if self.init_factor is not None:
+            return max(self.init_factor / n, self.min_factor)
+        if self.momentum is None:
+            return 1.0 / n
+        return self.momentum
+
+    def _check_train(self, x3: Array, shape: tuple[int, ...]) -> None:
+        if x3.shape[0] * x3.shape[2] == 1:
+            raise ShapeError(
+                f"Expected more than 1 value per channel when training, got input size {list(shape)}; "
+                "use a larger batch, or forward() (inference) for a single value"
+            )
+        if self.eps <= 0:
+            raise TypedTensorError(f"batch_norm eps must be positive during training, got eps={self.eps}")
+
+    def _running(self) -> tuple[F64, F64]:
+        assert self.running_mean is not None
+        assert self.running_var is not None
+        return self.running_mean._data.astype(np.float64), self.running_var._data.astype(np.float64)
+
+    def _update_running(self, mean: F64, var: F64, count: int) -> None:
+        if self.running_mean is None or self.running_var is None:
+            return
+        self.num_batches_tracked += 1
+        if count == 0:
+            return  # zero-size batch: counted, nothing to average (PyTorch)
+        f = self._factor()
+        unbiased = var * (count / (count - 1)) if count > 1 else var
+        rm, rv = self.running_mean._data, self.running_var._data
+        rm[...] = (1 - f) * rm + f * mean
+        rv[...] = (1 - f) * rv + f * unbiased
+
+    def _infer(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool) -> Array:
+        """Inference output data (running statistics, or batch statistics without them)."""
+        x3 = self._view(x)
+        scale, bias = self._affine_params()
+        if self.running_mean is not None:
+            mean, var = self._running()
+        else:
+            self._check_train(x3, x._data.shape)
+            mean, var = _k.stats(x3)
+        a = scale / np.sqrt(var + self.eps)
+        b = bias - mean * a
+        if self.inplace:
+            if not (x._data.flags.writeable and x._data.flags.c_contiguous):
+                raise TypedTensorError(
+                    f"{self._name}(inplace=True): the input's buffer is read-only or not contiguous; pass a tensor "
+                    "that owns its data (tt.tensor(...)) or build the module with inplace=False"
+                )
+            out = x3
+        else:
+            out = np.empty_like(x3)
+        _k.affine(x3, a, b, out)
+        if addend is not None:
+            np.add(out, self._view(addend), out=out)
+        if relu:
+            np.maximum(out, 0, out=out)
+        return out.reshape(x._data.shape)
+
+    def _train(
+        self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool
+    ) -> Tensor[Any, Any, Any]:
+        """Training forward: one recorded op whose backward is the closed form."""
+        if self.inplace:
+            raise TapeError(
+                f"{self._name}(inplace=True) works only in inference (forward): training keeps the input for the "
+                "backward pass; build a separate module with inplace=False for training"
+            )
+        x3 = self._view(x)
+        a3 = self._view(addend) if addend is not None else None
+        count = x3.shape[0] * x3.shape[2]
+        scale, bias = self._affine_params()
+        if self.freeze:
+            mean, var = self._running()
+        else:
+            self._check_train(x3, x._data.shape)
+            mean, var = _k.stats(x3)
+        r = 1.0 / np.sqrt(var + self.eps)
+        a = scale * r
+        out = _k.affine(x3, a, bias - mean * a, np.empty_like(x3))
+        if a3 is not None:
+            np.add(out, a3, out=out)
+        if relu:
+            np.maximum(out, 0, out=out)
+        if not self.freeze:
+            self._update_running(mean, var, count)
+        shape = x._data.shape
+        freeze = self.freeze
+        parents: list[Tensor[Any, Any, Any]] = [x]
+        if self.scale is not None and self.bias is not None and not freeze:
+            parents += [self.scale, self.bias]
+        if addend is not None:
+            parents.append(addend)
+        n_affine = len(parents) - 1 - (addend is not None)
+
+        def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
+            g3 = np.ascontiguousarray(g).reshape(x3.shape)
+            if relu:
+                g3 = g3 * (out > 0)
+            grads: list[Array | None] = []
+            if freeze:
+                grads.append((g3 * a[:, None].astype(g3.dtype)).reshape(shape) if need[0] else None)
+            else:
+                sg, sgd = _k.grad_sums(g3, x3, mean)
+                if need[0]:
+                    n = max(count, 1)
+                    coef_b = -(a / n) * r * r * sgd
+                    coef_c = -(a / n) * sg - coef_b * mean
+                    grads.append(_k.combine(g3, x3, a, coef_b, coef_c, np.empty_like(x3)).reshape(shape))
+                else:
+                    grads.append(None)
+                if n_affine:
+                    grads.append((sgd * r).astype(x3.dtype) if need[1] else None)
+                    grads.append(sg.astype(x3.dtype) if need[2] else None)
+            if addend is not None:
+                grads.append(g3.reshape(shape) if need[-1] else None)
+            return tuple(grads)
+
+        return _apply((out.reshape(shape), backward), tuple(parents))
+
+
+class BatchNorm2D(_BatchNorm[C]):
+    """Batch normalisation over (B, C, H, W) or unbatched (C, H, W) input, per channel C.
+
+    ``BatchNorm2D[L[3]](3, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+    dtype=np.float32)``; see the module docstring for the other options.
+    """
+
+    _ranks = (3, 4)
+    _name = "BatchNorm2D"
+
+    def forward(self, x: Tensor[tuple[*Lead, C, H, W], E, NoneTape]) -> Tensor[tuple[*Lead, C, H, W], E, NoneTape]:
+        """Inference: normalise with the running statistics; nothing is updated."""
+        return _make(self._infer(x, None, False), None)
+
+    def forward_mut(
+        self, x: Tensor[tuple[*Lead, C, H, W], E, OwnedTape]
+    ) -> Tensor[tuple[*Lead, C, H, W], E, OwnedTape]:
+        """Training: normalise with the batch statistics and update the running ones."""
+        return self._train(x, None, False)
+
+
+class FusedBatchNorm2D(_BatchNorm[C]):
+    """OneFlow's fused ``relu(BatchNorm2D(x) + addend)`` (``addend`` optional), one op each way."""
+
+    _ranks = (3, 4)
+    _name = "FusedBatchNorm2D"
+
+    def forward(
+        self,
+        x: Tensor[tuple[*Lead, C, H, W], E, NoneTape],
+        addend: Tensor[tuple[*Lead, C, H, W], E, NoneTape] | None = None,
+    ) -> Tensor[tuple[*Lead, C, H, W], E, NoneTape]:
+        """Inference: ``relu(bn(x) + addend)`` with the running statistics."""
+        return _make(self._infer(x, addend, True), None)
+
+    def forward_mut(
+        self,
+        x: Tensor[tuple[*Lead, C, H, W], E, OwnedTape],
+        addend: Tensor[tuple[*Lead, C, H, W], E, Any] | None = None,
+    ) -> Tensor[tuple[*Lead, C, H, W], E, OwnedTape]:
+        """Training: ``relu(bn(x) + addend)``; the gradient flows to x and addend through the ReLU mask."""
+        return self._train(x, addend, True)
+
+
+class BatchNorm1D(_BatchNorm[C]):
+    """Batch normalisation over (B, C) or (B, C, L) input, per channel C."""
+
+    _ranks = (2, 3)
+    _name = "BatchNorm1D"
+
+    def forward(self, x: Tensor[tuple[B, C, *Rest], E, NoneTape]) -> Tensor[tuple[B, C, *Rest], E, NoneTape]:
+        """Inference: normalise with the running statistics; nothing is updated."""
+        return _make(self._infer(x, None, False), None)
+
+    def forward_mut(self, x: Tensor[tuple[B, C, *Rest], E, OwnedTape]) -> Tensor[tuple[B, C, *Rest], E, OwnedTape]:
+        """Training: normalise with the batch statistics and update the running ones."""
+        return self._train(x, None, False)

@@ -1,0 +1,122 @@
+"""BatchNorm kernels compiled with numba (the ``fast`` extra), parallel over the N*C rows.
+
+Same contract and numerics as ``_bn_numpy``: each row of x viewed as (N*C, L) is summed around its
+first element (a shift close to the data, so no cancellation), in float64, and rows are merged per
+channel with Chan's formula; the big passes are ``a*x + b`` and ``A*g + B*x + C``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+from numpy.typing import NDArray
+
+from ._bn_numpy import merge_rows
+
+Array = NDArray[Any]
+F64 = NDArray[np.float64]
+
+_jit = njit(parallel=True, cache=True, fastmath=False)
+_prange = prange
+
+
+@_jit
+def _row_moments(rows: Array, shift: Array, s1: F64, s2: F64) -> None:  # pragma: no cover - compiled
+    for r in _prange(rows.shape[0]):
+        k = rows[r, 0] if rows.shape[1] > 0 else 0.0
+        a = 0.0
+        b = 0.0
+        for i in range(rows.shape[1]):
+            d = np.float64(rows[r, i] - k)
+            a += d
+            b += d * d
+        shift[r] = k
+        s1[r] = a
+        s2[r] = b
+
+
+@_jit
+def _row_affine(rows: Array, a: Array, b: Array, out: Array) -> None:  # pragma: no cover - compiled
+    for r in _prange(rows.shape[0]):
+        ar = a[r]
+        br = b[r]
+        for i in range(rows.shape[1]):
+            out[r, i] = rows[r, i] * ar + br
+
+
+@_jit
+def _row_grad_sums(g: Array, rows: Array, mean: Array, sg: F64, sgd: F64) -> None:  # pragma: no cover
+    for r in _prange(rows.shape[0]):
+        m = mean[r]
+        a = 0.0
+        b = 0.0
+        for i in range(rows.shape[1]):
+            gi = np.float64(g[r, i])
+            a += gi
+            b += gi * (np.float64(rows[r, i]) - m)
+        sg[r] = a
+        sgd[r] = b
+
+
+@_jit
+def _row_combine(g: Array, rows: Array, ca: Array, cb: Array, cc: Array, out: Array) -> None:  # pragma: no cover
+    for r in _prange(rows.shape[0]):
+        a = ca[r]
+        b = cb[r]
+        k = cc[r]
+        for i in range(rows.shape[1]):
+            out[r, i] = a * g[r, i] + b * rows[r, i] + k
+
+
+def _per_row(v: F64, n: int, dtype: np.dtype[Any]) -> Array:
+    return np.tile(v.astype(dtype), n)
+
+
+def stats(x: Array) -> tuple[F64, F64]:
+    """Per-channel mean and biased variance (float64) of x (N, C, L)."""
+    n, c, length = x.shape
+    count = n * length
+    if count == 0:
+        zero = np.zeros(int(c), dtype=np.float64)
+        return zero, zero.copy()
+    rows = x.reshape(n * c, length)
+    shift = np.empty(n * c)
+    s1 = np.empty(n * c)
+    s2 = np.empty(n * c)
+    _row_moments(rows, shift, s1, s2)
+    k = shift.reshape(n, c)
+    s1m, s2m = s1.reshape(n, c), s2.reshape(n, c)
+    return merge_rows(k, s1m, s2m, length)
+
+
+def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
+    """out = a[c] * x + b[c]."""
+    n, c, length = x.shape
+    _row_affine(x.reshape(n * c, length), _per_row(a, n, x.dtype), _per_row(b, n, x.dtype), out.reshape(n * c, length))
+    return out
+
+
+def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
+    """Per-channel sum(g) and sum(g * (x - mean)) in float64."""
+    n, c, length = x.shape
+    sg = np.empty(n * c)
+    sgd = np.empty(n * c)
+    _row_grad_sums(g.reshape(n * c, length), x.reshape(n * c, length), np.tile(mean, n), sg, sgd)
+    return sg.reshape(n, c).sum(axis=0), sgd.reshape(n, c).sum(axis=0)
+
+
+def combine(g: Array, x: Array, ca: F64, cb: F64, cc: F64, out: Array) -> Array:
+    """out = ca[c] * g + cb[c] * x + cc[c]."""
+    n, c, length = x.shape
+    t = x.dtype
+    _row_combine(
+        g.reshape(n * c, length),
+        x.reshape(n * c, length),
+        _per_row(ca, n, t),
+        _per_row(cb, n, t),
+        _per_row(cc, n, t),
+        out.reshape(n * c, length),
+    )
+    return out
