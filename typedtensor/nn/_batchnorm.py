@@ -62,7 +62,8 @@ class _BatchNorm(Module, Generic[C]):
     bias: Tensor[tuple[C], Any, NoneTape] | None
     running_mean: Tensor[tuple[C], Any, NoneTape] | None
     running_var: Tensor[tuple[C], Any, NoneTape] | None
-    num_batches_tracked: int
+    #: Training steps counted while running statistics are tracked (None without them, as PyTorch).
+    num_batches_tracked: int | None
 
     def __init__(
         self,
@@ -128,7 +129,7 @@ class _BatchNorm(Module, Generic[C]):
             self.running_var = _make(np.ones(num_features, self.dtype), None)
         else:
             self.running_mean = self.running_var = None
-        self.num_batches_tracked = 0
+        self.num_batches_tracked = 0 if track_running_stats else None
 
     def __repr__(self) -> str:
         opts = [f"{self.num_features}", f"eps={self.eps}", f"momentum={self.momentum}", f"affine={self.affine}"]
@@ -155,8 +156,8 @@ class _BatchNorm(Module, Generic[C]):
         if data.ndim == 2:  # BatchNorm1D (N, C)
             return data.reshape(data.shape[0], data.shape[1], 1)
         if data.ndim == 3 and self._ranks == (3, 4):  # unbatched (C, H, W)
-            return data.reshape(1, data.shape[0], -1)
-        return data.reshape(data.shape[0], data.shape[1], -1)
+            data = data[None]
+        return data.reshape(data.shape[0], data.shape[1], math.prod(data.shape[2:]))  # -1 fails on size 0
 
     def _affine_params(self) -> tuple[F64, F64]:
         if self.scale is None or self.bias is None:
@@ -165,7 +166,7 @@ class _BatchNorm(Module, Generic[C]):
 
     def _factor(self) -> float:
         """This training step's running-average factor; num_batches_tracked is already counted."""
-        n = self.num_batches_tracked
+        n = self.num_batches_tracked or 1
         if self.init_factor is not None:
             return max(self.init_factor / n, self.min_factor)
         if self.momentum is None:
@@ -187,7 +188,7 @@ class _BatchNorm(Module, Generic[C]):
         return self.running_mean._data.astype(np.float64), self.running_var._data.astype(np.float64)
 
     def _update_running(self, mean: F64, var: F64, count: int) -> None:
-        if self.running_mean is None or self.running_var is None:
+        if self.running_mean is None or self.running_var is None or self.num_batches_tracked is None:
             return
         self.num_batches_tracked += 1
         if count == 0:
