@@ -14,18 +14,33 @@ import pytest
 
 import typedtensor as tt
 from tests.bngrid import CONFIGS, Config, run_ours, run_torch
-from typedtensor.nn import BatchNorm1D, BatchNorm2D, FusedBatchNorm2D, _bn_backend
+from typedtensor.nn import BatchNorm1D, BatchNorm2D, FusedBatchNorm2D, _bn_backend, _bn_numpy
 
 GOLDEN = np.load(Path(__file__).parent / "golden" / "batchnorm.npz")
 F64 = np.float64
 
 
-@pytest.fixture(params=_bn_backend.available(), autouse=True)
-def backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Every test runs on each kernel backend installed here (numpy, and numba with the fast extra)."""
+BACKENDS = ["numpy", "numpy-blocked"] + (["numba", "numba-all"] if "numba" in _bn_backend.available() else [])
+
+
+@pytest.fixture(params=BACKENDS, autouse=True)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every test runs on each kernel backend installed here (numpy, and numba with the fast extra).
+
+    ``-blocked`` / ``-all`` force the row-blocked NumPy path and the compiled numba loops even on the
+    small tensors of these tests (normally they take the few-calls NumPy path).
+    """
+    name = request.param
     before = _bn_backend.current()
-    _bn_backend.use(request.param)
-    yield request.param
+    _bn_backend.use(name.split("-")[0])
+    if name == "numpy-blocked":
+        monkeypatch.setattr(_bn_numpy, "_SMALL", 0)
+        monkeypatch.setattr(_bn_numpy, "_SHORT_ROW", 1)
+    if name == "numba-all":
+        from typedtensor.nn import _bn_numba
+
+        monkeypatch.setattr(_bn_numba, "_MIN_SIZE", 0)
+    yield name
     _bn_backend.use(before)
 
 
@@ -322,12 +337,17 @@ def test_float32_large_mean_keeps_unit_variance(shape: tuple[int, ...]) -> None:
 def test_backends_agree_on_large_tensors() -> None:
     if len(_bn_backend.available()) < 2:
         pytest.skip("numba is not installed (pip install 'typedtensor[fast]'): only the NumPy kernels exist here")
-    xv = np.random.default_rng(6).standard_normal((8, 16, 24, 24)).astype(np.float32) * 3 + 2
-    wv = np.random.default_rng(7).standard_normal(xv.shape).astype(np.float32)
+    for dtype, tol in ((np.float32, 2e-4), (np.float64, 1e-10)):
+        _backends_agree(dtype, tol)
+
+
+def _backends_agree(dtype: type[Any], tol: float) -> None:
+    xv = (np.random.default_rng(6).standard_normal((8, 16, 24, 24)) * 3 + 2).astype(dtype)
+    wv = np.random.default_rng(7).standard_normal(xv.shape).astype(dtype)
     results = {}
     for name in _bn_backend.available():
         _bn_backend.use(name)
-        bn: Any = BatchNorm2D(16)
+        bn: Any = BatchNorm2D(16, dtype=dtype)
         x = tt.tensor(xv)
         y, grads = _train(bn, x, wv)
         results[name] = (
@@ -338,7 +358,7 @@ def test_backends_agree_on_large_tensors() -> None:
             bn.forward(x).numpy(),
         )
     for a, b in zip(results["numpy"], results["numba"], strict=True):
-        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4)
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
 # ---- errors ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """BatchNorm kernels compiled with numba (the ``fast`` extra), parallel over the N*C rows.
 
-Same contract and numerics as ``_bn_numpy``: each row of x viewed as (N*C, L) is summed around its
+Same contract and numerics as ``_bn_numpy`` (whose short path also serves tiny tensors here): each row of x viewed as (N*C, L) is summed around its
 first element (a shift close to the data, so no cancellation), in float64, and rows are merged per
 channel with Chan's formula; the big passes are ``a*x + b`` and ``A*g + B*x + C``.
 """
@@ -13,7 +13,11 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
+from . import _bn_numpy
 from ._bn_numpy import merge_rows
+
+#: Below this many elements, starting the parallel loops costs more than the work: use NumPy's path.
+_MIN_SIZE = 1 << 14
 
 Array = NDArray[Any]
 F64 = NDArray[np.float64]
@@ -76,6 +80,8 @@ def _per_row(v: F64, n: int, dtype: np.dtype[Any]) -> Array:
 
 def stats(x: Array) -> tuple[F64, F64]:
     """Per-channel mean and biased variance (float64) of x (N, C, L)."""
+    if x.size < _MIN_SIZE:
+        return _bn_numpy.stats(x)
     n, c, length = x.shape
     count = n * length
     if count == 0:
@@ -93,6 +99,8 @@ def stats(x: Array) -> tuple[F64, F64]:
 
 def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
     """out = a[c] * x + b[c]."""
+    if x.size < _MIN_SIZE:
+        return _bn_numpy.affine(x, a, b, out)
     n, c, length = x.shape
     _row_affine(x.reshape(n * c, length), _per_row(a, n, x.dtype), _per_row(b, n, x.dtype), out.reshape(n * c, length))
     return out
@@ -100,6 +108,8 @@ def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
 
 def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
     """Per-channel sum(g) and sum(g * (x - mean)) in float64."""
+    if x.size < _MIN_SIZE:
+        return _bn_numpy.grad_sums(g, x, mean)
     n, c, length = x.shape
     sg = np.empty(n * c)
     sgd = np.empty(n * c)
@@ -109,6 +119,8 @@ def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
 
 def combine(g: Array, x: Array, ca: F64, cb: F64, cc: F64, out: Array) -> Array:
     """out = ca[c] * g + cb[c] * x + cc[c]."""
+    if x.size < _MIN_SIZE:
+        return _bn_numpy.combine(g, x, ca, cb, cc, out)
     n, c, length = x.shape
     t = x.dtype
     _row_combine(

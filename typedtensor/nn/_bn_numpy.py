@@ -26,6 +26,7 @@ F64 = NDArray[np.float64]
 
 _BLOCK_BYTES = 256 * 1024
 _SMALL = 1 << 15  # elements: below this, call overhead dominates
+_SHORT_ROW = 64  # rows shorter than this are not worth the row-blocked path
 _ones_cache: dict[tuple[int, np.dtype[Any]], Array] = {}
 
 
@@ -35,6 +36,11 @@ def _ones(n: int, dtype: np.dtype[Any]) -> Array:
     if v is None:
         v = _ones_cache[key] = np.ones(n, dtype=dtype)
     return v
+
+
+def _short_path(x: Array) -> bool:
+    """Whether x (N, C, L) takes the few-calls path: small, or rows too short to block."""
+    return x.size <= _SMALL or x.shape[2] < _SHORT_ROW
 
 
 def _row_block(rows: int, length: int, itemsize: int) -> int:
@@ -48,7 +54,7 @@ def stats(x: Array) -> tuple[F64, F64]:
     if count == 0:
         zero = np.zeros(int(c), dtype=np.float64)
         return zero, zero.copy()
-    if x.size <= _SMALL or length < 64:
+    if _short_path(x):
         mean: F64 = np.add.reduce(x, axis=(0, 2), dtype=np.float64) / count
         d = x - mean[:, None]
         var: F64 = np.add.reduce(d * d, axis=(0, 2)) / count
@@ -91,7 +97,7 @@ def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
     n, c, length = x.shape
     av = a.astype(x.dtype)
     bv = b.astype(x.dtype)
-    if x.size <= _SMALL or length < 64:
+    if _short_path(x):
         np.multiply(x, av[:, None], out=out)
         np.add(out, bv[:, None], out=out)
         return out
@@ -111,7 +117,7 @@ def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
 def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
     """Per-channel ``sum(g)`` and ``sum(g * (x - mean))`` in float64."""
     n, c, length = x.shape
-    if x.size <= _SMALL or length < 64:
+    if _short_path(x):
         sg = np.add.reduce(g, axis=(0, 2), dtype=np.float64)
         sgd = np.add.reduce(g * (x - mean[:, None]), axis=(0, 2), dtype=np.float64)
         return sg, sgd
@@ -137,7 +143,7 @@ def combine(g: Array, x: Array, ca: F64, cb: F64, cc: F64, out: Array) -> Array:
     """``out = ca[c] * g + cb[c] * x + cc[c]`` for g, x (N, C, L)."""
     n, c, length = x.shape
     a, b, k = (v.astype(x.dtype) for v in (ca, cb, cc))
-    if x.size <= _SMALL or length < 64:
+    if _short_path(x):
         np.multiply(g, a[:, None], out=out)
         tmp = x * b[:, None]
         np.add(out, tmp, out=out)
