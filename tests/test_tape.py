@@ -69,9 +69,36 @@ def test_binary_op_merges_tapes_and_writes_every_gradients() -> None:
     hb = bt.exp()  # recorded on b's tape
     loss = (ha * hb).sum()
     assert loss.traced
-    assert loss.backward() is ga
+    merged = loss.backward()
     np.testing.assert_allclose(ga.get(a).numpy(), 2 * a.numpy() * np.exp(b.numpy()))
     np.testing.assert_allclose(gb.get(b).numpy(), a.numpy() ** 2 * np.exp(b.numpy()))
+    assert a not in gb  # each store keeps its own tensors
+    assert b not in ga
+    np.testing.assert_array_equal(merged.get(a).numpy(), ga.get(a).numpy())  # the result answers for both
+    np.testing.assert_array_equal(merged.get(b).numpy(), gb.get(b).numpy())
+
+
+def test_merged_gradients_do_not_depend_on_operand_order() -> None:
+    a, b = _t([1.0, 2.0]), _t([3.0, 4.0])
+    for order in (0, 1):
+        ga = Gradients()
+        ga.alloc(a)
+        at, bt = a.trace(ga), b.leaky_trace()
+        loss = ((at * bt) if order == 0 else (bt * at)).sum()
+        grads = loss.backward()
+        np.testing.assert_array_equal(grads.get(a).numpy(), b.numpy())
+        np.testing.assert_array_equal(grads.get(b).numpy(), a.numpy())
+
+
+def test_gradients_get_returns_a_snapshot() -> None:
+    w = _t([1.0, 2.0])
+    grads = Gradients()
+    grads.alloc(w)
+    (w.leaky_trace() * 0.0 + w).sum()  # unrelated tape
+    (_t([3.0, 4.0]).trace(grads) * w).sum().backward()
+    snapshot = grads.get(w)
+    grads.zero()
+    np.testing.assert_array_equal(snapshot.numpy(), [3.0, 4.0])
 
 
 def test_traced_with_untraced_operand_keeps_tape_either_side() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import types
 import typing
 from collections.abc import Callable, Generator
 from contextvars import ContextVar
@@ -23,6 +24,7 @@ from typing import Any, NewType, TypeVar, TypeVarTuple, cast
 
 import numpy as np
 from beartype import BeartypeConf, beartype
+from beartype.roar import BeartypeException
 
 from ._errors import CheckError, TypedTensorError
 
@@ -180,6 +182,18 @@ def _scalar_type(e: object) -> np.dtype[Any] | None:
     return np.dtype(cast("type[Any]", e)) if isinstance(e, type) and issubclass(e, np.generic) else None
 
 
+def _allowed_types(var: object) -> tuple[type, ...] | None:
+    """The classes a TypeVar admits (its constraints, or the members of its bound), None for any."""
+    options: tuple[object, ...] = getattr(var, "__constraints__", ()) or ()
+    if not options:
+        bound: object = getattr(var, "__bound__", None)
+        if bound is None:
+            return None
+        options = typing.get_args(bound) if typing.get_origin(bound) in (typing.Union, types.UnionType) else (bound,)
+    classes = tuple(typing.get_origin(o) or o for o in options)
+    return tuple(c for c in classes if isinstance(c, type)) or None
+
+
 def _free_vars(params: tuple[object, object, object]) -> list[object]:
     shape, dtype, tape = params
     items = list(typing.get_args(shape)) if typing.get_origin(shape) is tuple else [shape]
@@ -301,6 +315,10 @@ def _build_hint(tensor_cls: type, shape: object, dtype: Any, tape: Any) -> type:
         env["DT"] = _scalar_type(dtype)
         body.append("if d.dtype is not DT: return False")
     elif _is_symbol(dtype):
+        allowed = _allowed_types(dtype)
+        if allowed is not None:
+            env["DTS"] = allowed
+            body.append("if not issubclass(d.dtype.type, DTS): return False")
         binds.append((dtype, "d.dtype.type"))
     elif dtype is not Any:
         raise TypedTensorError(f"Tensor[S, E, T]: E must be a NumPy scalar type such as np.float32, got {dtype!r}")
@@ -312,6 +330,11 @@ def _build_hint(tensor_cls: type, shape: object, dtype: Any, tape: Any) -> type:
         body.append("if obj._tape is None: return False")
     elif _is_symbol(tape):
         env["OwnedTape"] = owned_tape
+        allowed_tapes = _allowed_types(tape) or (none_tape, owned_tape)
+        if none_tape not in allowed_tapes:
+            body.append("if obj._tape is None: return False")
+        if owned_tape not in allowed_tapes:
+            body.append("if obj._tape is not None: return False")
         binds.append((tape, "(NoneTape if obj._tape is None else OwnedTape)"))
     elif tape is not Any:
         raise TypedTensorError(f"Tensor[S, E, T]: T must be NoneTape or OwnedTape, got {tape!r}")
@@ -407,15 +430,18 @@ def _explain(
         if data.dtype != np.dtype(dtype):
             problems.append(f"dtype is {data.dtype.name} but {np.dtype(dtype).name} is expected (convert with .astype)")
     elif _is_symbol(dtype) and dtype in m and m[dtype] is not data.dtype.type:
-        problems.append(
-            f"dtype is {data.dtype.name} but {_name(dtype)} is bound to {np.dtype(m[dtype]).name} by another argument"
-        )
+        problems.append(f"dtype is {data.dtype.name} but {_name(dtype)} is bound to {np.dtype(m[dtype]).name}")
+    elif _is_symbol(dtype) and not issubclass(data.dtype.type, _allowed_types(dtype) or object):
+        allowed = ", ".join(c.__name__ for c in _allowed_types(dtype) or ())
+        problems.append(f"dtype is {data.dtype.name} but {_name(dtype)} admits only {allowed}")
     if tape is none_tape and actual_tape != "NoneTape":
         problems.append("tape is OwnedTape but NoneTape is expected (inference: use .detach() or an untraced tensor)")
     elif tape is owned_tape and actual_tape != "OwnedTape":
         problems.append("tape is NoneTape but OwnedTape is expected (training: trace the input with .trace(grads))")
     elif _is_symbol(tape) and tape in m and m[tape].__name__ != actual_tape:
         problems.append(f"tape is {actual_tape} but {_name(tape)} is bound to {m[tape].__name__}")
+    elif _is_symbol(tape) and actual_tape not in {c.__name__ for c in _allowed_types(tape) or (none_tape, owned_tape)}:
+        problems.append(f"tape is {actual_tape} but {_name(tape)} admits only the other tape")
     shape: tuple[int, ...] = tuple(data.shape)
     if spec.whole is not None:
         if spec.whole in m and tuple(m[spec.whole]) != shape:
@@ -478,9 +504,12 @@ def _wrap(fn: Callable[..., Any], prebind: Prebind | None) -> Callable[..., Any]
         return fn
     state = _state
     lazy: list[Callable[..., Any]] = []
+    # Decorate now, while the enclosing scope of a nested function still exists to resolve its names;
+    # if an annotation names something defined later (a class being built), decorate on first call.
+    with contextlib.suppress(BeartypeException):
+        lazy.append(beartype(conf=_CONF)(fn))
 
     def bear() -> Callable[..., Any]:
-        # Decorate on first use so that annotations may name classes defined after the function.
         if not lazy:
             lazy.append(beartype(conf=_CONF)(fn))
         return lazy[0]

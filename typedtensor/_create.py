@@ -7,21 +7,20 @@ becomes E.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._check import checked
-from ._errors import DTypeError, ShapeError
+from ._errors import DTypeError, ShapeError, TypedTensorError
 from ._shapes import S2, E
 from ._tape import NoneTape
-from ._tensor import Tensor, _float_dtype, _make
+from ._tensor import Tensor, _float_dtype, _make, _scalar
 
 __all__ = ["full", "ones", "randn", "tensor", "zeros"]
 
-F = np.floating[Any]
+FT = TypeVar("FT", bound=np.floating[Any])
 
 
 def _shape(shape: Any, where: str) -> tuple[int, ...]:
@@ -30,28 +29,53 @@ def _shape(shape: Any, where: str) -> tuple[int, ...]:
         isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in items
     ):
         raise ShapeError(f"{where}: shape must be a tuple of non-negative ints, got {shape!r}")
+    size = 1
+    for n in items:
+        size *= int(n)
+    if size > _MAX_ELEMENTS:
+        raise ShapeError(
+            f"{where}: shape {shape!r} holds {size} elements, more than this library allocates ({_MAX_ELEMENTS})"
+        )
     return tuple(int(n) for n in items)
 
 
+def _filled(shape: Any, value: float, dtype: Any, where: str) -> Tensor[Any, Any, NoneTape]:
+    size, dt = _shape(shape, where), _float_dtype(dtype, where)
+    try:
+        return _make(np.full(size, value, dtype=dt), None)
+    except MemoryError:
+        raise TypedTensorError(f"{where}: not enough memory for shape {size} of {dt.name}") from None
+
+
+#: A guard against typos such as (10**12, 10**12): larger requests are refused, not attempted.
+_MAX_ELEMENTS = 1 << 40
+
+
+# A float array keeps its dtype; any other data becomes float32 (the last overload): the first match wins.
 @overload
-def tensor(data: NDArray[E], dtype: None = None) -> Tensor[tuple[Any, ...], E, NoneTape]: ...
+def tensor(data: NDArray[FT], dtype: None = None) -> Tensor[tuple[Any, ...], FT, NoneTape]: ...  # pyright: ignore[reportOverlappingOverload]
+@overload
+def tensor(data: NDArray[np.bool_], dtype: None = None) -> Tensor[tuple[Any, ...], np.bool_, NoneTape]: ...
 @overload
 def tensor(data: ArrayLike, dtype: type[E]) -> Tensor[tuple[Any, ...], E, NoneTape]: ...
 @overload
-def tensor(data: float | Sequence[Any], dtype: None = None) -> Tensor[tuple[Any, ...], np.float32, NoneTape]: ...
+def tensor(data: ArrayLike, dtype: None = None) -> Tensor[tuple[Any, ...], np.float32, NoneTape]: ...
 @checked
 def tensor(data: ArrayLike, dtype: type[Any] | None = None) -> Tensor[Any, Any, NoneTape]:
     """A tensor holding a copy of ``data``.
 
-    ``dtype`` None keeps a float or bool NumPy array's dtype and makes anything else float32 (as
-    PyTorch's default). The shape is known at run time (``tuple[Any, ...]``): annotate the target or
+    ``dtype`` None keeps a float or bool NumPy array's dtype and makes anything else (Python numbers and
+    lists, integer arrays, NumPy scalars) float32, PyTorch's default. The shape is known at run time (``tuple[Any, ...]``): annotate the target or
     ``realize`` it to get constant dims checked.
     """
     if isinstance(data, Tensor):
         data = data._data
-    arr = np.asarray(data)
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as e:
+        raise ShapeError(f"tensor: the data is not a rectangular array of numbers ({e})") from None
     if dtype is None:
-        keep = isinstance(data, (np.ndarray, np.generic)) and arr.dtype.kind in "fb"
+        keep = isinstance(data, np.ndarray) and arr.dtype.kind in "fb"
         dt = arr.dtype if keep else np.dtype(np.float32)
         if dt.kind == "f":
             dt = _float_dtype(dt, "tensor")
@@ -71,7 +95,7 @@ def full(shape: S2, value: float, dtype: type[E]) -> Tensor[S2, E, NoneTape]: ..
 @checked
 def full(shape: S2, value: float, dtype: type[Any] = np.float32) -> Tensor[S2, Any, NoneTape]:
     """A tensor of ``shape`` filled with ``value``."""
-    return _make(np.full(_shape(shape, "full"), value, dtype=_float_dtype(dtype, "full")), None)
+    return _filled(shape, _scalar(value), dtype, "full")
 
 
 @overload
@@ -81,7 +105,7 @@ def zeros(shape: S2, dtype: type[E]) -> Tensor[S2, E, NoneTape]: ...
 @checked
 def zeros(shape: S2, dtype: type[Any] = np.float32) -> Tensor[S2, Any, NoneTape]:
     """A tensor of zeros."""
-    return _make(np.zeros(_shape(shape, "zeros"), dtype=_float_dtype(dtype, "zeros")), None)
+    return _filled(shape, 0.0, dtype, "zeros")
 
 
 @overload
@@ -91,7 +115,7 @@ def ones(shape: S2, dtype: type[E]) -> Tensor[S2, E, NoneTape]: ...
 @checked
 def ones(shape: S2, dtype: type[Any] = np.float32) -> Tensor[S2, Any, NoneTape]:
     """A tensor of ones."""
-    return _make(np.ones(_shape(shape, "ones"), dtype=_float_dtype(dtype, "ones")), None)
+    return _filled(shape, 1.0, dtype, "ones")
 
 
 @overload
@@ -103,6 +127,10 @@ def randn(
     shape: S2, dtype: type[Any] = np.float32, *, seed: int | np.random.Generator | None = None
 ) -> Tensor[S2, Any, NoneTape]:
     """Standard-normal samples from ``np.random.default_rng(seed)`` (a Generator is used as is)."""
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     dt = _float_dtype(dtype, "randn")
-    return _make(rng.standard_normal(_shape(shape, "randn")).astype(dt, copy=False), None)
+    size = _shape(shape, "randn")
+    try:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    except (ValueError, TypeError) as e:
+        raise TypedTensorError(f"randn: seed must be a non-negative int or a Generator ({e})") from None
+    return _make(rng.standard_normal(size).astype(dt, copy=False), None)

@@ -1,7 +1,8 @@
 """Functions over several tensors: concat, stack, where.
 
 Statically, the inputs of ``concat``/``stack`` share one tape kind (trace all or none); at run time
-mixed inputs are accepted and their tapes merge.
+mixed inputs are accepted and their tapes merge. With mypy, pass inputs whose first dims differ as a
+tuple, ``tt.concat((a, b))``: mypy joins a list display of different types to ``object``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from ._check import checked
 from ._errors import DTypeError, ShapeError, TypedTensorError
 from ._ops import elementwise as _ew
 from ._ops import shape as _sh
-from ._shapes import D0, E, Rest, S, T
+from ._shapes import E, Rest, S, T
 from ._tape import NoneTape, OwnedTape
-from ._tensor import Tensor, _apply, _axis, _scalar
+from ._tensor import Tensor, _apply, _axis, _mask, _scalar
 
 __all__ = ["concat", "stack", "where"]
 
@@ -25,6 +26,9 @@ __all__ = ["concat", "stack", "where"]
 def _same(tensors: Sequence[Tensor[Any, Any, Any]], where: str, axis: int | None) -> list[np.ndarray[Any, Any]]:
     if len(tensors) == 0:
         raise TypedTensorError(f"{where}: needs at least one tensor")
+    for i, t in enumerate(tensors):
+        if t.__class__ is not Tensor:
+            raise TypedTensorError(f"{where}: item {i} is a {type(t).__name__}, not a Tensor (wrap it with tt.tensor)")
     arrays = [t._data for t in tensors]
     first = arrays[0]
     for i, a in enumerate(arrays[1:], 1):
@@ -42,7 +46,7 @@ def _same(tensors: Sequence[Tensor[Any, Any, Any]], where: str, axis: int | None
 
 @overload
 def concat(
-    tensors: Sequence[Tensor[tuple[D0, *Rest], E, T]], axis: Literal[0] = 0
+    tensors: Sequence[Tensor[tuple[Any, *Rest], E, T]], axis: Literal[0] = 0
 ) -> Tensor[tuple[int, *Rest], E, T]: ...
 @overload
 def concat(tensors: Sequence[Tensor[Any, E, T]], axis: int) -> Tensor[tuple[Any, ...], E, T]: ...
@@ -76,6 +80,8 @@ def where(
 def where(
     cond: Tensor[S, np.bool_, Any], a: Tensor[S, E, Any] | float, b: Tensor[S, E, OwnedTape]
 ) -> Tensor[S, E, OwnedTape]: ...
+@overload
+def where(cond: Tensor[S, np.bool_, Any], a: Tensor[S, E, T], b: Tensor[S, E, T]) -> Tensor[S, E, T]: ...
 @checked
 def where(
     cond: Tensor[S, np.bool_, Any], a: Tensor[S, E, Any] | float, b: Tensor[S, E, Any] | float
@@ -86,6 +92,7 @@ def where(
         raise TypedTensorError("where: at least one of a and b must be a tensor (it sets the dtype)")
     if len(tensors) == 2:
         _same(tensors, "where", None)
+    mask = _mask(cond, tensors[0], "where")
     av = a._data if isinstance(a, Tensor) else _scalar(a)
     bv = b._data if isinstance(b, Tensor) else _scalar(b)
-    return _apply(_ew.where(cond._data, av, bv), tensors)
+    return _apply(_ew.where(mask, av, bv), tensors)

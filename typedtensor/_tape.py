@@ -117,6 +117,8 @@ class Gradients:
 
     def alloc(self, t: Tensor[Any, Any, Any]) -> None:
         """Keep (and accumulate) the gradient of ``t``, starting from zeros."""
+        if getattr(t, "_id", None) is None or not hasattr(t, "_data"):
+            raise TapeError(f"Gradients.alloc needs a typedtensor Tensor, got {type(t).__name__}")
         if t._id not in self._grads:
             self._grads[t._id] = np.zeros_like(t._data)
         self._keep.add(t._id)
@@ -143,7 +145,7 @@ class Gradients:
                 "to the loss, or the tape was not leaky and the tensor was not allocated; use "
                 "x.leaky_trace(), or grads.alloc(x) / model.alloc_grads() before tracing"
             )
-        return _make(g, None)
+        return _make(g.copy(), None)  # a snapshot: later backward() or zero() calls do not change it
 
     def _accumulate(self, gid: int, g: Array) -> None:
         old = self._grads.get(gid)
@@ -157,7 +159,11 @@ class Gradients:
 
 
 def backward(loss: Tensor[Any, Any, Any]) -> Gradients:
-    """Run the tape of the rank-0 ``loss`` backwards; return its (first) Gradients."""
+    """Run the tape of the rank-0 ``loss`` backwards; return its Gradients.
+
+    When the tape merged several tapes, each of their Gradients receives its own tensors' gradients
+    and the returned Gradients holds all of them.
+    """
     tape = loss._tape
     if tape is None:
         raise TapeError(
@@ -199,4 +205,11 @@ def backward(loss: Tensor[Any, Any, Any]) -> Gradients:
         for gid, g in grads.items():
             if sink.leaky or gid in sink._keep:
                 sink._accumulate(gid, g)
-    return sinks[0]
+    if len(sinks) == 1:
+        return sinks[0]
+    # Merged tapes: one store answering for every tensor any of them kept (as dfdx merges them).
+    merged = Gradients(leaky=leaky)
+    for sink in sinks:
+        merged._grads.update(sink._grads)
+        merged._keep |= sink._keep
+    return merged

@@ -8,6 +8,7 @@ the type checkers. The result's tape follows the rule in ``typedtensor._tape``.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any, Generic, Literal, cast, overload
 
@@ -15,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _check, _tape
-from ._errors import DTypeError, ShapeError, TypedTensorError
+from ._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from ._ops import elementwise as _ew
 from ._ops import linalg as _la
 from ._ops import reduce as _red
@@ -42,6 +43,8 @@ class Tensor(Generic[S, E, T]):
     """
 
     __slots__ = ("__weakref__", "_data", "_id", "_tape")
+    #: NumPy operands defer to Tensor's reflected operators (``np.float64(2) * t`` keeps the tape).
+    __array_ufunc__ = None
     _data: NDArray[Any]
     _tape: OwnedTape | None
     _id: int
@@ -85,6 +88,17 @@ class Tensor(Generic[S, E, T]):
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> NDArray[Any]:
         return np.array(self._data, dtype=dtype, copy=True if copy is None else copy)
 
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise ShapeError("len() of a rank-0 tensor: it has no first dim")
+        return len(self._data)
+
+    def __iter__(self: Tensor[tuple[D0, *Rest], E, T]) -> Iterator[Tensor[tuple[*Rest], E, T]]:
+        """The sub-tensors along the first dim (each one a differentiable ``self[i]``)."""
+        if self._data.ndim == 0:
+            raise ShapeError("iteration over a rank-0 tensor: it has no first dim")
+        return (self[i] for i in range(len(self._data)))
+
     def item(self) -> float:
         """The single value of a one-element tensor as a Python number."""
         if self._data.size != 1:
@@ -100,11 +114,12 @@ class Tensor(Generic[S, E, T]):
 
     def trace(self: Tensor[S, E, NoneTape], grads: Gradients) -> Tensor[S, E, OwnedTape]:
         """Start recording into ``grads`` (kept: tensors ``grads`` allocated, e.g. a model's parameters)."""
-        return _make(self._data, OwnedTape(grads), self._id)
+        return _make(_traceable(self, grads), OwnedTape(grads), self._id)
 
     def leaky_trace(self: Tensor[S, E, NoneTape]) -> Tensor[S, E, OwnedTape]:
         """Start recording into a fresh ``Gradients`` that keeps every gradient, intermediates too."""
-        return _make(self._data, OwnedTape(Gradients(leaky=True)), self._id)
+        grads = Gradients(leaky=True)
+        return _make(_traceable(self, grads), OwnedTape(grads), self._id)
 
     def detach(self) -> Tensor[S, E, NoneTape]:
         """The same values without a tape (a constant for the autodiff)."""
@@ -139,6 +154,8 @@ class Tensor(Generic[S, E, T]):
     def __add__(self, other: Tensor[S, E, NoneTape] | float) -> Tensor[S, E, T]: ...
     @overload
     def __add__(self, other: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]: ...
+    @overload
+    def __add__(self, other: Tensor[S, E, T]) -> Tensor[S, E, T]: ...
     def __add__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, E, Any]:
         """Elementwise sum with a tensor of the same shape and dtype, or a scalar."""
         return _binary(self, other, _ew.add)
@@ -147,6 +164,8 @@ class Tensor(Generic[S, E, T]):
     def __sub__(self, other: Tensor[S, E, NoneTape] | float) -> Tensor[S, E, T]: ...
     @overload
     def __sub__(self, other: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]: ...
+    @overload
+    def __sub__(self, other: Tensor[S, E, T]) -> Tensor[S, E, T]: ...
     def __sub__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, E, Any]:
         """Elementwise difference with a tensor of the same shape and dtype, or a scalar."""
         return _binary(self, other, _ew.sub)
@@ -155,6 +174,8 @@ class Tensor(Generic[S, E, T]):
     def __mul__(self, other: Tensor[S, E, NoneTape] | float) -> Tensor[S, E, T]: ...
     @overload
     def __mul__(self, other: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]: ...
+    @overload
+    def __mul__(self, other: Tensor[S, E, T]) -> Tensor[S, E, T]: ...
     def __mul__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, E, Any]:
         """Elementwise product with a tensor of the same shape and dtype, or a scalar."""
         return _binary(self, other, _ew.mul)
@@ -163,6 +184,8 @@ class Tensor(Generic[S, E, T]):
     def __truediv__(self, other: Tensor[S, E, NoneTape] | float) -> Tensor[S, E, T]: ...
     @overload
     def __truediv__(self, other: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]: ...
+    @overload
+    def __truediv__(self, other: Tensor[S, E, T]) -> Tensor[S, E, T]: ...
     def __truediv__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, E, Any]:
         """Elementwise quotient by a tensor of the same shape and dtype, or a scalar."""
         return _binary(self, other, _ew.div)
@@ -243,21 +266,23 @@ class Tensor(Generic[S, E, T]):
         """Clip into [min, max]; the gradient passes where min <= x <= max."""
         if min is None and max is None:
             raise TypedTensorError("clamp() needs min, max or both")
-        if min is not None and max is not None and min > max:
+        if min is not None and max is not None and _scalar(min) > _scalar(max):
             raise TypedTensorError(f"clamp(): min ({min}) must not exceed max ({max})")
-        return _unary(self, _ew.clamp(self._data, min, max))
+        lo = None if min is None else _scalar(min)
+        hi = None if max is None else _scalar(max)
+        return _unary(self, _ew.clamp(self._data, lo, hi))
 
     def softmax(self, axis: int = -1) -> Tensor[S, E, T]:
         """exp(x) / sum(exp(x)) along ``axis``."""
-        return _unary(self, _sm.softmax(self._data, _axis(self, axis)))
+        return _unary(self, _sm.softmax(self._data, _nonempty_axis(self, axis)))
 
     def log_softmax(self, axis: int = -1) -> Tensor[S, E, T]:
         """log(softmax(x)) along ``axis``, computed stably."""
-        return _unary(self, _sm.log_softmax(self._data, _axis(self, axis)))
+        return _unary(self, _sm.log_softmax(self._data, _nonempty_axis(self, axis)))
 
     def masked_fill(self, mask: Tensor[S, np.bool_, Any], value: float) -> Tensor[S, E, T]:
         """``value`` where ``mask`` is True, x elsewhere; no gradient flows to filled places."""
-        return _unary(self, _ew.where(mask._data, _scalar(value), self._data))
+        return _unary(self, _ew.where(_mask(mask, self, "masked_fill"), _scalar(value), self._data))
 
     # ---- matmul --------------------------------------------------------------------------------
 
@@ -268,6 +293,8 @@ class Tensor(Generic[S, E, T]):
         self: Tensor[tuple[K], E, Any], other: Tensor[tuple[K, N], E, OwnedTape]
     ) -> Tensor[tuple[N], E, OwnedTape]: ...
     @overload
+    def __matmul__(self: Tensor[tuple[K], E, T], other: Tensor[tuple[K, N], E, T]) -> Tensor[tuple[N], E, T]: ...
+    @overload
     def __matmul__(
         self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[K, N], E, NoneTape]
     ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
@@ -277,17 +304,27 @@ class Tensor(Generic[S, E, T]):
     ) -> Tensor[tuple[*Lead, M, N], E, OwnedTape]: ...
     @overload
     def __matmul__(
+        self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[K, N], E, T]
+    ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
+    @overload
+    def __matmul__(
         self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[*Lead, K, N], E, NoneTape]
     ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
     @overload
     def __matmul__(
         self: Tensor[tuple[*Lead, M, K], E, Any], other: Tensor[tuple[*Lead, K, N], E, OwnedTape]
     ) -> Tensor[tuple[*Lead, M, N], E, OwnedTape]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[*Lead, K, N], E, T]
+    ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
     def __matmul__(self, other: Tensor[Any, E, Any]) -> Tensor[Any, E, Any]:
         """Matrix product: (K)@(K,N), (...,M,K)@(K,N) and (B...,M,K)@(B...,K,N)."""
         a, b = self._data, other._data
         if a.ndim == 0 or b.ndim < 2:
             raise ShapeError(f"matmul: self must have rank >= 1 and other rank >= 2, got shapes {a.shape} @ {b.shape}")
+        if a.dtype != b.dtype:
+            raise DTypeError(f"matmul: dtypes {a.dtype.name} and {b.dtype.name} differ; convert one with astype()")
         if a.shape[-1] != b.shape[-2]:
             raise ShapeError(
                 f"matmul: inner dims differ: self {a.shape} @ other {b.shape} pairs {a.shape[-1]} with "
@@ -354,7 +391,7 @@ class Tensor(Generic[S, E, T]):
         """The same values in ``shape`` (same element count; one dim may be -1 at run time)."""
         try:
             res = _sh.reshape(self._data, tuple(shape))
-        except ValueError:
+        except (ValueError, TypeError):
             raise ShapeError(
                 f"reshape: cannot view shape {self._data.shape} ({self._data.size} elements) as {tuple(shape)}"
             ) from None
@@ -364,7 +401,7 @@ class Tensor(Generic[S, E, T]):
         """Repeat along new leading dims and size-1 dims (NumPy rules); the gradient sums back."""
         try:
             res = _sh.broadcast_to(self._data, tuple(shape))
-        except ValueError:
+        except (ValueError, TypeError):
             raise ShapeError(
                 f"broadcast_to: shape {self._data.shape} cannot broadcast to {tuple(shape)}: dims must match "
                 "or be 1, aligned from the right"
@@ -457,6 +494,8 @@ def _make(data: NDArray[Any], tape: OwnedTape | None, tid: int | None = None) ->
 
 def _unary(x: Tensor[Any, Any, Any], res: Result) -> Tensor[Any, Any, Any]:
     y, bwd = res
+    if x._data.dtype is _BOOL:
+        _refuse_bool()
     if y.__class__ is not np.ndarray:  # ufuncs return NumPy scalars for 0-d input
         y = np.asarray(y)
     tape = x._tape
@@ -470,6 +509,8 @@ def _unary(x: Tensor[Any, Any, Any], res: Result) -> Tensor[Any, Any, Any]:
 
 def _apply(res: Result, parents: tuple[Tensor[Any, Any, Any], ...]) -> Tensor[Any, Any, Any]:
     y, bwd = res
+    if parents[0]._data.dtype is _BOOL:
+        _refuse_bool()
     if y.__class__ is not np.ndarray:
         y = np.asarray(y)
     tape: OwnedTape | None = None
@@ -481,6 +522,38 @@ def _apply(res: Result, parents: tuple[Tensor[Any, Any, Any], ...]) -> Tensor[An
     if tape is not None:
         record(tape, out._id, parents, bwd)
     return out
+
+
+_BOOL = np.dtype(np.bool_)
+
+
+def _refuse_bool() -> None:
+    raise DTypeError(
+        "this op needs a float tensor but got a bool mask; use it with where()/masked_fill(), or convert it with "
+        "mask.astype(np.float32)"
+    )
+
+
+def _traceable(x: Tensor[Any, Any, Any], grads: object) -> NDArray[Any]:
+    if x._tape is not None:
+        raise TapeError("this tensor is already traced; trace the untraced tensor (or .detach() first)")
+    if not isinstance(grads, Gradients):
+        raise TapeError(
+            f"trace() needs a Gradients (model.alloc_grads() or tt.Gradients()), got {type(grads).__name__}"
+        )
+    if x._data.dtype not in _FLOATS:
+        raise DTypeError(f"only float tensors can be traced, this one is {x._data.dtype.name}")
+    return x._data
+
+
+def _mask(mask: Any, x: Tensor[Any, Any, Any], where: str) -> NDArray[Any]:
+    data = getattr(mask, "_data", None)
+    if data is None or data.dtype is not _BOOL:
+        raise DTypeError(f"{where}: the mask must be a bool tensor (e.g. x > 0.0), got {type(mask).__name__}")
+    if data.shape != x._data.shape:
+        raise ShapeError(f"{where}: mask shape {data.shape} differs from the tensor's {x._data.shape}")
+    result: NDArray[Any] = data
+    return result
 
 
 def _scalar(v: Any) -> float:
@@ -533,10 +606,16 @@ def _axes(x: Tensor[Any, Any, Any], axis: Axis) -> tuple[int, ...] | None:
     return out
 
 
+def _nonempty_axis(x: Tensor[Any, Any, Any], axis: int) -> int:
+    ax = _axis(x, axis)
+    _nonempty(x, (ax,))
+    return ax
+
+
 def _nonempty(x: Tensor[Any, Any, Any], axes: tuple[int, ...] | None) -> tuple[int, ...] | None:
     shape = x._data.shape
     if any(shape[a] == 0 for a in (range(len(shape)) if axes is None else axes)):
-        raise ShapeError(f"max/min over an empty axis of shape {shape} has no value")
+        raise ShapeError(f"this reduction over an empty axis of shape {shape} has no value")
     return axes
 
 

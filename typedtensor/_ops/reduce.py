@@ -40,7 +40,15 @@ def sum_(a: Array, axis: Axes, keepdims: bool) -> Result:
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
         return (_expand(g, a.shape, axes, keepdims),)
 
-    return _add_reduce(a, axes, None, None, keepdims), bwd
+    return _total(a, axes, keepdims), bwd
+
+
+def _total(a: Array, axes: tuple[int, ...], keepdims: bool) -> Array:
+    """Sum over axes; float16 accumulates in float32 (as NumPy's mean and PyTorch do), then rounds back."""
+    if a.dtype == np.float16:
+        with np.errstate(over="ignore"):  # a float16 overflow is inf, as in PyTorch
+            return np.asarray(_add_reduce(a, axes, np.float32, None, keepdims)).astype(np.float16)
+    return np.asarray(_add_reduce(a, axes, None, None, keepdims))
 
 
 def mean(a: Array, axis: Axes, keepdims: bool) -> Result:
@@ -50,9 +58,13 @@ def mean(a: Array, axis: Axes, keepdims: bool) -> Result:
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
         return (_expand(g / n, a.shape, axes, keepdims),)
 
-    return _add_reduce(a, axes, None, None, keepdims) * (1.0 / n) if n else np.mean(
-        a, axis=axes, keepdims=keepdims
-    ), bwd
+    if n == 0:  # the mean of nothing is NaN (PyTorch), without NumPy's warning
+        shape = tuple(1 if i in axes else d for i, d in enumerate(a.shape)) if keepdims else None
+        out = np.full(shape if shape is not None else np.delete(np.array(a.shape), axes), np.nan, a.dtype)
+        return out, bwd
+    if a.dtype == np.float16:
+        return (np.asarray(_add_reduce(a, axes, np.float32, None, keepdims)) * (1.0 / n)).astype(np.float16), bwd
+    return np.asarray(_add_reduce(a, axes, None, None, keepdims)) * (1.0 / n), bwd
 
 
 def var(a: Array, axis: Axes, keepdims: bool, correction: int) -> Result:

@@ -50,11 +50,28 @@ class Module:
         _check.install(cls, _module_bindings)
 
     def _typed_dims(self) -> dict[object, Any]:
-        """The module-level dims of this instance, keyed by the class's TypeVars."""
-        params: tuple[object, ...] = getattr(type(self), "__parameters__", ())
-        return {
-            p: getattr(self, self.dim_attrs[n]) for p in params if (n := getattr(p, "__name__", "")) in self.dim_attrs
-        }
+        """The module-level dims of this instance, keyed by TypeVar.
+
+        A dim named in ``dim_attrs`` binds the TypeVar of that name in every generic ancestor, and
+        follows subclassing: ``class Sub(Base[D])`` binds D too, and ``class Three(Base[Literal[3]])``
+        checks that the instance's value is 3.
+        """
+        cls = type(self)
+        values: dict[object, Any] = {}
+        for klass in cls.__mro__:
+            for p in getattr(klass, "__parameters__", ()):
+                attr = self.dim_attrs.get(getattr(p, "__name__", ""))
+                if attr is not None:
+                    if not hasattr(self, attr):
+                        raise TypedTensorError(f"{cls.__name__}.dim_attrs names {attr!r}, which the instance lacks")
+                    values[p] = getattr(self, attr)
+        for klass in cls.__mro__:
+            for base in getattr(klass, "__orig_bases__", ()):
+                origin = typing.get_origin(base)
+                for param, arg in zip(getattr(origin, "__parameters__", ()), typing.get_args(base), strict=False):
+                    if param in values:
+                        _bind_alias(cls.__name__, param, arg, values)
+        return values
 
     # ---- the tree walk ------------------------------------------------------------------------
 
@@ -169,6 +186,19 @@ def _validated(key: str, value: object, current: object) -> object:
             f"load_state_dict: {key!r} must be a non-negative integer scalar, got shape {arr.shape} dtype {arr.dtype}"
         )
     return int(arr.reshape(()))
+
+
+def _bind_alias(name: str, param: object, arg: object, values: dict[object, Any]) -> None:
+    """``param`` of a base class is specialised to ``arg`` (a TypeVar, or a Literal to check)."""
+    if isinstance(arg, typing.TypeVar):
+        values.setdefault(arg, values[param])
+    elif typing.get_origin(arg) is Literal:
+        (want,) = typing.get_args(arg)
+        if values[param] != want:
+            raise CheckError(
+                f"{name} fixes {getattr(param, '__name__', param)} = {want} but this instance was built with "
+                f"{values[param]}; build it with {want}"
+            )
 
 
 def _module_bindings(self: Module) -> dict[object, Any]:
