@@ -83,6 +83,8 @@ COPY_REPEAT = 9
 #: Minimum bytes a BatchNorm must move, in units of x.nbytes (see the module docstring).
 TRAIN_BYTES_FACTOR = 5
 INFER_BYTES_FACTOR = 2
+#: Above this share of the CPUs used by other processes, the summary warns that parallel timings suffer.
+BUSY_WARNING = 0.1
 #: Goals: the NumPy path at most this many times PyTorch on the large shapes.
 NUMPY_LARGE_LIMIT = 2.0
 
@@ -93,6 +95,8 @@ STEP = "step"
 INFER = "inf"
 TRAIN = "train"
 MULSUM = "mulsum"
+#: Short names of the implementations in column headers.
+ABBREV = {"numpy": "np", "numba": "nb", TORCH: "pt"}
 
 Calls = dict[str, tuple[Callable[[], object], ContextFactory]]
 #: An input of the benchmark as a tensor.
@@ -363,11 +367,11 @@ def measure_shape(shape: Shape, backends: Sequence[str], torch: Any | None, repe
 
 
 def fmt_ms(seconds: float) -> str:
-    """Seconds as milliseconds with 3 significant digits (at least one decimal for >= 100 ms)."""
+    """Seconds as milliseconds with at least 3 significant digits (36.0, 7.16, 0.180, 0.0215)."""
     ms = seconds * 1e3
-    if abs(ms) >= 100:
-        return f"{ms:.1f}"
-    return f"{ms:.3g}" if abs(ms) >= 1 else f"{ms:.3f}" if abs(ms) >= 0.1 else f"{ms:.4f}"
+    size = abs(ms)
+    decimals = 1 if size >= 10 else 2 if size >= 1 else 3 if size >= 0.1 else 4
+    return f"{ms:.{decimals}f}"
 
 
 def fmt_ratio(value: float) -> str:
@@ -378,6 +382,11 @@ def fmt_ratio(value: float) -> str:
 def fmt_fraction(value: float) -> str:
     """A fraction as a whole percentage ('n/a' for nan)."""
     return "n/a" if math.isnan(value) else f"{value:.0%}"
+
+
+def abbrev(impl: str) -> str:
+    """The short name of an implementation in column headers (np, nb, pt)."""
+    return ABBREV.get(impl, impl)
 
 
 def fmt_shape(shape: Sequence[int]) -> str:
@@ -442,13 +451,13 @@ def table_columns(
         ]
         for b in backends:
             cols += [
-                Column("tt/torch", f"{b} f+b", [fmt_ratio(r.ratio(b, True)) for r in results]),
-                Column("tt/torch", f"{b} inf", [fmt_ratio(r.ratio(b, False)) for r in results]),
+                Column("tt/torch", f"{abbrev(b)} f+b", [fmt_ratio(r.ratio(b, True)) for r in results]),
+                Column("tt/torch", f"{abbrev(b)} inf", [fmt_ratio(r.ratio(b, False)) for r in results]),
             ]
     for impl in impls:
         for train, what in ((True, "f+b"), (False, "inf")):
             cells = [fmt_fraction(r.bandwidth_fraction(impl, train, bandwidth)) for r in results]
-            cols.append(Column("bandwidth fraction", f"{impl} {what}", cells))
+            cols.append(Column("bandwidth fraction", f"{abbrev(impl)} {what}", cells))
     return cols
 
 
@@ -457,7 +466,8 @@ LEGEND = (
     "mulsum: (x.trace(grads) * g).sum().backward() (no BatchNorm); f+b = step - mulsum: BatchNorm forward+backward"
     " (headline);",
     "inf: bn.forward(x). torch f+b: bn(x).backward(g) in train mode; torch inf: eval mode inside torch.no_grad().",
-    "tt/torch: typedtensor time / PyTorch time (< 1: typedtensor faster). bandwidth fraction: (5 * x.nbytes for f+b,",
+    "np, nb, pt: numpy backend, numba backend, PyTorch. tt/torch: typedtensor time / PyTorch time (< 1: typedtensor",
+    "faster). bandwidth fraction: (5 * x.nbytes for f+b,",
     "2 * x.nbytes for inf) / copy bandwidth / measured time; > 100% when the data stays in cache (L3 here: see lscpu).",
     "rep: repeats; every time is the median over them of a ~50 ms batch of calls. others: share of the CPUs that",
     "other processes used meanwhile (parallel code, numba's and PyTorch's, suffers most when it is not ~0%).",
@@ -563,6 +573,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     for backend in backends:
         for line in goal_lines(results, backend):
             print(line)
+    busy = max((r.others for r in results), default=math.nan)
+    if busy > BUSY_WARNING:
+        print(
+            f"Caution: other processes used up to {busy:.0%} of the CPUs during a shape; the parallel timings (numba, "
+            "PyTorch) suffer most from that: rerun on a quiet machine before trusting their ratios."
+        )
 
 
 if __name__ == "__main__":

@@ -135,9 +135,12 @@ class _DimSpec:
             if a is Ellipsis:
                 if i != 1 or len(args) != 2:
                     raise TypedTensorError(f"Tensor[S, E, T]: '...' only as tuple[X, ...], got {shape!r}")
-                self.prefix = []
-                self.variadic = Any
-                self.any_shape = args[0] in (int, Any)
+                if args[0] not in (int, Any):
+                    raise TypedTensorError(
+                        f"Tensor[S, E, T]: tuple[X, ...] is supported for X = int or Any, got {shape!r}; "
+                        "use *Ts (a TypeVarTuple) for symbolic leading dims"
+                    )
+                self.any_shape = True
                 return
             unpacked = _unpacked(a)
             if unpacked is not None:
@@ -155,8 +158,12 @@ class _DimSpec:
     @staticmethod
     def _dim(a: object, shape: object) -> tuple[str, object]:
         if typing.get_origin(a) is typing.Literal:
-            (n,) = typing.get_args(a)
-            return ("const", int(n))
+            values = typing.get_args(a)
+            if len(values) != 1 or not isinstance(values[0], int) or isinstance(values[0], bool) or values[0] < 0:
+                raise TypedTensorError(
+                    f"Tensor[S, E, T]: a constant dim is Literal[n] with one non-negative int n, got {a!r} in {shape!r}"
+                )
+            return ("const", values[0])
         if a is int or a is Any:
             return ("any", None)
         if _is_symbol(a):
@@ -170,6 +177,8 @@ def _unpacked(a: object) -> object | None:
     """``X`` for ``*X`` / ``Unpack[X]`` / a bare TypeVarTuple, else None."""
     if isinstance(a, TypeVarTuple):
         return a
+    if getattr(a, "__unpacked__", False):  # *tuple[int, ...] evaluates to an unpacked tuple alias
+        return typing.get_origin(a) or tuple
     origin: object = typing.get_origin(a)
     if origin is typing.Unpack:
         args: tuple[object, ...] = typing.get_args(a)
@@ -466,6 +475,14 @@ def _explain(
                     if bound is not None and bound != n:
                         problems.append(f"dim {i} ({_name(val)}) is {n} but {_name(val)} is bound to {bound}")
                     local.setdefault(val, n)
+            var = spec.variadic
+            if var is not None and var is not Any and var in m:
+                middle = shape[p : len(shape) - q]
+                if tuple(m[var]) != middle:
+                    problems.append(
+                        f"dims {p}..{len(shape) - q - 1} ({_name(var)}) are {middle} but {_name(var)} is bound to "
+                        f"{tuple(m[var])}"
+                    )
     if not problems:
         problems.append("it does not satisfy the hint")
     return f"expected {text}, got {got}: " + "; ".join(problems) + f" [bindings: {_fmt_bindings(m)}]"

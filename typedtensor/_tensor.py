@@ -208,6 +208,8 @@ class Tensor(Generic[S, E, T]):
 
     def __neg__(self) -> Tensor[S, E, T]:
         """-tensor."""
+        if self._data.dtype is _BOOL:  # NumPy itself refuses -bool, before _unary could explain
+            _refuse_bool()
         return _unary(self, _ew.neg(self._data))
 
     # ---- comparisons (not differentiable; the mask is a bool tensor) ---------------------------
