@@ -69,7 +69,7 @@ F32 = NDArray[np.float32]
 SHAPES: tuple[Shape, ...] = ((32, 64, 56, 56), (128, 64, 32, 32), (8, 256, 14, 14), (4, 3, 8, 8))
 LARGE_SHAPES = SHAPES[:3]
 TINY_SHAPE = SHAPES[3]
-#: ``--shapes small``: the two shapes that take seconds, not tens of seconds.
+#: ``--shapes small``: the two smallest shapes only (a quick check).
 SMALL_SHAPES = SHAPES[2:]
 #: Inputs of at least this many bytes get ``REPEAT_BIG`` repeats, the others ``REPEAT_SMALL``.
 BIG_BYTES = 8 << 20
@@ -85,6 +85,10 @@ TRAIN_BYTES_FACTOR = 5
 INFER_BYTES_FACTOR = 2
 #: Above this share of the CPUs used by other processes, the summary warns that parallel timings suffer.
 BUSY_WARNING = 0.1
+#: Before each measurement, wait at most this long, polling every QUIET_POLL_S, for the other processes
+#: to use less than BUSY_WARNING of the CPUs (the machine's load comes and goes).
+QUIET_WAIT_S = 20.0
+QUIET_POLL_S = 0.5
 #: Goals: the NumPy path at most this many times PyTorch on the large shapes.
 NUMPY_LARGE_LIMIT = 2.0
 
@@ -306,6 +310,17 @@ class LoadProbe:
         return min(1.0, max(0.0, foreign / (wall * cpus)))
 
 
+def wait_for_quiet(cpus: int) -> float:
+    """Wait until other processes leave the CPUs nearly idle (at most ``QUIET_WAIT_S``); return the seconds waited."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < QUIET_WAIT_S:
+        probe = LoadProbe.start()
+        time.sleep(QUIET_POLL_S)
+        if not probe.others(cpus) > BUSY_WARNING:  # also stops when the load is unknown (nan)
+            break
+    return time.perf_counter() - start
+
+
 # --------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------
@@ -463,14 +478,15 @@ def table_columns(
 
 LEGEND = (
     "fwd: bn.forward_mut(x.trace(grads)); step: (bn.forward_mut(x.trace(grads)) * g).sum().backward();",
-    "mulsum: (x.trace(grads) * g).sum().backward() (no BatchNorm); f+b = step - mulsum: BatchNorm forward+backward"
-    " (headline);",
-    "inf: bn.forward(x). torch f+b: bn(x).backward(g) in train mode; torch inf: eval mode inside torch.no_grad().",
-    "np, nb, pt: numpy backend, numba backend, PyTorch. tt/torch: typedtensor time / PyTorch time (< 1: typedtensor",
-    "faster). bandwidth fraction: (5 * x.nbytes for f+b,",
-    "2 * x.nbytes for inf) / copy bandwidth / measured time; > 100% when the data stays in cache (L3 here: see lscpu).",
+    "mulsum: (x.trace(grads) * g).sum().backward(), no BatchNorm; f+b = step - mulsum: BatchNorm forward+backward",
+    "(the headline); inf: bn.forward(x). torch f+b: bn(x).backward(g) in train mode; torch inf: eval mode in",
+    "torch.no_grad(). np, nb, pt: numpy backend, numba backend, PyTorch.",
+    "tt/torch: typedtensor time / PyTorch time (< 1: typedtensor faster).",
+    "bandwidth fraction: (5 * x.nbytes for f+b, 2 * x.nbytes for inf) / copy bandwidth / measured time;",
+    "> 100% when the data stays in cache (L3 here: see lscpu).",
     "rep: repeats; every time is the median over them of a ~50 ms batch of calls. others: share of the CPUs that",
-    "other processes used meanwhile (parallel code, numba's and PyTorch's, suffers most when it is not ~0%).",
+    "other processes used meanwhile (parallel code, numba's and PyTorch's, suffers most when it is not ~0%);",
+    f"before each shape the run waits up to {QUIET_WAIT_S:g} s for them to use < {BUSY_WARNING:.0%} of the CPUs.",
 )
 
 
@@ -541,24 +557,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     for line in header_lines(torch, numba, cpus, backends):
         print(line)
     for backend in backends:
-        print(f"warm-up of the {backend} backend (numba: JIT compile or cache load): {warm_up(backend):.2f} s")
+        what = " (JIT compile or numba cache load)" if backend == "numba" else ""
+        print(f"warm-up of the {backend} backend{what}: {warm_up(backend):.2f} s")
     if numba is not None:
         print(f"numba threading layer: {numba.threading_layer()}")
+    waited = wait_for_quiet(cpus)
     probe = LoadProbe.start()
     bandwidth = copy_bandwidth()
     others = fmt_fraction(probe.others(cpus))
     print(
         f"copy bandwidth (np.copyto, 2 x {COPY_BYTES >> 20} MB float32, read + write, median of {COPY_REPEAT}): "
-        f"{bandwidth / 1e9:.1f} GB/s (other processes used {others} of the CPUs meanwhile)"
+        f"{bandwidth / 1e9:.1f} GB/s (other processes used {others} of the CPUs meanwhile; waited {waited:.1f} s "
+        "for a quieter machine first)"
     )
     print(flush=True)
 
     results: list[ShapeResult] = []
     probe = LoadProbe.start()
     for shape in config.shapes:
+        waited = wait_for_quiet(cpus)
         results.append(measure_shape(shape, backends, torch, repeat_for(shape, config), cpus))
-        print(f"measured {fmt_shape(shape)} ({time.perf_counter() - probe.wall:.0f} s so far)", flush=True)
-    print(f"other processes used {fmt_fraction(probe.others(cpus))} of the CPUs during the measurements")
+        elapsed = time.perf_counter() - probe.wall
+        print(
+            f"measured {fmt_shape(shape)} after waiting {waited:.1f} s for a quieter machine ({elapsed:.0f} s so far)"
+        )
+    print(f"other processes used {fmt_fraction(probe.others(cpus))} of the CPUs over the run (waits included)")
     print()
     for line in render_table(table_columns(results, backends, bandwidth, torch is not None)):
         print(line)

@@ -108,6 +108,15 @@ CASES: list[Case] = [
         lambda a: a.masked_fill(tt.tensor(_mask((3, 4))), 0.25),
         lambda th, a: a.masked_fill(th.as_tensor(_mask((3, 4))), 0.25),
     ),
+    Case("index_bool_mask", ((3, 4),), lambda a: a[_mask((3, 4))], lambda th, a: a[th.as_tensor(_mask((3, 4)))]),
+    Case("concat_axis0", ((2, 3), (1, 3)), lambda a, b: tt.concat((a, b)), lambda th, a, b: th.cat([a, b], 0)),
+    Case("stack_axis0", ((2, 3), (2, 3)), lambda a, b: tt.stack([a, b]), lambda th, a, b: th.stack([a, b], 0)),
+    Case(
+        "where_scalar",
+        ((3, 4),),
+        lambda a: tt.where(tt.tensor(_mask((3, 4))), 0.5, a),
+        lambda th, a: th.where(th.as_tensor(_mask((3, 4))), 0.5, a),
+    ),
     Case("softmax", ((3, 5),), lambda a: a.softmax(), lambda th, a: th.softmax(a, -1)),
     Case("log_softmax_axis0", ((3, 5),), lambda a: a.log_softmax(0), lambda th, a: th.log_softmax(a, 0)),
     Case(

@@ -58,6 +58,15 @@ def test_float32_close_to_pytorch_golden(case: Case) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_float16_close_to_pytorch_golden(case: Case) -> None:
+    xs = [GOLDEN[f"{case.name}/x{i}"] for i in range(len(case.shapes))]
+    out, grads = run_ours(case, xs, np.float16)
+    np.testing.assert_allclose(out, GOLDEN[f"{case.name}/out"], rtol=1e-2, atol=1e-2)
+    for i, g in enumerate(grads):
+        np.testing.assert_allclose(g, GOLDEN[f"{case.name}/g{i}"], rtol=2e-2, atol=2e-2, err_msg=f"input {i}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_matches_pytorch_live(case: Case) -> None:
     pytest.importorskip("torch", reason="torch is not installed: the golden-data test covers this op")
     xs = case.inputs(seed=7)

@@ -107,3 +107,28 @@ nt: Tensor[tuple[Batch, L[3]], F32, NoneTape] = tt.zeros((Batch(4), 3))
 assert_type(nt + nt, Tensor[tuple[Batch, L[3]], F32, NoneTape])
 rk: tt.Rank2[L[2], L[3], F32, NoneTape] = a
 assert_type(rk, Tensor[tuple[L[2], L[3]], F32, NoneTape])
+
+
+# tape-generic code: the same function serves training and inference
+T2 = TypeVar("T2", NoneTape, OwnedTape)
+
+
+def block(
+    x: Tensor[tuple[B, L[3]], F32, T2], w: Tensor[tuple[L[3], L[3]], F32, NoneTape]
+) -> Tensor[tuple[B, L[3]], F32, T2]:
+    centred = x - x.mean(-1, keepdims=True).broadcast_to(x.shape)
+    return x + (centred @ w).relu()
+
+
+x2: Tensor[tuple[int, L[3]], F32, NoneTape] = tt.zeros((2, 3))
+sq: Tensor[tuple[L[3], L[3]], F32, NoneTape] = tt.zeros((3, 3))
+assert_type(block(x2, sq), Tensor[tuple[int, L[3]], F32, NoneTape])
+assert_type(block(x2.leaky_trace(), sq), Tensor[tuple[int, L[3]], F32, OwnedTape])
+
+# concat of tensors whose first dims differ (a tuple: mypy joins a list display of different types)
+c4: Tensor[tuple[L[4], L[3]], F32, NoneTape] = tt.zeros((4, 3))
+assert_type(tt.concat((a, c4)), Tensor[tuple[int, L[3]], F32, NoneTape])
+
+# iteration yields the sub-tensors
+for row in a:
+    assert_type(row, Tensor[tuple[L[3]], F32, NoneTape])

@@ -42,3 +42,8 @@ r1: Tensor[tuple[L[3], L[2]], F32, NoneTape] = a.realize((2, 3))  # type: ignore
 r2: Tensor[tuple[L[2], L[3], L[1]], F32, NoneTape] = a.realize((2, 3))  # type: ignore[arg-type]  # pyright: ignore[reportAssignmentType]
 # invariant shapes: Literal dims do not silently widen to int (use realize)
 w: Tensor[tuple[int, int], F32, NoneTape] = a  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+
+# a mask must be bool and have the tensor's shape
+a.masked_fill(c > 0.0, 0.0)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+# concat needs the same trailing dims
+tt.concat((a, tt.zeros((2, 4), np.float64)))  # type: ignore[misc]  # pyright: ignore[reportArgumentType]
