@@ -579,7 +579,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         results.append(measure_shape(shape, backends, torch, repeat_for(shape, config), cpus))
         elapsed = time.perf_counter() - probe.wall
         print(
-            f"measured {fmt_shape(shape)} after waiting {waited:.1f} s for a quieter machine ({elapsed:.0f} s so far)"
+            f"measured {fmt_shape(shape)} after waiting {waited:.1f} s for a quieter machine ({elapsed:.0f} s so far)",
+            flush=True,
         )
     print(f"other processes used {fmt_fraction(probe.others(cpus))} of the CPUs over the run (waits included)")
     print()

@@ -45,13 +45,3 @@ def test_quickstart_example_runs() -> None:
         check=True,
     )
     assert "final loss" in out.stdout
-
-
-def test_ci_runs_the_readme_test_command() -> None:
-    from pathlib import Path
-
-    root = Path(__file__).parent.parent
-    readme = (root / "README.md").read_text()
-    command = "ruff format --check . && ruff check . && mypy && pyright && pytest"
-    assert f"```\n{command}\n```" in readme
-    assert command in (root / ".ci" / "run").read_text().splitlines()

@@ -73,13 +73,6 @@ def test_every_reject_line_is_rejected_by_both_checkers_when_unmarked(path: Path
     assert marked <= pyright_lines, f"pyright accepts lines {sorted(marked - pyright_lines)}"
 
 
-def test_readme_mypy_message_for_inner_dims() -> None:
-    """The exact text users see for a @ a (quoted in the README)."""
-    out, _ = _mypy("-c", "import typedtensor as tt\nfrom typing import Literal as L\nimport numpy as np\n"
-                   "a: tt.Tensor[tuple[L[2], L[3]], np.float32, tt.NoneTape] = tt.zeros((2, 3))\na @ a\n")  # fmt: skip
-    assert 'Unsupported operand types for @ ("Tensor[tuple[Literal[2], Literal[3]], floating[_32Bit], NoneTape]"' in out
-
-
 def test_installed_package_type_checks_from_outside_the_source_tree(tmp_path: Path) -> None:
     """The packaging trap: an editable install must stay visible to mypy (py.typed, plain .pth path)."""
     user = tmp_path / "user_code.py"
