@@ -264,7 +264,7 @@ def copy_bandwidth() -> float:
     """The machine's copy bandwidth in bytes/s: median over repeats of np.copyto, read + write bytes."""
     src = np.ones(COPY_BYTES // 4, dtype=np.float32)
     dst = np.zeros_like(src)
-    np.copyto(dst, src)  # warm-up (pages of both arrays already touched)
+    np.copyto(dst, src)  # warm-up: maps dst's pages (np.zeros_like leaves them unmapped until written)
     samples: list[float] = []
     for _ in range(COPY_REPEAT):
         start = time.perf_counter()
@@ -300,23 +300,23 @@ class LoadProbe:
         """Take the snapshot now."""
         return cls(time.perf_counter(), cpu_busy_seconds(), time.process_time())
 
-    def others(self, cpus: int) -> float:
-        """The share of the ``cpus`` CPUs used by other processes since the snapshot (nan if unknown)."""
+    def others(self) -> float:
+        """The share of the machine's CPUs used by other processes since the snapshot (nan if unknown)."""
         busy = cpu_busy_seconds()
         wall = time.perf_counter() - self.wall
         if busy is None or self.busy is None or wall <= 0:
             return math.nan
         foreign = (busy - self.busy) - (time.process_time() - self.own)
-        return min(1.0, max(0.0, foreign / (wall * cpus)))
+        return min(1.0, max(0.0, foreign / (wall * (os.cpu_count() or 1))))
 
 
-def wait_for_quiet(cpus: int) -> float:
+def wait_for_quiet() -> float:
     """Wait until other processes leave the CPUs nearly idle (at most ``QUIET_WAIT_S``); return the seconds waited."""
     start = time.perf_counter()
     while time.perf_counter() - start < QUIET_WAIT_S:
         probe = LoadProbe.start()
         time.sleep(QUIET_POLL_S)
-        if not probe.others(cpus) > BUSY_WARNING:  # also stops when the load is unknown (nan)
+        if not probe.others() > BUSY_WARNING:  # also stops when the load is unknown (nan)
             break
     return time.perf_counter() - start
 
@@ -365,7 +365,7 @@ def repeat_for(shape: Shape, config: Config) -> int:
     return REPEAT_BIG if 4 * math.prod(shape) >= BIG_BYTES else REPEAT_SMALL
 
 
-def measure_shape(shape: Shape, backends: Sequence[str], torch: Any | None, repeat: int, cpus: int) -> ShapeResult:
+def measure_shape(shape: Shape, backends: Sequence[str], torch: Any | None, repeat: int) -> ShapeResult:
     """Every measurement of ``shape``, typedtensor and PyTorch interleaved."""
     xa, ga = inputs(shape)
     calls = typedtensor_calls(xa, ga, backends)
@@ -373,7 +373,7 @@ def measure_shape(shape: Shape, backends: Sequence[str], torch: Any | None, repe
         calls |= torch_calls(torch, xa, ga)
     probe = LoadProbe.start()
     seconds = time_calls(calls, repeat)
-    return ShapeResult(shape, xa.nbytes, repeat, seconds, probe.others(cpus))
+    return ShapeResult(shape, xa.nbytes, repeat, seconds, probe.others())
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,10 +561,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"warm-up of the {backend} backend{what}: {warm_up(backend):.2f} s")
     if numba is not None:
         print(f"numba threading layer: {numba.threading_layer()}")
-    waited = wait_for_quiet(cpus)
+    waited = wait_for_quiet()
     probe = LoadProbe.start()
     bandwidth = copy_bandwidth()
-    others = fmt_fraction(probe.others(cpus))
+    others = fmt_fraction(probe.others())
     print(
         f"copy bandwidth (np.copyto, 2 x {COPY_BYTES >> 20} MB float32, read + write, median of {COPY_REPEAT}): "
         f"{bandwidth / 1e9:.1f} GB/s (other processes used {others} of the CPUs meanwhile; waited {waited:.1f} s "
@@ -575,14 +575,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     results: list[ShapeResult] = []
     probe = LoadProbe.start()
     for shape in config.shapes:
-        waited = wait_for_quiet(cpus)
-        results.append(measure_shape(shape, backends, torch, repeat_for(shape, config), cpus))
+        waited = wait_for_quiet()
+        results.append(measure_shape(shape, backends, torch, repeat_for(shape, config)))
         elapsed = time.perf_counter() - probe.wall
         print(
             f"measured {fmt_shape(shape)} after waiting {waited:.1f} s for a quieter machine ({elapsed:.0f} s so far)",
             flush=True,
         )
-    print(f"other processes used {fmt_fraction(probe.others(cpus))} of the CPUs over the run (waits included)")
+    print(f"other processes used {fmt_fraction(probe.others())} of the CPUs over the run (waits included)")
     print()
     for line in render_table(table_columns(results, backends, bandwidth, torch is not None)):
         print(line)

@@ -20,7 +20,7 @@ Options, each from a reference framework:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple
 
 import numpy as np
@@ -45,6 +45,8 @@ Rest = TypeVarTuple("Rest")
 Array = NDArray[Any]
 F64 = NDArray[np.float64]
 Convention = Literal["pytorch", "megengine"]
+#: The backward of one BatchNorm forward: (g as (N, C, L), whether x needs a gradient) -> dx, dscale, dbias.
+Core = Callable[[Array, bool], tuple[Array | None, F64 | None, F64 | None]]
 
 
 class _BatchNorm(Module, Generic[C]):
@@ -159,11 +161,6 @@ class _BatchNorm(Module, Generic[C]):
             data = data[None]
         return data.reshape(data.shape[0], data.shape[1], math.prod(data.shape[2:]))  # -1 fails on size 0
 
-    def _affine_params(self) -> tuple[F64, F64]:
-        if self.scale is None or self.bias is None:
-            return np.ones(self.num_features), np.zeros(self.num_features)
-        return self.scale._data.astype(np.float64), self.bias._data.astype(np.float64)
-
     def _factor(self) -> float:
         """This training step's running-average factor; num_batches_tracked is already counted."""
         n = self.num_batches_tracked or 1
@@ -182,11 +179,6 @@ class _BatchNorm(Module, Generic[C]):
         if self.eps <= 0:
             raise TypedTensorError(f"batch_norm eps must be positive during training, got eps={self.eps}")
 
-    def _running(self) -> tuple[F64, F64]:
-        assert self.running_mean is not None
-        assert self.running_var is not None
-        return self.running_mean._data.astype(np.float64), self.running_var._data.astype(np.float64)
-
     def _update_running(self, mean: F64, var: F64, count: int) -> None:
         if self.running_mean is None or self.running_var is None or self.num_batches_tracked is None:
             return
@@ -194,22 +186,48 @@ class _BatchNorm(Module, Generic[C]):
         if count == 0:
             return  # zero-size batch: counted, nothing to average (PyTorch)
         f = self._factor()
-        unbiased = var * (count / (count - 1)) if count > 1 else var
         rm, rv = self.running_mean._data, self.running_var._data
-        rm[...] = (1 - f) * rm + f * mean
-        rv[...] = (1 - f) * rv + f * unbiased
+        rm *= 1.0 - f
+        rm += f * mean
+        rv *= 1.0 - f
+        rv += (f * count / (count - 1) if count > 1 else f) * var  # the unbiased batch variance
+
+    def _running_coefficients(self) -> tuple[Array, Array]:
+        """``a, b`` (module dtype) such that ``y = a*x + b`` normalises with the running statistics."""
+        assert self.running_mean is not None
+        assert self.running_var is not None
+        a = (self.running_var._data + self.eps) ** -0.5
+        if self.scale is not None:
+            a *= self.scale._data
+        b = self.running_mean._data * -a
+        if self.bias is not None:
+            b += self.bias._data
+        return a, b
+
+    def _batch_coefficients(self, mean: F64, var: F64) -> tuple[F64, F64, F64]:
+        """``r = 1/sqrt(var + eps)`` and ``a, b`` (float64) normalising with batch statistics."""
+        r = 1.0 / np.sqrt(var + self.eps)
+        a = r if self.scale is None else self.scale._data * r
+        b = -mean * a
+        if self.bias is not None:
+            b += self.bias._data
+        return r, a, b
+
+    def _finish(self, out: Array, addend: Tensor[Any, Any, Any] | None, relu: bool) -> Array:
+        if addend is not None:
+            np.add(out, self._view(addend), out=out)
+        if relu:
+            np.maximum(out, 0, out=out)
+        return out
 
     def _infer(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool) -> Array:
         """Inference output data (running statistics, or batch statistics without them)."""
         x3 = self._view(x)
-        scale, bias = self._affine_params()
         if self.running_mean is not None:
-            mean, var = self._running()
+            a, b = self._running_coefficients()
         else:
             self._check_train(x3, x._data.shape)
-            mean, var = _k.stats(x3)
-        a = scale / np.sqrt(var + self.eps)
-        b = bias - mean * a
+            _, a, b = self._batch_coefficients(*_k.stats(x3))
         if self.inplace:
             if not (x._data.flags.writeable and x._data.flags.c_contiguous):
                 raise TypedTensorError(
@@ -220,11 +238,7 @@ class _BatchNorm(Module, Generic[C]):
         else:
             out = np.empty_like(x3)
         _k.affine(x3, a, b, out)
-        if addend is not None:
-            np.add(out, self._view(addend), out=out)
-        if relu:
-            np.maximum(out, 0, out=out)
-        return out.reshape(x._data.shape)
+        return self._finish(out, addend, relu).reshape(x._data.shape)
 
     def _train(
         self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool
@@ -236,56 +250,75 @@ class _BatchNorm(Module, Generic[C]):
                 "backward pass; build a separate module with inplace=False for training"
             )
         x3 = self._view(x)
-        a3 = self._view(addend) if addend is not None else None
-        count = x3.shape[0] * x3.shape[2]
-        scale, bias = self._affine_params()
         if self.freeze:
-            mean, var = self._running()
+            out, core = self._frozen(x3)
         else:
             self._check_train(x3, x._data.shape)
-            mean, var = _k.stats(x3)
-        r = 1.0 / np.sqrt(var + self.eps)
-        a = scale * r
-        out = _k.affine(x3, a, bias - mean * a, np.empty_like(x3))
-        if a3 is not None:
-            np.add(out, a3, out=out)
-        if relu:
-            np.maximum(out, 0, out=out)
-        if not self.freeze:
-            self._update_running(mean, var, count)
+            out, core = self._normalised(x3)
+        out = self._finish(out, addend, relu)
         shape = x._data.shape
-        freeze = self.freeze
         parents: list[Tensor[Any, Any, Any]] = [x]
-        if self.scale is not None and self.bias is not None and not freeze:
+        if self.scale is not None and self.bias is not None and not self.freeze:
             parents += [self.scale, self.bias]
         if addend is not None:
             parents.append(addend)
-        n_affine = len(parents) - 1 - (addend is not None)
+        with_affine = len(parents) - (addend is not None) == 3
 
         def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
             g3 = np.ascontiguousarray(g).reshape(x3.shape)
             if relu:
                 g3 = g3 * (out > 0)
-            grads: list[Array | None] = []
-            if freeze:
-                grads.append((g3 * a[:, None].astype(g3.dtype)).reshape(shape) if need[0] else None)
-            else:
-                sg, sgd = _k.grad_sums(g3, x3, mean)
-                if need[0]:
-                    n = max(count, 1)
-                    coef_b = -(a / n) * r * r * sgd
-                    coef_c = -(a / n) * sg - coef_b * mean
-                    grads.append(_k.combine(g3, x3, a, coef_b, coef_c, np.empty_like(x3)).reshape(shape))
-                else:
-                    grads.append(None)
-                if n_affine:
-                    grads.append((sgd * r).astype(x3.dtype) if need[1] else None)
-                    grads.append(sg.astype(x3.dtype) if need[2] else None)
+            dx, dscale, dbias = core(g3, need[0])
+            grads: list[Array | None] = [dx.reshape(shape) if need[0] and dx is not None else None]
+            if with_affine:
+                grads.append(dscale.astype(x3.dtype) if need[1] and dscale is not None else None)
+                grads.append(dbias.astype(x3.dtype) if need[2] and dbias is not None else None)
             if addend is not None:
                 grads.append(g3.reshape(shape) if need[-1] else None)
             return tuple(grads)
 
         return _apply((out.reshape(shape), backward), tuple(parents))
+
+    def _frozen(self, x3: Array) -> tuple[Array, Core]:
+        """freeze: normalise with the running statistics, constants for the backward: y = a*x + b."""
+        a, b = self._running_coefficients()
+        out = _k.affine(x3, a, b, np.empty_like(x3))
+
+        def core(g3: Array, need_x: bool) -> tuple[Array | None, None, None]:
+            return (g3 * a[:, None] if need_x else None), None, None
+
+        return out, core
+
+    def _normalised(self, x3: Array) -> tuple[Array, Core]:
+        """Batch statistics (running ones updated) and the closed-form backward."""
+        count = x3.shape[0] * x3.shape[2]
+        if count > 0 and _k.is_small(x3):  # few fused calls: call overhead dominates small tensors
+            bias = None if self.bias is None else self.bias._data
+            scale = None if self.scale is None else self.scale._data
+            out, mean, var, save = _k.train_small(x3, scale, bias, self.eps)
+            self._update_running(mean, var, count)
+
+            def small_core(g3: Array, need_x: bool) -> tuple[Array | None, F64 | None, F64 | None]:
+                dx, dscale, dbias = _k.backward_small(g3, save)
+                return dx, dscale, dbias
+
+            return out, small_core
+        mean, var = _k.stats(x3)
+        r, a, b = self._batch_coefficients(mean, var)
+        out = _k.affine(x3, a, b, np.empty_like(x3))
+        self._update_running(mean, var, count)
+
+        def core(g3: Array, need_x: bool) -> tuple[Array | None, F64 | None, F64 | None]:
+            sg, sgd = _k.grad_sums(g3, x3, mean)
+            dx = None
+            if need_x:
+                n = max(count, 1)
+                coef_b = -(a / n) * r * r * sgd
+                coef_c = -(a / n) * sg - coef_b * mean
+                dx = _k.combine(g3, x3, a, coef_b, coef_c, np.empty_like(x3))
+            return dx, sgd * r, sg
+
+        return out, core
 
 
 class BatchNorm2D(_BatchNorm[C]):

@@ -76,5 +76,20 @@ def combine(g: Any, x: Any, ca: Any, cb: Any, cc: Any, out: Any) -> Any:
     return _mod().combine(g, x, ca, cb, cc, out)
 
 
+def is_small(x: Any) -> bool:
+    """Whether x (N, C, L) takes the fused small-tensor path (train_small / backward_small)."""
+    return bool(_mod().is_small(x))
+
+
+def train_small(x: Any, scale: Any, bias: Any, eps: float) -> Any:
+    """Fused training forward for small x: out, mean, var, and what backward_small needs."""
+    return _mod().train_small(x, scale, bias, eps)
+
+
+def backward_small(g: Any, save: Any) -> Any:
+    """Fused closed-form backward for small x: dx, dscale, dbias."""
+    return _mod().backward_small(g, save)
+
+
 _choice = os.environ.get(_ENV, "auto")
 use(_choice if _choice != "auto" else available()[-1])
