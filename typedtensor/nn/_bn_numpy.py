@@ -139,6 +139,16 @@ def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
         np.multiply(x, av[:, None], out=out)
         np.add(out, bv[:, None], out=out)
         return out
+    if n > 1:
+        # (C, L) planes of the coefficients: each op is then one contiguous loop per sample, which NumPy
+        # runs about twice as fast as a (C, 1) broadcast restarting its inner loop every row.
+        pa, pb = _planes((av, bv), length)
+        step = _slab(x)
+        for i in range(0, n, step):
+            ob = out[i : i + step]
+            np.multiply(x[i : i + step], pa, out=ob)
+            np.add(ob, pb, out=ob)
+        return out
     rows = x.reshape(n * c, length)
     orows = out.reshape(n * c, length)
     ar = np.tile(av, n)[:, None]
@@ -150,6 +160,16 @@ def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
         np.multiply(rows[r0:r1], ar[r0:r1], out=ob)
         np.add(ob, br[r0:r1], out=ob)
     return out
+
+
+def _planes(vectors: tuple[Array, ...], length: int) -> list[Array]:
+    """Each per-channel vector repeated along L: (C, L) planes, contiguous."""
+    return [np.repeat(v, length).reshape(v.shape[0], length) for v in vectors]
+
+
+def _slab(x: Array) -> int:
+    """Samples per block so that a block of x (N, C, L) stays near the cache-friendly size."""
+    return max(1, _BLOCK_BYTES // max(1, x.shape[1] * x.shape[2] * x.itemsize))
 
 
 def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
@@ -186,6 +206,18 @@ def combine(g: Array, x: Array, ca: F64, cb: F64, cc: F64, out: Array) -> Array:
         tmp = x * b[:, None]
         np.add(out, tmp, out=out)
         np.add(out, k[:, None], out=out)
+        return out
+    if n > 1:
+        pa, pb, pk = _planes((a, b, k), length)
+        step = _slab(x)
+        tmp = np.empty((min(step, n), c, length), dtype=x.dtype)
+        for i in range(0, n, step):
+            ob = out[i : i + step]
+            t = tmp[: ob.shape[0]]
+            np.multiply(g[i : i + step], pa, out=ob)
+            np.multiply(x[i : i + step], pb, out=t)
+            np.add(ob, t, out=ob)
+            np.add(ob, pk, out=ob)
         return out
     rows, grows, orows = x.reshape(n * c, length), g.reshape(n * c, length), out.reshape(n * c, length)
     ar, br, kr = (np.tile(v, n)[:, None] for v in (a, b, k))
