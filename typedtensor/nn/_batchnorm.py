@@ -30,6 +30,7 @@ from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor, _apply, _float_dtype, _make
 from . import _bn_backend as _k
+from . import _bn_numpy
 from ._module import Module
 
 __all__ = ["BatchNorm1D", "BatchNorm2D", "FusedBatchNorm2D"]
@@ -196,13 +197,9 @@ class _BatchNorm(Module, Generic[C]):
         """``a, b`` (module dtype) such that ``y = a*x + b`` normalises with the running statistics."""
         assert self.running_mean is not None
         assert self.running_var is not None
-        a = (self.running_var._data + self.eps) ** -0.5
-        if self.scale is not None:
-            a *= self.scale._data
-        b = self.running_mean._data * -a
-        if self.bias is not None:
-            b += self.bias._data
-        return a, b
+        scale = None if self.scale is None else self.scale._data
+        bias = None if self.bias is None else self.bias._data
+        return _bn_numpy.running_coefficients(self.running_mean._data, self.running_var._data, scale, bias, self.eps)
 
     def _batch_coefficients(self, mean: F64, var: F64) -> tuple[F64, F64, F64]:
         """``r = 1/sqrt(var + eps)`` and ``a, b`` (float64) normalising with batch statistics."""
@@ -223,11 +220,6 @@ class _BatchNorm(Module, Generic[C]):
     def _infer(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool) -> Array:
         """Inference output data (running statistics, or batch statistics without them)."""
         x3 = self._view(x)
-        if self.running_mean is not None:
-            a, b = self._running_coefficients()
-        else:
-            self._check_train(x3, x._data.shape)
-            _, a, b = self._batch_coefficients(*_k.stats(x3))
         if self.inplace:
             if not (x._data.flags.writeable and x._data.flags.c_contiguous):
                 raise TypedTensorError(
@@ -237,7 +229,14 @@ class _BatchNorm(Module, Generic[C]):
             out = x3
         else:
             out = np.empty_like(x3)
-        _k.affine(x3, a, b, out)
+        if self.running_mean is not None and self.running_var is not None:
+            scale = None if self.scale is None else self.scale._data
+            bias = None if self.bias is None else self.bias._data
+            _k.infer(x3, self.running_mean._data, self.running_var._data, scale, bias, self.eps, out)
+        else:
+            self._check_train(x3, x._data.shape)
+            _, a, b = self._batch_coefficients(*_k.stats(x3))
+            _k.affine(x3, a, b, out)
         return self._finish(out, addend, relu).reshape(x._data.shape)
 
     def _train(

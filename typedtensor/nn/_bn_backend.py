@@ -76,6 +76,11 @@ def combine(g: Any, x: Any, ca: Any, cb: Any, cc: Any, out: Any) -> Any:
     return _mod().combine(g, x, ca, cb, cc, out)
 
 
+def infer(x: Any, rm: Any, rv: Any, scale: Any, bias: Any, eps: float, out: Any) -> Any:
+    """Inference with running statistics: out = (x - rm) / sqrt(rv + eps) * scale + bias."""
+    return _mod().infer(x, rm, rv, scale, bias, eps, out)
+
+
 def is_small(x: Any) -> bool:
     """Whether x (N, C, L) takes the fused small-tensor path (train_small / backward_small)."""
     return bool(_mod().is_small(x))

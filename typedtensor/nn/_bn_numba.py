@@ -1,8 +1,10 @@
-"""BatchNorm kernels compiled with numba (the ``fast`` extra), parallel over the N*C rows.
+"""BatchNorm kernels compiled with numba (the ``fast`` extra).
 
-Same contract and numerics as ``_bn_numpy`` (whose short path also serves tiny tensors here): each row of x viewed as (N*C, L) is summed around its
-first element (a shift close to the data, so no cancellation), in float64, and rows are merged per
-channel with Chan's formula; the big passes are ``a*x + b`` and ``A*g + B*x + C``.
+Same contract and numerics as ``_bn_numpy``: each row of x viewed as (N*C, L) is summed around its
+first element (a shift close to the data, so no cancellation) in float64, and rows are merged per
+channel with Chan's formula; the big passes are ``a*x + b`` and ``A*g + B*x + C``, parallel over the
+rows. Small tensors take serial kernels that do a whole direction in one call (per-call overhead
+dominates there); tiny ones below ``_MIN_SIZE`` use NumPy's few-calls path for the non-fused kernels.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from numpy.typing import NDArray
 from . import _bn_numpy
 from ._bn_numpy import is_small, merge_rows
 
-__all__ = ["affine", "backward_small", "combine", "grad_sums", "is_small", "stats", "train_small"]
+__all__ = ["affine", "backward_small", "combine", "grad_sums", "infer", "is_small", "stats", "train_small"]
 
 #: Below this many elements, starting the parallel loops costs more than the work: use NumPy's path.
 _MIN_SIZE = 1 << 14
@@ -25,17 +27,17 @@ Array = NDArray[Any]
 F64 = NDArray[np.float64]
 
 _jit = njit(parallel=True, cache=True, fastmath=False)
-_prange = prange
+_serial = njit(parallel=False, cache=True, fastmath=False)
 
 
 @_jit
-def _row_moments(rows: Array, shift: Array, s1: F64, s2: F64) -> None:  # pragma: no cover - compiled
-    for r in _prange(rows.shape[0]):
-        k = rows[r, 0] if rows.shape[1] > 0 else 0.0
+def _row_moments(rows: Array, shift: F64, s1: F64, s2: F64) -> None:  # pragma: no cover - compiled
+    for r in prange(rows.shape[0]):
+        k = np.float64(rows[r, 0]) if rows.shape[1] > 0 else 0.0
         a = 0.0
         b = 0.0
         for i in range(rows.shape[1]):
-            d = np.float64(rows[r, i] - k)
+            d = np.float64(rows[r, i]) - k
             a += d
             b += d * d
         shift[r] = k
@@ -45,17 +47,19 @@ def _row_moments(rows: Array, shift: Array, s1: F64, s2: F64) -> None:  # pragma
 
 @_jit
 def _row_affine(rows: Array, a: Array, b: Array, out: Array) -> None:  # pragma: no cover - compiled
-    for r in _prange(rows.shape[0]):
-        ar = a[r]
-        br = b[r]
+    c = a.shape[0]
+    for r in prange(rows.shape[0]):
+        ar = a[r % c]
+        br = b[r % c]
         for i in range(rows.shape[1]):
             out[r, i] = rows[r, i] * ar + br
 
 
 @_jit
-def _row_grad_sums(g: Array, rows: Array, mean: Array, sg: F64, sgd: F64) -> None:  # pragma: no cover
-    for r in _prange(rows.shape[0]):
-        m = mean[r]
+def _row_grad_sums(g: Array, rows: Array, mean: F64, sg: F64, sgd: F64) -> None:  # pragma: no cover
+    c = mean.shape[0]
+    for r in prange(rows.shape[0]):
+        m = mean[r % c]
         a = 0.0
         b = 0.0
         for i in range(rows.shape[1]):
@@ -68,79 +72,30 @@ def _row_grad_sums(g: Array, rows: Array, mean: Array, sg: F64, sgd: F64) -> Non
 
 @_jit
 def _row_combine(g: Array, rows: Array, ca: Array, cb: Array, cc: Array, out: Array) -> None:  # pragma: no cover
-    for r in _prange(rows.shape[0]):
-        a = ca[r]
-        b = cb[r]
-        k = cc[r]
+    c = ca.shape[0]
+    for r in prange(rows.shape[0]):
+        a = ca[r % c]
+        b = cb[r % c]
+        k = cc[r % c]
         for i in range(rows.shape[1]):
             out[r, i] = a * g[r, i] + b * rows[r, i] + k
 
 
-def _per_row(v: F64, n: int, dtype: np.dtype[Any]) -> Array:
-    return np.tile(v.astype(dtype), n)
-
-
-def stats(x: Array) -> tuple[F64, F64]:
-    """Per-channel mean and biased variance (float64) of x (N, C, L)."""
-    if x.size < _MIN_SIZE:
-        return _bn_numpy.stats(x)
+@_serial
+def _infer_serial(
+    x: Array, rm: Array, rv: Array, scale: Array, bias: Array, eps: float, out: Array
+) -> None:  # pragma: no cover
     n, c, length = x.shape
-    count = n * length
-    if count == 0:
-        zero = np.zeros(int(c), dtype=np.float64)
-        return zero, zero.copy()
-    rows = x.reshape(n * c, length)
-    shift = np.empty(n * c)
-    s1 = np.empty(n * c)
-    s2 = np.empty(n * c)
-    _row_moments(rows, shift, s1, s2)
-    k = shift.reshape(n, c)
-    s1m, s2m = s1.reshape(n, c), s2.reshape(n, c)
-    return merge_rows(k, s1m, s2m, length)
+    for ch in range(c):
+        a = scale[ch] / np.sqrt(rv[ch] + eps)
+        b = bias[ch] - rm[ch] * a
+        for i in range(n):
+            for j in range(length):
+                out[i, ch, j] = x[i, ch, j] * a + b
 
 
-def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
-    """out = a[c] * x + b[c]."""
-    if x.size < _MIN_SIZE:
-        return _bn_numpy.affine(x, a, b, out)
-    n, c, length = x.shape
-    _row_affine(x.reshape(n * c, length), _per_row(a, n, x.dtype), _per_row(b, n, x.dtype), out.reshape(n * c, length))
-    return out
-
-
-def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
-    """Per-channel sum(g) and sum(g * (x - mean)) in float64."""
-    if x.size < _MIN_SIZE:
-        return _bn_numpy.grad_sums(g, x, mean)
-    n, c, length = x.shape
-    sg = np.empty(n * c)
-    sgd = np.empty(n * c)
-    _row_grad_sums(g.reshape(n * c, length), x.reshape(n * c, length), np.tile(mean, n), sg, sgd)
-    return sg.reshape(n, c).sum(axis=0), sgd.reshape(n, c).sum(axis=0)
-
-
-def combine(g: Array, x: Array, ca: F64, cb: F64, cc: F64, out: Array) -> Array:
-    """out = ca[c] * g + cb[c] * x + cc[c]."""
-    if x.size < _MIN_SIZE:
-        return _bn_numpy.combine(g, x, ca, cb, cc, out)
-    n, c, length = x.shape
-    t = x.dtype
-    _row_combine(
-        g.reshape(n * c, length),
-        x.reshape(n * c, length),
-        _per_row(ca, n, t),
-        _per_row(cb, n, t),
-        _per_row(cc, n, t),
-        out.reshape(n * c, length),
-    )
-    return out
-
-
-_jit_serial = njit(parallel=False, cache=True, fastmath=False)
-
-
-@_jit_serial
-def _train_small(
+@_serial
+def _train_serial(
     x: Array, scale: Array, bias: Array, eps: float, out: Array, mean: F64, var: F64, r: F64
 ) -> None:  # pragma: no cover
     n, c, length = x.shape
@@ -168,8 +123,8 @@ def _train_small(
         r[ch] = rr
 
 
-@_jit_serial
-def _backward_small(
+@_serial
+def _backward_serial(
     g: Array, x: Array, mean: F64, r: F64, scale: Array, dx: Array, sgd: F64, sg: F64
 ) -> None:  # pragma: no cover
     n, c, length = x.shape
@@ -194,14 +149,73 @@ def _backward_small(
         sgd[ch] = b * rr
 
 
+def _rows(x: Array) -> Array:
+    n, c, length = x.shape
+    return x.reshape(n * c, length)
+
+
+def stats(x: Array) -> tuple[F64, F64]:
+    """Per-channel mean and biased variance (float64) of x (N, C, L)."""
+    if x.size < _MIN_SIZE:
+        return _bn_numpy.stats(x)
+    n, c, length = x.shape
+    shift, s1, s2 = np.empty(n * c), np.empty(n * c), np.empty(n * c)
+    _row_moments(_rows(x), shift, s1, s2)
+    return merge_rows(shift.reshape(n, c), s1.reshape(n, c), s2.reshape(n, c), length)
+
+
+def affine(x: Array, a: Array, b: Array, out: Array) -> Array:
+    """out = a[c] * x + b[c]."""
+    if x.size < _MIN_SIZE:
+        return _bn_numpy.affine(x, a, b, out)
+    t = x.dtype
+    _row_affine(_rows(x), a.astype(t, copy=False), b.astype(t, copy=False), _rows(out))
+    return out
+
+
+def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
+    """Per-channel sum(g) and sum(g * (x - mean)) in float64."""
+    if x.size < _MIN_SIZE:
+        return _bn_numpy.grad_sums(g, x, mean)
+    n, c, _ = x.shape
+    sg, sgd = np.empty(n * c), np.empty(n * c)
+    _row_grad_sums(_rows(g), _rows(x), mean, sg, sgd)
+    return sg.reshape(n, c).sum(axis=0), sgd.reshape(n, c).sum(axis=0)
+
+
+def combine(g: Array, x: Array, ca: F64, cb: F64, cc: F64, out: Array) -> Array:
+    """out = ca[c] * g + cb[c] * x + cc[c]."""
+    if x.size < _MIN_SIZE:
+        return _bn_numpy.combine(g, x, ca, cb, cc, out)
+    t = x.dtype
+    a, b, k = (v.astype(t, copy=False) for v in (ca, cb, cc))
+    _row_combine(_rows(g), _rows(x), a, b, k, _rows(out))
+    return out
+
+
+def _ones(c: int, dtype: np.dtype[Any]) -> Array:
+    return np.ones(c, dtype=dtype)
+
+
+def infer(x: Array, rm: Array, rv: Array, scale: Array | None, bias: Array | None, eps: float, out: Array) -> Array:
+    """Inference with running statistics: out = (x - rm) / sqrt(rv + eps) * scale + bias."""
+    if not is_small(x):
+        return _bn_numpy.infer(x, rm, rv, scale, bias, eps, out, affine)
+    c = x.shape[1]
+    s = _ones(c, rm.dtype) if scale is None else scale
+    b = np.zeros(c, dtype=rm.dtype) if bias is None else bias
+    _infer_serial(x, rm, rv, s, b, eps, out)
+    return out
+
+
 def train_small(x: Array, scale: Array | None, bias: Array | None, eps: float) -> tuple[Array, F64, F64, Any]:
     """Fused training forward of a small x (N, C, L): one compiled call."""
     c = x.shape[1]
-    s = np.ones(c, dtype=x.dtype) if scale is None else scale
+    s = _ones(c, x.dtype) if scale is None else scale
     b = np.zeros(c, dtype=x.dtype) if bias is None else bias
     out = np.empty_like(x)
     mean, var, r = np.empty(c), np.empty(c), np.empty(c)
-    _train_small(x, s, b, eps, out, mean, var, r)
+    _train_serial(x, s, b, eps, out, mean, var, r)
     return out, mean, var, (x, mean, r, s)
 
 
@@ -211,5 +225,5 @@ def backward_small(g: Array, save: Any) -> tuple[Array, F64, F64]:
     c = x.shape[1]
     dx = np.empty_like(x)
     sgd, sg = np.empty(c), np.empty(c)
-    _backward_small(np.ascontiguousarray(g, dtype=x.dtype), x, mean, r, scale, dx, sgd, sg)
+    _backward_serial(np.ascontiguousarray(g, dtype=x.dtype), x, mean, r, scale, dx, sgd, sg)
     return dx, sgd, sg

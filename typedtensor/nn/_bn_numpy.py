@@ -16,6 +16,7 @@ Small tensors take a short path with the fewest NumPy calls (two passes, float64
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,35 @@ def backward_small(g: Array, save: Any) -> tuple[Array, F64, F64]:
     return dx, sgd * r, sg
 
 
+def running_coefficients(
+    rm: Array, rv: Array, scale: Array | None, bias: Array | None, eps: float
+) -> tuple[Array, Array]:
+    """``a, b`` (in the statistics' dtype) with ``a*x + b == (x - rm) / sqrt(rv + eps) * scale + bias``."""
+    a: Array = (rv + eps) ** -0.5
+    if scale is not None:
+        a *= scale
+    b = rm * a
+    np.negative(b, out=b)
+    if bias is not None:
+        b += bias
+    return a, b
+
+
+def infer(
+    x: Array,
+    rm: Array,
+    rv: Array,
+    scale: Array | None,
+    bias: Array | None,
+    eps: float,
+    out: Array,
+    affine_fn: Callable[[Array, Array, Array, Array], Array] | None = None,
+) -> Array:
+    """Inference with running statistics into ``out`` (``affine_fn`` does the big pass)."""
+    a, b = running_coefficients(rm, rv, scale, bias, eps)
+    return (affine_fn or affine)(x, a, b, out)
+
+
 def is_small(x: Array) -> bool:
     """Whether x (N, C, L) is small enough that per-call overhead dominates."""
     return x.size <= _SMALL
@@ -123,6 +153,9 @@ def merge_rows(shift: F64, s1: F64, s2: F64, length: int) -> tuple[F64, F64]:
     ``s2 = sum((x - shift)**2)``; the result is exact whatever the shifts are.
     """
     count = shift.shape[0] * length
+    if count == 0:  # an empty batch has no statistics; callers leave the running ones alone
+        zero = np.zeros(shift.shape[1], dtype=np.float64)
+        return zero, zero.copy()
     mean: F64 = (shift.sum(axis=0) * length + s1.sum(axis=0)) / count
     delta = shift - mean
     m2 = s2.sum(axis=0) + 2 * (delta * s1).sum(axis=0) + length * (delta * delta).sum(axis=0)
@@ -169,7 +202,8 @@ def _planes(vectors: tuple[Array, ...], length: int) -> list[Array]:
 
 def _slab(x: Array) -> int:
     """Samples per block so that a block of x (N, C, L) stays near the cache-friendly size."""
-    return max(1, _BLOCK_BYTES // max(1, x.shape[1] * x.shape[2] * x.itemsize))
+    per_sample: int = x.shape[1] * x.shape[2] * x.itemsize
+    return max(1, _BLOCK_BYTES // max(1, per_sample))
 
 
 def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
