@@ -147,7 +147,8 @@ class _BatchNorm(Module, Generic[C]):
     def _view(self, x: Tensor[Any, Any, Any]) -> Array:
         """x's data as (N, C, L), after the rank and dtype checks the annotations cannot make."""
         data = x._data
-        if data.ndim not in self._ranks:
+        shape = data.shape
+        if len(shape) not in self._ranks:
             wanted = " or ".join(f"{r}D" for r in self._ranks)
             raise ShapeError(f"{self._name}: expected {wanted} input (got {data.ndim}D input)")
         if data.dtype != self.dtype:
@@ -155,12 +156,15 @@ class _BatchNorm(Module, Generic[C]):
                 f"{self._name}: the module holds {self.dtype.name} parameters but the input is {data.dtype.name}; "
                 f"convert the input with .astype(np.{self.dtype.name})"
             )
-        data = np.ascontiguousarray(data)
-        if data.ndim == 2:  # BatchNorm1D (N, C)
-            return data.reshape(data.shape[0], data.shape[1], 1)
-        if data.ndim == 3 and self._ranks == (3, 4):  # unbatched (C, H, W)
-            data = data[None]
-        return data.reshape(data.shape[0], data.shape[1], math.prod(data.shape[2:]))  # -1 fails on size 0
+        if not data.flags.c_contiguous:
+            data = np.ascontiguousarray(data)
+        if len(shape) == 4:
+            return data.reshape(shape[0], shape[1], shape[2] * shape[3])
+        if len(shape) == 2:  # BatchNorm1D (N, C)
+            return data.reshape(shape[0], shape[1], 1)
+        if self._ranks == (3, 4):  # unbatched (C, H, W)
+            return data.reshape(1, shape[0], shape[1] * shape[2])
+        return data  # BatchNorm1D (N, C, L)
 
     def _factor(self) -> float:
         """This training step's running-average factor; num_batches_tracked is already counted."""

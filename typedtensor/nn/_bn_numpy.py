@@ -80,10 +80,9 @@ def running_coefficients(
     if scale is not None:
         a *= scale
     b = rm * a
-    np.negative(b, out=b)
-    if bias is not None:
-        b += bias
-    return a, b
+    if bias is None:
+        return a, np.negative(b, out=b)
+    return a, np.subtract(bias, b, out=b)
 
 
 def infer(
@@ -166,8 +165,8 @@ def merge_rows(shift: F64, s1: F64, s2: F64, length: int) -> tuple[F64, F64]:
 def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
     """``out = a[c] * x + b[c]`` for x (N, C, L)."""
     n, c, length = x.shape
-    av = a.astype(x.dtype, copy=False)
-    bv = b.astype(x.dtype, copy=False)
+    av = a if a.dtype is x.dtype else a.astype(x.dtype)
+    bv = b if b.dtype is x.dtype else b.astype(x.dtype)
     if _short_path(x):
         np.multiply(x, av[:, None], out=out)
         np.add(out, bv[:, None], out=out)
