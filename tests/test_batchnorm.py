@@ -14,6 +14,7 @@ import pytest
 
 import typedtensor as tt
 from tests.bngrid import CONFIGS, Config, run_ours, run_torch
+from tests.fd import numeric_gradient
 from typedtensor.nn import BatchNorm1D, BatchNorm2D, FusedBatchNorm2D, _bn_backend, _bn_numpy
 
 GOLDEN = np.load(Path(__file__).parent / "golden" / "batchnorm.npz")
@@ -117,15 +118,8 @@ def _fd_check(make: Any, inputs: list[np.ndarray[Any, Any]], call: Any) -> None:
     ts = [tt.tensor(v).leaky_trace() for v in inputs]
     out = call(bn, ts)
     grads = (out * tt.tensor(w)).sum().backward()
-    h = 1e-6
-    for i, v in enumerate(inputs):
-        numeric = np.zeros_like(v)
-        for j in np.ndindex(v.shape):
-            up = [a.copy() for a in inputs]
-            down = [a.copy() for a in inputs]
-            up[i][j] += h
-            down[i][j] -= h
-            numeric[j] = (loss(up) - loss(down)) / (2 * h)
+    for i in range(len(inputs)):
+        numeric = numeric_gradient(loss, inputs, i)
         np.testing.assert_allclose(grads.get(ts[i]).numpy(), numeric, rtol=1e-5, atol=1e-6, err_msg=f"input {i}")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.fd import numeric_gradient
 from tests.opspec import CASES, Case, run_ours, run_torch
 
 GOLDEN = np.load(Path(__file__).parent / "golden" / "ops.npz")
@@ -26,15 +27,8 @@ def _loss(case: Case, xs: list[np.ndarray[Any, Any]]) -> float:
 def test_gradient_matches_finite_differences(case: Case) -> None:
     xs = case.inputs()
     _, grads = run_ours(case, xs)
-    h = 1e-6
-    for i, x in enumerate(xs):
-        numeric = np.zeros_like(x)
-        for j in np.ndindex(x.shape):
-            up = [v.copy() for v in xs]
-            down = [v.copy() for v in xs]
-            up[i][j] += h
-            down[i][j] -= h
-            numeric[j] = (_loss(case, up) - _loss(case, down)) / (2 * h)
+    for i in range(len(xs)):
+        numeric = numeric_gradient(lambda values: _loss(case, values), xs, i)
         np.testing.assert_allclose(grads[i], numeric, rtol=1e-6, atol=1e-7, err_msg=f"{case.name} input {i}")
 
 
@@ -48,22 +42,18 @@ def test_matches_pytorch_golden(case: Case) -> None:
         np.testing.assert_allclose(g, GOLDEN[f"{case.name}/g{i}"], rtol=1e-10, atol=1e-12, err_msg=f"input {i}")
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_float32_close_to_pytorch_golden(case: Case) -> None:
-    xs = [GOLDEN[f"{case.name}/x{i}"] for i in range(len(case.shapes))]
-    out, grads = run_ours(case, xs, np.float32)
-    np.testing.assert_allclose(out, GOLDEN[f"{case.name}/out"], rtol=1e-5, atol=1e-5)
-    for i, g in enumerate(grads):
-        np.testing.assert_allclose(g, GOLDEN[f"{case.name}/g{i}"], rtol=1e-4, atol=1e-5, err_msg=f"input {i}")
+# (dtype, tolerance of the output, tolerance of the gradients)
+LOW_PRECISION = [(np.float32, 1e-5, 1e-4), (np.float16, 1e-2, 2e-2)]
 
 
+@pytest.mark.parametrize(("dtype", "out_tol", "grad_tol"), LOW_PRECISION, ids=["float32", "float16"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_float16_close_to_pytorch_golden(case: Case) -> None:
+def test_low_precision_close_to_pytorch_golden(case: Case, dtype: type[Any], out_tol: float, grad_tol: float) -> None:
     xs = [GOLDEN[f"{case.name}/x{i}"] for i in range(len(case.shapes))]
-    out, grads = run_ours(case, xs, np.float16)
-    np.testing.assert_allclose(out, GOLDEN[f"{case.name}/out"], rtol=1e-2, atol=1e-2)
+    out, grads = run_ours(case, xs, dtype)
+    np.testing.assert_allclose(out, GOLDEN[f"{case.name}/out"], rtol=out_tol, atol=out_tol)
     for i, g in enumerate(grads):
-        np.testing.assert_allclose(g, GOLDEN[f"{case.name}/g{i}"], rtol=2e-2, atol=2e-2, err_msg=f"input {i}")
+        np.testing.assert_allclose(g, GOLDEN[f"{case.name}/g{i}"], rtol=grad_tol, atol=grad_tol, err_msg=f"input {i}")
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -16,7 +16,7 @@ Small tensors take a short path with the fewest NumPy calls (two passes, float64
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -110,8 +110,13 @@ def _short_path(x: Array) -> bool:
     return x.size <= _SMALL or x.shape[2] < _SHORT_ROW
 
 
-def _row_block(rows: int, length: int, itemsize: int) -> int:
-    return max(1, _BLOCK_BYTES // max(1, length * itemsize))
+def _row_blocks(rows: int, length: int, dtype: np.dtype[Any], scratch: bool = True) -> Iterator[tuple[int, int, Array]]:
+    """Consecutive row ranges of about ``_BLOCK_BYTES`` with a scratch buffer of the block's size."""
+    step = max(1, _BLOCK_BYTES // max(1, length * dtype.itemsize))
+    buffer = np.empty((min(step, rows) if scratch else 0, length), dtype=dtype)
+    for r0 in range(0, rows, step):
+        r1 = min(r0 + step, rows)
+        yield r0, r1, buffer[: r1 - r0]
 
 
 def stats(x: Array) -> tuple[F64, F64]:
@@ -131,12 +136,8 @@ def stats(x: Array) -> tuple[F64, F64]:
     s1 = np.empty(n * c)
     s2 = np.empty(n * c)
     shift = np.empty(n * c, dtype=x.dtype)
-    step = _row_block(n * c, length, x.itemsize)
-    scratch = np.empty((step, length), dtype=x.dtype)
-    for r0 in range(0, n * c, step):
-        r1 = min(r0 + step, n * c)
+    for r0, r1, d in _row_blocks(n * c, length, x.dtype):
         xb = rows[r0:r1]
-        d = scratch[: r1 - r0]
         m = np.matmul(xb, ones) * np.asarray(1.0 / length, dtype=x.dtype)
         shift[r0:r1] = m
         np.subtract(xb, m[:, None], out=d)
@@ -185,9 +186,7 @@ def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
     orows = out.reshape(n * c, length)
     ar = np.tile(av, n)[:, None]
     br = np.tile(bv, n)[:, None]
-    step = _row_block(n * c, length, x.itemsize)
-    for r0 in range(0, n * c, step):
-        r1 = r0 + step
+    for r0, r1, _ in _row_blocks(n * c, length, x.dtype, scratch=False):
         ob = orows[r0:r1]
         np.multiply(rows[r0:r1], ar[r0:r1], out=ob)
         np.add(ob, br[r0:r1], out=ob)
@@ -218,11 +217,7 @@ def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
     mean_rows = np.tile(mean.astype(x.dtype), n)
     sg = np.empty(n * c)
     sgd = np.empty(n * c)
-    step = _row_block(n * c, length, x.itemsize)
-    scratch = np.empty((step, length), dtype=x.dtype)
-    for r0 in range(0, n * c, step):
-        r1 = min(r0 + step, n * c)
-        d = scratch[: r1 - r0]
+    for r0, r1, d in _row_blocks(n * c, length, x.dtype):
         gb = grows[r0:r1]
         np.subtract(rows[r0:r1], mean_rows[r0:r1, None], out=d)
         sg[r0:r1] = np.matmul(gb, ones)
@@ -254,12 +249,8 @@ def combine(g: Array, x: Array, ca: F64, cb: F64, cc: F64, out: Array) -> Array:
         return out
     rows, grows, orows = x.reshape(n * c, length), g.reshape(n * c, length), out.reshape(n * c, length)
     ar, br, kr = (np.tile(v, n)[:, None] for v in (a, b, k))
-    step = _row_block(n * c, length, x.itemsize)
-    scratch = np.empty((step, length), dtype=x.dtype)
-    for r0 in range(0, n * c, step):
-        r1 = min(r0 + step, n * c)
+    for r0, r1, t in _row_blocks(n * c, length, x.dtype):
         ob = orows[r0:r1]
-        t = scratch[: r1 - r0]
         np.multiply(grows[r0:r1], ar[r0:r1], out=ob)
         np.multiply(rows[r0:r1], br[r0:r1], out=t)
         np.add(ob, t, out=ob)
