@@ -8,7 +8,12 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 __version__: str
 
 def njit(
-    *, parallel: bool = ..., cache: bool = ..., fastmath: bool = ..., nogil: bool = ..., boundscheck: bool = ...
+    *,
+    parallel: bool = ...,
+    cache: bool = ...,
+    fastmath: bool | set[str] = ...,
+    nogil: bool = ...,
+    boundscheck: bool = ...,
 ) -> Callable[[_F], _F]: ...
 def prange(start: int, stop: int = ..., step: int = ..., /) -> range: ...
 def get_num_threads() -> int: ...

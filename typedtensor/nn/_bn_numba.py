@@ -26,8 +26,8 @@ _MIN_SIZE = 1 << 14
 Array = NDArray[Any]
 F64 = NDArray[np.float64]
 
-_jit = njit(parallel=True, cache=True, fastmath=False)
-_serial = njit(parallel=False, cache=True, fastmath=False)
+_jit = njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+_serial = njit(parallel=False, cache=True, fastmath={"reassoc", "contract"})
 
 
 @_jit
