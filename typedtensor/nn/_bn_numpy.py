@@ -16,7 +16,9 @@ Small tensors take a short path with the fewest NumPy calls (two passes, float64
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -97,7 +99,9 @@ def infer(
 ) -> Array:
     """Inference with running statistics into ``out`` (``affine_fn`` does the big pass)."""
     a, b = running_coefficients(rm, rv, scale, bias, eps)
-    return (affine_fn or affine)(x, a, b, out)
+    if affine_fn is not None:
+        return affine_fn(x, a, b, out)
+    return affine(x, a, b, out, threads=True)
 
 
 def is_small(x: Array) -> bool:
@@ -163,8 +167,12 @@ def merge_rows(shift: F64, s1: F64, s2: F64, length: int) -> tuple[F64, F64]:
     return mean, var
 
 
-def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
-    """``out = a[c] * x + b[c]`` for x (N, C, L)."""
+def affine(x: Array, a: F64, b: F64, out: Array, threads: bool = False) -> Array:
+    """``out = a[c] * x + b[c]`` for x (N, C, L); ``threads``: split big tensors between two threads.
+
+    Threads pay off only where no BLAS call just ran (OpenBLAS's threads spin for a while after one
+    and would compete for the cores): inference, not the training forward.
+    """
     n, c, length = x.shape
     av = a if a.dtype is x.dtype else a.astype(x.dtype)
     bv = b if b.dtype is x.dtype else b.astype(x.dtype)
@@ -177,10 +185,18 @@ def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
         # runs about twice as fast as a (C, 1) broadcast restarting its inner loop every row.
         pa, pb = _planes((av, bv), length)
         step = _slab(x)
-        for i in range(0, n, step):
-            ob = out[i : i + step]
-            np.multiply(x[i : i + step], pa, out=ob)
-            np.add(ob, pb, out=ob)
+
+        def part(lo: int, hi: int) -> None:
+            for i in range(lo, hi, step):
+                j = min(i + step, hi)
+                ob = out[i:j]
+                np.multiply(x[i:j], pa, out=ob)
+                np.add(ob, pb, out=ob)
+
+        if threads and x.nbytes >= _THREAD_BYTES and _CPUS > 1:
+            _in_two_threads(part, n)
+        else:
+            part(0, n)
         return out
     rows = x.reshape(n * c, length)
     orows = out.reshape(n * c, length)
@@ -191,6 +207,23 @@ def affine(x: Array, a: F64, b: F64, out: Array) -> Array:
         np.multiply(rows[r0:r1], ar[r0:r1], out=ob)
         np.add(ob, br[r0:r1], out=ob)
     return out
+
+
+#: Inference passes over at least this many bytes are split between two threads (ufuncs release the
+#: GIL); below it, waking a second thread costs more than it saves.
+_THREAD_BYTES = 8 << 20
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+_pool: list[ThreadPoolExecutor] = []
+
+
+def _in_two_threads(part: Callable[[int, int], None], n: int) -> None:
+    """``part(0, n//2)`` here and ``part(n//2, n)`` in a helper thread, then wait for both."""
+    if not _pool:
+        _pool.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="typedtensor-bn"))
+    half = n // 2
+    other = _pool[0].submit(part, half, n)
+    part(0, half)
+    other.result()
 
 
 def _planes(vectors: tuple[Array, ...], length: int) -> list[Array]:
