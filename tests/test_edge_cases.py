@@ -215,6 +215,7 @@ def test_hint_forms() -> None:
     for bad, fragment in [
         (tuple[L[2], ...], "tuple[X, ...] is supported for X = int or Any"),
         (tuple[L[2, 3]], "one non-negative int"),
+        (int, "S must be a tuple[...] of dims, a TypeVar or Any"),
     ]:
         with pytest.raises(tt.TypedTensorError, match="Tensor\\[S, E, T\\]") as info:
             hint[bad, F32, Any]
