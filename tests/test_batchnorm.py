@@ -466,3 +466,20 @@ def test_repr() -> None:
     assert repr(_bn(3, freeze=True)) == (
         "BatchNorm2D(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True, freeze=True, dtype=float64)"
     )
+
+
+def test_inference_helper_thread_survives_fork() -> None:
+    import os
+    import sys
+
+    if not hasattr(os, "fork") or sys.platform == "darwin":
+        pytest.skip("fork is not available here")
+    bn = BatchNorm2D(8)
+    x = tt.tensor(np.random.default_rng(0).standard_normal((4, 8, 256, 256)).astype(np.float32))  # > 8 MB
+    expected = bn.forward(x).numpy()  # the parent starts its helper thread
+    pid = os.fork()
+    if pid == 0:  # child: the same call must not wait for the parent's (absent) thread
+        ok = np.array_equal(bn.forward(x).numpy(), expected)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

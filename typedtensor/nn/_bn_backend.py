@@ -1,7 +1,8 @@
 """The BatchNorm kernels in use: numba's when it is installed (the ``fast`` extra), else NumPy's.
 
 ``TYPEDTENSOR_BN_BACKEND=numpy`` or ``=numba`` forces one; :func:`use` switches at run time. numba is
-imported on the first BatchNorm call, not with ``typedtensor.nn``. Both backends compute the same
+imported on the first BatchNorm call, not with ``typedtensor.nn``. A process forked after the compiled
+kernels ran uses the NumPy ones (numba's OpenMP threads do not survive fork). Both backends compute the same
 statistics (centred rows merged with Chan's formula in float64) and the same closed-form backward,
 so their results agree to float rounding.
 """
@@ -95,6 +96,16 @@ def backward_small(g: Any, save: Any) -> Any:
     """Fused closed-form backward for small x: dx, dscale, dbias."""
     return _mod().backward_small(g, save)
 
+
+def _after_fork_in_child() -> None:
+    # numba's OpenMP thread pool does not survive fork(): a child that called a parallel kernel would be
+    # killed. Children of a process that already ran the compiled kernels use the NumPy ones.
+    if _sel.name == "numba" and _sel.module is not None:
+        _sel.name, _sel.module = "numpy", None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _choice = os.environ.get(_ENV, "auto")
 use(_choice if _choice != "auto" else available()[-1])

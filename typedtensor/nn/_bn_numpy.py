@@ -214,6 +214,8 @@ def affine(x: Array, a: F64, b: F64, out: Array, threads: bool = False) -> Array
 _THREAD_BYTES = 8 << 20
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _pool: list[ThreadPoolExecutor] = []
+if hasattr(os, "register_at_fork"):  # a forked child has no helper thread: it makes its own when needed
+    os.register_at_fork(after_in_child=_pool.clear)
 
 
 def _in_two_threads(part: Callable[[int, int], None], n: int) -> None:
