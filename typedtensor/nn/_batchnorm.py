@@ -50,6 +50,17 @@ Convention = Literal["pytorch", "megengine"]
 Core = Callable[[Array, bool], tuple[Array | None, F64 | None, F64 | None]]
 
 
+def _real(name: str, value: Any) -> float:
+    """A finite real number, or a TypedTensorError naming the option."""
+    kind: type[Any] = value.__class__
+    if issubclass(kind, bool) or not issubclass(kind, (int, float, np.integer, np.floating)):
+        raise TypedTensorError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise TypedTensorError(f"{name} must be finite, got {value!r}")
+    return number
+
+
 class _BatchNorm(Module, Generic[C]):
     """Shared state and arithmetic of the BatchNorm family (see the module docstring)."""
 
@@ -88,6 +99,16 @@ class _BatchNorm(Module, Generic[C]):
         features: Any = num_features  # validated at run time whatever the static type said
         if isinstance(features, bool) or not isinstance(features, int) or features <= 0:
             raise TypedTensorError(f"{self._name}: num_features must be a positive int, got {num_features!r}")
+        eps = _real("eps", eps)
+        momentum = None if momentum is None else _real("momentum", momentum)
+        min_factor = _real("min_factor", min_factor)
+        init_factor = None if init_factor is None else _real("init_factor", init_factor)
+        sscale = None if sscale is None else _real("sscale", sscale)
+        seed_value: Any = seed
+        if seed_value is not None and (
+            isinstance(seed_value, bool) or not isinstance(seed_value, int) or seed_value < 0
+        ):
+            raise TypedTensorError(f"seed must be a non-negative int or None, got {seed!r}")
         if momentum_convention not in ("pytorch", "megengine"):
             raise TypedTensorError(f"momentum_convention must be 'pytorch' or 'megengine', got {momentum_convention!r}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:
@@ -96,16 +117,22 @@ class _BatchNorm(Module, Generic[C]):
             raise TypedTensorError(
                 "momentum=None (cumulative average) has no MegEngine form; use the PyTorch convention"
             )
-        if init_factor is not None and not (init_factor > 0.0 and 0.0 <= min_factor <= 1.0):
-            raise TypedTensorError(f"init_factor must be > 0 and min_factor in [0, 1], got {init_factor}, {min_factor}")
+        if not 0.0 <= min_factor <= 1.0:
+            raise TypedTensorError(f"min_factor must be in [0, 1], got {min_factor}")
+        if init_factor is not None:
+            if not init_factor > 0.0:
+                raise TypedTensorError(f"init_factor must be > 0, got {init_factor}")
+            if momentum != 0.1 or momentum_convention != "pytorch" or not track_running_stats:
+                raise TypedTensorError(
+                    "init_factor sets the running-average factor itself: leave momentum at its default and keep "
+                    "track_running_stats=True"
+                )
         if freeze and not track_running_stats:
             raise TypedTensorError(
                 "freeze=True normalises with the running statistics: it needs track_running_stats=True"
             )
         if sscale is not None and (sscale < 0 or not affine):
             raise TypedTensorError("sscale (scale ~ Normal(1, sscale)) needs affine=True and sscale >= 0")
-        if not math.isfinite(eps):
-            raise TypedTensorError(f"eps must be finite, got {eps}")
         self.dtype = _float_dtype(dtype, self._name)
         self.num_features = num_features
         self.eps = float(eps)
@@ -156,15 +183,28 @@ class _BatchNorm(Module, Generic[C]):
                 f"{self._name}: the module holds {self.dtype.name} parameters but the input is {data.dtype.name}; "
                 f"convert the input with .astype(np.{self.dtype.name})"
             )
-        if not data.flags.c_contiguous:
+        unbatched = len(shape) == 3 and self._ranks == (3, 4)
+        channels = shape[0] if unbatched else shape[1]
+        if channels != self.num_features:  # the annotations check this too, unless checks are off
+            raise ShapeError(
+                f"{self._name}: expected {self.num_features} channels, got input of shape {shape} "
+                f"({channels} channels at dim {0 if unbatched else 1})"
+            )
+        if data.dtype == np.float16:  # statistics and arithmetic in float32, as PyTorch does for half
+            data = data.astype(np.float32)
+        elif not data.flags.c_contiguous:
             data = np.ascontiguousarray(data)
         if len(shape) == 4:
             return data.reshape(shape[0], shape[1], shape[2] * shape[3])
         if len(shape) == 2:  # BatchNorm1D (N, C)
             return data.reshape(shape[0], shape[1], 1)
-        if self._ranks == (3, 4):  # unbatched (C, H, W)
+        if unbatched:  # (C, H, W)
             return data.reshape(1, shape[0], shape[1] * shape[2])
         return data  # BatchNorm1D (N, C, L)
+
+    def _check_state(self, attr: str, key: str, value: object) -> None:
+        if attr == "running_var" and np.any(np.asarray(value) < 0):
+            raise TypedTensorError(f"load_state_dict: {key!r} holds negative variances")
 
     def _factor(self) -> float:
         """This training step's running-average factor; num_batches_tracked is already counted."""
@@ -201,65 +241,104 @@ class _BatchNorm(Module, Generic[C]):
         """``a, b`` (module dtype) such that ``y = a*x + b`` normalises with the running statistics."""
         assert self.running_mean is not None
         assert self.running_var is not None
-        scale = None if self.scale is None else self.scale._data
-        bias = None if self.bias is None else self.bias._data
-        return _bn_numpy.running_coefficients(self.running_mean._data, self.running_var._data, scale, bias, self.eps)
+        rm, rv = self._param(self.running_mean), self._param(self.running_var)
+        assert rm is not None
+        assert rv is not None
+        return _bn_numpy.running_coefficients(rm, rv, self._param(self.scale), self._param(self.bias), self.eps)
 
     def _batch_coefficients(self, mean: F64, var: F64) -> tuple[F64, F64, F64]:
         """``r = 1/sqrt(var + eps)`` and ``a, b`` (float64) normalising with batch statistics."""
         r = 1.0 / np.sqrt(var + self.eps)
-        a = r if self.scale is None else self.scale._data * r
+        scale, bias = self._param(self.scale), self._param(self.bias)
+        a = r if scale is None else scale * r
         b = -mean * a
-        if self.bias is not None:
-            b += self.bias._data
+        if bias is not None:
+            b += bias
         return r, a, b
 
-    def _finish(self, out: Array, addend: Tensor[Any, Any, Any] | None, relu: bool) -> Array:
-        if addend is not None:
-            np.add(out, self._view(addend), out=out)
+    def _param(self, t: Tensor[Any, Any, Any] | None) -> Array | None:
+        """A parameter or statistic as the kernels take it (float16 ones are computed in float32)."""
+        if t is None:
+            return None
+        data: Array = t._data
+        return data.astype(np.float32) if data.dtype == np.float16 else data
+
+    def _addend(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None) -> Array | None:
+        if addend is None:
+            return None
+        if addend._data.shape != x._data.shape:
+            raise ShapeError(f"{self._name}: the addend has shape {addend._data.shape}, the input {x._data.shape}")
+        return self._view(addend)
+
+    @staticmethod
+    def _finish(out: Array, addend3: Array | None, relu: bool) -> Array:
+        if addend3 is not None:
+            np.add(out, addend3, out=out)
         if relu:
             np.maximum(out, 0, out=out)
         return out
 
     def _infer(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool) -> Array:
         """Inference output data (running statistics, or batch statistics without them)."""
+        if x._tape is not None:
+            raise TapeError(
+                f"{self._name}.forward is inference and takes an untraced tensor; for a training step call "
+                "forward_mut (or pass x.detach() to run inference on these values)"
+            )
         x3 = self._view(x)
-        if self.inplace:
+        addend3 = self._addend(x, addend)
+        inplace = self.inplace
+        if inplace:
             if not (x._data.flags.writeable and x._data.flags.c_contiguous):
                 raise TypedTensorError(
                     f"{self._name}(inplace=True): the input's buffer is read-only or not contiguous; pass a tensor "
                     "that owns its data (tt.tensor(...)) or build the module with inplace=False"
                 )
-            out = x3
-        else:
-            out = np.empty_like(x3)
+            if addend3 is not None and np.shares_memory(addend3, x._data):
+                addend3 = addend3.copy()  # the output overwrites x before the addend is read
+        out = x3 if inplace and x3.dtype == x._data.dtype else np.empty_like(x3)
         if self.running_mean is not None and self.running_var is not None:
-            scale = None if self.scale is None else self.scale._data
-            bias = None if self.bias is None else self.bias._data
-            _k.infer(x3, self.running_mean._data, self.running_var._data, scale, bias, self.eps, out)
+            rm, rv = self._param(self.running_mean), self._param(self.running_var)
+            _k.infer(x3, rm, rv, self._param(self.scale), self._param(self.bias), self.eps, out)
         else:
             self._check_train(x3, x._data.shape)
             _, a, b = self._batch_coefficients(*_k.stats(x3))
             _k.affine(x3, a, b, out)
-        return self._finish(out, addend, relu).reshape(x._data.shape)
+        result = self._finish(out, addend3, relu).reshape(x._data.shape)
+        if result.dtype != x._data.dtype:  # float16: computed in float32
+            result = result.astype(x._data.dtype)
+            if inplace:
+                x._data[...] = result
+                result = x._data
+        return result
 
     def _train(
         self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool
     ) -> Tensor[Any, Any, Any]:
-        """Training forward: one recorded op whose backward is the closed form."""
+        """Training forward: one recorded op whose backward is the closed form.
+
+        Everything that can fail runs before the running statistics change, so a refused step
+        changes nothing.
+        """
         if self.inplace:
             raise TapeError(
                 f"{self._name}(inplace=True) works only in inference (forward): training keeps the input for the "
                 "backward pass; build a separate module with inplace=False for training"
             )
+        if x._tape is None:
+            raise TapeError(
+                f"{self._name}.forward_mut is a training step and takes a traced tensor: x.trace(grads) "
+                "(use forward for inference)"
+            )
         x3 = self._view(x)
+        addend3 = self._addend(x, addend)
         if self.freeze:
-            out, core = self._frozen(x3)
+            out, core, stats = *self._frozen(x3), None
         else:
             self._check_train(x3, x._data.shape)
-            out, core = self._normalised(x3)
-        out = self._finish(out, addend, relu)
-        shape = x._data.shape
+            out, core, stats = self._normalised(x3)
+        out = self._finish(out, addend3, relu)
+        shape, dtype = x._data.shape, x._data.dtype
         parents: list[Tensor[Any, Any, Any]] = [x]
         if self.scale is not None and self.bias is not None and not self.freeze:
             parents += [self.scale, self.bias]
@@ -268,19 +347,24 @@ class _BatchNorm(Module, Generic[C]):
         with_affine = len(parents) - (addend is not None) == 3
 
         def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
-            g3 = np.ascontiguousarray(g).reshape(x3.shape)
+            g3 = np.ascontiguousarray(g, dtype=x3.dtype).reshape(x3.shape)
             if relu:
                 g3 = g3 * (out > 0)
             dx, dscale, dbias = core(g3, need[0])
-            grads: list[Array | None] = [dx.reshape(shape) if need[0] and dx is not None else None]
+            grads: list[Array | None] = [
+                dx.reshape(shape).astype(dtype, copy=False) if need[0] and dx is not None else None
+            ]
             if with_affine:
-                grads.append(dscale.astype(x3.dtype) if need[1] and dscale is not None else None)
-                grads.append(dbias.astype(x3.dtype) if need[2] and dbias is not None else None)
+                grads.append(dscale.astype(dtype) if need[1] and dscale is not None else None)
+                grads.append(dbias.astype(dtype) if need[2] and dbias is not None else None)
             if addend is not None:
-                grads.append(g3.reshape(shape) if need[-1] else None)
+                grads.append(g3.reshape(shape).astype(dtype, copy=False) if need[-1] else None)
             return tuple(grads)
 
-        return _apply((out.reshape(shape), backward), tuple(parents))
+        result = _apply((out.reshape(shape).astype(dtype, copy=False), backward), tuple(parents))
+        if stats is not None:
+            self._update_running(*stats, x3.shape[0] * x3.shape[2])
+        return result
 
     def _frozen(self, x3: Array) -> tuple[Array, Core]:
         """freeze: normalise with the running statistics, constants for the backward: y = a*x + b."""
@@ -292,24 +376,20 @@ class _BatchNorm(Module, Generic[C]):
 
         return out, core
 
-    def _normalised(self, x3: Array) -> tuple[Array, Core]:
-        """Batch statistics (running ones updated) and the closed-form backward."""
+    def _normalised(self, x3: Array) -> tuple[Array, Core, tuple[F64, F64]]:
+        """Batch statistics, the closed-form backward, and (mean, var) for the running update."""
         count = x3.shape[0] * x3.shape[2]
         if count > 0 and _k.is_small(x3):  # few fused calls: call overhead dominates small tensors
-            bias = None if self.bias is None else self.bias._data
-            scale = None if self.scale is None else self.scale._data
-            out, mean, var, save = _k.train_small(x3, scale, bias, self.eps)
-            self._update_running(mean, var, count)
+            out, mean, var, save = _k.train_small(x3, self._param(self.scale), self._param(self.bias), self.eps)
 
             def small_core(g3: Array, need_x: bool) -> tuple[Array | None, F64 | None, F64 | None]:
                 dx, dscale, dbias = _k.backward_small(g3, save)
                 return dx, dscale, dbias
 
-            return out, small_core
+            return out, small_core, (mean, var)
         mean, var = _k.stats(x3)
         r, a, b = self._batch_coefficients(mean, var)
         out = _k.affine(x3, a, b, np.empty_like(x3))
-        self._update_running(mean, var, count)
 
         def core(g3: Array, need_x: bool) -> tuple[Array | None, F64 | None, F64 | None]:
             sg, sgd = _k.grad_sums(g3, x3, mean)
@@ -321,7 +401,7 @@ class _BatchNorm(Module, Generic[C]):
                 dx = _k.combine(g3, x3, a, coef_b, coef_c, np.empty_like(x3))
             return dx, sgd * r, sg
 
-        return out, core
+        return out, core, (mean, var)
 
 
 class BatchNorm2D(_BatchNorm[C]):

@@ -31,6 +31,7 @@ def available() -> list[str]:
 class _Selected:
     name: str = ""
     module: ModuleType | None = None
+    numba_ran: bool = False  # numba's kernels ran in this process (its OpenMP pool exists)
 
 
 _sel = _Selected()
@@ -42,7 +43,7 @@ def use(name: str) -> None:
         raise TypedTensorError(f"BatchNorm backend must be 'numpy' or 'numba', got {name!r}")
     if name not in available():
         raise TypedTensorError("the numba BatchNorm kernels need numba: pip install 'typedtensor[fast]'")
-    _sel.name, _sel.module = name, None
+    _sel.name, _sel.module = name, (_sel.module if name == _sel.name else None)
 
 
 def current() -> str:
@@ -54,6 +55,7 @@ def _mod() -> Any:
     m = _sel.module
     if m is None:
         m = _sel.module = importlib.import_module(_MODULES[_sel.name])
+        _sel.numba_ran = _sel.numba_ran or _sel.name == "numba"
     return m
 
 
@@ -100,7 +102,7 @@ def backward_small(g: Any, save: Any) -> Any:
 def _after_fork_in_child() -> None:
     # numba's OpenMP thread pool does not survive fork(): a child that called a parallel kernel would be
     # killed. Children of a process that already ran the compiled kernels use the NumPy ones.
-    if _sel.name == "numba" and _sel.module is not None:
+    if _sel.numba_ran:
         _sel.name, _sel.module = "numpy", None
 
 

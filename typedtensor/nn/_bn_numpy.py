@@ -16,6 +16,7 @@ Small tensors take a short path with the fewest NumPy calls (two passes, float64
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,14 +31,13 @@ F64 = NDArray[np.float64]
 _BLOCK_BYTES = 256 * 1024
 _SMALL = 1 << 15  # elements: below this, call overhead dominates
 _SHORT_ROW = 64  # rows shorter than this are not worth the row-blocked path
-_ones_cache: dict[tuple[int, np.dtype[Any]], Array] = {}
 
 
+@functools.lru_cache(maxsize=32)
 def _ones(n: int, dtype: np.dtype[Any]) -> Array:
-    key = (n, dtype)
-    v = _ones_cache.get(key)
-    if v is None:
-        v = _ones_cache[key] = np.ones(n, dtype=dtype)
+    """A (cached, read-only) vector of ones for BLAS row sums."""
+    v = np.ones(n, dtype=dtype)
+    v.flags.writeable = False
     return v
 
 
@@ -223,7 +223,11 @@ def _in_two_threads(part: Callable[[int, int], None], n: int) -> None:
     if not _pool:
         _pool.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="typedtensor-bn"))
     half = n // 2
-    other = _pool[0].submit(part, half, n)
+    try:
+        other = _pool[0].submit(part, half, n)
+    except RuntimeError:  # the interpreter is shutting down: no new threads
+        part(0, n)
+        return
     part(0, half)
     other.result()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -133,6 +133,8 @@ class Module:
         """
         if naming not in ("typedtensor", "torch"):
             raise TypedTensorError(f"load_state_dict: naming must be 'typedtensor' or 'torch', got {naming!r}")
+        if not isinstance(cast("object", mapping), Mapping):
+            raise TypedTensorError(f"load_state_dict needs a mapping of names to arrays, got {type(mapping).__name__}")
         targets: dict[str, tuple[Module, str]] = {}
         for prefix, module in self.named_modules():
             for attr in (*module.param_names, *module.buffer_names):
@@ -153,13 +155,18 @@ class Module:
         staged: list[tuple[Module, str, object]] = []
         for key, (module, attr) in targets.items():
             if key in mapping:
-                staged.append((module, attr, _validated(key, mapping[key], getattr(module, attr))))
+                value = _validated(key, mapping[key], getattr(module, attr))
+                module._check_state(attr, key, value)
+                staged.append((module, attr, value))
         for module, attr, value in staged:  # nothing is changed unless every key passed
             current = getattr(module, attr)
             if isinstance(current, Tensor):
                 current._data[...] = value
             else:
                 setattr(module, attr, value)
+
+    def _check_state(self, attr: str, key: str, value: object) -> None:
+        """Module-specific validation of a value about to be loaded (raise TypedTensorError to refuse)."""
 
     def torch_names_inverse(self) -> dict[str, str]:
         """Our attribute name -> PyTorch's name."""
@@ -170,20 +177,34 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+_INT64_MAX = np.iinfo(np.int64).max
+
+
 def _validated(key: str, value: object, current: object) -> object:
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypedTensorError(
+            f"load_state_dict: {key!r} is not convertible to a NumPy array ({e}); pass arrays "
+            "(for a PyTorch tensor: t.detach().cpu().numpy())"
+        ) from None
     if isinstance(current, Tensor):
         target: NDArray[Any] = current._data
         if arr.shape != target.shape:
             raise ShapeError(f"load_state_dict: {key!r} has shape {arr.shape}, the module expects {target.shape}")
         if arr.dtype.kind != "f":
             raise DTypeError(f"load_state_dict: {key!r} has dtype {arr.dtype}, a float array is expected")
-        if not np.all(np.isfinite(arr)):
-            raise TypedTensorError(f"load_state_dict: {key!r} holds NaN or infinite values")
-        return arr.astype(target.dtype)
-    if arr.shape not in ((), (1,)) or arr.dtype.kind not in "iu" or int(arr.reshape(())) < 0:
+        with np.errstate(over="ignore"):
+            cast = arr.astype(target.dtype)
+        if not np.all(np.isfinite(cast)):
+            raise TypedTensorError(
+                f"load_state_dict: {key!r} holds NaN or infinite values (or values too large for {target.dtype})"
+            )
+        return cast
+    if arr.shape not in ((), (1,)) or arr.dtype.kind not in "iu" or not 0 <= int(arr.reshape(())) <= _INT64_MAX:
         raise DTypeError(
-            f"load_state_dict: {key!r} must be a non-negative integer scalar, got shape {arr.shape} dtype {arr.dtype}"
+            f"load_state_dict: {key!r} must be a non-negative integer scalar (int64), got shape {arr.shape} "
+            f"dtype {arr.dtype}"
         )
     return int(arr.reshape(()))
 
