@@ -483,3 +483,107 @@ def test_inference_helper_thread_survives_fork() -> None:
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+# ---- review regressions ----------------------------------------------------------------------
+
+
+def test_float16_module_computes_in_float32() -> None:
+    xv = np.random.default_rng(3).standard_normal((8, 4, 16, 16)) * 10 + 100
+    half: Any = BatchNorm2D(4, dtype=np.float16)
+    ref: Any = BatchNorm2D(4, dtype=np.float64)
+    x16 = tt.tensor(xv.astype(np.float16))
+    y, grads = _train(half, x16)
+    y_ref, _ = _train(ref, tt.tensor(xv.astype(np.float16).astype(np.float64)))
+    assert y.dtype == np.float16
+    assert grads.get(x16).dtype == np.float16
+    assert grads.get(half.scale).dtype == np.float16
+    np.testing.assert_allclose(y.numpy().astype(np.float64), y_ref.numpy(), atol=5e-3)
+    np.testing.assert_allclose(half.running_var.numpy().astype(np.float64), ref.running_var.numpy(), rtol=2e-3)
+    inferred = half.forward(x16)
+    assert inferred.dtype == np.float16
+    np.testing.assert_allclose(
+        inferred.numpy().astype(np.float64),
+        ref.forward(tt.tensor(xv.astype(np.float16).astype(np.float64))).numpy(),
+        atol=2e-2,
+    )
+
+
+def test_channel_and_tape_checks_hold_with_checks_off() -> None:
+    bn: Any = _bn(3)
+    with tt.checks(False):
+        with pytest.raises(tt.ShapeError, match=r"expected 3 channels, got input of shape \(2, 5, 2, 2\)"):
+            bn.forward(tt.tensor(np.zeros((2, 5, 2, 2))))
+        with pytest.raises(tt.ShapeError, match="expected 3 channels"):
+            bn.forward_mut(tt.tensor(np.zeros((2, 1, 2, 2))).leaky_trace())
+        with pytest.raises(tt.TapeError, match="forward is inference and takes an untraced tensor"):
+            bn.forward(tt.tensor(np.zeros((2, 3, 2, 2))).leaky_trace())
+        with pytest.raises(tt.TapeError, match="forward_mut is a training step and takes a traced tensor"):
+            bn.forward_mut(tt.tensor(np.zeros((2, 3, 2, 2))))
+    assert bn.num_batches_tracked == 0
+    np.testing.assert_array_equal(bn.running_mean.numpy(), 0.0)
+
+
+def test_a_refused_training_step_changes_nothing() -> None:
+    bn = _bn(3)
+    x = tt.tensor(np.random.default_rng(0).standard_normal((4, 3, 2, 2)))
+    xt = x.leaky_trace()
+    bn.forward_mut(xt).sum().backward()  # consumes xt's tape
+    before = bn.state_dict()
+    with pytest.raises(tt.TapeError, match="consumed"):
+        bn.forward_mut(xt)
+    for k, v in bn.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+    fused: Any = FusedBatchNorm2D(3, dtype=F64)
+    bad_addend = tt.tensor(np.zeros((4, 3, 2, 1)))
+    with pytest.raises(tt.CheckError, match=r"dim 3 \(W\) is 1 but W is bound to 2"):
+        fused.forward_mut(x.leaky_trace(), bad_addend)
+    with tt.checks(False), pytest.raises(tt.ShapeError, match="the addend has shape"):
+        fused.forward_mut(x.leaky_trace(), bad_addend)
+    assert fused.num_batches_tracked == 0
+
+
+def test_inplace_fused_with_the_input_as_addend() -> None:
+    fused: Any = FusedBatchNorm2D(3, dtype=F64, inplace=True)
+    fused.running_mean._data[...] = 1.0
+    fused.running_var._data[...] = 4.0
+    xv = np.random.default_rng(1).standard_normal((2, 3, 4, 4))
+    x = tt.tensor(xv)
+    fused.forward(x, x)
+    expected = np.maximum((xv - 1.0) / np.sqrt(4.0 + 1e-5) + xv, 0)
+    np.testing.assert_allclose(x.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_option_validation() -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"eps": "x"}, "eps must be a number"),
+        ({"momentum": "x"}, "momentum must be a number"),
+        ({"seed": "a", "sscale": 0.1}, "seed must be a non-negative int"),
+        ({"sscale": float("nan")}, "sscale must be finite"),
+        ({"init_factor": float("inf")}, "init_factor must be finite"),
+        ({"min_factor": 2.0}, "min_factor must be in [0, 1]"),
+        ({"init_factor": 1.0, "momentum": None}, "init_factor sets the running-average factor itself"),
+        ({"init_factor": 1.0, "track_running_stats": False}, "keep track_running_stats=True"),
+    ]
+    for kwargs, fragment in cases:
+        with pytest.raises(tt.TypedTensorError) as info:
+            _bn(3, **kwargs)
+        assert fragment in str(info.value)
+
+
+def test_load_state_dict_refuses_bad_values() -> None:
+    bn = _bn(3)
+    good = bn.state_dict()
+    cases: list[tuple[Any, str]] = [
+        ([("scale", np.ones(3))], "needs a mapping"),
+        ({**good, "running_var": np.array([1.0, -1.0, 1.0])}, "negative variances"),
+        ({**good, "num_batches_tracked": np.array(2**64 - 1, dtype=np.uint64)}, "integer scalar (int64)"),
+        ({**good, "scale": np.array([1.0, object(), 2.0], dtype=object)}, "a float array is expected"),
+    ]
+    for bad, fragment in cases:
+        with pytest.raises(tt.TypedTensorError) as info:
+            bn.load_state_dict(bad)
+        assert fragment in str(info.value)
+    half: Any = BatchNorm2D(3, dtype=np.float16)
+    with pytest.raises(tt.TypedTensorError, match="too large for float16"):
+        half.load_state_dict({**half.state_dict(), "running_var": np.full(3, 1e6)})
