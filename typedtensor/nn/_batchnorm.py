@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple
+from typing import Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -414,10 +414,19 @@ class BatchNorm2D(_BatchNorm[C]):
     _ranks = (3, 4)
     _name = "BatchNorm2D"
 
+    # One overload per accepted rank, so that any other rank is a static error too.
+    @overload
+    def forward(self, x: Tensor[tuple[B, C, H, W], E, NoneTape]) -> Tensor[tuple[B, C, H, W], E, NoneTape]: ...
+    @overload
+    def forward(self, x: Tensor[tuple[C, H, W], E, NoneTape]) -> Tensor[tuple[C, H, W], E, NoneTape]: ...
     def forward(self, x: Tensor[tuple[*Lead, C, H, W], E, NoneTape]) -> Tensor[tuple[*Lead, C, H, W], E, NoneTape]:
         """Inference: normalise with the running statistics; nothing is updated."""
         return _make(self._infer(x, None, False), None)
 
+    @overload
+    def forward_mut(self, x: Tensor[tuple[B, C, H, W], E, OwnedTape]) -> Tensor[tuple[B, C, H, W], E, OwnedTape]: ...
+    @overload
+    def forward_mut(self, x: Tensor[tuple[C, H, W], E, OwnedTape]) -> Tensor[tuple[C, H, W], E, OwnedTape]: ...
     def forward_mut(
         self, x: Tensor[tuple[*Lead, C, H, W], E, OwnedTape]
     ) -> Tensor[tuple[*Lead, C, H, W], E, OwnedTape]:
@@ -431,6 +440,14 @@ class FusedBatchNorm2D(_BatchNorm[C]):
     _ranks = (3, 4)
     _name = "FusedBatchNorm2D"
 
+    @overload
+    def forward(
+        self, x: Tensor[tuple[B, C, H, W], E, NoneTape], addend: Tensor[tuple[B, C, H, W], E, NoneTape] | None = None
+    ) -> Tensor[tuple[B, C, H, W], E, NoneTape]: ...
+    @overload
+    def forward(
+        self, x: Tensor[tuple[C, H, W], E, NoneTape], addend: Tensor[tuple[C, H, W], E, NoneTape] | None = None
+    ) -> Tensor[tuple[C, H, W], E, NoneTape]: ...
     def forward(
         self,
         x: Tensor[tuple[*Lead, C, H, W], E, NoneTape],
@@ -439,6 +456,14 @@ class FusedBatchNorm2D(_BatchNorm[C]):
         """Inference: ``relu(bn(x) + addend)`` with the running statistics."""
         return _make(self._infer(x, addend, True), None)
 
+    @overload
+    def forward_mut(
+        self, x: Tensor[tuple[B, C, H, W], E, OwnedTape], addend: Tensor[tuple[B, C, H, W], E, Any] | None = None
+    ) -> Tensor[tuple[B, C, H, W], E, OwnedTape]: ...
+    @overload
+    def forward_mut(
+        self, x: Tensor[tuple[C, H, W], E, OwnedTape], addend: Tensor[tuple[C, H, W], E, Any] | None = None
+    ) -> Tensor[tuple[C, H, W], E, OwnedTape]: ...
     def forward_mut(
         self,
         x: Tensor[tuple[*Lead, C, H, W], E, OwnedTape],
@@ -454,10 +479,18 @@ class BatchNorm1D(_BatchNorm[C]):
     _ranks = (2, 3)
     _name = "BatchNorm1D"
 
+    @overload
+    def forward(self, x: Tensor[tuple[B, C], E, NoneTape]) -> Tensor[tuple[B, C], E, NoneTape]: ...
+    @overload
+    def forward(self, x: Tensor[tuple[B, C, W], E, NoneTape]) -> Tensor[tuple[B, C, W], E, NoneTape]: ...
     def forward(self, x: Tensor[tuple[B, C, *Rest], E, NoneTape]) -> Tensor[tuple[B, C, *Rest], E, NoneTape]:
         """Inference: normalise with the running statistics; nothing is updated."""
         return _make(self._infer(x, None, False), None)
 
+    @overload
+    def forward_mut(self, x: Tensor[tuple[B, C], E, OwnedTape]) -> Tensor[tuple[B, C], E, OwnedTape]: ...
+    @overload
+    def forward_mut(self, x: Tensor[tuple[B, C, W], E, OwnedTape]) -> Tensor[tuple[B, C, W], E, OwnedTape]: ...
     def forward_mut(self, x: Tensor[tuple[B, C, *Rest], E, OwnedTape]) -> Tensor[tuple[B, C, *Rest], E, OwnedTape]:
         """Training: normalise with the batch statistics and update the running ones."""
         return self._train(x, None, False)
