@@ -404,6 +404,9 @@ class _BatchNorm(Module, Generic[C]):
         return out, core, (mean, var)
 
 
+# Each public method has one overload per accepted rank (any other rank is a static error) and an
+# implementation annotated with the variadic shape that the run-time checks are generated from; pyright
+# does not see that the variadic form covers the overloads, hence its ignore comments below.
 class BatchNorm2D(_BatchNorm[C]):
     """Batch normalisation over (B, C, H, W) or unbatched (C, H, W) input, per channel C.
 
@@ -419,7 +422,7 @@ class BatchNorm2D(_BatchNorm[C]):
     def forward(self, x: Tensor[tuple[B, C, H, W], E, NoneTape]) -> Tensor[tuple[B, C, H, W], E, NoneTape]: ...
     @overload
     def forward(self, x: Tensor[tuple[C, H, W], E, NoneTape]) -> Tensor[tuple[C, H, W], E, NoneTape]: ...
-    def forward(self, x: Tensor[tuple[*Lead, C, H, W], E, NoneTape]) -> Tensor[tuple[*Lead, C, H, W], E, NoneTape]:
+    def forward(self, x: Tensor[tuple[*Lead, C, H, W], E, NoneTape]) -> Tensor[tuple[*Lead, C, H, W], E, NoneTape]:  # pyright: ignore[reportInconsistentOverload]
         """Inference: normalise with the running statistics; nothing is updated."""
         return _make(self._infer(x, None, False), None)
 
@@ -427,7 +430,7 @@ class BatchNorm2D(_BatchNorm[C]):
     def forward_mut(self, x: Tensor[tuple[B, C, H, W], E, OwnedTape]) -> Tensor[tuple[B, C, H, W], E, OwnedTape]: ...
     @overload
     def forward_mut(self, x: Tensor[tuple[C, H, W], E, OwnedTape]) -> Tensor[tuple[C, H, W], E, OwnedTape]: ...
-    def forward_mut(
+    def forward_mut(  # pyright: ignore[reportInconsistentOverload]
         self, x: Tensor[tuple[*Lead, C, H, W], E, OwnedTape]
     ) -> Tensor[tuple[*Lead, C, H, W], E, OwnedTape]:
         """Training: normalise with the batch statistics and update the running ones."""
@@ -448,7 +451,7 @@ class FusedBatchNorm2D(_BatchNorm[C]):
     def forward(
         self, x: Tensor[tuple[C, H, W], E, NoneTape], addend: Tensor[tuple[C, H, W], E, NoneTape] | None = None
     ) -> Tensor[tuple[C, H, W], E, NoneTape]: ...
-    def forward(
+    def forward(  # pyright: ignore[reportInconsistentOverload]
         self,
         x: Tensor[tuple[*Lead, C, H, W], E, NoneTape],
         addend: Tensor[tuple[*Lead, C, H, W], E, NoneTape] | None = None,
@@ -464,7 +467,7 @@ class FusedBatchNorm2D(_BatchNorm[C]):
     def forward_mut(
         self, x: Tensor[tuple[C, H, W], E, OwnedTape], addend: Tensor[tuple[C, H, W], E, Any] | None = None
     ) -> Tensor[tuple[C, H, W], E, OwnedTape]: ...
-    def forward_mut(
+    def forward_mut(  # pyright: ignore[reportInconsistentOverload]
         self,
         x: Tensor[tuple[*Lead, C, H, W], E, OwnedTape],
         addend: Tensor[tuple[*Lead, C, H, W], E, Any] | None = None,
@@ -483,7 +486,7 @@ class BatchNorm1D(_BatchNorm[C]):
     def forward(self, x: Tensor[tuple[B, C], E, NoneTape]) -> Tensor[tuple[B, C], E, NoneTape]: ...
     @overload
     def forward(self, x: Tensor[tuple[B, C, W], E, NoneTape]) -> Tensor[tuple[B, C, W], E, NoneTape]: ...
-    def forward(self, x: Tensor[tuple[B, C, *Rest], E, NoneTape]) -> Tensor[tuple[B, C, *Rest], E, NoneTape]:
+    def forward(self, x: Tensor[tuple[B, C, *Rest], E, NoneTape]) -> Tensor[tuple[B, C, *Rest], E, NoneTape]:  # pyright: ignore[reportInconsistentOverload]
         """Inference: normalise with the running statistics; nothing is updated."""
         return _make(self._infer(x, None, False), None)
 
@@ -491,6 +494,6 @@ class BatchNorm1D(_BatchNorm[C]):
     def forward_mut(self, x: Tensor[tuple[B, C], E, OwnedTape]) -> Tensor[tuple[B, C], E, OwnedTape]: ...
     @overload
     def forward_mut(self, x: Tensor[tuple[B, C, W], E, OwnedTape]) -> Tensor[tuple[B, C, W], E, OwnedTape]: ...
-    def forward_mut(self, x: Tensor[tuple[B, C, *Rest], E, OwnedTape]) -> Tensor[tuple[B, C, *Rest], E, OwnedTape]:
+    def forward_mut(self, x: Tensor[tuple[B, C, *Rest], E, OwnedTape]) -> Tensor[tuple[B, C, *Rest], E, OwnedTape]:  # pyright: ignore[reportInconsistentOverload]
         """Training: normalise with the batch statistics and update the running ones."""
         return self._train(x, None, False)
