@@ -587,3 +587,13 @@ def test_load_state_dict_refuses_bad_values() -> None:
     half: Any = BatchNorm2D(3, dtype=np.float16)
     with pytest.raises(tt.TypedTensorError, match="too large for float16"):
         half.load_state_dict({**half.state_dict(), "running_var": np.full(3, 1e6)})
+
+
+def test_long_rows_are_summed_in_pieces() -> None:
+    """Rows longer than the NumPy kernels' piece length (uneven last piece) keep exact statistics."""
+    xv = np.random.default_rng(4).standard_normal((2, 2, 40_000)) * 2 + 1e4
+    bn: Any = BatchNorm1D(2, dtype=F64)
+    y = bn.forward_mut(tt.tensor(xv).leaky_trace()).numpy()
+    ref = (xv - xv.mean(axis=(0, 2))[:, None]) / np.sqrt(xv.var(axis=(0, 2))[:, None] + 1e-5)
+    np.testing.assert_allclose(y, ref, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * xv.mean(axis=(0, 2)), rtol=1e-12)

@@ -135,6 +135,8 @@ def stats(x: Array) -> tuple[F64, F64]:
         d = x - mean[:, None]
         var: F64 = np.add.reduce(d * d, axis=(0, 2)) / count
         return mean, var
+    if length > _MAX_PIECE:
+        return _stats_long_rows(x)
     rows = x.reshape(n * c, length)
     ones = _ones(length, x.dtype)
     s1 = np.empty(n * c)
@@ -150,21 +152,44 @@ def stats(x: Array) -> tuple[F64, F64]:
     return merge_rows(shift.astype(np.float64).reshape(n, c), s1.reshape(n, c), s2.reshape(n, c), length)
 
 
-def merge_rows(shift: F64, s1: F64, s2: F64, length: int) -> tuple[F64, F64]:
-    """Chan's merge of N rows per channel into mean and biased variance (all float64, (N, C) in).
+def merge_rows(shift: F64, s1: F64, s2: F64, length: int | F64) -> tuple[F64, F64]:
+    """Chan's merge of the pieces of each channel into mean and biased variance (float64, (P, C) in).
 
-    Row i of channel c holds ``length`` values x with ``s1 = sum(x - shift)`` and
-    ``s2 = sum((x - shift)**2)``; the result is exact whatever the shifts are.
+    Piece i of channel c holds ``length`` values x (an int, or a (P, 1) array of counts) with
+    ``s1 = sum(x - shift)`` and ``s2 = sum((x - shift)**2)``; the result is exact whatever the shifts are.
     """
-    count = shift.shape[0] * length
+    count = float(np.sum(np.broadcast_to(length, (shift.shape[0], 1))))
     if count == 0:  # an empty batch has no statistics; callers leave the running ones alone
         zero = np.zeros(shift.shape[1], dtype=np.float64)
         return zero, zero.copy()
-    mean: F64 = (shift.sum(axis=0) * length + s1.sum(axis=0)) / count
+    mean: F64 = ((shift * length).sum(axis=0) + s1.sum(axis=0)) / count
     delta = shift - mean
-    m2 = s2.sum(axis=0) + 2 * (delta * s1).sum(axis=0) + length * (delta * delta).sum(axis=0)
+    m2 = s2.sum(axis=0) + 2 * (delta * s1).sum(axis=0) + (length * (delta * delta)).sum(axis=0)
     var: F64 = np.maximum(m2, 0.0) / count
     return mean, var
+
+
+#: Rows longer than this are summed in pieces: a float32 BLAS sum over longer runs loses digits.
+_MAX_PIECE = 1 << 15
+
+
+def _stats_long_rows(x: Array) -> tuple[F64, F64]:
+    """:func:`stats` for rows longer than ``_MAX_PIECE``: every piece of every row is one Chan piece."""
+    n, c, length = x.shape
+    rows = x.reshape(n * c, length)
+    pieces: list[tuple[F64, F64, F64, int]] = []
+    for j0 in range(0, length, _MAX_PIECE):
+        part = rows[:, j0 : j0 + _MAX_PIECE]
+        k = part.shape[1]
+        ones = _ones(k, x.dtype)
+        shift, s1, s2 = np.empty(n * c), np.empty(n * c), np.empty(n * c)
+        for r0, r1, d in _row_blocks(n * c, k, x.dtype):
+            m = np.matmul(part[r0:r1], ones) * np.asarray(1.0 / k, dtype=x.dtype)
+            np.subtract(part[r0:r1], m[:, None], out=d)
+            shift[r0:r1], s1[r0:r1], s2[r0:r1] = m, np.matmul(d, ones), np.vecdot(d, d)
+        pieces.append((shift.reshape(n, c), s1.reshape(n, c), s2.reshape(n, c), k))
+    counts = np.concatenate([np.full((n, 1), p[3], dtype=np.float64) for p in pieces])
+    return merge_rows(*(np.concatenate([p[i] for p in pieces]) for i in range(3)), counts)
 
 
 def affine(x: Array, a: F64, b: F64, out: Array, threads: bool = False) -> Array:
