@@ -189,7 +189,8 @@ def _stats_long_rows(x: Array) -> tuple[F64, F64]:
             shift[r0:r1], s1[r0:r1], s2[r0:r1] = m, np.matmul(d, ones), np.vecdot(d, d)
         pieces.append((shift.reshape(n, c), s1.reshape(n, c), s2.reshape(n, c), k))
     counts = np.concatenate([np.full((n, 1), p[3], dtype=np.float64) for p in pieces])
-    return merge_rows(*(np.concatenate([p[i] for p in pieces]) for i in range(3)), counts)
+    shifts, firsts, seconds = (np.concatenate([p[i] for p in pieces]) for i in range(3))
+    return merge_rows(shifts, firsts, seconds, counts)
 
 
 def affine(x: Array, a: F64, b: F64, out: Array, threads: bool = False) -> Array:
