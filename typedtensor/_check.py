@@ -444,9 +444,15 @@ def _explain(
         allowed = ", ".join(c.__name__ for c in _allowed_types(dtype) or ())
         problems.append(f"dtype is {data.dtype.name} but {_name(dtype)} admits only {allowed}")
     if tape is none_tape and actual_tape != "NoneTape":
-        problems.append("tape is OwnedTape but NoneTape is expected (inference: use .detach() or an untraced tensor)")
+        problems.append(
+            "tape is OwnedTape but NoneTape is expected (this is an inference input: for a training step call the "
+            "training method, e.g. forward_mut; to infer on these values pass x.detach())"
+        )
     elif tape is owned_tape and actual_tape != "OwnedTape":
-        problems.append("tape is NoneTape but OwnedTape is expected (training: trace the input with .trace(grads))")
+        problems.append(
+            "tape is NoneTape but OwnedTape is expected (this is a training input: trace it with x.trace(grads); for "
+            "inference call the inference method, e.g. forward)"
+        )
     elif _is_symbol(tape) and tape in m and m[tape].__name__ != actual_tape:
         problems.append(f"tape is {actual_tape} but {_name(tape)} is bound to {m[tape].__name__}")
     elif _is_symbol(tape) and actual_tape not in {c.__name__ for c in _allowed_types(tape) or (none_tape, owned_tape)}:
