@@ -4,14 +4,18 @@ Every kernel takes the input viewed as ``(N, C, L)`` (batch, channel, everything
 per-channel vectors of length C in float64. Large tensors are processed as N*C rows of length L in
 blocks of about 256 KB, so the second touch of a block hits the cache:
 
-* statistics: each row is centred on its own provisional mean ``m`` (float32); from the centred row
-  ``d`` we take ``S1 = sum(d)`` and ``S2 = sum(d*d)`` with BLAS, and merge rows per channel in float64
-  with Chan's formula, which is exact whatever ``m`` is. ``E[x^2] - E[x]^2`` is never formed, so a
-  float32 input with mean 1e4 and std 1 keeps its variance (the naive formula goes negative).
+* statistics: each row (or piece of at most 32768 values of a longer row) is centred on its own
+  provisional mean ``m`` (float32); from the centred row ``d`` we take ``S1 = sum(d)`` and
+  ``S2 = sum(d*d)`` with BLAS, and merge the pieces per channel in float64 with Chan's formula, which
+  is exact whatever ``m`` is. ``E[x^2] - E[x]^2`` is never formed, so a float32 input with mean 1e4 and
+  std 1 keeps its variance (the naive formula goes negative).
 * the big passes are ``y = a*x + b`` and ``dx = A*g + B*x + C`` with per-channel ``a, b, A, B, C``,
-  written with ``out=`` into one output buffer.
+  written with ``out=`` into one output buffer; for batched input the coefficients are laid out as
+  (C, L) planes so each pass is one contiguous loop per sample, and inference on big tensors splits
+  the samples between two threads.
 
-Small tensors take a short path with the fewest NumPy calls (two passes, float64 accumulation).
+Small tensors take a short path with the fewest NumPy calls (two passes, float64 accumulation), and
+training on them uses :func:`train_small` / :func:`backward_small`, a whole direction in ~12 calls.
 """
 
 from __future__ import annotations
