@@ -15,7 +15,7 @@ import pytest
 import typedtensor as tt
 from tests.bngrid import CONFIGS, Config, run_ours, run_torch
 from tests.fd import numeric_gradient
-from typedtensor.nn import BatchNorm1D, BatchNorm2D, FusedBatchNorm2D, _bn_backend, _bn_numpy
+from typedtensor.nn import BatchNorm1D, BatchNorm2D, FusedBatchNorm2D, Module, _bn_backend, _bn_numpy
 
 GOLDEN = np.load(Path(__file__).parent / "golden" / "batchnorm.npz")
 F64 = np.float64
@@ -597,3 +597,29 @@ def test_long_rows_are_summed_in_pieces() -> None:
     ref = (xv - xv.mean(axis=(0, 2))[:, None]) / np.sqrt(xv.var(axis=(0, 2))[:, None] + 1e-5)
     np.testing.assert_allclose(y, ref, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * xv.mean(axis=(0, 2)), rtol=1e-12)
+
+
+class _Net(Module):
+    """A module tree: a child, and a list of children."""
+
+    def __init__(self) -> None:
+        self.stem = BatchNorm2D(3, dtype=F64)
+        self.blocks = [BatchNorm1D(2, dtype=F64), BatchNorm1D(2, dtype=F64, affine=False)]
+
+
+def test_module_tree_walk_uses_dotted_names() -> None:
+    net = _Net()
+    names = [name for name, _ in net.named_modules()]
+    assert names == ["", "stem", "blocks.0", "blocks.1"]
+    assert [n for n, _ in net.named_parameters()] == ["stem.scale", "stem.bias", "blocks.0.scale", "blocks.0.bias"]
+    assert net.num_trainable_params() == 3 + 3 + 2 + 2
+    state = net.state_dict()
+    assert "blocks.1.running_var" in state
+    assert "blocks.1.scale" not in state
+    torch_style = {k.replace("scale", "weight"): v for k, v in state.items()}
+    fresh = _Net()
+    fresh.load_state_dict(torch_style, naming="torch")
+    grads = fresh.alloc_grads()
+    assert len(grads) == 4
+    with pytest.raises(tt.TypedTensorError, match=r"missing keys \['blocks.0.bias'\]"):
+        fresh.load_state_dict({k: v for k, v in state.items() if k != "blocks.0.bias"})

@@ -139,7 +139,7 @@ class Module:
         for prefix, module in self.named_modules():
             for attr in (*module.param_names, *module.buffer_names):
                 if getattr(module, attr) is not None:
-                    public = module.torch_names_inverse().get(attr, attr) if naming == "torch" else attr
+                    public = module._torch_names_inverse().get(attr, attr) if naming == "torch" else attr
                     targets[_join(prefix, public)] = (module, attr)
         missing = sorted(set(targets) - set(mapping))
         unexpected = sorted(set(mapping) - set(targets))
@@ -168,7 +168,7 @@ class Module:
     def _check_state(self, attr: str, key: str, value: object) -> None:
         """Module-specific validation of a value about to be loaded (raise TypedTensorError to refuse)."""
 
-    def torch_names_inverse(self) -> dict[str, str]:
+    def _torch_names_inverse(self) -> dict[str, str]:
         """Our attribute name -> PyTorch's name."""
         return {ours: theirs for theirs, ours in self.torch_names.items()}
 
