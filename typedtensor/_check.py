@@ -513,15 +513,6 @@ def checked(fn: F) -> F:
     return cast(F, _wrap(fn, None))
 
 
-def checked_method(prebind: Prebind) -> Callable[[F], F]:
-    """Like :func:`checked` for a method whose class parameters are bound from ``self`` first."""
-
-    def deco(fn: F) -> F:
-        return cast(F, _wrap(fn, prebind))
-
-    return deco
-
-
 def _wrap(fn: Callable[..., Any], prebind: Prebind | None) -> Callable[..., Any]:
     if not WRAP:
         return fn
