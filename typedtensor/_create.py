@@ -65,8 +65,8 @@ def tensor(data: ArrayLike, dtype: type[Any] | None = None) -> Tensor[Any, Any, 
     """A tensor holding a copy of ``data``.
 
     ``dtype`` None keeps a float or bool NumPy array's dtype and makes anything else (Python numbers and
-    lists, integer arrays, NumPy scalars) float32, PyTorch's default. The shape is known at run time (``tuple[Any, ...]``): annotate the target or
-    ``realize`` it to get constant dims checked.
+    lists, integer arrays, NumPy scalars) float32, PyTorch's default. The shape is known at run time
+    (``tuple[Any, ...]``): annotate the target or ``realize`` it to get constant dims checked.
     """
     if isinstance(data, Tensor):
         data = data._data

@@ -268,10 +268,10 @@ class Tensor(Generic[S, E, T]):
         """Clip into [min, max]; the gradient passes where min <= x <= max."""
         if min is None and max is None:
             raise TypedTensorError("clamp() needs min, max or both")
-        if min is not None and max is not None and _scalar(min) > _scalar(max):
-            raise TypedTensorError(f"clamp(): min ({min}) must not exceed max ({max})")
         lo = None if min is None else _scalar(min)
         hi = None if max is None else _scalar(max)
+        if lo is not None and hi is not None and lo > hi:
+            raise TypedTensorError(f"clamp(): min ({min}) must not exceed max ({max})")
         return _unary(self, _ew.clamp(self._data, lo, hi))
 
     def softmax(self, axis: int = -1) -> Tensor[S, E, T]:

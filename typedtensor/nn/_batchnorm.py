@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _apply, _float_dtype, _make
+from .._tensor import Tensor, _apply, _float_dtype, _make, _scalar
 from . import _bn_backend as _k
 from . import _bn_numpy
 from ._module import Module
@@ -52,10 +52,10 @@ Core = Callable[[Array, bool], tuple[Array | None, F64 | None, F64 | None]]
 
 def _real(name: str, value: Any) -> float:
     """A finite real number, or a TypedTensorError naming the option."""
-    kind: type[Any] = value.__class__
-    if issubclass(kind, bool) or not issubclass(kind, (int, float, np.integer, np.floating)):
-        raise TypedTensorError(f"{name} must be a number, got {value!r}")
-    number = float(value)
+    try:
+        number = _scalar(value)
+    except TypedTensorError:
+        raise TypedTensorError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(number):
         raise TypedTensorError(f"{name} must be finite, got {value!r}")
     return number
