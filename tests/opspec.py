@@ -44,6 +44,7 @@ class Case:
 
 
 _IDX = np.array([0, 2, 0, 1])
+_LABELS = np.array([1, 0, 4, 1])
 
 CASES: list[Case] = [
     Case("add", ((2, 3), (2, 3)), lambda a, b: a + b, lambda th, a, b: a + b),
@@ -119,6 +120,43 @@ CASES: list[Case] = [
     ),
     Case("softmax", ((3, 5),), lambda a: a.softmax(), lambda th, a: th.softmax(a, -1)),
     Case("log_softmax_axis0", ((3, 5),), lambda a: a.log_softmax(0), lambda th, a: th.log_softmax(a, 0)),
+    Case("gelu", ((3, 4),), lambda a: a.gelu(), lambda th, a: th.nn.functional.gelu(a)),
+    Case(
+        "gelu_tanh",
+        ((3, 4),),
+        lambda a: a.gelu("tanh"),
+        lambda th, a: th.nn.functional.gelu(a, approximate="tanh"),
+    ),
+    Case(
+        "cross_entropy_mean",
+        ((4, 5),),
+        lambda a: tt.nn.cross_entropy(a, tt.tensor(_LABELS, np.int64)),
+        lambda th, a: th.nn.functional.cross_entropy(a, th.as_tensor(_LABELS)),
+    ),
+    Case(
+        "cross_entropy_sum_smoothing",
+        ((4, 5),),
+        lambda a: tt.nn.cross_entropy(a, tt.tensor(_LABELS, np.int64), "sum", label_smoothing=0.1),
+        lambda th, a: th.nn.functional.cross_entropy(a, th.as_tensor(_LABELS), reduction="sum", label_smoothing=0.1),
+    ),
+    Case(
+        "cross_entropy_none",
+        ((4, 5),),
+        lambda a: tt.nn.cross_entropy(a, tt.tensor(_LABELS, np.int64), "none"),
+        lambda th, a: th.nn.functional.cross_entropy(a, th.as_tensor(_LABELS), reduction="none"),
+    ),
+    Case(
+        "mse_mean",
+        ((3, 4), (3, 4)),
+        lambda a, b: tt.nn.mse_loss(a, b),
+        lambda th, a, b: th.nn.functional.mse_loss(a, b),
+    ),
+    Case(
+        "mse_sum",
+        ((3, 4), (3, 4)),
+        lambda a, b: tt.nn.mse_loss(a, b, "sum"),
+        lambda th, a, b: th.nn.functional.mse_loss(a, b, reduction="sum"),
+    ),
     Case(
         "chain",
         ((4, 3), (3, 2)),

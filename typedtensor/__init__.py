@@ -5,6 +5,8 @@ anything runs, and the same annotation is checked at run time (beartype plus typ
 classes). Tape-based autodiff in the style of dfdx.
 """
 
+# Layers and losses; the numba BatchNorm kernels load only when first used.
+from . import nn as nn
 from ._check import checked as checked
 from ._check import checks as checks
 from ._check import checks_enabled as checks_enabled

@@ -7,7 +7,7 @@ becomes E.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -65,7 +65,8 @@ def tensor(data: ArrayLike, dtype: type[Any] | None = None) -> Tensor[Any, Any, 
     """A tensor holding a copy of ``data``.
 
     ``dtype`` None keeps a float or bool NumPy array's dtype and makes anything else (Python numbers and
-    lists, integer arrays, NumPy scalars) float32, PyTorch's default. The shape is known at run time
+    lists, integer arrays, NumPy scalars) float32, PyTorch's default. An integer ``dtype``
+    (``np.int64``) makes an integer tensor, e.g. class labels; integer tensors are never traced. The shape is known at run time
     (``tuple[Any, ...]``): annotate the target or ``realize`` it to get constant dims checked.
     """
     if isinstance(data, Tensor):
@@ -81,6 +82,10 @@ def tensor(data: ArrayLike, dtype: type[Any] | None = None) -> Tensor[Any, Any, 
             dt = _float_dtype(dt, "tensor")
     elif dtype is np.bool_:
         dt = np.dtype(np.bool_)
+    elif issubclass(dtype, np.integer):  # class indices (cross_entropy labels)
+        dt = np.dtype(cast("type[np.int64]", dtype))
+        if arr.dtype.kind == "f" and not np.array_equal(arr, np.trunc(arr)):
+            raise DTypeError(f"tensor: {dt.name} was requested but the data has fractional values")
     else:
         dt = _float_dtype(dtype, "tensor")
     if arr.dtype.kind not in "biuf":

@@ -264,6 +264,14 @@ class Tensor(Generic[S, E, T]):
         """Hyperbolic tangent."""
         return _unary(self, _ew.tanh(self._data))
 
+    def gelu(self, approximate: Literal["none", "tanh"] = "none") -> Tensor[S, E, T]:
+        """x * Phi(x) (``approximate="tanh"``: PyTorch's tanh approximation, faster)."""
+        if approximate == "none":
+            return _unary(self, _ew.gelu(self._data))
+        if approximate == "tanh":
+            return _unary(self, _ew.gelu_tanh(self._data))
+        raise TypedTensorError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor[S, E, T]:
         """Clip into [min, max]; the gradient passes where min <= x <= max."""
         if min is None and max is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._types import Array, Grads, Result
@@ -97,6 +99,34 @@ def sigmoid(a: Array) -> Result:
 def tanh(a: Array) -> Result:
     y = np.tanh(a)
     return y, lambda g, need: (g * (1 - y * y),)
+
+
+_SQRT_HALF = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+_TANH_K = 0.7978845608028654  # sqrt(2 / pi)
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def gelu(a: Array) -> Result:
+    """x * Phi(x), Phi the standard normal CDF (PyTorch's default, exact erf form).
+
+    NumPy has no erf ufunc: math.erf is applied per element (exact to the last bit, ~50 ns an
+    element); ``gelu_tanh`` is the fast approximation.
+    """
+    cdf = 0.5 * (1.0 + np.asarray(_erf(a * _SQRT_HALF), dtype=a.dtype))
+    return a * cdf, lambda g, need: (g * (cdf + a * _INV_SQRT_2PI * np.exp(-0.5 * a * a)),)
+
+
+def gelu_tanh(a: Array) -> Result:
+    """PyTorch's ``gelu(approximate="tanh")``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    t = np.tanh(_TANH_K * (a + 0.044715 * a * a * a))
+    y = 0.5 * a * (1.0 + t)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        inner = _TANH_K * (1.0 + 3 * 0.044715 * a * a)
+        return (g * (0.5 * (1.0 + t) + 0.5 * a * (1.0 - t * t) * inner),)
+
+    return y, bwd
 
 
 def clamp(a: Array, lo: float | None, hi: float | None) -> Result:

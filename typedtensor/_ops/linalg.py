@@ -32,3 +32,25 @@ def matmul(a: Array, b: Array) -> Result:
         return ga, gb
 
     return y, bwd
+
+
+def linear(x: Array, w: Array, b: Array | None) -> Result:
+    """``x @ w.T + b`` over the last dim of x (any leading dims), w (O, I), b (O,); one recorded op.
+
+    The inputs are (x, w) or (x, w, b). Leading dims are folded into rows so each direction is one GEMM.
+    """
+    rows = x.reshape(-1, x.shape[-1])
+    y = rows @ w.T
+    if b is not None:
+        y += b
+    out_shape = (*x.shape[:-1], w.shape[0])
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        g2 = g.reshape(-1, w.shape[0])
+        gx = (g2 @ w).reshape(x.shape) if need[0] else None
+        gw = g2.T @ rows if need[1] else None
+        if len(need) == 2:
+            return gx, gw
+        return gx, gw, (g2.sum(axis=0) if need[2] else None)
+
+    return y.reshape(out_shape), bwd

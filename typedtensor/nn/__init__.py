@@ -1,6 +1,16 @@
 """Layers. ``Module`` binds module-level dims (BatchNorm2D's C) and walks the module tree."""
 
+from ._activation import GELU as GELU
+from ._activation import ReLU as ReLU
+from ._activation import Sigmoid as Sigmoid
+from ._activation import Tanh as Tanh
 from ._batchnorm import BatchNorm1D as BatchNorm1D
 from ._batchnorm import BatchNorm2D as BatchNorm2D
 from ._batchnorm import FusedBatchNorm2D as FusedBatchNorm2D
+from ._dropout import Dropout as Dropout
+from ._flatten import Flatten as Flatten
+from ._linear import Linear as Linear
+from ._losses import cross_entropy as cross_entropy
+from ._losses import mse_loss as mse_loss
 from ._module import Module as Module
+from ._residual import Residual as Residual

@@ -31,7 +31,7 @@ from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor, _apply, _float_dtype, _make, _scalar
 from . import _bn_backend as _k
 from . import _bn_numpy
-from ._module import Module
+from ._module import Module, _check_seed
 
 __all__ = ["BatchNorm1D", "BatchNorm2D", "FusedBatchNorm2D"]
 
@@ -104,11 +104,7 @@ class _BatchNorm(Module, Generic[C]):
         min_factor = _real("min_factor", min_factor)
         init_factor = None if init_factor is None else _real("init_factor", init_factor)
         sscale = None if sscale is None else _real("sscale", sscale)
-        seed_value: Any = seed
-        if seed_value is not None and (
-            isinstance(seed_value, bool) or not isinstance(seed_value, int) or seed_value < 0
-        ):
-            raise TypedTensorError(f"seed must be a non-negative int or None, got {seed!r}")
+        _check_seed(seed)
         if momentum_convention not in ("pytorch", "megengine"):
             raise TypedTensorError(f"momentum_convention must be 'pytorch' or 'megengine', got {momentum_convention!r}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:
@@ -145,29 +141,36 @@ class _BatchNorm(Module, Generic[C]):
         self.init_factor = init_factor
         self.min_factor = min_factor
         self.inplace = inplace
-        if affine:
-            if sscale is not None:
-                values = np.random.default_rng(seed).normal(1.0, sscale, num_features)
-                self.scale = _make(values.astype(self.dtype), None)
-            else:
-                self.scale = _make(np.ones(num_features, self.dtype), None)
-            self.bias = _make(np.zeros(num_features, self.dtype), None)
-        else:
-            self.scale = self.bias = None
-        if track_running_stats:
-            self.running_mean = _make(np.zeros(num_features, self.dtype), None)
-            self.running_var = _make(np.ones(num_features, self.dtype), None)
-        else:
-            self.running_mean = self.running_var = None
-        self.num_batches_tracked = 0 if track_running_stats else None
+        self.sscale = sscale
 
-    def __repr__(self) -> str:
+        def vector() -> Tensor[tuple[C], Any, NoneTape]:
+            return _make(np.empty(num_features, self.dtype), None)
+
+        self.scale, self.bias = (vector(), vector()) if affine else (None, None)
+        self.running_mean, self.running_var = (vector(), vector()) if track_running_stats else (None, None)
+        self.num_batches_tracked = 0 if track_running_stats else None
+        self._reset(np.random.default_rng(seed))
+
+    def _reset(self, rng: np.random.Generator) -> None:
+        """scale 1 (or Normal(1, sscale)), bias 0, running mean 0 and variance 1, counter 0; in place."""
+        if self.scale is not None and self.bias is not None:
+            if self.sscale is not None:
+                self.scale._data[...] = rng.normal(1.0, self.sscale, self.num_features)
+            else:
+                self.scale._data[...] = 1
+            self.bias._data[...] = 0
+        if self.running_mean is not None and self.running_var is not None:
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked = 0
+
+    def extra_repr(self) -> str:
         opts = [f"{self.num_features}", f"eps={self.eps}", f"momentum={self.momentum}", f"affine={self.affine}"]
         opts.append(f"track_running_stats={self.track_running_stats}")
         opts += [f"{k}=True" for k in ("freeze", "inplace") if getattr(self, k)]
         if self.init_factor is not None:
             opts.append(f"init_factor={self.init_factor}, min_factor={self.min_factor}")
-        return f"{type(self).__name__}({', '.join(opts)}, dtype={self.dtype.name})"
+        return f"{', '.join(opts)}, dtype={self.dtype.name}"
 
     # ---- shared helpers ----------------------------------------------------------------------
 

@@ -9,15 +9,21 @@ it statically. An explicit type application that disagrees with the constructor
 
 A module declares its trainable tensors in ``param_names`` and its saved, untrained state (running
 statistics, counters) in ``buffer_names``; attributes holding modules, or lists/tuples of modules,
-are its children. ``named_parameters``, ``named_buffers``, ``state_dict``, ``load_state_dict`` and
-``alloc_grads`` are all built on that one walk, with dotted names (``blocks.0.bn.running_var``).
+are its children. ``named_parameters``, ``named_buffers``, ``state_dict``, ``load_state_dict``,
+``alloc_grads``, ``zero_grads``, ``reset_params``, ``to_dtype``, ``ema`` and the repr are all built on
+that one walk, with dotted names (``blocks.0.bn.running_var``).
+
+Every module has ``forward`` (untraced ``NoneTape`` input: inference) and ``forward_mut`` (traced
+``OwnedTape`` input: training). Layers that behave the same in both accept either tape in both;
+layers that differ (BatchNorm, Dropout) accept only the right one, statically and at run time.
 """
 
 from __future__ import annotations
 
+import copy
 import typing
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, Self, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,7 +31,7 @@ from numpy.typing import NDArray
 from .. import _check
 from .._errors import CheckError, DTypeError, ShapeError, TypedTensorError
 from .._tape import Gradients
-from .._tensor import Tensor
+from .._tensor import Tensor, _float_dtype, _make
 
 Naming = Literal["typedtensor", "torch"]
 
@@ -78,13 +84,8 @@ class Module:
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """This module and every descendant, with dotted names ('' for this one)."""
         yield prefix, self
-        for name, value in vars(self).items():
-            if isinstance(value, Module):
-                yield from value.named_modules(_join(prefix, name))
-            elif isinstance(value, (list, tuple)):
-                for i, item in enumerate(typing.cast("list[object]", value)):
-                    if isinstance(item, Module):
-                        yield from item.named_modules(_join(prefix, f"{name}.{i}"))
+        for name, child in _children(self):
+            yield from child.named_modules(_join(prefix, name))
 
     def named_parameters(self) -> Iterator[tuple[str, Tensor[Any, Any, Any]]]:
         """Every trainable tensor of the tree, with its dotted name (disabled ones skipped)."""
@@ -112,6 +113,70 @@ class Module:
         for _, t in self.named_parameters():
             grads.alloc(t)
         return grads
+
+    def zero_grads(self, grads: Gradients) -> None:
+        """Set the stored gradient of every parameter of the tree to zero (in place)."""
+        for _, t in self.named_parameters():
+            g = grads._grads.get(t._id)
+            if g is not None:
+                g[...] = 0
+
+    def reset_params(self, seed: int | None = None) -> None:
+        """Re-initialise every parameter (each layer's default init) from one seeded generator.
+
+        Buffers are reset too (running statistics to mean 0, variance 1). Tensors keep their
+        identity, so a Gradients allocated before stays valid.
+        """
+        _check_seed(seed)
+        rng = np.random.default_rng(seed)
+        for _, module in self.named_modules():
+            module._reset(rng)
+
+    def _reset(self, rng: np.random.Generator) -> None:
+        """This module's own initialisation (not its children's); layers with state override it."""
+
+    def to_dtype(self, dtype: type[Any]) -> Self:
+        """A copy of the tree whose parameters and float buffers have the float dtype ``dtype``.
+
+        The copy's tensors are new: allocate a new Gradients (``alloc_grads()``) and optimizer for it.
+        """
+        dt = _float_dtype(dtype, "to_dtype")
+        clone = copy.deepcopy(self)
+        for _, module in clone.named_modules():
+            for attr in (*module.param_names, *module.buffer_names):
+                value = getattr(module, attr)
+                if isinstance(value, Tensor):
+                    setattr(module, attr, _make(value._data.astype(dt), None))
+            if isinstance(getattr(module, "dtype", None), np.dtype):
+                module.__dict__["dtype"] = dt
+        return clone
+
+    def ema(self, other: Self, decay: float) -> None:
+        """Exponential moving average of parameters: ``p = decay * p + (1 - decay) * other.p``.
+
+        Parameters only: running statistics and counters are left alone (as dfdx). ``other`` must
+        have the same structure (names and shapes).
+        """
+        d = _check_decay(decay)
+        pairs = _paired(self, other, "ema")
+        for mine, theirs in pairs:
+            mine._data *= d
+            mine._data += (1.0 - d) * theirs._data
+
+    def extra_repr(self) -> str:
+        """The module's own settings, shown inside its repr (``'1, 16, kernel_size=(3, 3)'``)."""
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(_children(self))
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not children:
+            return head + ")"
+        lines = [head]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + "\n)"
 
     def state_dict(self) -> dict[str, NDArray[Any]]:
         """Parameters and buffers as fresh C-contiguous arrays, by dotted name."""
@@ -171,6 +236,45 @@ class Module:
     def _torch_names_inverse(self) -> dict[str, str]:
         """Our attribute name -> PyTorch's name."""
         return {ours: theirs for theirs, ours in self.torch_names.items()}
+
+
+def _children(module: Module) -> Iterator[tuple[str, Module]]:
+    """Direct sub-modules, with their attribute names (``blocks.0`` for list items)."""
+    for name, value in vars(module).items():
+        if isinstance(value, Module):
+            yield name, value
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(typing.cast("list[object]", value)):
+                if isinstance(item, Module):
+                    yield f"{name}.{i}", item
+
+
+def _paired(a: Module, b: Module, where: str) -> list[tuple[Tensor[Any, Any, Any], Tensor[Any, Any, Any]]]:
+    """The parameters of two same-structured trees, in pairs; refuses trees that differ."""
+    if not isinstance(cast("object", b), Module):
+        raise TypedTensorError(f"{where}: expected a Module, got {type(b).__name__}")
+    mine, theirs = dict(a.named_parameters()), dict(b.named_parameters())
+    if mine.keys() != theirs.keys():
+        raise TypedTensorError(
+            f"{where}: the modules have different parameters: only in self {sorted(mine.keys() - theirs.keys())}, "
+            f"only in other {sorted(theirs.keys() - mine.keys())}; pass a module of the same architecture"
+        )
+    for name, t in mine.items():
+        o = theirs[name]
+        if t._data.shape != o._data.shape:
+            raise ShapeError(f"{where}: {name!r} has shape {t._data.shape} here and {o._data.shape} in other")
+    return [(t, theirs[name]) for name, t in mine.items()]
+
+
+def _check_seed(seed: object) -> None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise TypedTensorError(f"seed must be a non-negative int or None, got {seed!r}")
+
+
+def _check_decay(decay: object) -> float:
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 <= decay <= 1.0:
+        raise TypedTensorError(f"ema: decay must be a number in [0, 1], got {decay!r}")
+    return float(decay)
 
 
 def _join(prefix: str, name: str) -> str:

@@ -1,0 +1,69 @@
+"""Activation modules: ReLU, GELU, Tanh, Sigmoid. Shape-preserving, the same in both modes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+
+from .._errors import TypedTensorError
+from .._tape import NoneTape, OwnedTape
+from .._tensor import Tensor
+from ._module import Module
+
+__all__ = ["GELU", "ReLU", "Sigmoid", "Tanh"]
+
+S = TypeVar("S")
+E = TypeVar("E", bound=np.generic)
+T = TypeVar("T", bound=NoneTape | OwnedTape)
+
+
+class _Activation(Module):
+    """An elementwise function as a module; ``forward`` and ``forward_mut`` accept either tape."""
+
+    def forward(self, x: Tensor[S, E, T]) -> Tensor[S, E, T]:
+        """Apply the function elementwise."""
+        return self._fn(x)
+
+    def forward_mut(self, x: Tensor[S, E, T]) -> Tensor[S, E, T]:
+        """Same as ``forward`` (no train/infer difference)."""
+        return self._fn(x)
+
+    def _fn(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
+        raise NotImplementedError
+
+
+class ReLU(_Activation):
+    """max(x, 0)."""
+
+    def _fn(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
+        return x.relu()
+
+
+class Tanh(_Activation):
+    """tanh(x)."""
+
+    def _fn(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
+        return x.tanh()
+
+
+class Sigmoid(_Activation):
+    """1 / (1 + exp(-x))."""
+
+    def _fn(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
+        return x.sigmoid()
+
+
+class GELU(_Activation):
+    """x * Phi(x) (``approximate="tanh"``: PyTorch's faster tanh form)."""
+
+    def __init__(self, approximate: Literal["none", "tanh"] = "none") -> None:
+        if approximate not in ("none", "tanh"):
+            raise TypedTensorError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate: Literal["none", "tanh"] = approximate
+
+    def extra_repr(self) -> str:
+        return "" if self.approximate == "none" else "approximate='tanh'"
+
+    def _fn(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
+        return x.gelu(self.approximate)

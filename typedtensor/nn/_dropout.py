@@ -1,0 +1,52 @@
+"""``Dropout``: identity in inference; in training, zero each element with probability p."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+
+from .._errors import TypedTensorError
+from .._ops import elementwise as _ew
+from .._tape import NoneTape, OwnedTape
+from .._tensor import Tensor, _scalar, _unary
+from ._module import Module, _check_seed
+
+__all__ = ["Dropout"]
+
+S = TypeVar("S")
+E = TypeVar("E", bound=np.generic)
+
+
+class Dropout(Module):
+    """Dropout with PyTorch's scaling: kept elements are multiplied by 1 / (1 - p).
+
+    ``forward`` (inference) takes only untraced input and returns it unchanged; ``forward_mut``
+    (training) takes only traced input and draws the mask from the module's own generator, seeded
+    by ``seed``: the same seed gives the same sequence of masks.
+    """
+
+    def __init__(self, p: float = 0.5, *, seed: int | None = None) -> None:
+        prob = _scalar(p) if not isinstance(p, bool) else -1.0
+        if not 0.0 <= prob <= 1.0:
+            raise TypedTensorError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
+        _check_seed(seed)
+        self.p = prob
+        self._rng = np.random.default_rng(seed)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def forward(self, x: Tensor[S, E, NoneTape]) -> Tensor[S, E, NoneTape]:
+        """Inference: x unchanged."""
+        return x
+
+    def forward_mut(self, x: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]:
+        """Training: each element zeroed with probability p, the others scaled by 1 / (1 - p)."""
+        data = x._data
+        if self.p == 1.0:
+            factor = np.zeros(data.shape, data.dtype)
+        else:
+            keep = self._rng.random(data.shape) >= self.p
+            factor = keep.astype(data.dtype) * data.dtype.type(1.0 / (1.0 - self.p))
+        return _unary(x, _ew.mul(data, factor))

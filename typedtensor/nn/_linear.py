@@ -1,0 +1,102 @@
+"""``Linear[I, O]``: ``y = x @ weight.T + bias`` over the last dim, with I and O in the type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple
+
+import numpy as np
+
+from .._errors import DTypeError, ShapeError, TypedTensorError
+from .._ops import linalg as _la
+from .._tape import NoneTape, OwnedTape
+from .._tensor import Tensor, _apply, _float_dtype, _make
+from ._init import uniform_fan_in
+from ._module import Module, _check_seed
+
+__all__ = ["Linear"]
+
+I = TypeVar("I", bound=int)  # noqa: E741 (PyTorch's name for the input features)
+O = TypeVar("O", bound=int)  # noqa: E741
+E = TypeVar("E", bound=np.generic)
+T = TypeVar("T", bound=NoneTape | OwnedTape)
+Lead = TypeVarTuple("Lead")
+
+
+class Linear(Module, Generic[I, O]):
+    """A fully connected layer: ``Linear[L[3], L[5]](3, 5)`` maps (..., 3) to (..., 5).
+
+    Args:
+        in_features: I, the size of the input's last dim.
+        out_features: O, the size of the output's last dim.
+        bias: whether to add a learned bias.
+        dtype: the parameters' float dtype (inputs must have it too).
+        seed: seed of PyTorch's default init, U(-1/sqrt(I), 1/sqrt(I)) for weight and bias.
+
+    ``weight`` is (O, I) and ``bias`` (O,), PyTorch's layout, so PyTorch checkpoints load as they are.
+    Linear behaves the same in training and inference: ``forward`` and ``forward_mut`` accept
+    either tape, and the output carries the input's.
+    """
+
+    dim_attrs: ClassVar[Mapping[str, str]] = {"I": "in_features", "O": "out_features"}
+    param_names: ClassVar[tuple[str, ...]] = ("weight", "bias")
+
+    weight: Tensor[tuple[O, I], Any, NoneTape]
+    bias: Tensor[tuple[O], Any, NoneTape] | None
+
+    def __init__(
+        self,
+        in_features: I,
+        out_features: O,
+        *,
+        bias: bool = True,
+        dtype: type[Any] = np.float32,
+        seed: int | None = None,
+    ) -> None:
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            v: Any = value
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise TypedTensorError(f"Linear: {name} must be a positive int, got {value!r}")
+        _check_seed(seed)
+        self.in_features = in_features
+        self.out_features = out_features
+        self.dtype = _float_dtype(dtype, "Linear")
+        self.weight = _make(np.empty((out_features, in_features), self.dtype), None)
+        self.bias = _make(np.empty(out_features, self.dtype), None) if bias else None
+        self._reset(np.random.default_rng(seed))
+
+    def _reset(self, rng: np.random.Generator) -> None:
+        uniform_fan_in(rng, self.weight._data, self.in_features)
+        if self.bias is not None:
+            uniform_fan_in(rng, self.bias._data, self.in_features)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
+            f"dtype={self.dtype.name}"
+        )
+
+    def forward(self, x: Tensor[tuple[*Lead, I], E, T]) -> Tensor[tuple[*Lead, O], E, T]:
+        """Apply the layer to x (..., I): (B, I) -> (B, O), (I,) -> (O,)."""
+        return self._apply(x)
+
+    def forward_mut(self, x: Tensor[tuple[*Lead, I], E, T]) -> Tensor[tuple[*Lead, O], E, T]:
+        """Same as ``forward`` (no train/infer difference); parameters get gradients when allocated."""
+        return self._apply(x)
+
+    def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
+        data = x._data
+        if data.ndim == 0 or data.shape[-1] != self.in_features:
+            raise ShapeError(
+                f"Linear: expected input (..., {self.in_features}), got shape {data.shape}; the last dim must be "
+                "in_features"
+            )
+        if data.dtype != self.dtype:
+            raise DTypeError(
+                f"Linear: the layer holds {self.dtype.name} parameters but the input is {data.dtype.name}; "
+                f"convert the input with .astype(np.{self.dtype.name}) or the model with to_dtype()"
+            )
+        bias = self.bias
+        if bias is None:
+            return _apply(_la.linear(data, self.weight._data, None), (x, self.weight))
+        return _apply(_la.linear(data, self.weight._data, bias._data), (x, self.weight, bias))
