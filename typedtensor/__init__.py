@@ -7,6 +7,7 @@ classes). Tape-based autodiff in the style of dfdx.
 
 # Layers and losses; the numba BatchNorm kernels load only when first used.
 from . import nn as nn
+from . import optim as optim
 from ._check import checked as checked
 from ._check import checks as checks
 from ._check import checks_enabled as checks_enabled

@@ -1,0 +1,219 @@
+"""What every optimizer shares: hyper-parameter checks, the parameter walk and the all-or-nothing update.
+
+An optimizer is built for one model's parameter structure: the dotted names, shapes and dtypes of
+``model.named_parameters()`` (a tensor reachable under two names is one parameter, kept under its
+first name). Its state (momentum buffers, Adam moments, step counts) is kept by dotted name, so
+``update`` accepts that model or any model of the same structure, and refuses any other.
+
+``update(model, grads)`` first validates everything (hyper-parameters, structure, one finite
+gradient of the right shape per parameter), then computes every new parameter value and state
+into fresh arrays, and only then writes them: parameters in place (``tensor._data[...] = ...``, so
+the tensor objects, their ids and the Gradients keyed by them stay valid), state by replacement.
+A refused update changes nothing. Buffers (running statistics, counters) are never read or written.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, Generic, TypeVar, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
+from .._tape import Gradients
+from .._tensor import Tensor
+from ..nn._module import Module
+
+__all__ = ["MissingGradientError", "Optimizer", "OptimizerError"]
+
+Array = NDArray[Any]
+#: The per-parameter state of one optimizer (a small dataclass), kept by dotted name.
+St = TypeVar("St")
+Layout = tuple[tuple[str, tuple[int, ...], np.dtype[Any]], ...]
+
+
+class OptimizerError(TypedTensorError, ValueError):
+    """An invalid hyper-parameter, a model the optimizer was not built for, or a step that would diverge."""
+
+
+class MissingGradientError(OptimizerError, TapeError):
+    """A parameter of the model has no gradient in the Gradients passed to ``update``."""
+
+
+def real(owner: str, name: str, value: object) -> float:
+    """``value`` as a finite Python float, or an OptimizerError naming the hyper-parameter.
+
+    Python floats keep the arithmetic in the parameter's dtype (a NumPy float64 scalar would
+    promote float32 parameters).
+    """
+    cls: type[Any] = value.__class__
+    if issubclass(cls, (bool, np.bool_)) or not issubclass(cls, (int, float, np.integer, np.floating)):
+        raise OptimizerError(f"{owner}: {name} must be a real number, got {value!r} ({cls.__name__})")
+    number = float(value)  # type: ignore[arg-type]  # checked just above: int, float or a NumPy number
+    if not math.isfinite(number):
+        raise OptimizerError(f"{owner}: {name} must be finite, got {value!r}")
+    return number
+
+
+def at_least_zero(owner: str, name: str, value: object) -> float:
+    """A finite float >= 0 (PyTorch's check for lr, momentum, eps and weight_decay)."""
+    number = real(owner, name, value)
+    if number < 0.0:
+        raise OptimizerError(f"{owner}: {name} must be >= 0, got {value!r}")
+    return number
+
+
+def flag(owner: str, name: str, value: object) -> bool:
+    """A bool option (NumPy bools accepted)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise OptimizerError(f"{owner}: {name} must be True or False, got {value!r}")
+    return bool(cast("object", value))
+
+
+def _parameters(model: object, owner: str) -> list[tuple[str, Tensor[Any, Any, Any]]]:
+    """The model's parameters by dotted name, each tensor once (shared ones under their first name)."""
+    if not isinstance(model, Module):
+        raise OptimizerError(
+            f"{owner} needs a typedtensor.nn.Module (its parameters are what it trains), got {type(model).__name__}"
+        )
+    seen: set[int] = set()
+    out: list[tuple[str, Tensor[Any, Any, Any]]] = []
+    for name, t in model.named_parameters():
+        if t._id not in seen:
+            seen.add(t._id)
+            out.append((name, t))
+    return out
+
+
+class Optimizer(ABC, Generic[St]):
+    """Base class of the optimizers (see the module docstring).
+
+    A subclass sets its hyper-parameters as attributes, then calls ``super().__init__(model)``; it
+    implements ``_validate`` (check and normalise the hyper-parameters, run at construction and
+    before every update, so a changed ``lr`` is checked too) and ``_step`` (one parameter's new
+    value and state, computed into fresh arrays without changing its inputs).
+    """
+
+    #: The learning rate; change it between updates for a schedule.
+    lr: float
+
+    def __init__(self, model: Module) -> None:
+        owner = type(self).__name__
+        self._validate()
+        params = _parameters(model, owner)
+        for name, t in params:
+            if t._data.dtype.kind != "f":
+                raise DTypeError(
+                    f"{owner}: parameter {name!r} has dtype {t._data.dtype}; optimizers train float parameters"
+                )
+        self._layout: Layout = tuple((name, t._data.shape, t._data.dtype) for name, t in params)
+        self._state: dict[str, St] = {}
+        #: How many updates were applied.
+        self.steps = 0
+
+    # ---- subclass hooks -----------------------------------------------------------------------
+
+    @abstractmethod
+    def _validate(self) -> None:
+        """Check the hyper-parameters (OptimizerError) and store them as Python floats and bools."""
+
+    @abstractmethod
+    def _step(self, param: Array, grad: Array, state: St | None) -> tuple[Array, St]:
+        """The parameter's new value and new state; must not modify ``param``, ``grad`` or ``state``."""
+
+    def _options(self) -> str:
+        """The hyper-parameters for ``repr``."""
+        return f"lr={self.lr}"
+
+    # ---- the update -----------------------------------------------------------------------------
+
+    def update(self, model: Module, grads: Gradients) -> None:
+        """Apply one step to every parameter of ``model`` with its gradient in ``grads``; all or nothing."""
+        self._validate()
+        work = self._gather(model, grads)
+        staged: list[tuple[str, Tensor[Any, Any, Any], Array, St]] = []
+        with np.errstate(all="ignore"):  # overflow is reported below, with the parameter's name
+            for name, t, g in work:
+                value, state = self._step(t._data, g, self._state.get(name))
+                staged.append((name, t, value, state))
+        for name, _, value, _ in staged:
+            if not np.all(np.isfinite(value)):
+                raise OptimizerError(
+                    f"{type(self).__name__}.update: the step would make parameter {name!r} NaN or infinite "
+                    f"(lr={self.lr}); nothing was changed. Lower the learning rate or clip the gradients"
+                )
+        for name, t, value, state in staged:  # nothing is written unless every parameter passed
+            t._data[...] = value
+            self._state[name] = state
+        self.steps += 1
+
+    def _gather(self, model: Module, grads: Gradients) -> list[tuple[str, Tensor[Any, Any, Any], Array]]:
+        """Every (name, parameter, gradient in the parameter's dtype), after all the checks."""
+        owner = type(self).__name__
+        if not isinstance(grads, Gradients):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TapeError(
+                f"{owner}.update(model, grads) needs the Gradients of a backward pass as grads, got "
+                f"{type(grads).__name__}"
+            )
+        params = _parameters(model, owner)
+        self._check_layout(params)
+        stored = grads._grads
+        missing: list[str] = []
+        work: list[tuple[str, Tensor[Any, Any, Any], Array]] = []
+        for name, t in params:
+            g = stored.get(t._id)
+            if g is None:
+                missing.append(name)
+                continue
+            p = t._data
+            if g.shape != p.shape:
+                raise ShapeError(
+                    f"{owner}.update: the gradient of {name!r} has shape {g.shape}, the parameter {p.shape}; "
+                    "pass the Gradients of a backward pass through this model"
+                )
+            if g.dtype.kind != "f":
+                raise DTypeError(f"{owner}.update: the gradient of {name!r} has dtype {g.dtype}, a float is expected")
+            if not np.all(np.isfinite(g)):
+                raise OptimizerError(
+                    f"{owner}.update: the gradient of {name!r} holds NaN or infinite values; nothing was changed. "
+                    "Check the loss (lower the learning rate, clip the gradients) and zero the gradients "
+                    "(grads.zero()) before the next backward pass"
+                )
+            if not p.flags.writeable:
+                raise OptimizerError(
+                    f"{owner}.update: parameter {name!r} is read-only; the model must own writable parameter arrays"
+                )
+            work.append((name, t, g if g.dtype == p.dtype else g.astype(p.dtype)))
+        if missing:
+            raise MissingGradientError(
+                f"{owner}.update: grads has no gradient for parameter{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(map(repr, missing))}; nothing was changed. Allocate every parameter's gradient with "
+                "grads = model.alloc_grads() and trace the input with x.trace(grads) before the forward pass "
+                "(a parameter that does not reach the loss then gets a zero gradient)"
+            )
+        return work
+
+    def _check_layout(self, params: list[tuple[str, Tensor[Any, Any, Any]]]) -> None:
+        owner = type(self).__name__
+        expected = {name: (shape, dtype) for name, shape, dtype in self._layout}
+        got = {name: (t._data.shape, t._data.dtype) for name, t in params}
+        if expected.keys() != got.keys():
+            missing = [n for n in expected if n not in got]
+            unexpected = [n for n in got if n not in expected]
+            raise OptimizerError(
+                f"{owner}.update: this model's parameters differ from those the optimizer was built for: "
+                f"missing {missing}, unexpected {unexpected}; pass the model given to {owner}(...) (or one of the "
+                f"same structure), or build a new {owner} for this model"
+            )
+        for name, (shape, dtype) in got.items():
+            want_shape, want_dtype = expected[name]
+            if (shape, dtype) != (want_shape, want_dtype):
+                raise OptimizerError(
+                    f"{owner}.update: parameter {name!r} is {dtype} of shape {shape} but the optimizer was built "
+                    f"for {want_dtype} of shape {want_shape}; build a new {owner} for this model"
+                )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._options()}, parameters={len(self._layout)}, steps={self.steps})"
