@@ -13,4 +13,5 @@ from ._linear import Linear as Linear
 from ._losses import cross_entropy as cross_entropy
 from ._losses import mse_loss as mse_loss
 from ._module import Module as Module
+from ._pipe import pipe as pipe
 from ._residual import Residual as Residual
