@@ -1,5 +1,6 @@
 """Layers. ``Module`` binds module-level dims (BatchNorm2D's C) and walks the module tree."""
 
+from . import functional as functional
 from ._activation import GELU as GELU
 from ._activation import ReLU as ReLU
 from ._activation import Sigmoid as Sigmoid
@@ -7,6 +8,7 @@ from ._activation import Tanh as Tanh
 from ._batchnorm import BatchNorm1D as BatchNorm1D
 from ._batchnorm import BatchNorm2D as BatchNorm2D
 from ._batchnorm import FusedBatchNorm2D as FusedBatchNorm2D
+from ._conv import Conv2D as Conv2D
 from ._dropout import Dropout as Dropout
 from ._flatten import Flatten as Flatten
 from ._linear import Linear as Linear
@@ -14,4 +16,7 @@ from ._losses import cross_entropy as cross_entropy
 from ._losses import mse_loss as mse_loss
 from ._module import Module as Module
 from ._pipe import pipe as pipe
+from ._pool import AvgPool2D as AvgPool2D
+from ._pool import GlobalAvgPool2D as GlobalAvgPool2D
+from ._pool import MaxPool2D as MaxPool2D
 from ._residual import Residual as Residual

@@ -1,0 +1,148 @@
+"""``Conv2D[I, O]``: 2-D convolution with I input and O output channels in the type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, overload
+
+import numpy as np
+
+from .._errors import DTypeError, ShapeError, TypedTensorError
+from .._tape import NoneTape, OwnedTape
+from .._tensor import Tensor, _float_dtype, _make
+from ._init import uniform_fan_in
+from ._module import Module, _check_seed
+from .functional import Padding, Size2, _conv2d, _conv_padding, _int, _pair
+
+__all__ = ["Conv2D"]
+
+I = TypeVar("I", bound=int)  # noqa: E741 (PyTorch's name for the input channels)
+O = TypeVar("O", bound=int)  # noqa: E741
+B = TypeVar("B", bound=int)
+E = TypeVar("E", bound=np.generic)
+T = TypeVar("T", bound=NoneTape | OwnedTape)
+Lead = TypeVarTuple("Lead")
+
+
+class Conv2D(Module, Generic[I, O]):
+    """A 2-D convolution layer: ``Conv2D[L[1], L[16]](1, 16, kernel_size=3, padding=1)``.
+
+    Args:
+        in_channels: I, the input's channel dim (dim 1 of (B, I, H, W), dim 0 of (I, H, W)).
+        out_channels: O, the output's channel dim.
+        kernel_size: an int or (kH, kW).
+        stride, dilation: an int or (height, width), positive.
+        padding: zero padding per side, an int or (height, width), or "valid" / "same" (stride 1).
+        groups: split the channels into this many independent convolutions (divides I and O).
+        bias: whether to add a learned bias.
+        dtype: the parameters' float dtype (inputs must have it too).
+        seed: seed of PyTorch's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias,
+            fan_in = I / groups * kH * kW.
+
+    ``weight`` is (O, I / groups, kH, kW) and ``bias`` (O,), PyTorch's layout, so PyTorch checkpoints
+    load as they are. The output's spatial dims are typed ``int``. A convolution behaves the same in
+    training and inference: ``forward`` and ``forward_mut`` accept either tape, and the output
+    carries the input's.
+    """
+
+    dim_attrs: ClassVar[Mapping[str, str]] = {"I": "in_channels", "O": "out_channels"}
+    param_names: ClassVar[tuple[str, ...]] = ("weight", "bias")
+
+    weight: Tensor[tuple[O, int, int, int], Any, NoneTape]
+    bias: Tensor[tuple[O], Any, NoneTape] | None
+
+    def __init__(
+        self,
+        in_channels: I,
+        out_channels: O,
+        kernel_size: Size2,
+        *,
+        stride: Size2 = 1,
+        padding: Padding = 0,
+        dilation: Size2 = 1,
+        groups: int = 1,
+        bias: bool = True,
+        dtype: type[Any] = np.float32,
+        seed: int | None = None,
+    ) -> None:
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            v = _int(value)
+            if v is None or v <= 0:
+                raise TypedTensorError(f"Conv2D: {name} must be a positive int, got {value!r}")
+        g = _int(groups)
+        if g is None or g < 1:
+            raise TypedTensorError(f"Conv2D: groups must be a positive int, got {groups!r}")
+        if in_channels % g or out_channels % g:
+            raise TypedTensorError(
+                f"Conv2D: in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible "
+                f"by groups ({g})"
+            )
+        _check_seed(seed)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2D", 1)
+        self.stride = _pair(stride, "stride", "Conv2D", 1)
+        self.dilation = _pair(dilation, "dilation", "Conv2D", 1)
+        _conv_padding(padding, self.stride, self.kernel_size, self.dilation, "Conv2D")  # validate now
+        self.padding: tuple[int, int] | str = (
+            padding if isinstance(padding, str) else _pair(padding, "padding", "Conv2D", 0)
+        )
+        self.groups = g
+        self.dtype = _float_dtype(dtype, "Conv2D")
+        shape = (out_channels, in_channels // g, *self.kernel_size)
+        self.weight = _make(np.empty(shape, self.dtype), None)
+        self.bias = _make(np.empty(out_channels, self.dtype), None) if bias else None
+        self._reset(np.random.default_rng(seed))
+
+    @property
+    def fan_in(self) -> int:
+        """Inputs seen by one output value: I / groups * kH * kW."""
+        return self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
+
+    def _reset(self, rng: np.random.Generator) -> None:
+        uniform_fan_in(rng, self.weight._data, self.fan_in)
+        if self.bias is not None:
+            uniform_fan_in(rng, self.bias._data, self.fan_in)
+
+    def extra_repr(self) -> str:
+        """PyTorch's text: ``1, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)``."""
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+    @overload
+    def forward(self, x: Tensor[tuple[B, I, Any, Any], E, T]) -> Tensor[tuple[B, O, int, int], E, T]: ...
+    @overload
+    def forward(self, x: Tensor[tuple[I, Any, Any], E, T]) -> Tensor[tuple[O, int, int], E, T]: ...
+    def forward(self, x: Tensor[tuple[*Lead, I, Any, Any], E, T]) -> Tensor[tuple[*Lead, O, int, int], E, T]:  # pyright: ignore[reportInconsistentOverload]
+        """Convolve x (B, I, H, W) -> (B, O, H_out, W_out), or unbatched (I, H, W) -> (O, H_out, W_out)."""
+        return self._apply(x)
+
+    @overload
+    def forward_mut(self, x: Tensor[tuple[B, I, Any, Any], E, T]) -> Tensor[tuple[B, O, int, int], E, T]: ...
+    @overload
+    def forward_mut(self, x: Tensor[tuple[I, Any, Any], E, T]) -> Tensor[tuple[O, int, int], E, T]: ...
+    def forward_mut(self, x: Tensor[tuple[*Lead, I, Any, Any], E, T]) -> Tensor[tuple[*Lead, O, int, int], E, T]:  # pyright: ignore[reportInconsistentOverload]
+        """Same as ``forward`` (no train/infer difference); parameters get gradients when allocated."""
+        return self._apply(x)
+
+    def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
+        data = x._data
+        if data.ndim in (3, 4) and data.shape[-3] != self.in_channels:  # the annotations check this too
+            raise ShapeError(
+                f"Conv2D: expected input with {self.in_channels} channels (in_channels), got shape {data.shape} "
+                f"({data.shape[-3]} channels at dim {data.ndim - 3})"
+            )
+        if data.dtype != self.dtype:
+            raise DTypeError(
+                f"Conv2D: the layer holds {self.dtype.name} parameters but the input is {data.dtype.name}; "
+                f"convert the input with .astype(np.{self.dtype.name}) or the model with to_dtype()"
+            )
+        return _conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, "Conv2D")

@@ -1,0 +1,349 @@
+"""Functional convolution and pooling: ``conv2d``, ``max_pool2d``, ``avg_pool2d``, ``global_avg_pool2d``.
+
+NCHW layout as PyTorch, with the unbatched (C, H, W) form too. Each call is one op on the tape of its
+inputs: the weight and bias are parents as well, so a parameter allocated in a ``Gradients``
+(``model.alloc_grads()``) gets its gradient. The batch and channel dims are typed; the output's
+spatial dims are ``int`` (no type checker does arithmetic on ``Literal`` dims: ``realize`` them).
+
+``conv2d``'s result carries the input's tape when the weight and bias are untraced (parameters); a
+traced weight or bias makes the result traced too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar, cast, overload
+
+import numpy as np
+
+from .._check import checked
+from .._errors import DTypeError, ShapeError, TypedTensorError
+from .._ops import conv as _conv
+from .._ops import pool as _pool
+from .._ops import reduce as _red
+from .._ops._types import Array, Grads, Result
+from .._tape import NoneTape, OwnedTape
+from .._tensor import _FLOATS, Tensor, _apply, _unary
+
+__all__ = ["avg_pool2d", "conv2d", "global_avg_pool2d", "max_pool2d"]
+
+B = TypeVar("B", bound=int)
+C = TypeVar("C", bound=int)
+O = TypeVar("O", bound=int)  # noqa: E741 (PyTorch's name for the output channels)
+E = TypeVar("E", bound=np.generic)
+T = TypeVar("T", bound=NoneTape | OwnedTape)
+
+#: A size per spatial axis: one int for both, or (height, width).
+Size2 = int | tuple[int, int]
+#: Convolution padding: per axis as Size2, or PyTorch's "same" (stride 1) / "valid" (none).
+Padding = int | tuple[int, int] | Literal["same", "valid"]
+
+Pair = tuple[int, int]
+
+
+# ---- argument validation -------------------------------------------------------------------------
+
+
+def _int(value: object) -> int | None:
+    """``value`` as an int when it is a Python or NumPy integer (not a bool), else None."""
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, np.integer):
+        number: np.integer[Any] = value  # pyright: ignore[reportUnknownVariableType]
+        return int(number)
+    return None
+
+
+def _pair(value: object, name: str, where: str, minimum: int) -> Pair:
+    """An int or a pair of ints, each >= minimum, as a pair."""
+    items = cast("tuple[object, ...]", value) if isinstance(value, tuple) else (value, value)
+    ints = [_int(v) for v in items]
+    if len(ints) != 2 or any(v is None or v < minimum for v in ints):
+        bound = "positive" if minimum == 1 else "non-negative"
+        raise TypedTensorError(
+            f"{where}: {name} must be a {bound} int or a pair of them (height, width), got {value!r}"
+        )
+    return cast("Pair", tuple(ints))
+
+
+def _image(x: Tensor[Any, Any, Any], where: str) -> tuple[Array, bool]:
+    """x's data as (N, C, H, W) and whether it was unbatched (C, H, W), after rank and dtype checks."""
+    data: Array = x._data
+    if data.ndim not in (3, 4):
+        raise ShapeError(
+            f"{where}: expected a (N, C, H, W) batch or an unbatched (C, H, W) image, got shape {data.shape}; "
+            "add the missing dims with reshape()"
+        )
+    if data.dtype not in _FLOATS:
+        raise DTypeError(f"{where}: needs a float16/32/64 input, got {data.dtype.name}; convert it with astype()")
+    if data.ndim == 3:
+        return data[np.newaxis], True
+    return data, False
+
+
+def _unbatch(res: Result, unbatched: bool, parents: int) -> Result:
+    """Drop the batch axis the unbatched form added (and add it back to x's gradient)."""
+    if not unbatched:
+        return res
+    y, bwd = res
+
+    def back(g: Array, need: tuple[bool, ...]) -> Grads:
+        grads = bwd(g[np.newaxis], need)
+        dx = grads[0]
+        return (None if dx is None else dx[0], *grads[1:parents])
+
+    return y[0], back
+
+
+# ---- conv2d --------------------------------------------------------------------------------------
+
+
+@overload
+def conv2d(
+    x: Tensor[tuple[B, Any, Any, Any], E, T],
+    weight: Tensor[tuple[O, Any, Any, Any], E, NoneTape],
+    bias: Tensor[tuple[O], E, NoneTape] | None = None,
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    groups: int = 1,
+) -> Tensor[tuple[B, O, int, int], E, T]: ...
+@overload
+def conv2d(
+    x: Tensor[tuple[Any, Any, Any], E, T],
+    weight: Tensor[tuple[O, Any, Any, Any], E, NoneTape],
+    bias: Tensor[tuple[O], E, NoneTape] | None = None,
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    groups: int = 1,
+) -> Tensor[tuple[O, int, int], E, T]: ...
+@overload
+def conv2d(
+    x: Tensor[tuple[B, Any, Any, Any], E, Any],
+    weight: Tensor[tuple[O, Any, Any, Any], E, OwnedTape],
+    bias: Tensor[tuple[O], E, Any] | None = None,
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    groups: int = 1,
+) -> Tensor[tuple[B, O, int, int], E, OwnedTape]: ...
+@overload
+def conv2d(
+    x: Tensor[tuple[Any, Any, Any], E, Any],
+    weight: Tensor[tuple[O, Any, Any, Any], E, OwnedTape],
+    bias: Tensor[tuple[O], E, Any] | None = None,
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    groups: int = 1,
+) -> Tensor[tuple[O, int, int], E, OwnedTape]: ...
+@overload
+def conv2d(
+    x: Tensor[tuple[B, Any, Any, Any], E, Any],
+    weight: Tensor[tuple[O, Any, Any, Any], E, Any],
+    bias: Tensor[tuple[O], E, OwnedTape],
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    groups: int = 1,
+) -> Tensor[tuple[B, O, int, int], E, OwnedTape]: ...
+@overload
+def conv2d(
+    x: Tensor[tuple[Any, Any, Any], E, Any],
+    weight: Tensor[tuple[O, Any, Any, Any], E, Any],
+    bias: Tensor[tuple[O], E, OwnedTape],
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    groups: int = 1,
+) -> Tensor[tuple[O, int, int], E, OwnedTape]: ...
+@checked
+def conv2d(
+    x: Tensor[Any, E, Any],
+    weight: Tensor[Any, Any, Any],
+    bias: Tensor[Any, Any, Any] | None = None,
+    stride: Size2 = 1,
+    padding: Padding = 0,
+    dilation: Size2 = 1,
+    groups: int = 1,
+) -> Tensor[Any, E, Any]:
+    """2-D convolution (cross-correlation, as PyTorch) of x (N, C, H, W) or (C, H, W).
+
+    Args:
+        x: the input, (N, C, H, W) or unbatched (C, H, W).
+        weight: (O, C / groups, kH, kW), x's dtype.
+        bias: (O,) or None.
+        stride, dilation: an int or (height, width), positive.
+        padding: zero padding per side, an int or (height, width); or "valid" (none) or "same"
+            (output size = input size, stride 1 only; an odd total puts the extra row/column at the end).
+        groups: split the channels into this many independent convolutions.
+
+    Returns:
+        (N, O, H_out, W_out) (or (O, H_out, W_out)) with
+        H_out = (H + 2*padding - dilation*(kH-1) - 1) // stride + 1, likewise W_out.
+    """
+    return _conv2d(x, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv2d(
+    x: Tensor[Any, Any, Any],
+    weight: Tensor[Any, Any, Any],
+    bias: Tensor[Any, Any, Any] | None,
+    stride: object,
+    padding: object,
+    dilation: object,
+    groups: object,
+    where: str = "conv2d",
+) -> Tensor[Any, Any, Any]:
+    """conv2d after the annotations' checks; the modules call it directly."""
+    data, unbatched = _image(x, where)
+    w: Array = weight._data
+    if w.ndim != 4:
+        raise ShapeError(
+            f"{where}: the weight must be (out_channels, in_channels / groups, kH, kW), got shape {w.shape}"
+        )
+    if w.dtype != data.dtype:
+        raise DTypeError(
+            f"{where}: the input is {data.dtype.name} but the weight is {w.dtype.name}; convert the input with "
+            f".astype(np.{w.dtype.name}) (or the model with to_dtype())"
+        )
+    g = _int(groups)
+    if g is None or g < 1:
+        raise TypedTensorError(f"{where}: groups must be a positive int, got {groups!r}")
+    o, cg, kh, kw = w.shape
+    _, c, h, wd = data.shape
+    if o % g != 0:
+        raise ShapeError(
+            f"{where}: out_channels ({o}, the weight's dim 0) must be divisible by groups ({g}); "
+            "change the weight's out_channels or groups"
+        )
+    if c % g != 0 or cg * g != c:
+        raise ShapeError(
+            f"{where}: with groups={g}, a weight of shape {w.shape} expects input with {cg * g} channels "
+            f"(in_channels / groups = {cg}), got input of shape {x._data.shape} ({c} channels); "
+            "the input's channel dim must equal the weight's dim 1 times groups"
+            + ("" if c % g == 0 else f", and {c} channels are not divisible by groups={g}")
+        )
+    if bias is not None:
+        b: Array = bias._data
+        if b.shape != (o,):
+            raise ShapeError(f"{where}: the bias must have shape ({o},) (out_channels), got {b.shape}")
+        if b.dtype != data.dtype:
+            raise DTypeError(f"{where}: the input is {data.dtype.name} but the bias is {b.dtype.name}; use one dtype")
+    st = _pair(stride, "stride", where, 1)
+    dil = _pair(dilation, "dilation", where, 1)
+    pads = _conv_padding(padding, st, (kh, kw), dil, where)
+    spans = (dil[0] * (kh - 1) + 1, dil[1] * (kw - 1) + 1)
+    padded = (h + sum(pads[0]), wd + sum(pads[1]))
+    if spans[0] > padded[0] or spans[1] > padded[1]:
+        raise ShapeError(
+            f"{where}: the kernel {(kh, kw)} with dilation {dil} spans {spans} but the padded input is only "
+            f"{padded} (input {(h, wd)} plus padding); use a smaller kernel or dilation, or more padding"
+        )
+    res = _conv.conv2d(data, w, None if bias is None else bias._data, st, pads, dil, g)
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return _apply(_unbatch(res, unbatched, len(parents)), parents)
+
+
+def _conv_padding(padding: object, stride: Pair, kernel: Pair, dilation: Pair, where: str) -> tuple[Pair, Pair]:
+    """((top, bottom), (left, right)) from an int, a pair, "valid" or "same"."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        if stride != (1, 1):
+            raise TypedTensorError(
+                f"{where}: padding='same' is not supported for strided convolutions (stride {stride}); "
+                "give the padding as numbers"
+            )
+        return _conv.same_padding(kernel, dilation)
+    if isinstance(padding, str):
+        raise TypedTensorError(f"{where}: padding must be 'same', 'valid' or numbers, got {padding!r}")
+    ph, pw = _pair(padding, "padding", where, 0)
+    return (ph, ph), (pw, pw)
+
+
+# ---- pooling -------------------------------------------------------------------------------------
+
+
+@overload
+def max_pool2d(
+    x: Tensor[tuple[B, C, Any, Any], E, T], kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0
+) -> Tensor[tuple[B, C, int, int], E, T]: ...
+@overload
+def max_pool2d(
+    x: Tensor[tuple[C, Any, Any], E, T], kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0
+) -> Tensor[tuple[C, int, int], E, T]: ...
+@checked
+def max_pool2d(
+    x: Tensor[Any, E, T], kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0
+) -> Tensor[Any, E, T]:
+    """Maximum over kH x kW windows (padding counts as -inf); stride defaults to the kernel size.
+
+    The gradient goes to the first maximum of each window (PyTorch's rule); a NaN propagates.
+    """
+    return _pool2d(x, "max", kernel_size, stride, padding, "max_pool2d")
+
+
+@overload
+def avg_pool2d(
+    x: Tensor[tuple[B, C, Any, Any], E, T], kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0
+) -> Tensor[tuple[B, C, int, int], E, T]: ...
+@overload
+def avg_pool2d(
+    x: Tensor[tuple[C, Any, Any], E, T], kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0
+) -> Tensor[tuple[C, int, int], E, T]: ...
+@checked
+def avg_pool2d(
+    x: Tensor[Any, E, T], kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0
+) -> Tensor[Any, E, T]:
+    """Mean over kH x kW windows; zero padding counts in the mean (PyTorch's count_include_pad=True)."""
+    return _pool2d(x, "avg", kernel_size, stride, padding, "avg_pool2d")
+
+
+def _pool2d(
+    x: Tensor[Any, Any, Any],
+    kind: Literal["max", "avg"],
+    kernel_size: object,
+    stride: object,
+    padding: object,
+    where: str,
+) -> Tensor[Any, Any, Any]:
+    """max_pool2d / avg_pool2d after the annotations' checks; the modules call it directly."""
+    data, unbatched = _image(x, where)
+    k = _pair(kernel_size, "kernel_size", where, 1)
+    s = k if stride is None else _pair(stride, "stride", where, 1)
+    p = _pair(padding, "padding", where, 0)
+    if p[0] * 2 > k[0] or p[1] * 2 > k[1]:
+        raise ShapeError(
+            f"{where}: padding {p} must be at most half of kernel_size {k} (PyTorch's rule: a window must not "
+            "lie entirely in the padding); reduce the padding"
+        )
+    h, w = data.shape[2:]
+    out = (_pool.out_size(h, k[0], s[0], p[0]), _pool.out_size(w, k[1], s[1], p[1]))
+    if out[0] < 1 or out[1] < 1:
+        raise ShapeError(
+            f"{where}: a {k} window (padding {p}) does not fit the input's {(h, w)} spatial dims: the output "
+            f"would be {out}; use a smaller kernel_size or more padding"
+        )
+    kernel = _pool.max_pool2d if kind == "max" else _pool.avg_pool2d
+    return _unary(x, _unbatch(kernel(data, k, s, p), unbatched, 1))
+
+
+@overload
+def global_avg_pool2d(x: Tensor[tuple[B, C, Any, Any], E, T]) -> Tensor[tuple[B, C], E, T]: ...
+@overload
+def global_avg_pool2d(x: Tensor[tuple[C, Any, Any], E, T]) -> Tensor[tuple[C], E, T]: ...
+@checked
+def global_avg_pool2d(x: Tensor[Any, E, T]) -> Tensor[Any, E, T]:
+    """Mean over H and W: (N, C, H, W) -> (N, C), (C, H, W) -> (C,) (``adaptive_avg_pool2d(x, 1)`` flattened)."""
+    return _global_avg_pool2d(x)
+
+
+def _global_avg_pool2d(x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
+    data: Array = x._data
+    where = "global_avg_pool2d"
+    _image(x, where)
+    nd = data.ndim
+    return _unary(x, _red.mean(data, (nd - 2, nd - 1), False))
