@@ -9,6 +9,7 @@ dominates there); tiny ones below ``_MIN_SIZE`` use NumPy's few-calls path for t
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -150,6 +151,25 @@ def _backward_serial(
         sgd[ch] = b * rr
 
 
+def _start_threads_passive() -> None:
+    """Start numba's thread pool with idle threads that sleep rather than spin.
+
+    With GNU OpenMP's default policy the pool's threads spin for milliseconds after every parallel
+    loop, taking both cores from OpenBLAS's threads (and they from it): in a CNN, a conv GEMM next to a
+    BatchNorm then ran 5-10x slower. The policy is read once, when the OpenMP runtime loads, i.e. on
+    the first parallel loop: run one here with ``OMP_WAIT_POLICY=PASSIVE`` and restore the environment
+    (an explicit user setting wins).
+    """
+    if "OMP_WAIT_POLICY" in os.environ:
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        x = np.zeros((2, 2, 2), dtype=np.float32)
+        _row_affine(_rows(x), np.ones(4, np.float32), np.zeros(4, np.float32), _rows(np.empty_like(x)))
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
+
+
 # numba's fallback "workqueue" threading layer aborts the process when two Python threads run parallel
 # kernels at once; the lock makes concurrent BatchNorm calls take turns (uncontended: ~0.1 us).
 _parallel_lock = threading.Lock()
@@ -237,3 +257,6 @@ def backward_small(g: Array, save: Any) -> tuple[Array, F64, F64]:
     sgd, sg = np.empty(c), np.empty(c)
     _backward_serial(np.ascontiguousarray(g, dtype=x.dtype), x, mean, r, scale, dx, sgd, sg)
     return dx, sgd, sg
+
+
+_start_threads_passive()

@@ -3,7 +3,10 @@
 ``pipe(x, conv.forward, bn.forward, relu.forward)`` is ``relu.forward(bn.forward(conv.forward(x)))``
 read left to right. Each stage's input type is the previous stage's output type, so a channel
 mismatch between two layers, or a training ``forward_mut`` fed an untraced tensor, is reported by
-the type checkers at the stage where it happens. (A ``Sequential`` object cannot be typed this way:
+the type checkers at the stage where it happens. Write each stage as its own expression
+(``self.relu.forward`` twice, not one local ``r = self.relu.forward`` passed twice): mypy gives one
+generic callable object passed twice in a call a single set of type variables, and then fails.
+Likewise give each stage's result its own name: mypy types a variable by its first assignment. (A ``Sequential`` object cannot be typed this way:
 its forward would be generic over a generic function, which neither checker can express.)
 """
 

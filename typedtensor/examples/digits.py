@@ -1,0 +1,266 @@
+"""Train a small CNN on the UCI handwritten digits (8x8 images, 10 classes): typedtensor's main job.
+
+    python -m typedtensor.examples.digits [--epochs N] [--out DIR]
+
+Needs the ``examples`` extra (scikit-learn ships the data set, no download; matplotlib draws the
+plot; safetensors writes the checkpoint). The run:
+
+1. splits the 1,797 images 80/20 (stratified, seeded) and standardises them;
+2. trains Conv2D/BatchNorm2D/ReLU/pooling/Linear with Adam, mini-batches through ``forward_mut``
+   (traced input: BatchNorm uses batch statistics and updates its running ones), with a progress bar;
+3. evaluates the held-out 20% through ``forward`` (untraced input: running statistics, nothing
+   updated) after every epoch;
+4. saves a safetensors checkpoint, loads it into a freshly built model and evaluates again;
+5. writes a loss/accuracy plot (PNG).
+
+The model is a class whose ``forward``/``forward_mut`` chain the layers with ``nn.pipe``: mypy and
+pyright check every link (channel counts, the tape each layer accepts). Calling ``self.bn1.forward``
+inside ``forward_mut`` would be a type error: see the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from typing import Literal as L
+
+import numpy as np
+from numpy.typing import NDArray
+
+import typedtensor as tt
+from typedtensor import NoneTape, OwnedTape, Tensor, nn
+
+B = TypeVar("B", bound=int)
+F32 = np.float32
+Images = Tensor[tuple[int, L[1], L[8], L[8]], F32, NoneTape]
+Labels = Tensor[tuple[int], np.int64, NoneTape]
+
+
+class DigitsNet(nn.Module):
+    """conv(1->16) bn relu, conv(16->32) bn relu, maxpool 2, conv(32->64) bn relu, global avg pool,
+    dropout, linear(64->10). About 24k parameters."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.conv1 = nn.Conv2D[L[1], L[16]](1, 16, kernel_size=3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2D[L[16]](16)
+        self.conv2 = nn.Conv2D[L[16], L[32]](16, 32, kernel_size=3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2D[L[32]](32)
+        self.pool = nn.MaxPool2D(2)
+        self.conv3 = nn.Conv2D[L[32], L[64]](32, 64, kernel_size=3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2D[L[64]](64)
+        self.gap = nn.GlobalAvgPool2D()
+        self.relu = nn.ReLU()
+        self.drop = nn.Dropout(0.2, seed=seed)
+        self.fc = nn.Linear[L[64], L[10]](64, 10)
+        self.reset_params(seed)
+
+    def forward(self, x: Tensor[tuple[B, L[1], L[8], L[8]], F32, NoneTape]) -> Tensor[tuple[B, L[10]], F32, NoneTape]:
+        """Inference: running statistics, no dropout, nothing updated."""
+        h1 = nn.pipe(x, self.conv1.forward, self.bn1.forward, self.relu.forward)  # (B, 16, 8, 8)
+        h2 = nn.pipe(h1, self.conv2.forward, self.bn2.forward, self.relu.forward, self.pool.forward)  # (B, 32, 4, 4)
+        h3 = nn.pipe(h2, self.conv3.forward, self.bn3.forward, self.relu.forward, self.gap.forward)  # (B, 64)
+        return nn.pipe(h3, self.drop.forward, self.fc.forward)
+
+    def forward_mut(
+        self, x: Tensor[tuple[B, L[1], L[8], L[8]], F32, OwnedTape]
+    ) -> Tensor[tuple[B, L[10]], F32, OwnedTape]:
+        """Training: batch statistics (running ones updated), dropout on."""
+        h1 = nn.pipe(x, self.conv1.forward_mut, self.bn1.forward_mut, self.relu.forward_mut)  # (B, 16, 8, 8)
+        h2 = nn.pipe(
+            h1, self.conv2.forward_mut, self.bn2.forward_mut, self.relu.forward_mut, self.pool.forward_mut
+        )  # (B, 32, 4, 4)
+        h3 = nn.pipe(
+            h2, self.conv3.forward_mut, self.bn3.forward_mut, self.relu.forward_mut, self.gap.forward_mut
+        )  # (B, 64)
+        return nn.pipe(h3, self.drop.forward_mut, self.fc.forward_mut)
+
+
+@dataclass
+class Data:
+    x_train: NDArray[np.float32]
+    y_train: NDArray[np.int64]
+    x_test: NDArray[np.float32]
+    y_test: NDArray[np.int64]
+
+
+def load_data(seed: int = 0) -> Data:
+    """The digits as (N, 1, 8, 8) float32, standardised with the training split's mean and std."""
+    try:
+        datasets: Any = importlib.import_module("sklearn.datasets")  # untyped: used through Any
+    except ImportError:
+        raise SystemExit(
+            "this demo needs the examples extra: pip install 'typedtensor[examples]' (scikit-learn, matplotlib, "
+            "safetensors)"
+        ) from None
+    digits: Any = datasets.load_digits()
+    images = np.asarray(digits.images, dtype=np.float32)[:, None]  # (1797, 1, 8, 8), values 0..16
+    labels = np.asarray(digits.target, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(labels), dtype=bool)
+    for c in range(10):  # stratified: 20% of every class
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        test[idx[: round(0.2 * len(idx))]] = True
+    mean, std = images[~test].mean(), images[~test].std()
+    images = (images - mean) / std
+    return Data(images[~test], labels[~test], images[test], labels[test])
+
+
+def _images(x: NDArray[np.float32]) -> Images:
+    return tt.tensor(x).realize((len(x), 1, 8, 8))
+
+
+def _labels(y: NDArray[np.int64]) -> Labels:
+    return tt.tensor(y, np.int64).realize((len(y),))
+
+
+def evaluate(model: DigitsNet, x: NDArray[np.float32], y: NDArray[np.int64], batch: int = 512) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy in inference mode (``forward``: untraced input)."""
+    total_loss = correct = 0.0
+    for i in range(0, len(x), batch):
+        logits = model.forward(_images(x[i : i + batch]))
+        labels = _labels(y[i : i + batch])
+        total_loss += nn.cross_entropy(logits, labels, "sum").item()
+        correct += float((logits.numpy().argmax(axis=1) == labels.numpy()).sum())
+    return total_loss / len(x), correct / len(x)
+
+
+@dataclass
+class History:
+    train_loss: list[float] = field(default_factory=list[float])
+    test_loss: list[float] = field(default_factory=list[float])
+    test_acc: list[float] = field(default_factory=list[float])
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (no dependency): steps done, loss, elapsed time."""
+
+    def __init__(self, total: int, label: str, width: int = 24) -> None:
+        self.total, self.label, self.width = total, label, width
+        self.start = time.perf_counter()
+        self.interactive = sys.stderr.isatty()
+
+    def update(self, done: int, loss: float) -> None:
+        if not self.interactive and done < self.total:
+            return  # in logs, one line per epoch
+        filled = self.width * done // self.total
+        bar = "#" * filled + "." * (self.width - filled)
+        elapsed = time.perf_counter() - self.start
+        end = "\n" if done == self.total else ""
+        print(f"\r{self.label} [{bar}] {done}/{self.total} loss {loss:.4f} {elapsed:5.1f}s", end=end, file=sys.stderr)
+
+
+def train(
+    data: Data, epochs: int, batch_size: int = 64, lr: float = 3e-3, seed: int = 0, verbose: bool = True
+) -> tuple[DigitsNet, History]:
+    """Adam with a cosine learning-rate schedule, reshuffled mini-batches every epoch."""
+    model = DigitsNet(seed)
+    grads = model.alloc_grads()
+    opt = tt.optim.AdamW(model, lr=lr, weight_decay=1e-4)
+    rng = np.random.default_rng(seed)
+    history = History()
+    n = len(data.x_train)
+    steps = (n + batch_size - 1) // batch_size
+    for epoch in range(epochs):
+        opt.lr = lr * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
+        order = rng.permutation(n)
+        bar = ProgressBar(steps, f"epoch {epoch + 1:2d}/{epochs}")
+        running = 0.0
+        for step in range(steps):
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            if len(idx) < 2:
+                continue  # BatchNorm needs more than one value per channel in training
+            model.zero_grads(grads)
+            x = _images(data.x_train[idx]).trace(grads)
+            loss = nn.cross_entropy(model.forward_mut(x), _labels(data.y_train[idx]))
+            running += (loss.item() - running) / (step + 1)
+            opt.update(model, loss.backward())
+            if verbose:
+                bar.update(step + 1, running)
+        test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
+        history.train_loss.append(running)
+        history.test_loss.append(test_loss)
+        history.test_acc.append(test_acc)
+        if verbose:
+            print(f"           held-out loss {test_loss:.4f}  accuracy {100 * test_acc:.2f}%", file=sys.stderr)
+    return model, history
+
+
+def save_checkpoint(model: DigitsNet, path: Path) -> None:
+    """The state dict (parameters, running statistics, counters) as safetensors."""
+    safetensors: Any = importlib.import_module("safetensors.numpy")
+    safetensors.save_file(model.state_dict(), str(path))
+
+
+def load_checkpoint(path: Path) -> DigitsNet:
+    """A freshly built model (other seed: different initial weights) with the checkpoint's state."""
+    safetensors: Any = importlib.import_module("safetensors.numpy")
+    model = DigitsNet(seed=12345)
+    model.load_state_dict(safetensors.load_file(str(path)))
+    return model
+
+
+def plot(history: History, path: Path) -> None:
+    """Loss (train and held-out) and held-out accuracy per epoch, side by side."""
+    matplotlib: Any = importlib.import_module("matplotlib")
+    matplotlib.use("Agg")  # files only, no display
+    plt: Any = importlib.import_module("matplotlib.pyplot")
+    epochs = range(1, len(history.train_loss) + 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(epochs, history.train_loss, label="train (running mean)")
+    left.plot(epochs, history.test_loss, label="held-out")
+    left.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    left.legend()
+    right.plot(epochs, [100 * a for a in history.test_acc], color="tab:green")
+    right.set(xlabel="epoch", ylabel="%", title="held-out accuracy")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(
+        prog="python -m typedtensor.examples.digits", description=(__doc__ or "").split("\n")[0]
+    )
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of AdamW (cosine schedule)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("digits-output"), help="where the checkpoint and plot go")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.batch_size < 2:
+        parser.error("--epochs must be >= 1 and --batch-size >= 2")
+    start = time.perf_counter()
+    data = load_data(args.seed)
+
+    def say(text: str) -> None:
+        if not args.quiet:
+            print(text)
+
+    say(f"digits: {len(data.x_train)} training and {len(data.x_test)} held-out images, 10 classes")
+    model, history = train(data, args.epochs, args.batch_size, args.lr, args.seed, verbose=not args.quiet)
+    _, accuracy = evaluate(model, data.x_test, data.y_test)
+    args.out.mkdir(parents=True, exist_ok=True)
+    checkpoint, figure = args.out / "digits.safetensors", args.out / "digits.png"
+    save_checkpoint(model, checkpoint)
+    reloaded = load_checkpoint(checkpoint)
+    _, reloaded_accuracy = evaluate(reloaded, data.x_test, data.y_test)
+    plot(history, figure)
+    seconds = time.perf_counter() - start
+    say(f"model: {model.num_trainable_params()} trainable parameters")
+    say(f"held-out accuracy (inference mode): {100 * accuracy:.2f}%")
+    say(f"after reloading {checkpoint}: {100 * reloaded_accuracy:.2f}%")
+    say(f"plot: {figure}; total time {seconds:.1f} s")
+    if reloaded_accuracy != accuracy:
+        raise SystemExit("the reloaded checkpoint does not reproduce the accuracy")
+    return {"accuracy": accuracy, "reloaded_accuracy": reloaded_accuracy, "seconds": seconds}
+
+
+if __name__ == "__main__":
+    main()
