@@ -295,3 +295,36 @@ def test_typed_literal_linear() -> None:
     assert layer.forward(tt.zeros((2, 3))).shape == (2, 5)
     with pytest.raises(tt.CheckError, match="declares I = 3"):
         nn.Linear[Literal[3], Literal[5]](4, 5).forward(tt.zeros((2, 4)))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("bias", "affine", "dtype"), [(True, True, np.float64), (False, True, np.float32), (True, False, np.float64)]
+)
+def test_fold_batchnorm_equals_conv_then_bn(bias: bool, affine: bool, dtype: type[Any]) -> None:
+    conv = nn.Conv2D(3, 4, kernel_size=3, padding=1, stride=2, bias=bias, dtype=dtype, seed=0)
+    bn = nn.BatchNorm2D(4, affine=affine, dtype=dtype)
+    grads = bn.alloc_grads()
+    for seed in range(3):  # a few training steps give non-trivial running statistics
+        x = tt.randn((6, 4, 5, 5), seed=seed, dtype=dtype) * 3.0 + 1.0
+        bn.forward_mut(x.trace(grads)).sum().backward()
+    if bn.scale is not None and bn.bias is not None:
+        bn.scale._data[...] = np.linspace(0.5, 2.0, 4)
+        bn.bias._data[...] = np.linspace(-1.0, 1.0, 4)
+    folded = nn.fold_batchnorm(conv, bn)
+    image: tt.Tensor[tuple[int, int, int, int], Any, tt.NoneTape] = _rand(2, 3, 9, 9, seed=5).astype(dtype)
+    expected = bn.forward(conv.forward(image)).numpy()
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(folded.forward(image).numpy(), expected, rtol=tol, atol=tol)
+    assert folded.bias is not None
+    assert folded.weight is not conv.weight  # conv itself is unchanged
+    assert folded.stride == conv.stride
+
+
+def test_fold_batchnorm_refuses_batch_statistics_and_mismatches() -> None:
+    conv = nn.Conv2D(3, 4, kernel_size=1)
+    with pytest.raises(tt.TypedTensorError, match="needs running statistics"):
+        nn.fold_batchnorm(conv, nn.BatchNorm2D(4, track_running_stats=False))
+    with pytest.raises(tt.TypedTensorError, match="the BatchNorm has 5 channels but the conv outputs 4"):
+        nn.fold_batchnorm(conv, nn.BatchNorm2D(5))
+    with pytest.raises(tt.CheckError):
+        nn.fold_batchnorm(nn.Linear(3, 4), nn.BatchNorm2D(4))  # type: ignore[arg-type]

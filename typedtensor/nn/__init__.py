@@ -11,6 +11,7 @@ from ._batchnorm import FusedBatchNorm2D as FusedBatchNorm2D
 from ._conv import Conv2D as Conv2D
 from ._dropout import Dropout as Dropout
 from ._flatten import Flatten as Flatten
+from ._fold import fold_batchnorm as fold_batchnorm
 from ._linear import Linear as Linear
 from ._losses import cross_entropy as cross_entropy
 from ._losses import mse_loss as mse_loss
