@@ -305,7 +305,7 @@ def test_fold_batchnorm_equals_conv_then_bn(bias: bool, affine: bool, dtype: typ
     bn = nn.BatchNorm2D(4, affine=affine, dtype=dtype)
     grads = bn.alloc_grads()
     for seed in range(3):  # a few training steps give non-trivial running statistics
-        x = tt.randn((6, 4, 5, 5), seed=seed, dtype=dtype) * 3.0 + 1.0
+        x = _rand(6, 4, 5, 5, seed=seed).astype(dtype) * 3.0 + 1.0
         bn.forward_mut(x.trace(grads)).sum().backward()
     if bn.scale is not None and bn.bias is not None:
         bn.scale._data[...] = np.linspace(0.5, 2.0, 4)
