@@ -40,7 +40,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if name == "numba-all":
         from typedtensor.nn import _bn_numba
 
-        monkeypatch.setattr(_bn_numba, "_MIN_SIZE", 0)
+        monkeypatch.setattr(_bn_numba, "_PARALLEL_MIN", 0)
     yield name
     _bn_backend.use(before)
 
