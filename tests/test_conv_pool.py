@@ -16,6 +16,7 @@ import pytest
 import typedtensor as tt
 from typedtensor import NoneTape, Tensor, nn
 from typedtensor._ops import conv as conv_kernel
+from typedtensor._ops import pool as pool_kernel
 from typedtensor.nn import functional as F
 
 F64 = np.float64
@@ -128,15 +129,27 @@ def test_global_avg_pool_unbatched() -> None:
     np.testing.assert_allclose(y.numpy(), x.mean(axis=(1, 2)))
 
 
-@pytest.mark.parametrize("values", ["ties", "nan"])
-def test_max_pool_ties_and_nan_follow_pytorch(values: str) -> None:
+@pytest.mark.parametrize("stride", [1, 2], ids=["overlapping", "tiled"])
+@pytest.mark.parametrize("values", ["ties", "nan", "late_ties"])
+def test_max_pool_ties_and_nan_follow_pytorch(values: str, stride: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ties go to the first maximum and NaN windows to their last NaN, on both backward paths.
+
+    "late_ties": only the last image ties, and the tiled path works image by image, so it meets the
+    tie after writing the other images' gradients and must hand over cleanly to the general path.
+    """
     torch = _torch()
-    x = np.zeros((1, 2, 4, 5)) if values == "ties" else np.random.default_rng(3).standard_normal((1, 2, 4, 5))
-    if values == "nan":
+    monkeypatch.setattr(pool_kernel, "_CHUNK", 1)
+    x = np.random.default_rng(3).standard_normal((3, 2, 4, 6))
+    if values == "ties":
+        x[...] = 0.0
+    elif values == "late_ties":
+        x[2, 1, :2, :2] = 5.0
+    else:
         x[0, 0, 1, 1] = x[0, 1, 2, 3] = x[0, 1, 3, 3] = np.nan
-    w = np.random.default_rng(4).standard_normal((1, 2, 3, 4))
-    y, grads = _step(nn.MaxPool2D(2, stride=1), x, w)
-    ty, tgrads = _torch_step(torch, torch.nn.MaxPool2d(2, 1), x, w)
+    theirs = torch.nn.MaxPool2d(2, stride)
+    w = np.random.default_rng(4).standard_normal(theirs(torch.tensor(x)).shape)
+    y, grads = _step(nn.MaxPool2D(2, stride=stride), x, w)
+    ty, tgrads = _torch_step(torch, theirs, x, w)
     np.testing.assert_array_equal(y, ty)  # NaN where PyTorch has NaN
     np.testing.assert_allclose(grads["x"], tgrads["x"], rtol=1e-12, atol=1e-15)
 
@@ -221,19 +234,19 @@ def test_float16_and_to_dtype() -> None:
     np.testing.assert_allclose(double.forward(x.astype(np.float64)).numpy(), y32, rtol=1e-5, atol=1e-5)
 
 
-def test_chunked_and_kept_column_matrices_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Batches bigger than one chunk recompute the column matrix in the backward: same numbers."""
+def test_kernel_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunked batches (the column matrix rebuilt chunk by chunk) and every col2im form give the same numbers."""
     x: Any = tt.randn((5, 3, 7, 6), np.float64, seed=0)
-    results: list[tuple[Any, dict[str, Any]]] = []
-    for budget in (conv_kernel._BUDGET, 1):
+    options: list[dict[str, Any]] = [{"padding": 1}, {"stride": 2}, {"padding": (0, 3)}, {"dilation": 2, "padding": 2}]
+    results: list[list[tuple[Any, dict[str, Any]]]] = []
+    for budget, flat_plane in ((conv_kernel._BUDGET, conv_kernel._FLAT_PLANE), (1, 0)):
         monkeypatch.setattr(conv_kernel, "_BUDGET", budget)
-        options: list[dict[str, Any]] = [{"padding": 1}, {"stride": 2}, {"padding": (0, 3)}]
+        monkeypatch.setattr(conv_kernel, "_FLAT_PLANE", flat_plane)
+        results.append([])
         for opts in options:
             conv = nn.Conv2D(3, 4, 3, dtype=F64, seed=0, **opts)
-            y, grads = _step(conv, x.numpy(), np.ones(conv.forward(x).shape))
-            results.append((y, grads))
-    half = len(results) // 2
-    for (y1, g1), (y2, g2) in zip(results[:half], results[half:], strict=True):
+            results[-1].append(_step(conv, x.numpy(), np.ones(conv.forward(x).shape)))
+    for (y1, g1), (y2, g2) in zip(*results, strict=True):
         np.testing.assert_allclose(y1, y2, rtol=1e-12, atol=1e-12)
         for key in g1:
             np.testing.assert_allclose(g1[key], g2[key], rtol=1e-12, atol=1e-12)

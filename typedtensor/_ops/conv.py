@@ -3,8 +3,8 @@
 Forward: the input is copied once into a zero-padded buffer of image planes; the column matrix of a
 chunk of images is a strided view of that buffer, copied into a (C*kH*kW, n*L) matrix, and
 ``y = W @ cols`` is one GEMM per group (``np.matmul`` over a stack of G matrices). Backward: ``dW``
-is ``g @ cols.T`` and ``dcols = W.T @ g`` is scattered back (col2im) with one strided add per kernel
-position; the loops run over kernel positions and image chunks, never over pixels.
+is ``(cols @ g.T).T`` and ``dcols = W.T @ g`` is scattered back (col2im, see ``_Scatter``) with one
+add per kernel position; the loops run over kernel positions and image chunks, never over pixels.
 
 Row trick: with horizontal stride 1 the planes are stored without horizontal padding and the output
 is computed for whole rows of R columns (R = max(W, output width)). Each column-matrix row is then
@@ -13,14 +13,19 @@ across a row edge, where PyTorch reads zero padding, are zeroed afterwards (and 
 before the scatter), and the output columns past the output width are cropped. Strided convolutions
 use a fully padded buffer and an ordinary strided im2col.
 
-Images are processed in chunks whose column matrix stays near ``_BUDGET`` bytes. The column matrix
-of a single-chunk batch is kept for the backward; larger batches recompute it chunk by chunk. float16
-is computed in float32 (NumPy has no half-precision BLAS) and rounded back.
+Images are processed in chunks whose column matrix stays near ``_BUDGET`` bytes; the backward
+rebuilds the padded input and the column matrix chunk by chunk instead of keeping them. Work buffers
+(padded input, column matrices, products) are reused across calls, per thread (``scratch``): on this
+kind of virtual machine every fresh page costs a page fault of a few microseconds, which made a fresh
+allocation per call cost more than the arithmetic of small convolutions. float16 is computed in
+float32 (NumPy has no half-precision BLAS) and rounded back.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -29,6 +34,10 @@ from ._types import Array, Grads, Result
 
 #: Target size in bytes of one chunk's column matrix.
 _BUDGET = 8 << 20
+#: Planes of at most this many elements take the "flat" col2im (see ``_Scatter``).
+_FLAT_PLANE = 1024
+#: Work buffers up to this size are kept for the next call (see ``scratch``).
+_SCRATCH_MAX = 64 << 20
 
 Pair = tuple[int, int]
 
@@ -107,29 +116,57 @@ def geometry(
     )  # fmt: skip
 
 
+class _Scratch(threading.local):
+    """Work buffers reused across calls, one set per thread (fresh pages cost a page fault each)."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, Array] = {}
+
+
+_scratch = _Scratch()
+
+
+def scratch(name: str, count: int, dtype: np.dtype[Any]) -> Array:
+    """A flat, 64-byte aligned work buffer of ``count`` elements (contents undefined), reused by name.
+
+    Nothing may keep it past the call that asked for it. Buffers over ``_SCRATCH_MAX`` bytes are not kept.
+    """
+    nbytes = count * dtype.itemsize
+    if nbytes > _SCRATCH_MAX:
+        return np.empty(count, dtype)
+    raw = _scratch.buffers.get(name)
+    if raw is None or raw.nbytes < nbytes + 64:
+        raw = np.empty(max(nbytes, 4096) + 64, np.uint8)
+        _scratch.buffers[name] = raw
+    start = -raw.ctypes.data % 64
+    return raw[start : start + nbytes].view(dtype)
+
+
 def _buffer(x: Array, geo: Geometry) -> Array:
-    """The input in zero-padded planes, flat, with guard elements at both ends."""
+    """The input in zero-padded planes, flat, with guard elements at both ends (a scratch buffer)."""
     size = geo.n * geo.c * geo.plane
-    buf = np.zeros(geo.lead + size + geo.tail, x.dtype)
+    if geo.lead == geo.tail == 0 and geo.plane == geo.h * geo.w and x.flags.c_contiguous:
+        return x.reshape(-1)  # nothing to pad
+    buf = scratch("conv.in", geo.lead + size + geo.tail, x.dtype)
+    buf[: geo.lead] = 0
+    buf[geo.lead + size :] = 0
     planes = buf[geo.lead : geo.lead + size].reshape(geo.n, geo.c, geo.hp, geo.rb)
-    planes[:, :, geo.pt : geo.pt + geo.h, geo.c0 : geo.c0 + geo.w] = x
+    top, bottom, left, right = geo.pt, geo.pt + geo.h, geo.c0, geo.c0 + geo.w
+    planes[:, :, :top] = 0
+    planes[:, :, bottom:] = 0
+    planes[:, :, top:bottom, :left] = 0
+    planes[:, :, top:bottom, right:] = 0
+    planes[:, :, top:bottom, left:right] = x
     return buf
 
 
-def _window(buf: Array, geo: Geometry, start: int, count: int, i: int | None = None, j: int | None = None) -> Array:
-    """A strided view of images [start, start+count) as (C, kH, kW, n, Ho, Q), or (C, n, Ho, Q) at (i, j)."""
+def _window(buf: Array, geo: Geometry, start: int, count: int) -> Array:
+    """A read-only strided view of images [start, start+count) of the buffer as (C, kH, kW, n, Ho, Q)."""
     item = buf.itemsize
     base = geo.lead + start * geo.c * geo.plane + geo.shift
-    sc, sn = geo.plane, geo.c * geo.plane
-    sy, sx = geo.sh * geo.rb, geo.sw
-    ki, kj = geo.dh * geo.rb, geo.dw
-    if i is None or j is None:
-        shape: tuple[int, ...] = (geo.c, geo.kh, geo.kw, count, geo.ho, geo.q)
-        strides: tuple[int, ...] = (sc, ki, kj, sn, sy, sx)
-    else:
-        base += i * ki + j * kj
-        shape, strides = (geo.c, count, geo.ho, geo.q), (sc, sn, sy, sx)
-    return as_strided(buf[base:], shape, tuple(s * item for s in strides), writeable=i is not None)
+    shape = (geo.c, geo.kh, geo.kw, count, geo.ho, geo.q)
+    strides = (geo.plane, geo.dh * geo.rb, geo.dw, geo.c * geo.plane, geo.sh * geo.rb, geo.sw)
+    return as_strided(buf[base:], shape, tuple(s * item for s in strides), writeable=False)
 
 
 def _zero_masked(cols6: Array, geo: Geometry) -> None:
@@ -151,6 +188,90 @@ def _chunk(geo: Geometry, item: int) -> int:
     return max(1, min(geo.n, _BUDGET // max(per_image, 1)))
 
 
+def _span(size: int, offset: int, stride: int, count: int) -> tuple[int, int]:
+    """Output indices [lo, hi) whose input index ``k * stride + offset`` lies in [0, size)."""
+    lo = max(0, -(offset // stride))  # ceil(-offset / stride)
+    hi = min(count, (size - 1 - offset) // stride + 1) if size - 1 - offset >= 0 else 0
+    return lo, max(lo, hi)
+
+
+class _Scatter:
+    """col2im: add the gradient of each column-matrix entry to the input element it read.
+
+    Three forms, by geometry:
+
+    * "flat" (row trick, stride 1, output as large as the input, small planes): entries that read
+      padding are zeroed, and the gradient, kept channel-major (C, N, H, W) with guard elements at both
+      ends, receives each kernel position in one contiguous add (zeroed entries land harmlessly in
+      the guards or neighbouring rows). Transposed to (N, C, H, W) at the end.
+    * "merged" (row trick, stride 1): whole output rows map to contiguous runs of each input plane,
+      one run per image and channel; entries reading across a row edge are zeroed first.
+    * "clipped" (otherwise): each kernel position's rows and columns are clipped to the input.
+    """
+
+    def __init__(self, geo: Geometry, dtype: np.dtype[Any]) -> None:
+        self.geo = geo
+        rows = geo.c0 == 0 and geo.q == geo.rb == geo.w and geo.sh == 1 and geo.sw == 1
+        self.mode = "clipped"
+        if rows:
+            self.mode = "flat" if geo.ho == geo.h and geo.h * geo.w <= _FLAT_PLANE else "merged"
+        self.pl = pl = -geo.shift if geo.c0 == 0 else geo.c0
+        reach = (geo.kw - 1) * geo.dw - pl  # how far the last kernel column reads past a row
+        self.lead = self.tail = 0
+        if self.mode == "flat":
+            self.lead, self.tail = geo.pt * geo.w + pl, max(0, (geo.hp - geo.pt - geo.h) * geo.w + reach)
+        elif self.mode == "merged":
+            self.lead, self.tail = pl, max(0, reach)
+        size = geo.n * geo.c * geo.h * geo.w
+        self.flat = np.zeros(self.lead + size + self.tail, dtype)
+        body = self.flat[self.lead : self.lead + size]
+        if self.mode == "flat":
+            self.dx = body.reshape(geo.c, geo.n, geo.h, geo.w).transpose(1, 0, 2, 3)
+        else:
+            self.dx = body.reshape(geo.n, geo.c, geo.h, geo.w)
+
+    def add(self, d6: Array, start: int, count: int) -> None:
+        """Scatter ``d6`` (C, kH, kW, count, Ho, Q), the gradient of images [start, start+count)."""
+        geo, mode = self.geo, self.mode
+        if mode != "clipped":
+            _zero_masked(d6, geo)
+        item = self.flat.itemsize
+        plane = geo.h * geo.w
+        for i in range(geo.kh):
+            y0, y1 = _span(geo.h, i * geo.dh - geo.pt, geo.sh, geo.ho)
+            if y0 == y1 and mode != "flat":
+                continue
+            if mode == "flat":  # rows reading padding: zeroed, they land in the guards or other rows
+                d6[:, i, :, :, :y0] = 0
+                d6[:, i, :, :, y1:] = 0
+                y0, y1 = 0, geo.ho
+            r0 = y0 * geo.sh + i * geo.dh - geo.pt
+            for j in range(geo.kw):
+                target: Array
+                source: Array
+                if mode == "flat":
+                    base = self.lead + start * plane + r0 * geo.w + j * geo.dw - self.pl
+                    run = count * plane
+                    target = as_strided(self.flat[base:], (geo.c, run), (geo.n * plane * item, item))
+                    source = d6[:, i, j].reshape(geo.c, run)
+                elif mode == "merged":
+                    base = self.lead + start * geo.c * plane + r0 * geo.w + j * geo.dw - self.pl
+                    run = (y1 - y0) * geo.q
+                    shape, strides = (geo.c, count, run), (plane * item, geo.c * plane * item, item)
+                    target = as_strided(self.flat[base:], shape, strides)
+                    source = d6[:, i, j, :, y0:y1].reshape(geo.c, count, run)
+                else:
+                    x0, x1 = _span(geo.w, j * geo.dw - self.pl, geo.sw, geo.wo)
+                    if x0 == x1:
+                        continue
+                    c0 = x0 * geo.sw + j * geo.dw - self.pl
+                    rows = slice(r0, r0 + geo.sh * (y1 - y0 - 1) + 1, geo.sh)
+                    cols = slice(c0, c0 + geo.sw * (x1 - x0 - 1) + 1, geo.sw)
+                    target = self.dx[start : start + count].transpose(1, 0, 2, 3)[:, :, rows, cols]
+                    source = d6[:, i, j, :, y0:y1, x0:x1]
+                np.add(target, source, out=target)
+
+
 def conv2d(
     x: Array, w: Array, b: Array | None, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair, groups: int
 ) -> Result:
@@ -165,65 +286,56 @@ def conv2d(
     w3 = w.reshape(g_, og, kg)
     n, ho, wo, q = geo.n, geo.ho, geo.wo, geo.q
     per = _chunk(geo, x.itemsize)
-    buf = _buffer(x, geo)
-    colbuf = np.empty(geo.rows * per * ho * q, x.dtype)
+    chunk = per * ho * q
     y = np.empty((n, o, ho, wo), x.dtype)
     bias = None if b is None else b.reshape(1, o, 1, 1)
-    kept: Array | None = None
+    buf = _buffer(x, geo)
+    colbuf = scratch("conv.cols", geo.rows * chunk, x.dtype)
+    prodbuf = scratch("conv.out", o * chunk, x.dtype)
     for s in range(0, n, per):
         cnt = min(per, n - s)
-        cols = _cols(buf, geo, s, cnt, colbuf).reshape(g_, kg, cnt * ho * q)
+        m = cnt * ho * q
+        cols = _cols(buf, geo, s, cnt, colbuf).reshape(g_, kg, m)
         if cnt == 1 and q == wo:  # the product is already NCHW: write it in place
-            dst = y[s].reshape(g_, og, ho * wo)
-            np.matmul(w3, cols, out=dst)
+            np.matmul(w3, cols, out=y[s].reshape(g_, og, m))
             if bias is not None:
                 np.add(y[s : s + 1], bias, out=y[s : s + 1])
             continue
-        prod = np.matmul(w3, cols).reshape(o, cnt, ho, q)[:, :, :, :wo].transpose(1, 0, 2, 3)
+        prod = np.matmul(w3, cols, out=prodbuf[: o * m].reshape(g_, og, m))
+        view = prod.reshape(o, cnt, ho, q)[:, :, :, :wo].transpose(1, 0, 2, 3)
         if bias is not None:
-            np.add(prod, bias, out=y[s : s + cnt])
+            np.add(view, bias, out=y[s : s + cnt])
         else:
-            y[s : s + cnt] = prod
-    if per >= n:
-        kept = colbuf  # one chunk: the backward reuses the column matrix
-    del colbuf
+            y[s : s + cnt] = view
 
     def bwd(gy: Array, need: tuple[bool, ...]) -> Grads:
         g = gy.astype(x.dtype, copy=False)
         dw3 = np.zeros_like(w3) if need[1] else None
-        dbuf = np.zeros_like(buf) if need[0] else None
-        cbuf = kept if kept is not None else (np.empty(geo.rows * per * ho * q, x.dtype) if dw3 is not None else None)
-        dcbuf = np.empty((g_, kg, per * ho * q), x.dtype) if dbuf is not None else None
+        scatter = _Scatter(geo, x.dtype) if need[0] else None
+        src = _buffer(x, geo) if dw3 is not None else None
+        cbuf = scratch("conv.cols", geo.rows * chunk, x.dtype) if src is not None else None
+        dcbuf = scratch("conv.dcols", geo.rows * chunk, x.dtype) if scatter is not None else None
+        gbuf = scratch("conv.out", o * chunk, x.dtype)
         for s in range(0, n, per):
             cnt = min(per, n - s)
             m = cnt * ho * q
             if cnt == 1 and q == wo:
                 gq = g[s].reshape(g_, og, m)
             else:
-                gfull = np.zeros((o, cnt, ho, q), x.dtype) if q != wo else np.empty((o, cnt, ho, q), x.dtype)
-                gfull[:, :, :, :wo] = g[s : s + cnt].transpose(1, 0, 2, 3)
-                gq = gfull.reshape(g_, og, m)
-            if dw3 is not None and cbuf is not None:
-                if kept is not None:
-                    cols = kept[: geo.rows * m].reshape(g_, kg, m)
-                else:
-                    cols = _cols(buf, geo, s, cnt, cbuf).reshape(g_, kg, m)
-                dw3 += np.matmul(gq, cols.transpose(0, 2, 1))
-            if dbuf is not None and dcbuf is not None:
-                dcols = np.matmul(w3.transpose(0, 2, 1), gq, out=dcbuf[:, :, :m])
-                d6 = dcols.reshape(geo.c, geo.kh, geo.kw, cnt, ho, q)
-                _zero_masked(d6, geo)
-                for i in range(geo.kh):
-                    for j in range(geo.kw):
-                        target = _window(dbuf, geo, s, cnt, i, j)
-                        np.add(target, d6[:, i, j], out=target)
-        dx = dw = db = None
-        if dbuf is not None:
-            size = n * geo.c * geo.plane
-            planes = dbuf[geo.lead : geo.lead + size].reshape(n, geo.c, geo.hp, geo.rb)
-            dx = planes[:, :, geo.pt : geo.pt + geo.h, geo.c0 : geo.c0 + geo.w].astype(dtype)
-        if dw3 is not None:
-            dw = dw3.reshape(w.shape).astype(dtype, copy=False)
+                g4 = gbuf[: o * m].reshape(o, cnt, ho, q)
+                if q != wo:
+                    g4[:, :, :, wo:] = 0
+                g4[:, :, :, :wo] = g[s : s + cnt].transpose(1, 0, 2, 3)
+                gq = g4.reshape(g_, og, m)
+            if dw3 is not None and src is not None and cbuf is not None:
+                cols = _cols(src, geo, s, cnt, cbuf).reshape(g_, kg, m)
+                dw3 += np.matmul(cols, gq.transpose(0, 2, 1)).transpose(0, 2, 1)  # faster than gq @ cols.T
+            if scatter is not None and dcbuf is not None:
+                dcols = np.matmul(w3.transpose(0, 2, 1), gq, out=dcbuf[: geo.rows * m].reshape(g_, kg, m))
+                scatter.add(dcols.reshape(geo.c, geo.kh, geo.kw, cnt, ho, q), s, cnt)
+        dx = None if scatter is None else np.ascontiguousarray(scatter.dx, dtype=dtype)
+        dw = None if dw3 is None else dw3.reshape(w.shape).astype(dtype, copy=False)
+        db = None
         if len(need) == 3 and need[2]:
             db = g.reshape(n, o, ho * wo).sum(axis=2).sum(axis=0).astype(dtype, copy=False)
         return (dx, dw) if len(need) == 2 else (dx, dw, db)

@@ -1,19 +1,25 @@
 """2-D max and average pooling over (N, C, H, W) (PyTorch semantics, floor mode), and global average.
 
-Both window pools loop over the kH*kW kernel positions, never over pixels: position (i, j) of every
-window is one strided slice of the padded input. The backward scatters the gradient back with one
-strided add per kernel position (windows may overlap when the stride is smaller than the kernel).
+Both window pools loop over the kH*kW kernel positions, never over pixels. For kernel position
+(i, j), the windows whose element (i, j) lies inside the input (not in the padding) form a block of
+the output, and those elements form a strided block of the input: each step is one NumPy operation
+between the two blocks. Padding is never materialised: a max ignores it (PyTorch pads with -inf),
+an average counts it as zeros (``count_include_pad=True``, PyTorch's default, always dividing by
+kH*kW). The backward adds the gradient back block by block (windows overlap when the stride is
+smaller than the kernel).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
 from ._types import Array, Grads, Result
 
 Pair = tuple[int, int]
+#: Input elements per chunk of images in the tiled max-pool backward (keeps its temporaries in cache).
+_CHUNK = 1 << 18
+#: For one kernel position: (output rows, output columns, input rows, input columns).
+Block = tuple[slice, slice, slice, slice]
 
 
 def out_size(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -21,80 +27,142 @@ def out_size(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
 
-def _padded(x: Array, padding: Pair, value: float) -> Array:
-    ph, pw = padding
-    if ph == 0 and pw == 0:
-        return x
-    n, c, h, w = x.shape
-    xp = np.full((n, c, h + 2 * ph, w + 2 * pw), value, x.dtype)
-    xp[:, :, ph : ph + h, pw : pw + w] = x
-    return xp
+def _span(size: int, offset: int, stride: int, count: int) -> tuple[slice, slice]:
+    """Output indices k < count whose input index k*stride + offset lies in [0, size), and those inputs."""
+    lo = max(0, -(offset // stride))  # ceil(-offset / stride)
+    hi = min(count, (size - 1 - offset) // stride + 1) if size - 1 - offset >= 0 else 0
+    hi = max(lo, hi)
+    first = lo * stride + offset
+    return slice(lo, hi), slice(first, first + stride * (hi - lo - 1) + 1 if hi > lo else first, stride)
 
 
-def _positions(kernel: Pair, stride: Pair, out: Pair) -> list[tuple[slice, slice]]:
-    """For each kernel position (row-major), the slices of the padded input it reads."""
-    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out
-    return [
-        (slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw)) for i in range(kh) for j in range(kw)
-    ]
+def _blocks(shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair, out: Pair) -> list[Block]:
+    """The (output block, input block) of every kernel position in row-major order (empty ones dropped)."""
+    h, w = shape[2], shape[3]
+    blocks: list[Block] = []
+    for i in range(kernel[0]):
+        oy, iy = _span(h, i - padding[0], stride[0], out[0])
+        for j in range(kernel[1]):
+            ox, ix = _span(w, j - padding[1], stride[1], out[1])
+            if oy.stop > oy.start and ox.stop > ox.start:
+                blocks.append((oy, ox, iy, ix))
+    return blocks
 
 
-def _scatter(g_parts: list[Array], shape: tuple[int, ...], padding: Pair, where: list[tuple[slice, slice]]) -> Array:
-    """Add each kernel position's gradient back into a padded buffer; return the unpadded part."""
-    n, c, h, w = shape
-    ph, pw = padding
-    dxp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), g_parts[0].dtype)
-    for part, (rows, cols) in zip(g_parts, where, strict=True):
-        target = dxp[:, :, rows, cols]
-        np.add(target, part, out=target)
-    return dxp if ph == 0 and pw == 0 else dxp[:, :, ph : ph + h, pw : pw + w].copy()
+def _sizes(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
+    h, w = x.shape[2], x.shape[3]
+    return out_size(h, kernel[0], stride[0], padding[0]), out_size(w, kernel[1], stride[1], padding[1])
 
 
 def max_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Result:
-    """Window maximum, padding with -inf; the gradient goes to the first maximum of each window.
+    """Window maximum (padding never wins); the gradient goes to the first maximum of each window.
 
-    As PyTorch's CPU kernel, a position wins when it is greater than the running maximum or NaN, so
-    ties keep the first maximum in row-major order and a NaN propagates.
+    As PyTorch's CPU kernel: ties go to the first maximum in row-major window order, a NaN
+    propagates, and a window holding NaN sends its gradient to its last NaN.
     """
-    n, c, h, w = x.shape
-    ho, wo = out_size(h, kernel[0], stride[0], padding[0]), out_size(w, kernel[1], stride[1], padding[1])
-    xp = _padded(x, padding, -np.inf)
-    where = _positions(kernel, stride, (ho, wo))
-    rows, cols = where[0]
-    y = xp[:, :, rows, cols].copy()
-    idx = np.zeros((n, c, ho, wo), np.uint8 if len(where) < 256 else np.int32)
-    better = np.empty((n, c, ho, wo), np.bool_)
-    for code, (rows, cols) in enumerate(where[1:], 1):
-        v = xp[:, :, rows, cols]
-        np.greater(v, y, out=better)
-        better |= np.isnan(v)
-        np.copyto(y, v, where=better)
-        np.copyto(idx, code, where=better)
+    n, c = x.shape[:2]
+    ho, wo = _sizes(x, kernel, stride, padding)
+    blocks = _blocks(x.shape, kernel, stride, padding, (ho, wo))
+    y = np.full((n, c, ho, wo), -np.inf, x.dtype)
+    for oy, ox, iy, ix in blocks:
+        target = y[:, :, oy, ox]
+        np.maximum(target, x[:, :, iy, ix], out=target)  # NaN-propagating
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        dx = np.zeros_like(x)
+        if stride == kernel and padding == (0, 0) and _tiled_backward(x, y, g, dx, kernel):
+            return (dx,)
         zero = np.zeros((), g.dtype)
-        parts = [np.where(idx == code, g, zero) for code in range(len(where))]
-        return (_scatter(parts, x.shape, padding, where),)
+        taken = np.zeros(y.shape, np.bool_)
+        hit = np.empty(y.shape, np.bool_)
+
+        def route(order: list[Block], match: Array | None) -> None:
+            for oy, ox, iy, ix in order:
+                h, t, v = hit[:, :, oy, ox], taken[:, :, oy, ox], x[:, :, iy, ix]
+                if match is None:
+                    np.equal(v, y[:, :, oy, ox], out=h)
+                else:
+                    np.isnan(v, out=h)
+                    h &= match[:, :, oy, ox]
+                np.greater(h, t, out=h)  # h and not yet taken: the first match wins
+                t |= h
+                target = dx[:, :, iy, ix]
+                np.add(target, np.where(h, g[:, :, oy, ox], zero), out=target)
+
+        route(blocks, None)
+        nan = np.isnan(y)
+        if nan.any():  # NaN equals nothing: route those windows to their last NaN, as PyTorch
+            taken[...] = False
+            route(blocks[::-1], nan)
+        return (dx,)
 
     return y, bwd
 
 
+def _tiled_backward(x: Array, y: Array, g: Array, dx: Array, kernel: Pair) -> bool:
+    """Non-overlapping windows: route ``g`` with whole-row passes when every window has one maximum.
+
+    ``y`` and ``g`` are repeated kW times along the width so that each of the kH window rows is
+    compared and written with contiguous rows (``dx`` arrives zeroed); images go in chunks so that the
+    temporaries stay small. Returns False when a window ties or holds NaN (``dx`` then holds partial
+    results and is cleared): the block loop decides those.
+    """
+    n, c, ho, wo = y.shape
+    kh, kw = kernel
+    per = max(1, _CHUNK // max(1, c * ho * wo * kh * kw))
+    for s in range(0, n, per):
+        xs, ys, gs, dxs = x[s : s + per], y[s : s + per], g[s : s + per], dx[s : s + per]
+        wide_y = np.repeat(ys, kw, axis=3) if kw > 1 else ys
+        hits = np.empty((kh, *wide_y.shape), np.bool_)
+        for i in range(kh):
+            np.equal(xs[:, :, i : ho * kh : kh, : wo * kw], wide_y, out=hits[i])
+        if np.count_nonzero(hits) != ys.size or np.isnan(ys).any():
+            dx[...] = 0
+            return False  # without NaN every window has a hit, so equal counts mean exactly one each
+        wide_g = np.repeat(gs, kw, axis=3) if kw > 1 else gs
+        for i in range(kh):
+            np.multiply(hits[i], wide_g, out=dxs[:, :, i : ho * kh : kh, : wo * kw])
+    return True
+
+
 def avg_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Result:
-    """Window mean over zero-padded windows, always divided by kH*kW (PyTorch's count_include_pad=True)."""
-    n, c, h, w = x.shape
-    ho, wo = out_size(h, kernel[0], stride[0], padding[0]), out_size(w, kernel[1], stride[1], padding[1])
+    """Window mean, zero padding included, always divided by kH*kW (PyTorch's count_include_pad=True)."""
+    n, c = x.shape[:2]
+    ho, wo = _sizes(x, kernel, stride, padding)
+    blocks = _blocks(x.shape, kernel, stride, padding, (ho, wo))
     dtype = x.dtype
-    acc = np.float32 if dtype == np.float16 else dtype  # float16 sums in float32, as PyTorch
-    xp = _padded(x.astype(acc, copy=False), padding, 0.0)
-    where = _positions(kernel, stride, (ho, wo))
-    total: Array = np.zeros((n, c, ho, wo), acc)
-    for rows, cols in where:
-        np.add(total, xp[:, :, rows, cols], out=total)
+    total = np.zeros((n, c, ho, wo), np.float32 if dtype == np.float16 else dtype)  # float16 sums in float32
+    for oy, ox, iy, ix in blocks:
+        target = total[:, :, oy, ox]
+        np.add(target, x[:, :, iy, ix], out=target)
     count = kernel[0] * kernel[1]
     y = (total / count).astype(dtype, copy=False)
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
-        share: Any = g / count
-        return (_scatter([share] * len(where), x.shape, padding, where),)
+        share = g / count
+        dx = np.zeros_like(x)
+        for oy, ox, iy, ix in blocks:
+            target = dx[:, :, iy, ix]
+            np.add(target, share[:, :, oy, ox], out=target)
+        return (dx,)
+
+    return y, bwd
+
+
+def global_avg_pool2d(x: Array) -> Result:
+    """Mean over the last two axes; float32/64 sums by a BLAS product with a ones vector."""
+    lead, (h, w) = x.shape[:-2], x.shape[-2:]
+    count = h * w
+    if count == 0:  # the mean of nothing is NaN, as PyTorch
+        y = np.full(lead, np.nan, x.dtype)
+    elif x.dtype == np.float16:
+        y = (np.add.reduce(x, axis=(-2, -1), dtype=np.float32) / count).astype(np.float16)
+    else:
+        y = ((np.ascontiguousarray(x).reshape(-1, count) @ np.ones(count, x.dtype)) / count).reshape(lead)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        if count == 0:
+            return (np.zeros_like(x),)
+        return (np.broadcast_to((g / count)[..., np.newaxis, np.newaxis], x.shape),)
 
     return y, bwd

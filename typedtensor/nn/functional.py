@@ -19,7 +19,6 @@ from .._check import checked
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._ops import conv as _conv
 from .._ops import pool as _pool
-from .._ops import reduce as _red
 from .._ops._types import Array, Grads, Result
 from .._tape import NoneTape, OwnedTape
 from .._tensor import _FLOATS, Tensor, _apply, _unary
@@ -342,8 +341,5 @@ def global_avg_pool2d(x: Tensor[Any, E, T]) -> Tensor[Any, E, T]:
 
 
 def _global_avg_pool2d(x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
-    data: Array = x._data
-    where = "global_avg_pool2d"
-    _image(x, where)
-    nd = data.ndim
-    return _unary(x, _red.mean(data, (nd - 2, nd - 1), False))
+    _image(x, "global_avg_pool2d")
+    return _unary(x, _pool.global_avg_pool2d(x._data))
