@@ -154,6 +154,29 @@ def test_max_pool_ties_and_nan_follow_pytorch(values: str, stride: int, monkeypa
     np.testing.assert_allclose(grads["x"], tgrads["x"], rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize(("padding", "stride"), [(1, 1), (0, 1), ((2, 0), 1), (1, 2)])
+def test_non_finite_inputs_reach_exactly_pytorchs_outputs(padding: Any, stride: int) -> None:
+    """The row trick reads across row edges and zeroes those reads: a NaN or inf must not leak through them."""
+    torch = _torch()
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 2, 6, 7))
+    x[0, 0, 0, 6] = np.nan
+    x[1, 1, 3, 0] = np.inf
+    weight = rng.standard_normal((3, 2, 3, 3))
+    xs: Any = tt.tensor(x).leaky_trace()
+    ws: Any = tt.tensor(weight).leaky_trace()
+    y = F.conv2d(xs, ws, stride=stride, padding=padding)
+    w = rng.standard_normal(y.shape)
+    with np.errstate(invalid="ignore"):  # the loss sums inf and -inf: NaN, as in PyTorch
+        grads = (y * tt.tensor(w)).sum().backward()
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(weight, requires_grad=True)
+    yt = torch.nn.functional.conv2d(xt, wt, stride=stride, padding=padding)
+    (yt * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-12, atol=1e-12)  # NaN positions equal too
+    np.testing.assert_allclose(grads.get(xs).numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grads.get(ws).numpy(), wt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
 def test_conv_parameter_gradients_accumulate_through_alloc_grads() -> None:
     conv = nn.Conv2D[L[2], L[3]](2, 3, 3, padding=1, dtype=F64, seed=0)
     grads = conv.alloc_grads()

@@ -264,9 +264,9 @@ class _Scatter:
                     x0, x1 = _span(geo.w, j * geo.dw - self.pl, geo.sw, geo.wo)
                     if x0 == x1:
                         continue
-                    c0 = x0 * geo.sw + j * geo.dw - self.pl
+                    col0 = x0 * geo.sw + j * geo.dw - self.pl
                     rows = slice(r0, r0 + geo.sh * (y1 - y0 - 1) + 1, geo.sh)
-                    cols = slice(c0, c0 + geo.sw * (x1 - x0 - 1) + 1, geo.sw)
+                    cols = slice(col0, col0 + geo.sw * (x1 - x0 - 1) + 1, geo.sw)
                     target = self.dx[start : start + count].transpose(1, 0, 2, 3)[:, :, rows, cols]
                     source = d6[:, i, j, :, y0:y1, x0:x1]
                 np.add(target, source, out=target)
