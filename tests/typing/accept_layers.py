@@ -54,3 +54,8 @@ assert_type(F.max_pool2d(x, 2), Tensor[tuple[int, L[1], int, int], F32, NoneTape
 assert_type(F.avg_pool2d(xt, (2, 2), 1, 1), Tensor[tuple[int, L[1], int, int], F32, OwnedTape])
 assert_type(F.global_avg_pool2d(x), Tensor[tuple[int, L[1]], F32, NoneTape])
 assert_type(F.global_avg_pool2d(image), Tensor[tuple[L[1]], F32, NoneTape])
+
+# without type arguments the channels are plain int dims
+plain = nn.Conv2D(3, 8, 3)
+xi: Tensor[tuple[int, int, int, int], F32, NoneTape] = tt.zeros((2, 3, 8, 8))
+assert_type(plain.forward(xi), Tensor[tuple[int, int, int, int], F32, NoneTape])
