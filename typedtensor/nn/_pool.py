@@ -47,6 +47,22 @@ class _WindowPool(Module):
     def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
         return _pool2d(x, self._kind, self.kernel_size, self.stride, self.padding, type(self).__name__)
 
+    @overload
+    def forward(self, x: Tensor[tuple[B, C, Any, Any], E, T]) -> Tensor[tuple[B, C, int, int], E, T]: ...
+    @overload
+    def forward(self, x: Tensor[tuple[C, Any, Any], E, T]) -> Tensor[tuple[C, int, int], E, T]: ...
+    def forward(self, x: Tensor[tuple[*Lead, C, Any, Any], E, T]) -> Tensor[tuple[*Lead, C, int, int], E, T]:  # pyright: ignore[reportInconsistentOverload]
+        """(B, C, H, W) -> (B, C, H_out, W_out), or unbatched (C, H, W) -> (C, H_out, W_out)."""
+        return self._apply(x)
+
+    @overload
+    def forward_mut(self, x: Tensor[tuple[B, C, Any, Any], E, T]) -> Tensor[tuple[B, C, int, int], E, T]: ...
+    @overload
+    def forward_mut(self, x: Tensor[tuple[C, Any, Any], E, T]) -> Tensor[tuple[C, int, int], E, T]: ...
+    def forward_mut(self, x: Tensor[tuple[*Lead, C, Any, Any], E, T]) -> Tensor[tuple[*Lead, C, int, int], E, T]:  # pyright: ignore[reportInconsistentOverload]
+        """Same as ``forward`` (no train/infer difference)."""
+        return self._apply(x)
+
 
 class MaxPool2D(_WindowPool):
     """Maximum over windows: ``MaxPool2D(2)`` halves H and W.
@@ -61,22 +77,6 @@ class MaxPool2D(_WindowPool):
 
     _kind = "max"
 
-    @overload
-    def forward(self, x: Tensor[tuple[B, C, Any, Any], E, T]) -> Tensor[tuple[B, C, int, int], E, T]: ...
-    @overload
-    def forward(self, x: Tensor[tuple[C, Any, Any], E, T]) -> Tensor[tuple[C, int, int], E, T]: ...
-    def forward(self, x: Tensor[tuple[*Lead, C, Any, Any], E, T]) -> Tensor[tuple[*Lead, C, int, int], E, T]:  # pyright: ignore[reportInconsistentOverload]
-        """(B, C, H, W) -> (B, C, H_out, W_out), or unbatched (C, H, W) -> (C, H_out, W_out)."""
-        return self._apply(x)
-
-    @overload
-    def forward_mut(self, x: Tensor[tuple[B, C, Any, Any], E, T]) -> Tensor[tuple[B, C, int, int], E, T]: ...
-    @overload
-    def forward_mut(self, x: Tensor[tuple[C, Any, Any], E, T]) -> Tensor[tuple[C, int, int], E, T]: ...
-    def forward_mut(self, x: Tensor[tuple[*Lead, C, Any, Any], E, T]) -> Tensor[tuple[*Lead, C, int, int], E, T]:  # pyright: ignore[reportInconsistentOverload]
-        """Same as ``forward`` (no train/infer difference)."""
-        return self._apply(x)
-
 
 class AvgPool2D(_WindowPool):
     """Mean over windows: ``AvgPool2D(2)`` halves H and W.
@@ -89,22 +89,6 @@ class AvgPool2D(_WindowPool):
     """
 
     _kind = "avg"
-
-    @overload
-    def forward(self, x: Tensor[tuple[B, C, Any, Any], E, T]) -> Tensor[tuple[B, C, int, int], E, T]: ...
-    @overload
-    def forward(self, x: Tensor[tuple[C, Any, Any], E, T]) -> Tensor[tuple[C, int, int], E, T]: ...
-    def forward(self, x: Tensor[tuple[*Lead, C, Any, Any], E, T]) -> Tensor[tuple[*Lead, C, int, int], E, T]:  # pyright: ignore[reportInconsistentOverload]
-        """(B, C, H, W) -> (B, C, H_out, W_out), or unbatched (C, H, W) -> (C, H_out, W_out)."""
-        return self._apply(x)
-
-    @overload
-    def forward_mut(self, x: Tensor[tuple[B, C, Any, Any], E, T]) -> Tensor[tuple[B, C, int, int], E, T]: ...
-    @overload
-    def forward_mut(self, x: Tensor[tuple[C, Any, Any], E, T]) -> Tensor[tuple[C, int, int], E, T]: ...
-    def forward_mut(self, x: Tensor[tuple[*Lead, C, Any, Any], E, T]) -> Tensor[tuple[*Lead, C, int, int], E, T]:  # pyright: ignore[reportInconsistentOverload]
-        """Same as ``forward`` (no train/infer difference)."""
-        return self._apply(x)
 
 
 class GlobalAvgPool2D(Module):
