@@ -218,6 +218,9 @@ def plot(history: History, path: Path) -> None:
     left.legend()
     right.plot(epochs, [100 * a for a in history.test_acc], color="tab:green")
     right.set(xlabel="epoch", ylabel="%", title="held-out accuracy")
+    ticker: Any = importlib.import_module("matplotlib.ticker")
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -232,18 +235,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of AdamW (cosine schedule)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("digits-output"), help="where the checkpoint and plot go")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 2:
         parser.error("--epochs must be >= 1 and --batch-size >= 2")
     start = time.perf_counter()
     data = load_data(args.seed)
-
-    def say(text: str) -> None:
-        if not args.quiet:
-            print(text)
-
-    say(f"digits: {len(data.x_train)} training and {len(data.x_test)} held-out images, 10 classes")
+    print(f"digits: {len(data.x_train)} training and {len(data.x_test)} held-out images, 10 classes")
     model, history = train(data, args.epochs, args.batch_size, args.lr, args.seed, verbose=not args.quiet)
     _, accuracy = evaluate(model, data.x_test, data.y_test)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -253,10 +251,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     _, reloaded_accuracy = evaluate(reloaded, data.x_test, data.y_test)
     plot(history, figure)
     seconds = time.perf_counter() - start
-    say(f"model: {model.num_trainable_params()} trainable parameters")
-    say(f"held-out accuracy (inference mode): {100 * accuracy:.2f}%")
-    say(f"after reloading {checkpoint}: {100 * reloaded_accuracy:.2f}%")
-    say(f"plot: {figure}; total time {seconds:.1f} s")
+    print(f"model: {model.num_trainable_params()} trainable parameters")
+    print(f"held-out accuracy (inference mode): {100 * accuracy:.2f}%")
+    print(f"after reloading {checkpoint}: {100 * reloaded_accuracy:.2f}%")
+    print(f"plot: {figure}; total time {seconds:.1f} s")
     if reloaded_accuracy != accuracy:
         raise SystemExit("the reloaded checkpoint does not reproduce the accuracy")
     return {"accuracy": accuracy, "reloaded_accuracy": reloaded_accuracy, "seconds": seconds}
