@@ -18,6 +18,7 @@ from ._create import randn as randn
 from ._create import tensor as tensor
 from ._create import zeros as zeros
 from ._errors import CheckError as CheckError
+from ._errors import CheckpointError as CheckpointError
 from ._errors import DTypeError as DTypeError
 from ._errors import ShapeError as ShapeError
 from ._errors import TapeError as TapeError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CheckError", "DTypeError", "ShapeError", "TapeError", "TypedTensorError"]
+__all__ = ["CheckError", "CheckpointError", "DTypeError", "ShapeError", "TapeError", "TypedTensorError"]
 
 
 class TypedTensorError(Exception):
@@ -27,3 +27,7 @@ class CheckError(TypedTensorError, TypeError):
     Raised by the run-time checks that typedtensor derives from the same annotations
     mypy and pyright read.
     """
+
+
+class CheckpointError(TypedTensorError, ValueError):
+    """A checkpoint file is malformed, hostile, too large, or does not fit the module it is loaded into."""

@@ -68,6 +68,11 @@ class _BatchNorm(Module, Generic[C]):
     param_names: ClassVar[tuple[str, ...]] = ("scale", "bias")
     buffer_names: ClassVar[tuple[str, ...]] = ("running_mean", "running_var", "num_batches_tracked")
     torch_names: ClassVar[Mapping[str, str]] = {"weight": "scale"}
+    # Checkpoint files restore these (momentum in PyTorch's convention, as stored) ...
+    hparam_names: ClassVar[tuple[str, ...]] = ("eps", "momentum", "init_factor", "min_factor")
+    # ... and refuse a file whose values for these differ. freeze, inplace and sscale are choices of
+    # how to train or run, not part of the model: not saved.
+    structure_names: ClassVar[tuple[str, ...]] = ("num_features", "affine", "track_running_stats")
     #: Ranks accepted.
     _ranks: ClassVar[tuple[int, ...]] = ()
     _name: ClassVar[str] = "BatchNorm"
@@ -207,7 +212,22 @@ class _BatchNorm(Module, Generic[C]):
 
     def _check_state(self, attr: str, key: str, value: object) -> None:
         if attr == "running_var" and np.any(np.asarray(value) < 0):
-            raise TypedTensorError(f"load_state_dict: {key!r} holds negative variances")
+            raise TypedTensorError(f"{key!r} holds negative variances")
+
+    def _check_hparams(self, values: Mapping[str, object]) -> None:
+        """The constructor's checks, on a probe module built with ``values`` and this one's structure."""
+        v: dict[str, Any] = dict(values)
+        _BatchNorm(
+            self.num_features,
+            eps=v["eps"],
+            momentum=v["momentum"],
+            init_factor=v["init_factor"],
+            min_factor=v["min_factor"],
+            affine=self.affine,
+            track_running_stats=self.track_running_stats,
+            freeze=self.freeze,
+            dtype=self.dtype.type,
+        )
 
     def _factor(self) -> float:
         """This training step's running-average factor; num_batches_tracked is already counted."""

@@ -47,6 +47,16 @@ class Conv2D(Module, Generic[I, O]):
 
     dim_attrs: ClassVar[Mapping[str, str]] = {"I": "in_channels", "O": "out_channels"}
     param_names: ClassVar[tuple[str, ...]] = ("weight", "bias")
+    #: Checked by checkpoint loads: a file saved with another stride or padding is refused.
+    structure_names: ClassVar[tuple[str, ...]] = (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+    )
 
     weight: Tensor[tuple[O, int, int, int], Any, NoneTape]
     bias: Tensor[tuple[O], Any, NoneTape] | None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -26,6 +27,8 @@ class Dropout(Module):
     by ``seed``: the same seed gives the same sequence of masks.
     """
 
+    hparam_names: ClassVar[tuple[str, ...]] = ("p",)  # restored by checkpoint loads
+
     def __init__(self, p: float = 0.5, *, seed: int | None = None) -> None:
         prob = _scalar(p) if not isinstance(p, bool) else -1.0
         if not 0.0 <= prob <= 1.0:
@@ -36,6 +39,10 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+    def _check_hparams(self, values: Mapping[str, object]) -> None:
+        p: Any = values["p"]
+        Dropout(p)  # the constructor's checks
 
     def forward(self, x: Tensor[S, E, NoneTape]) -> Tensor[S, E, NoneTape]:
         """Inference: x unchanged."""

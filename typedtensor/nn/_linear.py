@@ -40,6 +40,7 @@ class Linear(Module, Generic[I, O]):
 
     dim_attrs: ClassVar[Mapping[str, str]] = {"I": "in_features", "O": "out_features"}
     param_names: ClassVar[tuple[str, ...]] = ("weight", "bias")
+    structure_names: ClassVar[tuple[str, ...]] = ("in_features", "out_features")  # checked by checkpoint loads
 
     weight: Tensor[tuple[O, I], Any, NoneTape]
     bias: Tensor[tuple[O], Any, NoneTape] | None

@@ -11,7 +11,9 @@ A module declares its trainable tensors in ``param_names`` and its saved, untrai
 statistics, counters) in ``buffer_names``; attributes holding modules, or lists/tuples of modules,
 are its children. ``named_parameters``, ``named_buffers``, ``state_dict``, ``load_state_dict``,
 ``alloc_grads``, ``zero_grads``, ``reset_params``, ``to_dtype``, ``ema`` and the repr are all built on
-that one walk, with dotted names (``blocks.0.bn.running_var``).
+that one walk, with dotted names (``blocks.0.bn.running_var``). So are the checkpoint files
+(``save_npz``/``load_npz``, ``save_safetensors``/``load_safetensors``, in ``_io/``), which also record
+``hparam_names`` (restored when loading) and ``structure_names`` (which must match).
 
 Every module has ``forward`` (untraced ``NoneTape`` input: inference) and ``forward_mut`` (traced
 ``OwnedTape`` input: training). Layers that behave the same in both accept either tape in both;
@@ -21,6 +23,7 @@ layers that differ (BatchNorm, Dropout) accept only the right one, statically an
 from __future__ import annotations
 
 import copy
+import os
 import typing
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Literal, Self, cast
@@ -29,11 +32,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import _check
-from .._errors import CheckError, DTypeError, ShapeError, TypedTensorError
+from .._errors import CheckError, CheckpointError, DTypeError, ShapeError, TypedTensorError
 from .._tape import Gradients
 from .._tensor import Tensor, _float_dtype, _make
+from ._io._report import LoadReport
 
 Naming = Literal["typedtensor", "torch"]
+#: A value validated for loading into (module, attribute).
+Staged = tuple["Module", str, object]
 
 __all__ = ["Module"]
 
@@ -50,6 +56,12 @@ class Module:
     buffer_names: ClassVar[tuple[str, ...]] = ()
     #: PyTorch's name for an attribute, where it differs (``{"weight": "scale"}``).
     torch_names: ClassVar[Mapping[str, str]] = {}
+    #: Hyper-parameters that change no tensor's shape (``eps``, ``momentum``): written into checkpoint
+    #: files and restored from them (validated by ``_check_hparams`` first).
+    hparam_names: ClassVar[tuple[str, ...]] = ()
+    #: Settings that fix the architecture (``in_features``, ``stride``): written into checkpoint files,
+    #: and a file whose value differs is refused.
+    structure_names: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -200,38 +212,147 @@ class Module:
             raise TypedTensorError(f"load_state_dict: naming must be 'typedtensor' or 'torch', got {naming!r}")
         if not isinstance(cast("object", mapping), Mapping):
             raise TypedTensorError(f"load_state_dict needs a mapping of names to arrays, got {type(mapping).__name__}")
+        staged, _, _ = self._stage_state(mapping, strict=strict, naming=naming)
+        _apply_state(staged)
+
+    # ---- checkpoint files (the format code is in _io/) --------------------------------------------
+
+    def save_npz(self, path: str | os.PathLike[str], *, naming: Naming = "typedtensor") -> None:
+        """Write parameters, buffers and hyper-parameters to an ``.npz`` file, atomically.
+
+        Keys are dotted names (``naming="torch"``: PyTorch's). The file is written to a temporary file
+        in the same directory, flushed and fsynced, then renamed over ``path``: a failure leaves a
+        previous file unchanged. Read it back with ``load_npz`` (or ``numpy.load``).
+        """
+        from ._io import _npz
+
+        _npz.save(self, path, naming=naming)
+
+    def load_npz(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        naming: Naming = "typedtensor",
+        strict: bool = True,
+        cast: bool = False,
+        check_finite: bool = True,
+        max_bytes: int | None = None,
+    ) -> LoadReport:
+        """Load an ``.npz`` checkpoint: everything validated first, then applied all at once.
+
+        ``strict`` refuses missing and unexpected keys (``strict=False`` reports them); ``cast``
+        converts another float dtype to the module's (else an error); ``check_finite`` refuses NaN and
+        infinities; ``max_bytes`` (default: 1 GiB or twice the module's size, the larger) bounds the
+        decompressed size, checked before anything is read. Hyper-parameters in the file are restored;
+        structural settings must match. Any problem raises a ``TypedTensorError`` and leaves the module
+        as it was.
+        """
+        from ._io import _npz
+
+        return _npz.load(
+            self, path, naming=naming, strict=strict, cast=cast, check_finite=check_finite, max_bytes=max_bytes
+        )
+
+    def save_safetensors(
+        self,
+        path: str | os.PathLike[str],
+        metadata: Mapping[str, str] | None = None,
+        *,
+        naming: Naming = "typedtensor",
+    ) -> None:
+        """Write parameters and buffers to a ``.safetensors`` file, atomically (as ``save_npz``).
+
+        The header's string metadata holds the typedtensor version, the module's class, its
+        hyper-parameters and ``metadata`` (keys must not start with ``typedtensor.``). With
+        ``naming="torch"`` the file loads into PyTorch with ``safetensors.torch.load_file`` and
+        ``load_state_dict``. Needs the ``safetensors`` package (``pip install 'typedtensor[io]'``).
+        """
+        from ._io import _safetensors
+
+        _safetensors.save(self, path, metadata, naming=naming)
+
+    def load_safetensors(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        naming: Naming = "typedtensor",
+        strict: bool = True,
+        cast: bool = False,
+        check_finite: bool = True,
+        max_bytes: int | None = None,
+    ) -> LoadReport:
+        """Load a ``.safetensors`` checkpoint (also one written by PyTorch): as ``load_npz``.
+
+        ``max_bytes`` bounds the file's size. The returned report holds the file's metadata.
+        """
+        from ._io import _safetensors
+
+        return _safetensors.load(
+            self, path, naming=naming, strict=strict, cast=cast, check_finite=check_finite, max_bytes=max_bytes
+        )
+
+    # ---- loading machinery shared by load_state_dict and the file formats --------------------------
+
+    def _state_targets(self, naming: Naming) -> dict[str, tuple[Module, str]]:
+        """Every parameter and buffer of the tree, by its key under ``naming``: (owning module, attribute)."""
         targets: dict[str, tuple[Module, str]] = {}
         for prefix, module in self.named_modules():
             for attr in (*module.param_names, *module.buffer_names):
                 if getattr(module, attr) is not None:
                     public = module._torch_names_inverse().get(attr, attr) if naming == "torch" else attr
                     targets[_join(prefix, public)] = (module, attr)
+        return targets
+
+    def _stage_state(
+        self,
+        mapping: Mapping[str, object],
+        *,
+        strict: bool,
+        naming: Naming,
+        cast: bool = True,
+        check_finite: bool = True,
+        where: str = "load_state_dict",
+    ) -> tuple[list[Staged], list[str], list[str]]:
+        """Validate ``mapping`` against the tree without changing anything: (staged values, missing, unexpected)."""
+        targets = self._state_targets(naming)
         missing = sorted(set(targets) - set(mapping))
         unexpected = sorted(set(mapping) - set(targets))
         if strict and (missing or unexpected):
-            raise TypedTensorError(
-                f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}; pass strict=False to "
+            raise CheckpointError(
+                f"{where}: missing keys {missing}, unexpected keys {unexpected}; pass strict=False to "
                 + (
                     "load a subset"
                     if naming == "torch"
                     else "load a subset, or naming='torch' for a PyTorch checkpoint"
                 )
             )
-        staged: list[tuple[Module, str, object]] = []
+        staged: list[Staged] = []
         for key, (module, attr) in targets.items():
             if key in mapping:
-                value = _validated(key, mapping[key], getattr(module, attr))
-                module._check_state(attr, key, value)
+                value = _validated(key, mapping[key], getattr(module, attr), cast, check_finite, where)
+                try:
+                    module._check_state(attr, key, value)
+                except TypedTensorError as e:
+                    raise type(e)(f"{where}: {e}") from None
                 staged.append((module, attr, value))
-        for module, attr, value in staged:  # nothing is changed unless every key passed
-            current = getattr(module, attr)
-            if isinstance(current, Tensor):
-                current._data[...] = value
-            else:
-                setattr(module, attr, value)
+        return staged, missing, unexpected
 
     def _check_state(self, attr: str, key: str, value: object) -> None:
         """Module-specific validation of a value about to be loaded (raise TypedTensorError to refuse)."""
+
+    def _check_hparams(self, values: Mapping[str, object]) -> None:
+        """Refuse (raise TypedTensorError) hyper-parameters about to be restored from a checkpoint.
+
+        ``values`` has every name of ``hparam_names``: the file's value where it has one, else the
+        current one. This default accepts values of the current values' types; a module whose
+        hyper-parameters have ranges overrides it (BatchNorm builds a probe module from them).
+        """
+        for name, value in values.items():
+            current = getattr(self, name)
+            if current is not None and type(value) is not type(current):
+                raise TypedTensorError(
+                    f"{type(self).__name__}.{name} must be a {type(current).__name__}, got {value!r}"
+                )
 
     def _torch_names_inverse(self) -> dict[str, str]:
         """Our attribute name -> PyTorch's name."""
@@ -284,31 +405,70 @@ def _join(prefix: str, name: str) -> str:
 _INT64_MAX = np.iinfo(np.int64).max
 
 
-def _validated(key: str, value: object, current: object) -> object:
+def _apply_state(staged: list[Staged]) -> None:
+    """Assign validated values (tensors in place, so Gradients and optimizers stay valid); cannot fail."""
+    for module, attr, value in staged:
+        current = getattr(module, attr)
+        if isinstance(current, Tensor):
+            current._data[...] = value
+        else:
+            setattr(module, attr, value)
+
+
+def _check_spec(
+    key: str, shape: tuple[int, ...], dtype: np.dtype[Any], current: object, cast: bool, where: str
+) -> None:
+    """Shape and dtype of a value for ``current`` (a tensor or an int counter), before reading any data."""
+    if isinstance(current, Tensor):
+        target: NDArray[Any] = current._data
+        if shape != target.shape:
+            raise ShapeError(f"{where}: {key!r} has shape {shape}, the module expects {target.shape}")
+        if dtype.kind != "f":
+            raise DTypeError(f"{where}: {key!r} has dtype {dtype}, a float array is expected ({target.dtype})")
+        if not cast and dtype.newbyteorder("=") != target.dtype:
+            raise DTypeError(
+                f"{where}: {key!r} has dtype {dtype}, the module holds {target.dtype}; pass cast=True to convert "
+                f"it, or load into a model converted with to_dtype(np.{dtype.name})"
+            )
+        return
+    if shape not in ((), (1,)) or dtype.kind not in "iu" or (not cast and dtype.newbyteorder("=") != np.int64):
+        raise DTypeError(
+            f"{where}: {key!r} must be a non-negative integer scalar (int64), got shape {shape} dtype {dtype}"
+            + ("" if cast or dtype.kind not in "iu" else "; pass cast=True to convert another integer dtype")
+        )
+
+
+def _validated(
+    key: str,
+    value: object,
+    current: object,
+    cast: bool = True,
+    check_finite: bool = True,
+    where: str = "load_state_dict",
+) -> object:
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError, RuntimeError) as e:
         raise TypedTensorError(
-            f"load_state_dict: {key!r} is not convertible to a NumPy array ({e}); pass arrays "
+            f"{where}: {key!r} is not convertible to a NumPy array ({e}); pass arrays "
             "(for a PyTorch tensor: t.detach().cpu().numpy())"
         ) from None
+    _check_spec(key, arr.shape, arr.dtype, current, cast, where)
     if isinstance(current, Tensor):
         target: NDArray[Any] = current._data
-        if arr.shape != target.shape:
-            raise ShapeError(f"load_state_dict: {key!r} has shape {arr.shape}, the module expects {target.shape}")
-        if arr.dtype.kind != "f":
-            raise DTypeError(f"load_state_dict: {key!r} has dtype {arr.dtype}, a float array is expected")
-        with np.errstate(over="ignore"):
-            cast = arr.astype(target.dtype)
-        if not np.all(np.isfinite(cast)):
+        with np.errstate(over="ignore", invalid="ignore"):
+            converted = arr.astype(target.dtype)
+        if check_finite and not np.all(np.isfinite(converted)):
+            hint = "" if where == "load_state_dict" else "; pass check_finite=False to load them as they are"
             raise TypedTensorError(
-                f"load_state_dict: {key!r} holds NaN or infinite values (or values too large for {target.dtype})"
+                f"{where}: {key!r} holds NaN or infinite values (or values too large for {target.dtype}){hint}"
             )
-        return cast
-    if arr.shape not in ((), (1,)) or arr.dtype.kind not in "iu" or not 0 <= int(arr.reshape(())) <= _INT64_MAX:
+        if not check_finite and converted.dtype != arr.dtype and np.any(np.isinf(converted) & np.isfinite(arr)):
+            raise TypedTensorError(f"{where}: {key!r} holds values too large for {target.dtype}")
+        return converted
+    if not 0 <= int(arr.reshape(())) <= _INT64_MAX:
         raise DTypeError(
-            f"load_state_dict: {key!r} must be a non-negative integer scalar (int64), got shape {arr.shape} "
-            f"dtype {arr.dtype}"
+            f"{where}: {key!r} must be a non-negative integer scalar (int64), got shape {arr.shape} dtype {arr.dtype}"
         )
     return int(arr.reshape(()))
 

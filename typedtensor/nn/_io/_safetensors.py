@@ -1,0 +1,174 @@
+"""safetensors checkpoints, through the official ``safetensors`` package (the ``io`` extra).
+
+The package parses and checks the file (header length, JSON, offsets, coverage); read with
+``safe_open(..., backend="pread")``, which reads one tensor at a time on request (no memory map that a
+file truncated under it could turn into a crash). Before it runs, the header is read once more here to
+refuse what it accepts silently: a repeated key (JSON keeps the last), more tensors than
+``MAX_ENTRIES``, a header above 16 MiB. What it cannot see, a dtype swapped for one of the same size or
+a shape changed to one with as many bytes, the shape and dtype checks against the module catch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..._errors import CheckpointError
+from .._module import Module
+from . import _checkpoint as ck
+from ._atomic import atomic_write
+from ._report import LoadReport
+
+__all__ = ["load", "save"]
+
+#: Bound on the JSON header read (safetensors' own is 100 MB).
+_MAX_HEADER = 16 << 20
+_WHAT = "safetensors"
+_DTYPES: dict[str, np.dtype[Any]] = {
+    code: np.dtype(name).newbyteorder("<")
+    for code, name in {
+        "F16": "float16",
+        "F32": "float32",
+        "F64": "float64",
+        "I8": "int8",
+        "I16": "int16",
+        "I32": "int32",
+        "I64": "int64",
+        "U8": "uint8",
+        "U16": "uint16",
+        "U32": "uint32",
+        "U64": "uint64",
+        "BOOL": "bool",
+    }.items()
+}
+
+
+def _library(where: str) -> tuple[Callable[..., bytes], Any]:
+    """``safetensors.numpy.save`` and ``safetensors.safe_open``, or an ImportError saying how to install them."""
+    try:
+        from safetensors import safe_open
+        from safetensors.numpy import save
+    except ImportError:
+        raise ImportError(
+            f"{where} needs the safetensors package: pip install 'typedtensor[io]' (or pip install safetensors)"
+        ) from None
+    return save, safe_open
+
+
+def save(module: Module, path: object, metadata: object, *, naming: object) -> None:
+    """``Module.save_safetensors``."""
+    where = "save_safetensors"
+    opts = ck.options(where, path, naming)
+    serialize, _ = _library(where)
+    meta = {**ck.typedtensor_metadata(module, where), **ck.user_metadata(metadata, where)}
+    data = serialize(ck.state_arrays(module, opts.naming), metadata=meta)
+
+    def write(f: BinaryIO) -> None:
+        f.write(data)
+
+    atomic_write(opts.path, write)
+
+
+def load(
+    module: Module,
+    path: object,
+    *,
+    naming: object,
+    strict: object,
+    cast: object,
+    check_finite: object,
+    max_bytes: object,
+) -> LoadReport:
+    """``Module.load_safetensors``."""
+    opts = ck.options("load_safetensors", path, naming, strict, cast, check_finite, max_bytes)
+    _, safe_open = _library(opts.where)
+    ck.check_module(module)
+    with ck.open_regular(opts.path, opts.where) as f:
+        size = os.fstat(f.fileno()).st_size
+        _check_header(f, size, opts)
+        with ck.converted(opts.where, opts.path, _WHAT):
+            handle: Any = safe_open(opts.path, framework="numpy", backend="pread")
+        with handle:
+            return ck.load(module, _Reader(handle, size, opts), opts)
+
+
+def _check_header(f: BinaryIO, size: int, opts: ck.Options) -> None:
+    """What safetensors accepts silently: repeated keys; and bounds on the header's size and entries."""
+    where, path = opts.where, opts.path
+    head = f.read(8)
+    if len(head) < 8:
+        raise CheckpointError(
+            f"{where}: {path!r} has {size} bytes, too few for a safetensors file (8-byte header length, then the "
+            "header); it is truncated or not a safetensors file"
+        )
+    n = int.from_bytes(head, "little")
+    if n > size - 8:
+        raise CheckpointError(
+            f"{where}: {path!r} declares a {n}-byte header but has {size - 8} bytes after the length; it is "
+            "truncated or not a safetensors file"
+        )
+    if n > _MAX_HEADER:
+        raise CheckpointError(f"{where}: {path!r} declares a {n}-byte header, more than the {_MAX_HEADER} accepted")
+    try:
+        header: object = json.loads(f.read(n).decode("utf-8"), object_pairs_hook=ck.unique_pairs)
+    except (ValueError, RecursionError) as e:
+        raise CheckpointError(f"{where}: {path!r} has an invalid safetensors header ({e})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{where}: {path!r} has a safetensors header that is not a JSON object")
+    ck.check_entry_count(len(header), where, path)  # pyright: ignore[reportUnknownArgumentType]
+
+
+class _Reader:
+    """A safetensors file opened by the package (see the module docstring)."""
+
+    def __init__(self, handle: Any, size: int, opts: ck.Options) -> None:
+        self._handle = handle
+        self._where, self._path = opts.where, opts.path
+        with ck.converted(self._where, self._path, _WHAT):
+            keys: Any = handle.keys()
+            self._keys = [str(k) for k in keys]
+            meta: Any = handle.metadata()
+        self._metadata = {} if meta is None else ck.checked_metadata(meta, self._where, self._path)
+        self._nbytes = size
+        self._specs: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
+
+    @property
+    def keys(self) -> list[str]:
+        return self._keys
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return self._metadata
+
+    @property
+    def nbytes(self) -> int:
+        return self._nbytes
+
+    def spec(self, key: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
+        with ck.converted(self._where, self._path, _WHAT):
+            view: Any = self._handle.get_slice(key)
+            dims: Any = view.get_shape()
+            shape = tuple(int(d) for d in dims)
+            code = str(view.get_dtype())
+        dtype = _DTYPES.get(code)
+        if dtype is None:
+            raise CheckpointError(
+                f"{self._where}: {key!r} has the safetensors dtype {code}, which typedtensor cannot load (float16, "
+                "float32 and float64 tensors, int64 counters); convert it before saving (PyTorch: t.float())"
+            )
+        self._specs[key] = (shape, dtype)
+        return shape, dtype
+
+    def read(self, key: str) -> NDArray[Any]:
+        shape, dtype = self._specs[key]
+        with ck.converted(self._where, self._path, _WHAT):
+            tensor: Any = self._handle.get_tensor(key)
+            arr: NDArray[Any] = np.array(tensor, copy=True)
+        if arr.shape != shape or arr.dtype != dtype:
+            raise CheckpointError(f"{self._where}: {key!r} in {self._path!r} changed while it was read")
+        return arr
