@@ -192,16 +192,14 @@ def train(
 
 
 def save_checkpoint(model: DigitsNet, path: Path) -> None:
-    """The state dict (parameters, running statistics, counters) as safetensors."""
-    safetensors: Any = importlib.import_module("safetensors.numpy")
-    safetensors.save_file(model.state_dict(), str(path))
+    """Parameters, running statistics, counters and hyper-parameters as safetensors (an atomic write)."""
+    model.save_safetensors(path)
 
 
 def load_checkpoint(path: Path) -> DigitsNet:
     """A freshly built model (other seed: different initial weights) with the checkpoint's state."""
-    safetensors: Any = importlib.import_module("safetensors.numpy")
     model = DigitsNet(seed=12345)
-    model.load_state_dict(safetensors.load_file(str(path)))
+    model.load_safetensors(path)  # validated first, then applied all at once
     return model
 
 
