@@ -1,6 +1,7 @@
 """Train a small CNN on the UCI handwritten digits (8x8 images, 10 classes): typedtensor's main job.
 
     python -m typedtensor.examples.digits [--epochs N] [--out DIR]
+    mpiexec -n 2 python -m typedtensor.examples.digits  # data-parallel over MPI (the mpi extra)
 
 Needs the ``examples`` extra (scikit-learn ships the data set, no download; matplotlib draws the
 plot; safetensors writes the checkpoint). The run:
@@ -16,6 +17,10 @@ plot; safetensors writes the checkpoint). The run:
 The model is a class whose ``forward``/``forward_mut`` chain the layers with ``nn.pipe``: mypy and
 pyright check every link (channel counts, the tape each layer accepts). Calling ``self.bn1.forward``
 inside ``forward_mut`` would be a type error: see the README.
+
+Under ``mpiexec -n P`` (or with ``--distributed``) the run is data-parallel: every process takes its
+share of each batch, the BatchNorms become SyncBatchNorm2D (statistics of the whole batch), the
+gradients are summed in one all-reduce per step, and only rank 0 prints and writes files.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from numpy.typing import NDArray
 
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
+from typedtensor import distributed as dist
 
 B = TypeVar("B", bound=int)
 F32 = np.float32
@@ -156,10 +162,23 @@ class ProgressBar:
 
 
 def train(
-    data: Data, epochs: int, batch_size: int = 64, lr: float = 3e-3, seed: int = 0, verbose: bool = True
+    data: Data,
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    seed: int = 0,
+    verbose: bool = True,
+    distributed: bool = False,
 ) -> tuple[DigitsNet, History]:
-    """Adam with a cosine learning-rate schedule, reshuffled mini-batches every epoch."""
+    """Adam with a cosine learning-rate schedule, reshuffled mini-batches every epoch.
+
+    ``distributed``: data-parallel over the MPI world (see the module docstring); every process gets
+    the same model and history.
+    """
     model = DigitsNet(seed)
+    if distributed:
+        model = _data_parallel(model, seed, len(data.x_train), batch_size)
+        verbose = verbose and dist.rank() == 0
     grads = model.alloc_grads()
     opt = tt.optim.AdamW(model, lr=lr, weight_decay=1e-4)
     rng = np.random.default_rng(seed)
@@ -176,10 +195,14 @@ def train(
             if len(idx) < 2:
                 continue  # BatchNorm needs more than one value per channel in training
             model.zero_grads(grads)
-            x = _images(data.x_train[idx]).trace(grads)
-            loss = nn.cross_entropy(model.forward_mut(x), _labels(data.y_train[idx]))
-            running += (loss.item() - running) / (step + 1)
-            opt.update(model, loss.backward())
+            if distributed:
+                running += (_data_parallel_step(model, grads, data, idx) - running) / (step + 1)
+                opt.update(model, grads)
+            else:
+                x = _images(data.x_train[idx]).trace(grads)
+                loss = nn.cross_entropy(model.forward_mut(x), _labels(data.y_train[idx]))
+                running += (loss.item() - running) / (step + 1)
+                opt.update(model, loss.backward())
             if verbose:
                 bar.update(step + 1, running)
         test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
@@ -189,6 +212,37 @@ def train(
         if verbose:
             print(f"           held-out loss {test_loss:.4f}  accuracy {100 * test_acc:.2f}%", file=sys.stderr)
     return model, history
+
+
+def _data_parallel(model: DigitsNet, seed: int, n: int, batch_size: int) -> DigitsNet:
+    """The model for data-parallel training: SyncBatchNorm2D, rank 0's weights, a dropout stream per process."""
+    processes = dist.size()
+    smallest = min(batch_size, n % batch_size if n % batch_size >= 2 else batch_size)
+    if processes > smallest:
+        raise SystemExit(
+            f"{processes} processes need batches of at least {processes} images (the smallest here has {smallest}); "
+            "use a larger --batch-size or fewer processes"
+        )
+    dist.share_cores()  # a BLAS thread per core in every process would oversubscribe the machine
+    model = nn.convert_sync_batchnorm(model)
+    dist.broadcast_parameters(model)
+    model.drop = nn.Dropout(0.2, seed=seed + dist.rank())  # rank 0 keeps the single-process stream
+    return model
+
+
+def _data_parallel_step(model: DigitsNet, grads: tt.Gradients, data: Data, idx: NDArray[np.intp]) -> float:
+    """Forward and backward of this process's share of the batch ``idx``; the gradients summed over processes.
+
+    Each process's loss is its share's summed cross-entropy over the whole batch's size, so the summed
+    gradients are exactly those of the batch's mean loss, even when the shares differ by one image.
+    Returns that mean loss.
+    """
+    part = idx[dist.shard(len(idx))]
+    logits = model.forward_mut(_images(data.x_train[part]).trace(grads))
+    loss = nn.cross_entropy(logits, _labels(data.y_train[part]), "sum") * (1.0 / len(idx))
+    loss.backward()
+    (total,) = dist.average_gradients(model, grads, op="sum", extra=[loss.item()])
+    return total
 
 
 def save_checkpoint(model: DigitsNet, path: Path) -> None:
@@ -234,13 +288,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("digits-output"), help="where the checkpoint and plot go")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    parser.add_argument(
+        "--distributed", action="store_true", help="data-parallel over MPI (automatic under mpiexec -n P, P > 1)"
+    )
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 2:
         parser.error("--epochs must be >= 1 and --batch-size >= 2")
     start = time.perf_counter()
+    distributed = args.distributed or dist.launched_size() > 1
+    if distributed and dist.rank() != 0:  # the other processes train and stay silent
+        data = load_data(args.seed)
+        model, _ = train(data, args.epochs, args.batch_size, args.lr, args.seed, False, distributed)
+        _, accuracy = evaluate(model, data.x_test, data.y_test)
+        return {"accuracy": accuracy, "reloaded_accuracy": accuracy, "seconds": time.perf_counter() - start}
     data = load_data(args.seed)
     print(f"digits: {len(data.x_train)} training and {len(data.x_test)} held-out images, 10 classes")
-    model, history = train(data, args.epochs, args.batch_size, args.lr, args.seed, verbose=not args.quiet)
+    if distributed:
+        print(f"data-parallel over {dist.size()} MPI processes, SyncBatchNorm2D, one gradient all-reduce per step")
+    model, history = train(
+        data, args.epochs, args.batch_size, args.lr, args.seed, verbose=not args.quiet, distributed=distributed
+    )
     _, accuracy = evaluate(model, data.x_test, data.y_test)
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint, figure = args.out / "digits.safetensors", args.out / "digits.png"

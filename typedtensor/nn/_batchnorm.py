@@ -76,6 +76,11 @@ class _BatchNorm(Module, Generic[C]):
     #: Ranks accepted.
     _ranks: ClassVar[tuple[int, ...]] = ()
     _name: ClassVar[str] = "BatchNorm"
+    #: Whether training may take the fused small-tensor kernels, which compute the statistics themselves
+    #: (SyncBatchNorm may not: its statistics come from every process).
+    _fuse_small: ClassVar[bool] = True
+    #: Where the training statistics come from, for the one-value-per-channel error.
+    _stats_scope: ClassVar[str] = ""
 
     scale: Tensor[tuple[C], Any, NoneTape] | None
     bias: Tensor[tuple[C], Any, NoneTape] | None
@@ -238,11 +243,12 @@ class _BatchNorm(Module, Generic[C]):
             return 1.0 / n
         return self.momentum
 
-    def _check_train(self, x3: Array, shape: tuple[int, ...]) -> None:
-        if x3.shape[0] * x3.shape[2] == 1:
+    def _check_train(self, x3: Array, shape: tuple[int, ...], count: int | None = None) -> None:
+        """Refuse a training step: one value per channel (``count``: the statistics' count if not x3's), eps <= 0."""
+        if (x3.shape[0] * x3.shape[2] if count is None else count) == 1:
             raise ShapeError(
-                f"Expected more than 1 value per channel when training, got input size {list(shape)}; "
-                "use a larger batch, or forward() (inference) for a single value"
+                f"Expected more than 1 value per channel when training, got input size {list(shape)}"
+                f"{self._stats_scope}; use a larger batch, or forward() (inference) for a single value"
             )
         if self.eps <= 0:
             raise TypedTensorError(f"batch_norm eps must be positive during training, got eps={self.eps}")
@@ -358,8 +364,7 @@ class _BatchNorm(Module, Generic[C]):
         if self.freeze:
             out, core, stats = *self._frozen(x3), None
         else:
-            self._check_train(x3, x._data.shape)
-            out, core, stats = self._normalised(x3)
+            out, core, stats = self._normalised(x3, x._data.shape)
         out = self._finish(out, addend3, relu)
         shape, dtype = x._data.shape, x._data.dtype
         parents: list[Tensor[Any, Any, Any]] = [x]
@@ -386,7 +391,7 @@ class _BatchNorm(Module, Generic[C]):
 
         result = _apply((out.reshape(shape).astype(dtype, copy=False), backward), tuple(parents))
         if stats is not None:
-            self._update_running(*stats, x3.shape[0] * x3.shape[2])
+            self._update_running(*stats)
         return result
 
     def _frozen(self, x3: Array) -> tuple[Array, Core]:
@@ -399,32 +404,46 @@ class _BatchNorm(Module, Generic[C]):
 
         return out, core
 
-    def _normalised(self, x3: Array) -> tuple[Array, Core, tuple[F64, F64]]:
-        """Batch statistics, the closed-form backward, and (mean, var) for the running update."""
+    # ---- the training statistics: SyncBatchNorm overrides these two to reduce over processes -----
+
+    def _batch_stats(self, x3: Array) -> tuple[F64, F64, int]:
+        """Per-channel mean and biased variance (float64) of the training batch, and its values per channel."""
+        mean, var = _k.stats(x3)
+        return mean, var, x3.shape[0] * x3.shape[2]
+
+    def _reduce_grad_sums(self, sg: F64, sgd: F64) -> tuple[F64, F64]:
+        """The backward's per-channel ``sum(g)`` and ``sum(g * (x - mean))`` over the whole batch (for dx)."""
+        return sg, sgd
+
+    def _normalised(self, x3: Array, shape: tuple[int, ...]) -> tuple[Array, Core, tuple[F64, F64, int]]:
+        """Batch statistics, the closed-form backward, and (mean, var, count) for the running update."""
         count = x3.shape[0] * x3.shape[2]
-        if count > 0 and _k.is_small(x3):  # few fused calls: call overhead dominates small tensors
+        if self._fuse_small and count > 0 and _k.is_small(x3):  # few fused calls: overhead dominates
+            self._check_train(x3, shape)
             out, mean, var, save = _k.train_small(x3, self._param(self.scale), self._param(self.bias), self.eps)
 
             def small_core(g3: Array, need_x: bool) -> tuple[Array | None, F64 | None, F64 | None]:
                 dx, dscale, dbias = _k.backward_small(g3, save)
                 return dx, dscale, dbias
 
-            return out, small_core, (mean, var)
-        mean, var = _k.stats(x3)
+            return out, small_core, (mean, var, count)
+        mean, var, count = self._batch_stats(x3)  # SyncBatchNorm: the global batch's
+        self._check_train(x3, shape, count)
         r, a, b = self._batch_coefficients(mean, var)
         out = _k.affine(x3, a, b, np.empty_like(x3))
 
         def core(g3: Array, need_x: bool) -> tuple[Array | None, F64 | None, F64 | None]:
-            sg, sgd = _k.grad_sums(g3, x3, mean)
+            sg, sgd = _k.grad_sums(g3, x3, mean)  # this batch's: the scale and bias gradients
+            total_sg, total_sgd = self._reduce_grad_sums(sg, sgd)  # SyncBatchNorm: every process's, for dx
             dx = None
             if need_x:
                 n = max(count, 1)
-                coef_b = -(a / n) * r * r * sgd
-                coef_c = -(a / n) * sg - coef_b * mean
+                coef_b = -(a / n) * r * r * total_sgd
+                coef_c = -(a / n) * total_sg - coef_b * mean
                 dx = _k.combine(g3, x3, a, coef_b, coef_c, np.empty_like(x3))
             return dx, sgd * r, sg
 
-        return out, core, (mean, var)
+        return out, core, (mean, var, count)
 
 
 # Each public method has one overload per accepted rank (any other rank is a static error) and an

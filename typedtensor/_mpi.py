@@ -1,0 +1,92 @@
+"""MPI through mpi4py (the ``mpi`` extra), imported on first use only.
+
+``import typedtensor`` never imports mpi4py: the SyncBatchNorm layers and ``typedtensor.distributed``
+call :func:`mpi` when they first need a communicator. A communicator is any mpi4py intracommunicator:
+``MPI.COMM_WORLD`` or a group made from it (``MPI.COMM_WORLD.Split(color)``, MegEngine's "group").
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._errors import TypedTensorError
+
+__all__ = ["allgather", "check_comm", "launched_size", "mpi", "resolve", "world"]
+
+#: Environment variables in which MPI launchers announce the number of processes: MPICH's Hydra, Intel
+#: MPI and Slurm's PMI-2 (PMI_SIZE), Open MPI (OMPI_COMM_WORLD_SIZE), MVAPICH2 (MV2_COMM_WORLD_SIZE).
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+#: The methods typedtensor calls on a communicator.
+_COMM_METHODS = ("Get_rank", "Get_size", "Allgather", "Allreduce", "Bcast", "allgather")
+
+
+def mpi() -> Any:
+    """The ``mpi4py.MPI`` module (initialises MPI on first call), or an error saying what to install."""
+    try:
+        return importlib.import_module("mpi4py.MPI")
+    except ImportError as e:
+        raise TypedTensorError(
+            f"SyncBatchNorm and typedtensor.distributed run on MPI through mpi4py, which could not be imported "
+            f"({e}); install the mpi extra: pip install 'typedtensor[mpi]' (mpi4py and the MPICH wheels, which put "
+            "mpiexec in the environment's bin)"
+        ) from None
+
+
+def world() -> Any:
+    """``MPI.COMM_WORLD``: every process of the launch."""
+    return mpi().COMM_WORLD
+
+
+def check_comm(comm: object, where: str) -> Any:
+    """``comm`` if it looks like an mpi4py intracommunicator, else a TypedTensorError naming ``where``."""
+    missing = [m for m in _COMM_METHODS if not callable(getattr(comm, m, None))]
+    if missing:
+        raise TypedTensorError(
+            f"{where}: comm must be an mpi4py communicator (MPI.COMM_WORLD, or a group such as "
+            f"MPI.COMM_WORLD.Split(color)), got {type(comm).__name__} without {', '.join(missing)}; pass comm=None "
+            "for every process of the launch"
+        )
+    loaded = sys.modules.get("mpi4py.MPI")  # an mpi4py communicator means mpi4py is loaded
+    if loaded is not None and comm == getattr(loaded, "COMM_NULL", object()):
+        raise TypedTensorError(
+            f"{where}: comm is MPI.COMM_NULL (this process is not in the group); pass a communicator this process "
+            "belongs to"
+        )
+    return comm
+
+
+def resolve(comm: object, where: str) -> Any:
+    """The communicator to use: ``comm``, or the world when it is None."""
+    return world() if comm is None else check_comm(comm, where)
+
+
+def allgather(comm: Any, send: NDArray[np.float64], where: str) -> NDArray[np.float64]:
+    """Every process's ``send`` (float64 vectors of one length) as rows of a (processes, length) array."""
+    recv = np.empty((comm.Get_size(), send.size), dtype=np.float64)
+    try:
+        comm.Allgather(send, recv)
+    except Exception as e:  # mpi4py's MPI.Exception: a failed collective
+        raise TypedTensorError(
+            f"{where}: the all-gather over the communicator failed ({e}); every process must run the same model "
+            "(same layers, channel counts and dtype) and the same number of training steps, in the same order"
+        ) from e
+    return recv
+
+
+def launched_size() -> int:
+    """How many processes the MPI launcher started (from its environment; 1 without a launcher).
+
+    Does not import mpi4py, so a program can choose single-process or data-parallel mode cheaply.
+    """
+    for name in _SIZE_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1

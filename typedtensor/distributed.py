@@ -1,0 +1,246 @@
+"""Data-parallel training across processes over MPI (mpi4py; ``pip install 'typedtensor[mpi]'``).
+
+Launch the same program on every process (``mpiexec -n 2 python train.py``, or the cluster's
+launcher: ``srun``, ``mpirun``); each process trains on its share of every batch::
+
+    import typedtensor.distributed as dist
+
+    model = nn.convert_sync_batchnorm(Net())  # BatchNorm statistics over the global batch
+    dist.broadcast_parameters(model)  # every process starts from rank 0's weights
+    grads, opt = model.alloc_grads(), tt.optim.AdamW(model)
+    for batch in batches:  # the same global batches, in the same order, on every process
+        part = batch[dist.shard(len(batch))]  # this process's share
+        model.zero_grads(grads)
+        loss = loss_fn(model.forward_mut(x(part).trace(grads)), y(part))
+        loss.backward()
+        dist.average_gradients(model, grads)  # one fused all-reduce
+        opt.update(model, grads)  # identical on every process
+
+mpi4py is imported on the first call that needs a communicator, never by ``import typedtensor``.
+``comm`` arguments take an mpi4py communicator (default ``MPI.COMM_WORLD``). A process that raises
+inside a collective leaves the others waiting: run under ``python -m mpi4py`` (``mpiexec -n 2 python
+-m mpi4py train.py``), which aborts every process when one dies with an uncaught exception.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, Literal, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import _mpi
+from ._errors import TypedTensorError
+from ._tape import Gradients
+from ._tensor import Tensor
+from .nn._module import Module
+
+__all__ = [
+    "average_gradients",
+    "broadcast_parameters",
+    "launched_size",
+    "rank",
+    "shard",
+    "share_cores",
+    "size",
+    "world",
+]
+
+world = _mpi.world
+launched_size = _mpi.launched_size
+
+
+def rank(comm: Any = None) -> int:
+    """This process's rank in ``comm`` (the world by default): 0 .. size - 1."""
+    return int(_mpi.resolve(comm, "rank").Get_rank())
+
+
+def size(comm: Any = None) -> int:
+    """The number of processes of ``comm`` (the world by default)."""
+    return int(_mpi.resolve(comm, "size").Get_size())
+
+
+def shard(n: int, comm: Any = None) -> slice:
+    """This process's contiguous share of ``n`` items: sizes differ by at most one, in rank order.
+
+    ``batch[shard(len(batch))]``; with 29 items on 2 processes, rank 0 takes 0:14 and rank 1 14:29.
+    """
+    total = _count(n)
+    if total is None:
+        raise TypedTensorError(f"shard: n must be a non-negative int (the number of items to split), got {n!r}")
+    c = _mpi.resolve(comm, "shard")
+    r, p = c.Get_rank(), c.Get_size()
+    return slice(total * r // p, total * (r + 1) // p)
+
+
+def share_cores(comm: Any = None) -> int:
+    """Give each process on this machine an equal share of its cores; returns the threads per process.
+
+    Processes that each start a BLAS thread per core oversubscribe a machine shared with the others
+    (the digits demo ran ten times slower under ``mpiexec -n 2`` on two cores; ``torchrun`` sets
+    OMP_NUM_THREADS=1 for the same reason). Sets NumPy's OpenBLAS threads now (through its
+    ``openblas_set_num_threads``, where the library exposes it), numba's (used by the ``fast`` BatchNorm
+    kernels) and, for child processes, the usual environment variables. Collective over ``comm``.
+    """
+    c = _mpi.resolve(comm, "share_cores")
+    node = c.Split_type(_mpi.mpi().COMM_TYPE_SHARED)
+    try:
+        here = int(node.Get_size())
+    finally:
+        node.Free()
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cpus // here)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    _set_blas_threads(threads)
+    numba = sys.modules.get("numba")
+    if numba is not None:  # already loaded: NUMBA_NUM_THREADS is read at import only
+        numba.set_num_threads(min(threads, int(numba.config.NUMBA_NUM_THREADS)))
+    return threads
+
+
+def _set_blas_threads(threads: int) -> None:
+    """Call ``openblas_set_num_threads`` (whatever its build's name) in every OpenBLAS this process loaded."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
+    except OSError:  # not Linux: the environment variables above apply to child processes only
+        return
+    names = (
+        "openblas_set_num_threads",
+        "openblas_set_num_threads64_",
+        "scipy_openblas_set_num_threads64_",
+        "scipy_openblas_set_num_threads",
+    )
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in names:
+            setter = getattr(lib, name, None)
+            if setter is not None:
+                setter(ctypes.c_int(threads))
+                break
+
+
+def _count(n: object) -> int | None:
+    """``n`` as a non-negative Python int (NumPy integers too), or None."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        return None
+    value = int(cast("Any", n))
+    return value if value >= 0 else None
+
+
+def _state(model: Module) -> list[tuple[str, Module, str, Tensor[Any, Any, Any] | int]]:
+    """Every parameter and buffer of the tree: (dotted name, owner, attribute, value), in tree order."""
+    if not isinstance(cast("object", model), Module):
+        raise TypedTensorError(f"broadcast_parameters: expected a typedtensor Module, got {type(model).__name__}")
+    out: list[tuple[str, Module, str, Tensor[Any, Any, Any] | int]] = []
+    for prefix, module in model.named_modules():
+        for attr in (*module.param_names, *module.buffer_names):
+            value = getattr(module, attr)
+            if value is not None:
+                out.append((f"{prefix}.{attr}" if prefix else attr, module, attr, value))
+    return out
+
+
+def broadcast_parameters(model: Module, comm: Any = None, root: int = 0) -> None:
+    """Give every process ``root``'s parameters and buffers (running statistics, counters), in place.
+
+    Checks first (one small all-gather) that every process holds the same tree (names, shapes,
+    dtypes), so that all of them raise together when one differs; then one broadcast of a fused float64
+    buffer (exact for every float dtype and for counters below 2**53).
+    """
+    c = _mpi.resolve(comm, "broadcast_parameters")
+    if _count(root) is None or not 0 <= root < c.Get_size():
+        raise TypedTensorError(f"broadcast_parameters: root must be a rank in 0..{c.Get_size() - 1}, got {root!r}")
+    state = _state(model)
+    layout = [(name, np.shape(v._data) if isinstance(v, Tensor) else "int", _dtype(v)) for name, _, _, v in state]
+    layouts: list[Any] = c.allgather(layout)
+    for other, theirs in enumerate(layouts):
+        if theirs != layouts[root]:
+            ours, ref = dict((n, (s, d)) for n, s, d in theirs), dict((n, (s, d)) for n, s, d in layouts[root])
+            diff = sorted(k for k in ours.keys() | ref.keys() if ours.get(k) != ref.get(k))
+            raise TypedTensorError(
+                f"broadcast_parameters: rank {other}'s model differs from rank {root}'s in {diff[:5]} (name: "
+                "(shape, dtype), missing or different); build the same model on every process"
+            )
+    buffer = np.concatenate([np.ravel(v._data) if isinstance(v, Tensor) else [float(v)] for _, _, _, v in state])
+    buffer = np.ascontiguousarray(buffer, dtype=np.float64)
+    c.Bcast(buffer, root=root)
+    offset = 0
+    for _, module, attr, value in state:
+        if isinstance(value, Tensor):
+            n = value._data.size
+            value._data[...] = buffer[offset : offset + n].reshape(value._data.shape)
+        else:
+            n = 1
+            setattr(module, attr, int(buffer[offset]))
+        offset += n
+
+
+def _dtype(value: Tensor[Any, Any, Any] | int) -> str:
+    return str(value._data.dtype) if isinstance(value, Tensor) else "int"
+
+
+def average_gradients(
+    model: Module,
+    grads: Gradients,
+    comm: Any = None,
+    *,
+    op: Literal["mean", "sum"] = "mean",
+    extra: Sequence[float] = (),
+) -> list[float]:
+    """Reduce the gradient of every parameter of ``model`` across processes, in place: one all-reduce.
+
+    The gradients (and the ``extra`` numbers, e.g. this step's loss) are concatenated into one buffer
+    of their common dtype, summed by a single ``Allreduce`` and written back; ``op="mean"`` then divides
+    by the number of processes (PyTorch DDP: right when every process's loss is a mean over an equal
+    share), ``op="sum"`` does not (exact for unequal shares when each process's loss is its sum divided
+    by the global batch size). A parameter without a gradient counts as zero and gets the reduced one.
+    Returns the reduced ``extra`` values.
+    """
+    if op not in ("mean", "sum"):
+        raise TypedTensorError(f"average_gradients: op must be 'mean' or 'sum', got {op!r}")
+    if not isinstance(cast("object", grads), Gradients):
+        raise TypedTensorError(
+            f"average_gradients(model, grads) needs the Gradients of a backward pass, got {type(grads).__name__}"
+        )
+    if not isinstance(cast("object", model), Module):
+        raise TypedTensorError(f"average_gradients: expected a typedtensor Module, got {type(model).__name__}")
+    c = _mpi.resolve(comm, "average_gradients")
+    params = list(model.named_parameters())
+    if c.Get_size() == 1:
+        return [float(v) for v in extra]  # one process: nothing to reduce
+    stored = grads._grads
+    arrays: list[NDArray[Any]] = [stored.get(t._id, np.zeros_like(t._data)) for _, t in params]
+    dtype = np.result_type(*arrays) if arrays else np.dtype(np.float64)
+    if dtype.kind != "f":
+        raise TypedTensorError(f"average_gradients: gradients must be floats, got dtype {dtype}")
+    buffer = np.concatenate([*(a.ravel() for a in arrays), np.asarray(list(extra), dtype=dtype)]).astype(
+        dtype, copy=False
+    )
+    try:
+        c.Allreduce(_mpi.mpi().IN_PLACE, buffer)
+    except Exception as e:  # mpi4py's MPI.Exception
+        raise TypedTensorError(
+            f"average_gradients: the all-reduce failed ({e}); every process must hold the same model and call "
+            "average_gradients once per step"
+        ) from e
+    if op == "mean":
+        buffer /= c.Get_size()
+    offset = 0
+    for (_, t), a in zip(params, arrays, strict=True):
+        n = a.size
+        reduced = buffer[offset : offset + n].reshape(a.shape)
+        if t._id in stored:
+            stored[t._id][...] = reduced
+        else:
+            stored[t._id] = reduced.astype(t._data.dtype)
+        offset += n
+    return [float(v) for v in buffer[offset:]]
