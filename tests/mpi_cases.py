@@ -201,6 +201,7 @@ def dp_case(name: str, comm: Any) -> dict[str, Array]:
     dist.broadcast_parameters(model)
     out = {f"initial.{k}": v for k, v in model.state_dict().items()}
     out["types"] = np.array([type(m).__name__ for _, m in model.named_modules()])
+    out["threads"] = np.array(dist.share_cores())  # the cores of this machine split between its processes
 
     def reduce(model: Net, grads: Any, local: float) -> float:
         (total,) = dist.average_gradients(model, grads, op=op, extra=[local])

@@ -362,6 +362,8 @@ def test_data_parallel_training_equals_one_process_on_the_whole_batch(launched: 
             "SyncBatchNorm1D",
             "Linear",
         ]
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        assert int(r["threads"]) == max(1, cpus // mc.PROCESSES)
         for key, want in reference_start.items():  # rank 1 was built with another seed and other buffers
             np.testing.assert_array_equal(r[f"initial.{key}"], want, err_msg=key)
         for key, want in expected.items():
