@@ -41,6 +41,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         from typedtensor.nn import _bn_numba
 
         monkeypatch.setattr(_bn_numba, "_PARALLEL_MIN", 0)
+        monkeypatch.setattr(_bn_numba, "_PARALLEL_MIN_INFER", 0)
     yield name
     _bn_backend.use(before)
 

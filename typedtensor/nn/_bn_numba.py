@@ -30,6 +30,9 @@ __all__ = ["affine", "backward_small", "combine", "grad_sums", "infer", "is_smal
 #: 0.45 ms serial against 0.90 ms parallel; at (32, 64, 28, 28) (1.6M elements) parallel won, 3.0 ms
 #: against 4.1 ms.
 _PARALLEL_MIN = 1 << 20
+#: Inference is one light pass: parallel pays from a smaller size (measured alone at (8, 256, 14, 14),
+#: 401k elements: 26 us parallel against 49 us serial; PyTorch 35 us).
+_PARALLEL_MIN_INFER = 1 << 18
 
 
 def is_small(x: Array) -> bool:
@@ -207,6 +210,10 @@ def affine(x: Array, a: Array, b: Array, out: Array) -> Array:
     """out = a[c] * x + b[c]."""
     if x.size < _PARALLEL_MIN:
         return _bn_numpy.affine(x, a, b, out)
+    return _parallel_affine(x, a, b, out)
+
+
+def _parallel_affine(x: Array, a: Array, b: Array, out: Array) -> Array:
     t = x.dtype
     with _parallel_lock:
         _row_affine(_rows(x), a.astype(t, copy=False), b.astype(t, copy=False), _rows(out))
@@ -241,8 +248,8 @@ def _ones(c: int, dtype: np.dtype[Any]) -> Array:
 
 def infer(x: Array, rm: Array, rv: Array, scale: Array | None, bias: Array | None, eps: float, out: Array) -> Array:
     """Inference with running statistics: out = (x - rm) / sqrt(rv + eps) * scale + bias."""
-    if not is_small(x):
-        return _bn_numpy.infer(x, rm, rv, scale, bias, eps, out, affine)
+    if x.size >= _PARALLEL_MIN_INFER:
+        return _bn_numpy.infer(x, rm, rv, scale, bias, eps, out, _parallel_affine)
     c = x.shape[1]
     s = _ones(c, rm.dtype) if scale is None else scale
     b = np.zeros(c, dtype=rm.dtype) if bias is None else bias
