@@ -33,3 +33,7 @@ nn.cross_entropy(fc.forward(x), float_labels)  # type: ignore[type-var]  # pyrig
 labels_2d: Tensor[tuple[int, int], np.int64, NoneTape] = tt.tensor(np.zeros((5, 1)), np.int64)
 nn.cross_entropy(fc.forward(x), labels_2d)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 nn.mse_loss(fc.forward(x), x)  # type: ignore[misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
+conv = nn.Conv2D[L[1], L[16]](1, 16, kernel_size=3)
+nn.fold_batchnorm(conv, nn.BatchNorm2D[L[8]](8))  # type: ignore[misc]  # pyright: ignore[reportArgumentType]
+nn.Residual(fc).forward(xt)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.Residual(fc).forward_mut(x)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
