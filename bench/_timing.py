@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
-__all__ = ["Case", "PreparedCase", "median_call_us", "median_prepared_us", "unset_env"]
+__all__ = ["Calls", "Case", "PreparedCase", "median_call_us", "median_calls_s", "median_prepared_us", "unset_env"]
 
 #: A factory for the context a case is timed in (e.g. ``lambda: tt.checks(False)``).
 ContextFactory = Callable[[], AbstractContextManager[object]]
@@ -62,6 +62,21 @@ def _calibrate(timer: timeit.Timer, target_s: float) -> int:
         if elapsed >= _MIN_CALIBRATION_S:
             return max(1, round(number * target_s / elapsed))
         number *= 4
+
+
+#: Zero-argument calls to time by name, each with the factory of the context it runs in.
+Calls = dict[str, tuple[Callable[[], object], ContextFactory]]
+
+
+def median_calls_s(calls: Calls, *, repeat: int, target_s: float) -> dict[str, float]:
+    """Median seconds per call of each named call (measured round-robin, as ``median_call_us``)."""
+    namespace: dict[str, object] = {}
+    cases: list[Case] = []
+    for i, (call, context) in enumerate(calls.values()):
+        namespace[f"call{i}"] = call
+        cases.append(Case(f"call{i}()", context=context))
+    medians_us = median_call_us(cases, namespace, repeat=repeat, target_s=target_s)
+    return {name: us * 1e-6 for name, us in zip(calls, medians_us, strict=True)}
 
 
 def median_call_us(cases: Sequence[Case], namespace: dict[str, object], *, repeat: int, target_s: float) -> list[float]:

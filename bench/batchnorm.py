@@ -50,7 +50,7 @@ import os  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable, Generator, Sequence  # noqa: E402
+from collections.abc import Generator, Sequence  # noqa: E402
 from contextlib import nullcontext  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any, Self  # noqa: E402
@@ -59,7 +59,7 @@ import numpy as np  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
 import typedtensor as tt  # noqa: E402
-from bench._timing import Case, ContextFactory, median_call_us  # noqa: E402
+from bench._timing import Calls, ContextFactory, median_calls_s  # noqa: E402
 from typedtensor.nn import BatchNorm2D, _bn_backend  # noqa: E402
 
 Shape = tuple[int, int, int, int]
@@ -102,7 +102,6 @@ MULSUM = "mulsum"
 #: Short names of the implementations in column headers.
 ABBREV = {"numpy": "np", "numba": "nb", TORCH: "pt"}
 
-Calls = dict[str, tuple[Callable[[], object], ContextFactory]]
 #: An input of the benchmark as a tensor.
 Input = tt.Tensor[tuple[int, int, int, int], np.float32, tt.NoneTape]
 DESCRIPTION = "BatchNorm2D speed: typedtensor (NumPy and numba kernels) against PyTorch CPU and memory bandwidth."
@@ -249,17 +248,6 @@ def torch_calls(torch: Any, xa: F32, ga: F32) -> Calls:
     return {key(TORCH, TRAIN): (train, nullcontext), key(TORCH, INFER): (infer, no_grad)}
 
 
-def time_calls(calls: Calls, repeat: int) -> dict[str, float]:
-    """Median seconds per call of each call, by key (measured round-robin, see ``bench._timing``)."""
-    namespace: dict[str, object] = {}
-    cases: list[Case] = []
-    for i, (call, context) in enumerate(calls.values()):
-        namespace[f"call{i}"] = call
-        cases.append(Case(f"call{i}()", context=context))
-    medians_us = median_call_us(cases, namespace, repeat=repeat, target_s=TARGET_S)
-    return {k: us * 1e-6 for k, us in zip(calls, medians_us, strict=True)}
-
-
 def copy_bandwidth() -> float:
     """The machine's copy bandwidth in bytes/s: median over repeats of np.copyto, read + write bytes."""
     src = np.ones(COPY_BYTES // 4, dtype=np.float32)
@@ -372,7 +360,7 @@ def measure_shape(shape: Shape, backends: Sequence[str], torch: Any | None, repe
     if torch is not None:
         calls |= torch_calls(torch, xa, ga)
     probe = LoadProbe.start()
-    seconds = time_calls(calls, repeat)
+    seconds = median_calls_s(calls, repeat=repeat, target_s=TARGET_S)
     return ShapeResult(shape, xa.nbytes, repeat, seconds, probe.others())
 
 

@@ -36,14 +36,14 @@ NUMPY_PRELOADED = "numpy" in sys.modules
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import platform  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 from contextlib import nullcontext  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import typedtensor as tt  # noqa: E402
-from bench._timing import Case, ContextFactory, median_call_us  # noqa: E402
+from bench._timing import Calls, ContextFactory, median_calls_s  # noqa: E402
 from typedtensor.nn import Conv2D  # noqa: E402
 
 #: (input shape, output channels): kernel 3x3, padding 1, stride 1.
@@ -60,7 +60,6 @@ REPEAT_SMALL = 15
 REPEAT_BIG = 7
 BIG_OUTPUT = 1 << 24
 
-Calls = dict[str, tuple[Callable[[], object], ContextFactory]]
 Input = tt.Tensor[tuple[int, int, int, int], np.float32, tt.NoneTape]
 DESCRIPTION = "Conv2D speed: typedtensor (NumPy im2col + BLAS) against PyTorch CPU."
 
@@ -110,17 +109,6 @@ def calls_for(shape: tuple[int, int, int, int], out_channels: int, torch: Any | 
     return calls
 
 
-def time_calls(calls: Calls, repeat: int) -> dict[str, float]:
-    """Median milliseconds per call of each call, by name, measured round-robin."""
-    namespace: dict[str, object] = {}
-    cases: list[Case] = []
-    for i, (call, context) in enumerate(calls.values()):
-        namespace[f"call{i}"] = call
-        cases.append(Case(f"call{i}()", context=context))
-    medians = median_call_us(cases, namespace, repeat=repeat, target_s=TARGET_S)
-    return {name: us / 1e3 for name, us in zip(calls, medians, strict=True)}
-
-
 def ratio(ours: float, theirs: float | None) -> str:
     return "n/a" if theirs is None or theirs <= 0 or ours <= 0 else f"{ours / theirs:.2f}"
 
@@ -151,7 +139,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for shape, out_channels in shapes:
         big = shape[0] * out_channels * shape[2] * shape[3] >= BIG_OUTPUT
         repeat = args.repeat or (REPEAT_BIG if big else REPEAT_SMALL)
-        ms = time_calls(calls_for(shape, out_channels, torch), repeat)
+        ms = {
+            k: v * 1e3
+            for k, v in median_calls_s(calls_for(shape, out_channels, torch), repeat=repeat, target_s=TARGET_S).items()
+        }
         fb = ms["step"] - ms["mulsum"]
         tf, tfb = ms.get("torch fwd"), ms.get("torch f+b")
         label = f"{'x'.join(map(str, shape))} -> {out_channels}"
