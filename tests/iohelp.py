@@ -146,3 +146,42 @@ def build(bp: Blueprint, seed: int, defaults: bool = False) -> Module:
         return nn.Dropout(0.5 if defaults else bp[1])
     children = [build(c, seed + i + 1, defaults) for i, c in enumerate(bp[1:])]
     return Tree(children[0], children[1:])
+
+
+# ---- a save stopped half-way, in a child process (the fault tests) -------------------------------
+
+
+def blocked_save_main(argv: list[str]) -> None:
+    """A child process of tests/test_io_faults.py; ``argv``: ``fmt path seed handler``.
+
+    Saves ``trained_small(seed)`` to ``path`` and stops once the temporary file holds the data, in its
+    first ``os.fsync``: prints ``blocked``, then waits for a line on stdin, so the parent can kill it,
+    signal it or let it go on (then prints ``saved``). ``handler``: ``default`` leaves SIGTERM alone;
+    ``flag`` installs a handler that only prints ``flag`` (a program's graceful-shutdown handler) and
+    prints ``kept`` if it is still installed after the save.
+    """
+    import signal
+    import sys
+
+    fmt, path, seed, handler = argv
+    real_fsync = os.fsync
+    blocked: list[bool] = []
+
+    def fsync(fd: Any) -> None:
+        if not blocked:
+            blocked.append(True)
+            print("blocked", flush=True)
+            sys.stdin.readline()
+        real_fsync(fd)
+
+    def flag(signum: int, frame: object) -> None:
+        print("flag", flush=True)
+
+    if handler == "flag":
+        signal.signal(signal.SIGTERM, flag)
+    model = trained_small(int(seed))
+    os.fsync = fsync
+    save(model, fmt, path)
+    print("saved", flush=True)
+    if handler == "flag" and signal.getsignal(signal.SIGTERM) is flag:
+        print("kept", flush=True)

@@ -286,8 +286,8 @@ def test_npz_hostile_metadata_member(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_not_a_regular_file(tmp_path: Path, fmt: str) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)  # opening a FIFO for reading would wait for a writer
-    assert "is not a regular file" in refused(fmt, fifo, tt.CheckpointError)
-    assert "is not a regular file" in refused(fmt, tmp_path, tt.CheckpointError)
+    assert "is a FIFO, not a regular file" in refused(fmt, fifo, tt.CheckpointError)
+    assert "is a directory, not a regular file" in refused(fmt, tmp_path, tt.CheckpointError)
 
 
 # ---- safetensors -----------------------------------------------------------------------------------

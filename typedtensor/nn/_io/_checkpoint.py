@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from ..._errors import CheckpointError, TypedTensorError
 from .._module import Module, _apply_state, _check_spec, _check_type_application, _join
+from ._paths import checked_path, file_kind, os_errors
 from ._report import LoadReport
 
 if TYPE_CHECKING:
@@ -104,14 +105,6 @@ class Reader(Protocol):
         ...
 
 
-def _path(path: object, where: str) -> str:
-    if isinstance(path, (str, os.PathLike)):
-        p = cast("object", os.fspath(cast("str | os.PathLike[str]", path)))
-        if isinstance(p, str) and p:
-            return p
-    raise TypedTensorError(f"{where}: path must be a non-empty str or os.PathLike[str], got {path!r}")
-
-
 def _flag(name: str, value: object, where: str) -> bool:
     if not isinstance(value, bool):
         raise TypedTensorError(f"{where}: {name} must be True or False, got {value!r}")
@@ -139,7 +132,7 @@ def options(
     if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0):
         raise TypedTensorError(f"{where}: max_bytes must be a positive int or None, got {max_bytes!r}")
     return Options(
-        path=_path(path, where),
+        path=checked_path(path, where),
         naming=_naming(naming, where),
         strict=_flag("strict", strict, where),
         cast=_flag("cast", cast, where),
@@ -401,12 +394,14 @@ def unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def open_regular(path: str, where: str) -> Generator[BinaryIO]:
     """``path`` opened for reading; refused unless it is a regular file (a FIFO or a device could hang).
 
-    OS errors (no such file, no permission) propagate unchanged.
+    OS errors (no such file, no permission) are ``CheckpointOSError``s, also of the OSError's class.
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os_errors(where, path, "load"):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise CheckpointError(f"{where}: {path!r} is not a regular file")
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise CheckpointError(f"{where}: {path!r} is {file_kind(mode)}, not a regular file")
         f = os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

@@ -2,7 +2,8 @@
 
 Written as ``numpy.savez`` writes (stored members, ``numpy.lib.format.write_array`` with
 ``allow_pickle=False``), plus a member ``__metadata__``: a 0-d string array holding the metadata as
-JSON. Read through ``zipfile`` and ``numpy.lib.format`` so that sizes are checked before anything is
+JSON (sorted keys; every member dated 1980-01-01: the same module always gives the same bytes).
+Read through ``zipfile`` and ``numpy.lib.format`` so that sizes are checked before anything is
 decompressed: the member count from the zip's end record before its index is parsed, every member's
 declared size against ``max_bytes``, each expected member's ``.npy`` header (shape, dtype) against the
 module, and its declared size against that header. ``numpy.load`` would read an object array's
@@ -34,6 +35,7 @@ _MAX_HEADER = 10_000
 #: Bound on the metadata member's size.
 _MAX_METADATA = 16 << 20
 _WHAT = "npz"
+_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 def save(module: Module, path: object, *, naming: object) -> None:
@@ -43,15 +45,17 @@ def save(module: Module, path: object, *, naming: object) -> None:
     arrays = ck.state_arrays(module, opts.naming)
     if METADATA in arrays:
         raise TypedTensorError(f"{where}: a tensor is named {METADATA!r}, the name of the file's metadata member")
-    meta = np.array(json.dumps(ck.typedtensor_metadata(module, where)))
+    meta = np.array(json.dumps(ck.typedtensor_metadata(module, where), sort_keys=True))
 
     def write(f: BinaryIO) -> None:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             for key, arr in (*arrays.items(), (METADATA, meta)):
-                with zf.open(key + ".npy", "w", force_zip64=True) as member:
+                # A fixed date (zip's earliest), so that the same module gives the same bytes.
+                info = zipfile.ZipInfo(key + ".npy", date_time=_DATE)
+                with zf.open(info, "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, arr, allow_pickle=False)
 
-    atomic_write(opts.path, write)
+    atomic_write(opts.path, write, where)
 
 
 def load(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,11 +67,31 @@ def save(module: Module, path: object, metadata: object, *, naming: object) -> N
     serialize, _ = _library(where)
     meta = {**ck.typedtensor_metadata(module, where), **ck.user_metadata(metadata, where)}
     data = serialize(ck.state_arrays(module, opts.naming), metadata=meta)
+    header, body = _canonical(data)
 
     def write(f: BinaryIO) -> None:
-        f.write(data)
+        f.write(header)
+        f.write(body)
 
-    atomic_write(opts.path, write)
+    atomic_write(opts.path, write, where)
+
+
+def _canonical(data: bytes) -> tuple[bytes, memoryview]:
+    """The package's file with its header in one order, so that the same module gives the same bytes.
+
+    The package writes the metadata in the order of a Rust HashMap, which changes from one save to the
+    next; the header is rewritten with the metadata sorted by key and the tensors by offset, padded
+    with spaces to a multiple of 8 bytes as the package pads it. The data is the package's, untouched.
+    """
+    n = int.from_bytes(data[:8], "little")
+    header = cast("dict[str, Any]", json.loads(data[8 : 8 + n]))
+    meta = cast("dict[str, str] | None", header.pop("__metadata__", None))
+    tensors = sorted(header.items(), key=lambda item: (list(item[1]["data_offsets"]), item[0]))
+    ordered: dict[str, Any] = {} if meta is None else {"__metadata__": dict(sorted(meta.items()))}
+    ordered.update(tensors)
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text, memoryview(data)[8 + n :]
 
 
 def load(
