@@ -334,6 +334,33 @@ def test_names_of_name_max_bytes_save_and_load(tmp_path: Path, fmt: str, kind: s
     np.testing.assert_array_equal(weight_of(fmt, tmp_path / name), trained_small(2).fc.weight.numpy())
 
 
+@pytest.mark.parametrize("limit", [64, 48])
+def test_the_temporary_fits_the_directorys_name_max(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    name = "é" * ((limit - 4) // 2) + "m" * (limit % 2) + ".npz"
+    assert len(os.fsencode(name)) == limit
+
+    def pathconf(path: object, what: object) -> int:  # as a file system with a smaller NAME_MAX
+        return limit
+
+    monkeypatch.setattr(os, "pathconf", pathconf)
+    seen: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        seen.extend([] if seen else temporaries(tmp_path, name))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    Small().save_npz(tmp_path / name)
+    (tmp,) = seen
+    assert len(os.fsencode(tmp)) <= limit
+    assert tmp.startswith(".é")  # cut at a character (48: 3 bytes left, one "é"), still recognisable
+    assert tmp.count("é") == (limit - 45) // 2  # 45: the 28 bytes added, "~" and a 16-digit hash
+    assert listing(tmp_path) == [name]
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_name_too_long_is_an_error_naming_the_target(tmp_path: Path, fmt: str) -> None:
     path = tmp_path / ("m" * 252 + ".npz")  # 256 bytes
