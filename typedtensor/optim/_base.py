@@ -1,9 +1,12 @@
 """What every optimizer shares: hyper-parameter checks, the parameter walk and the all-or-nothing update.
 
-An optimizer is built for one model's parameter structure: the dotted names, shapes and dtypes of
+An optimizer belongs to the parameters it was built for, as in PyTorch: the tensors of
 ``model.named_parameters()`` (a tensor reachable under two names is one parameter, kept under its
-first name). Its state (momentum buffers, Adam moments, step counts) is kept by dotted name, so
-``update`` accepts that model or any model of the same structure, and refuses any other.
+first name), held by weak reference, with their dotted names, shapes and dtypes. Its state (momentum
+buffers, Adam moments, step counts) is kept by dotted name. ``update`` accepts a model only when
+each of its parameters is the very tensor the optimizer was built for: another model, even of the
+same structure (a copy, ``to_dtype``), is refused, and so is a model one of whose parameters was
+replaced by a new tensor; ``load_state_dict`` writes into the existing tensors, so it keeps them.
 
 ``update(model, grads)`` first validates everything (hyper-parameters, structure, one finite
 gradient of the right shape per parameter), then computes every new parameter value and state
@@ -15,6 +18,7 @@ A refused update changes nothing. Buffers (running statistics, counters) are nev
 from __future__ import annotations
 
 import math
+import weakref
 from abc import ABC, abstractmethod
 from typing import Any, Generic, TypeVar, cast
 
@@ -109,6 +113,8 @@ class Optimizer(ABC, Generic[St]):
                     f"{owner}: parameter {name!r} has dtype {t._data.dtype}; optimizers train float parameters"
                 )
         self._layout: Layout = tuple((name, t._data.shape, t._data.dtype) for name, t in params)
+        #: The parameter tensors themselves, by dotted name (weak: the optimizer does not keep the model alive).
+        self._owned: dict[str, weakref.ref[Tensor[Any, Any, Any]]] = {name: weakref.ref(t) for name, t in params}
         self._state: dict[str, St] = {}
         #: How many updates were applied.
         self.steps = 0
@@ -214,6 +220,29 @@ class Optimizer(ABC, Generic[St]):
                     f"{owner}.update: parameter {name!r} is {dtype} of shape {shape} but the optimizer was built "
                     f"for {want_dtype} of shape {want_shape}; build a new {owner} for this model"
                 )
+        self._check_owned(params)
+
+    def _check_owned(self, params: list[tuple[str, Tensor[Any, Any, Any]]]) -> None:
+        """Each parameter must be the tensor the optimizer was built for (its state belongs to that tensor)."""
+        owner = type(self).__name__
+        foreign = [name for name, t in params if self._owned[name]() is not t]
+        if not foreign:
+            return
+        if len(foreign) == len(params):
+            what = f"none of this model's parameters is a tensor this {owner} was built for (another model?)"
+        else:
+            names = ", ".join(map(repr, foreign))
+            what = (
+                f"parameter{'s' if len(foreign) > 1 else ''} {names} "
+                f"{'are not the tensors' if len(foreign) > 1 else 'is not the tensor'} this {owner} was built for "
+                "(replaced by assignment?)"
+            )
+        raise OptimizerError(
+            f"{owner}.update: {what}; nothing was changed. An optimizer belongs to the parameters it was built for "
+            f"(its state, such as momentum buffers and moments, is theirs): pass the model given to {owner}(...), or "
+            f"build a new {owner} for this model. To put other values into the trained model's parameters, use "
+            "model.load_state_dict(...), which writes into its tensors and keeps them"
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._options()}, parameters={len(self._layout)}, steps={self.steps})"
