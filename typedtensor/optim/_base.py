@@ -210,8 +210,8 @@ class Optimizer(ABC, Generic[St]):
             unexpected = [n for n in got if n not in expected]
             raise OptimizerError(
                 f"{owner}.update: this model's parameters differ from those the optimizer was built for: "
-                f"missing {missing}, unexpected {unexpected}; pass the model given to {owner}(...) (or one of the "
-                f"same structure), or build a new {owner} for this model"
+                f"missing {missing}, unexpected {unexpected}; pass the model given to {owner}(...), or build a new "
+                f"{owner} for this model"
             )
         for name, (shape, dtype) in got.items():
             want_shape, want_dtype = expected[name]
