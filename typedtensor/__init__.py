@@ -19,8 +19,11 @@ from ._create import tensor as tensor
 from ._create import zeros as zeros
 from ._errors import CheckError as CheckError
 from ._errors import CheckpointError as CheckpointError
+from ._errors import DTypeCheckError as DTypeCheckError
 from ._errors import DTypeError as DTypeError
+from ._errors import ShapeCheckError as ShapeCheckError
 from ._errors import ShapeError as ShapeError
+from ._errors import TapeCheckError as TapeCheckError
 from ._errors import TapeError as TapeError
 from ._errors import TypedTensorError as TypedTensorError
 from ._functional import concat as concat
