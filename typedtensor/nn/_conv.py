@@ -9,7 +9,7 @@ import numpy as np
 
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _float_dtype, _make
+from .._tensor import Tensor, _float_dtype, _make, _tensor_arg
 from ._init import uniform_fan_in
 from ._module import Module, _check_seed
 from .functional import Padding, Size2, _conv2d, _conv_padding, _int, _pair
@@ -144,7 +144,7 @@ class Conv2D(Module, Generic[I, O]):
         return self._apply(x)
 
     def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
-        data = x._data
+        data = _tensor_arg(x, "Conv2D")._data
         if data.ndim in (3, 4) and data.shape[-3] != self.in_channels:  # the annotations check this too
             raise ShapeError(
                 f"Conv2D: expected input with {self.in_channels} channels (in_channels), got shape {data.shape} "
