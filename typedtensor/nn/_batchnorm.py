@@ -28,10 +28,10 @@ from numpy.typing import NDArray
 
 from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _apply, _float_dtype, _make, _scalar, _tensor_arg
+from .._tensor import Tensor, _apply, _float_dtype, _make, _scalar
 from . import _bn_backend as _k
 from . import _bn_numpy
-from ._module import Module, _check_seed
+from ._module import FieldSpec, Module, _check_seed
 
 __all__ = ["BatchNorm1D", "BatchNorm2D", "FusedBatchNorm2D"]
 
@@ -61,6 +61,13 @@ def _real(name: str, value: Any) -> float:
     return number
 
 
+def _flag(name: str, value: object) -> bool:
+    """A bool option (NumPy's bool too), or a TypedTensorError naming it."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypedTensorError(f"{name} must be True or False, got {value!r}")
+    return value is True or value is np.True_
+
+
 class _BatchNorm(Module, Generic[C]):
     """Shared state and arithmetic of the BatchNorm family (see the module docstring)."""
 
@@ -73,6 +80,31 @@ class _BatchNorm(Module, Generic[C]):
     # ... and refuse a file whose values for these differ. freeze, inplace and sscale are choices of
     # how to train or run, not part of the model: not saved.
     structure_names: ClassVar[tuple[str, ...]] = ("num_features", "affine", "track_running_stats")
+    # Hyper-parameters and options may be changed after construction: validated by the constructor's
+    # checks, honoured from the next call (sscale from the next reset_params). The structure is fixed.
+    option_names: ClassVar[tuple[str, ...]] = ("freeze", "inplace", "sscale")
+    _field_flags: ClassVar[Mapping[str, str]] = {
+        "scale": "affine",
+        "bias": "affine",
+        "running_mean": "track_running_stats",
+        "running_var": "track_running_stats",
+        "num_batches_tracked": "track_running_stats",
+    }
+    _setting_hints: ClassVar[Mapping[str, str]] = {
+        "num_features": "it sets the shape of every tensor; build a new module with the channel count you want",
+        "affine": (
+            "it decides whether scale and bias exist; build a new module with affine=... and copy the running "
+            "statistics with new.load_state_dict(old.state_dict(), strict=False)"
+        ),
+        "track_running_stats": (
+            "it decides whether running_mean, running_var and num_batches_tracked exist; for batch statistics in "
+            "inference too, build a new module with track_running_stats=False and copy scale and bias with "
+            "new.load_state_dict(old.state_dict(), strict=False); to keep training without changing the running "
+            "statistics, set freeze=True (normalises with them) or momentum=0.0"
+        ),
+        "momentum_convention": "momentum is kept in PyTorch's convention: for MegEngine's momentum m set momentum = 1 - m",
+        "seed": "re-initialise the parameters with reset_params(seed)",
+    }
     #: Ranks accepted.
     _ranks: ClassVar[tuple[int, ...]] = ()
     _name: ClassVar[str] = "BatchNorm"
@@ -115,6 +147,8 @@ class _BatchNorm(Module, Generic[C]):
         init_factor = None if init_factor is None else _real("init_factor", init_factor)
         sscale = None if sscale is None else _real("sscale", sscale)
         _check_seed(seed)
+        affine, track_running_stats = _flag("affine", affine), _flag("track_running_stats", track_running_stats)
+        freeze, inplace = _flag("freeze", freeze), _flag("inplace", inplace)
         if momentum_convention not in ("pytorch", "megengine"):
             raise TypedTensorError(f"momentum_convention must be 'pytorch' or 'megengine', got {momentum_convention!r}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:
@@ -220,19 +254,37 @@ class _BatchNorm(Module, Generic[C]):
             raise TypedTensorError(f"{key!r} holds negative variances")
 
     def _check_hparams(self, values: Mapping[str, object]) -> None:
-        """The constructor's checks, on a probe module built with ``values`` and this one's structure."""
-        v: dict[str, Any] = dict(values)
-        _BatchNorm(
-            self.num_features,
-            eps=v["eps"],
-            momentum=v["momentum"],
-            init_factor=v["init_factor"],
-            min_factor=v["min_factor"],
-            affine=self.affine,
-            track_running_stats=self.track_running_stats,
-            freeze=self.freeze,
-            dtype=self.dtype.type,
-        )
+        """The constructor's checks, on a probe module built with ``values`` and this one's other settings."""
+        self._probe(values)
+
+    def _check_setting(self, name: str, value: object) -> object:
+        """A new hyper-parameter or option, through the constructor's checks (as the probe normalised it)."""
+        return getattr(self._probe({name: value}), name)
+
+    def _probe(self, changes: Mapping[str, object]) -> _BatchNorm[Any]:
+        """A one-channel module with this one's settings (momentum in PyTorch's convention) and ``changes``."""
+        settings: dict[str, Any] = {
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "affine": self.affine,
+            "track_running_stats": self.track_running_stats,
+            "dtype": self.dtype.type,
+            "freeze": self.freeze,
+            "init_factor": self.init_factor,
+            "min_factor": self.min_factor,
+            "sscale": self.sscale,
+            "inplace": self.inplace,
+        }
+        merged: dict[str, Any] = {**settings, **changes}
+        return _BatchNorm(1, **merged)
+
+    def _field_spec(self, name: str) -> FieldSpec:
+        """(C,) tensors of the module's dtype; the counter an int; None for what the module was built without."""
+        if name in ("scale", "bias"):
+            return ((self.num_features,), self.dtype) if self.affine else None
+        if name in ("running_mean", "running_var"):
+            return ((self.num_features,), self.dtype) if self.track_running_stats else None
+        return int if self.track_running_stats else None
 
     def _factor(self) -> float:
         """This training step's running-average factor; num_batches_tracked is already counted."""
@@ -295,7 +347,7 @@ class _BatchNorm(Module, Generic[C]):
     def _addend(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None) -> Array | None:
         if addend is None:
             return None
-        if _tensor_arg(addend, f"{self._name}: addend")._data.shape != x._data.shape:
+        if addend._data.shape != x._data.shape:
             raise ShapeError(f"{self._name}: the addend has shape {addend._data.shape}, the input {x._data.shape}")
         return self._view(addend)
 
@@ -309,7 +361,7 @@ class _BatchNorm(Module, Generic[C]):
 
     def _infer(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool) -> Array:
         """Inference output data (running statistics, or batch statistics without them)."""
-        if _tensor_arg(x, f"{self._name}.forward")._tape is not None:
+        if x._tape is not None:
             raise TapeError(
                 f"{self._name}.forward is inference and takes an untraced tensor; for a training step call "
                 "forward_mut (or pass x.detach() to run inference on these values)"
@@ -354,7 +406,7 @@ class _BatchNorm(Module, Generic[C]):
                 f"{self._name}(inplace=True) works only in inference (forward): training keeps the input for the "
                 "backward pass; build a separate module with inplace=False for training"
             )
-        if _tensor_arg(x, f"{self._name}.forward_mut")._tape is None:
+        if x._tape is None:
             raise TapeError(
                 f"{self._name}.forward_mut is a training step and takes a traced tensor: x.trace(grads) "
                 "(use forward for inference)"

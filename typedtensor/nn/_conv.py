@@ -9,9 +9,10 @@ import numpy as np
 
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _float_dtype, _make, _tensor_arg
+from .._tensor import Tensor, _float_dtype, _make
+from ._fields import check_fields
 from ._init import uniform_fan_in
-from ._module import Module, _check_seed
+from ._module import FieldSpec, Module, _check_seed
 from .functional import Padding, Size2, _conv2d, _conv_padding, _int, _pair
 
 __all__ = ["Conv2D"]
@@ -57,6 +58,8 @@ class Conv2D(Module, Generic[I, O]):
         "dilation",
         "groups",
     )
+    optional_names: ClassVar[tuple[str, ...]] = ("bias",)  # assigning None removes it, a (O,) tensor adds one
+    _setting_hints: ClassVar[Mapping[str, str]] = {"fan_in": "it is in_channels / groups * kH * kW"}
 
     weight: Tensor[tuple[O, int, int, int], Any, NoneTape]
     bias: Tensor[tuple[O], Any, NoneTape] | None
@@ -143,8 +146,16 @@ class Conv2D(Module, Generic[I, O]):
         """Same as ``forward`` (no train/infer difference); parameters get gradients when allocated."""
         return self._apply(x)
 
+    def _field_spec(self, name: str) -> FieldSpec:
+        """weight (O, I / groups, kH, kW) and bias (O,), of the layer's dtype."""
+        o = self.out_channels
+        shape = (o, self.in_channels // self.groups, *self.kernel_size) if name == "weight" else (o,)
+        return shape, self.dtype
+
     def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
-        data = _tensor_arg(x, "Conv2D")._data
+        if self.weight._data.shape != (self.out_channels, self.in_channels // self.groups, *self.kernel_size):
+            check_fields(self)  # conv2d checks the weight against the input, this against the layer's settings
+        data = x._data
         if data.ndim in (3, 4) and data.shape[-3] != self.in_channels:  # the annotations check this too
             raise ShapeError(
                 f"Conv2D: expected input with {self.in_channels} channels (in_channels), got shape {data.shape} "

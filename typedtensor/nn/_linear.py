@@ -10,9 +10,10 @@ import numpy as np
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._ops import linalg as _la
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _apply, _float_dtype, _make, _tensor_arg
+from .._tensor import Tensor, _apply, _float_dtype, _make
+from ._fields import check_fields
 from ._init import uniform_fan_in
-from ._module import Module, _check_seed
+from ._module import FieldSpec, Module, _check_seed
 
 __all__ = ["Linear"]
 
@@ -41,6 +42,7 @@ class Linear(Module, Generic[I, O]):
     dim_attrs: ClassVar[Mapping[str, str]] = {"I": "in_features", "O": "out_features"}
     param_names: ClassVar[tuple[str, ...]] = ("weight", "bias")
     structure_names: ClassVar[tuple[str, ...]] = ("in_features", "out_features")  # checked by checkpoint loads
+    optional_names: ClassVar[tuple[str, ...]] = ("bias",)  # assigning None removes it, a (O,) tensor adds one
 
     weight: Tensor[tuple[O, I], Any, NoneTape]
     bias: Tensor[tuple[O], Any, NoneTape] | None
@@ -85,8 +87,20 @@ class Linear(Module, Generic[I, O]):
         """Same as ``forward`` (no train/infer difference); parameters get gradients when allocated."""
         return self._apply(x)
 
+    def _field_spec(self, name: str) -> FieldSpec:
+        """weight (O, I) and bias (O,), of the layer's dtype."""
+        shape = (self.out_features, self.in_features) if name == "weight" else (self.out_features,)
+        return shape, self.dtype
+
     def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
-        data = _tensor_arg(x, "Linear")._data
+        w, bias = self.weight._data, self.bias
+        if (
+            w.shape != (self.out_features, self.in_features)
+            or w.dtype != self.dtype
+            or (bias is not None and (bias._data.shape != w.shape[:1] or bias._data.dtype != w.dtype))
+        ):
+            check_fields(self)  # a wrong bias would broadcast silently: an error naming the field instead
+        data = x._data
         if data.ndim == 0 or data.shape[-1] != self.in_features:
             raise ShapeError(
                 f"Linear: expected input (..., {self.in_features}), got shape {data.shape}; the last dim must be "
@@ -97,7 +111,6 @@ class Linear(Module, Generic[I, O]):
                 f"Linear: the layer holds {self.dtype.name} parameters but the input is {data.dtype.name}; "
                 f"convert the input with .astype(np.{self.dtype.name}) or the model with to_dtype()"
             )
-        bias = self.bias
         if bias is None:
             return _apply(_la.linear(data, self.weight._data, None), (x, self.weight))
         return _apply(_la.linear(data, self.weight._data, bias._data), (x, self.weight, bias))

@@ -23,9 +23,11 @@ layers that differ (BatchNorm, Dropout) accept only the right one, statically an
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import os
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Literal, Self, cast
 
 import numpy as np
@@ -35,11 +37,14 @@ from .. import _check
 from .._errors import CheckError, CheckpointError, DTypeError, ShapeError, TypedTensorError
 from .._tape import Gradients
 from .._tensor import Tensor, _float_dtype, _make
+from . import _fields
 from ._io._report import LoadReport
 
 Naming = Literal["typedtensor", "torch"]
 #: A value validated for loading into (module, attribute).
 Staged = tuple["Module", str, object]
+#: What a parameter or buffer may hold: a tensor's (shape, dtype), ``int`` (a counter), or None (nothing).
+FieldSpec = tuple[tuple[int, ...], np.dtype[Any]] | type[int] | None
 
 __all__ = ["Module"]
 
@@ -60,12 +65,70 @@ class Module:
     #: files and restored from them (validated by ``_check_hparams`` first).
     hparam_names: ClassVar[tuple[str, ...]] = ()
     #: Settings that fix the architecture (``in_features``, ``stride``): written into checkpoint files,
-    #: and a file whose value differs is refused.
+    #: and a file whose value differs is refused. Fixed once the module is built (assigning one is refused).
     structure_names: ClassVar[tuple[str, ...]] = ()
+    #: Run options that are not saved (BatchNorm's ``freeze``, ``inplace``): may be changed after
+    #: construction, validated by ``_check_setting`` (as hyper-parameters are).
+    option_names: ClassVar[tuple[str, ...]] = ()
+    #: Parameters the layer can do without (Linear's ``bias``): assigning None removes one, and a tensor of
+    #: the shape ``_field_spec`` gives adds one.
+    optional_names: ClassVar[tuple[str, ...]] = ()
+    #: The constructor flag that creates a parameter or buffer (``{"scale": "affine"}``), for messages.
+    _field_flags: ClassVar[Mapping[str, str]] = {}
+    #: How to get another value of a fixed setting, constructor-only argument or read-only property.
+    _setting_hints: ClassVar[Mapping[str, str]] = {}
+    #: The constructor's argument names (an assignment to one the module does not keep is refused).
+    _tt_init_args: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            setattr(cls, "__init__", _building(init))  # noqa: B010 (mypy refuses assigning to a method)
+        signature = inspect.signature(cls.__init__)
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        cls._tt_init_args = frozenset(n for n, p in list(signature.parameters.items())[1:] if p.kind in named)
         _check.install(cls, _module_bindings)
+
+    # ---- assignments after construction (see _fields) ------------------------------------------
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if "_tt_building" not in self.__dict__:
+            value = _fields.checked(self, name, value)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        _fields.refuse_deletion(self, name)
+        object.__delattr__(self, name)
+
+    def _field_spec(self, name: str) -> FieldSpec:
+        """What the parameter or buffer ``name`` may hold: (shape, dtype) of a tensor, ``int`` for a counter,
+        or None when the module was built without it.
+
+        This default describes the current value; layers whose kernels read a field state the shape they
+        read (and give a spec for their optional fields).
+        """
+        current = self.__dict__.get(name)
+        if isinstance(current, Tensor):
+            data: NDArray[Any] = current._data
+            return data.shape, data.dtype
+        if isinstance(current, int) and not isinstance(current, bool):
+            return int
+        return None
+
+    def _check_setting(self, name: str, value: object) -> object:
+        """Validate a new value of a hyper-parameter or option (raise TypedTensorError); returns what to store.
+
+        This default runs ``_check_hparams`` for a hyper-parameter and requires an option to keep the
+        type of its current value; BatchNorm runs its constructor's checks.
+        """
+        if name in self.hparam_names:
+            self._check_hparams({**{n: getattr(self, n) for n in self.hparam_names}, name: value})
+            return value
+        current = getattr(self, name)
+        if current is not None and type(value) is not type(current):
+            raise TypedTensorError(f"{type(self).__name__}.{name} must be a {type(current).__name__}, got {value!r}")
+        return value
 
     def _typed_dims(self) -> dict[object, Any]:
         """The module-level dims of this instance, keyed by TypeVar.
@@ -158,7 +221,8 @@ class Module:
             for attr in (*module.param_names, *module.buffer_names):
                 value = getattr(module, attr)
                 if isinstance(value, Tensor):
-                    setattr(module, attr, _make(value._data.astype(dt), None))
+                    # into __dict__: __setattr__ refuses a tensor of another dtype
+                    module.__dict__[attr] = _make(value._data.astype(dt), None)
             if isinstance(getattr(module, "dtype", None), np.dtype):
                 module.__dict__["dtype"] = dt
         return clone
@@ -357,6 +421,25 @@ class Module:
     def _torch_names_inverse(self) -> dict[str, str]:
         """Our attribute name -> PyTorch's name."""
         return {ours: theirs for theirs, ours in self.torch_names.items()}
+
+
+def _building(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` marking the instance as under construction while it runs (nested super() calls too)."""
+
+    @functools.wraps(init)
+    def __init__(self: Module, *args: Any, **kwargs: Any) -> None:
+        state = self.__dict__
+        depth: int = state.get("_tt_building", 0)
+        state["_tt_building"] = depth + 1
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            if depth:
+                state["_tt_building"] = depth
+            else:
+                del state["_tt_building"]
+
+    return __init__
 
 
 def _children(module: Module) -> Iterator[tuple[str, Module]]:

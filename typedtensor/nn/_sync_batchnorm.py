@@ -20,7 +20,8 @@ BatchNorm2D accepts them (``convert_sync_batchnorm``).
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict, TypeVar, Unpack, cast
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, TypedDict, TypeVar, Unpack, cast
 
 import numpy as np
 
@@ -62,6 +63,10 @@ class _Synced(_BatchNorm[C]):
     _fuse_small = False  # the fused small-tensor kernels take local statistics
     _stats_scope = " (on this process; the statistics are over every process of the communicator)"
     _comm: Any
+    _setting_hints: ClassVar[Mapping[str, str]] = {
+        **_BatchNorm._setting_hints,
+        "comm": "build the layer with comm=..., or convert a BatchNorm with from_batchnorm(bn, comm)",
+    }
 
     def __init__(self, num_features: C, *, comm: Any = None, **options: Unpack[BatchNormOptions]) -> None:
         super().__init__(num_features, **options)

@@ -356,8 +356,9 @@ def load(module: Module, reader: Reader, opts: Options) -> LoadReport:
 def _apply(staged: list[Staged], hp: _HParams) -> None:
     _apply_state(staged)
     for owner, values in hp.restore.items():
-        for attr, value in values.items():
-            setattr(owner, attr, value)
+        # validated together by _check_restored: one assignment at a time (Module.__setattr__ checks each)
+        # could pass through a combination that is refused (init_factor before momentum)
+        owner.__dict__.update(values)
 
 
 def json_metadata(text: str, where: str, path: str) -> dict[str, str]:
