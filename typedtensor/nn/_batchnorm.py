@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _apply, _float_dtype, _make, _scalar
+from .._tensor import Tensor, _apply, _float_dtype, _make, _scalar, _tensor_arg
 from . import _bn_backend as _k
 from . import _bn_numpy
 from ._module import FieldSpec, Module, _check_seed
@@ -347,7 +347,7 @@ class _BatchNorm(Module, Generic[C]):
     def _addend(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None) -> Array | None:
         if addend is None:
             return None
-        if addend._data.shape != x._data.shape:
+        if _tensor_arg(addend, f"{self._name}: addend")._data.shape != x._data.shape:
             raise ShapeError(f"{self._name}: the addend has shape {addend._data.shape}, the input {x._data.shape}")
         return self._view(addend)
 
@@ -361,7 +361,7 @@ class _BatchNorm(Module, Generic[C]):
 
     def _infer(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool) -> Array:
         """Inference output data (running statistics, or batch statistics without them)."""
-        if x._tape is not None:
+        if _tensor_arg(x, f"{self._name}.forward")._tape is not None:
             raise TapeError(
                 f"{self._name}.forward is inference and takes an untraced tensor; for a training step call "
                 "forward_mut (or pass x.detach() to run inference on these values)"
@@ -406,7 +406,7 @@ class _BatchNorm(Module, Generic[C]):
                 f"{self._name}(inplace=True) works only in inference (forward): training keeps the input for the "
                 "backward pass; build a separate module with inplace=False for training"
             )
-        if x._tape is None:
+        if _tensor_arg(x, f"{self._name}.forward_mut")._tape is None:
             raise TapeError(
                 f"{self._name}.forward_mut is a training step and takes a traced tensor: x.trace(grads) "
                 "(use forward for inference)"

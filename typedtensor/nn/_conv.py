@@ -9,7 +9,7 @@ import numpy as np
 
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _float_dtype, _make
+from .._tensor import Tensor, _float_dtype, _make, _tensor_arg
 from ._fields import check_fields
 from ._init import uniform_fan_in
 from ._module import FieldSpec, Module, _check_seed
@@ -155,7 +155,7 @@ class Conv2D(Module, Generic[I, O]):
     def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
         if self.weight._data.shape != (self.out_channels, self.in_channels // self.groups, *self.kernel_size):
             check_fields(self)  # conv2d checks the weight against the input, this against the layer's settings
-        data = x._data
+        data = _tensor_arg(x, "Conv2D")._data
         if data.ndim in (3, 4) and data.shape[-3] != self.in_channels:  # the annotations check this too
             raise ShapeError(
                 f"Conv2D: expected input with {self.in_channels} channels (in_channels), got shape {data.shape} "

@@ -10,7 +10,7 @@ import numpy as np
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._ops import linalg as _la
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _apply, _float_dtype, _make
+from .._tensor import Tensor, _apply, _float_dtype, _make, _tensor_arg
 from ._fields import check_fields
 from ._init import uniform_fan_in
 from ._module import FieldSpec, Module, _check_seed
@@ -100,7 +100,7 @@ class Linear(Module, Generic[I, O]):
             or (bias is not None and (bias._data.shape != w.shape[:1] or bias._data.dtype != w.dtype))
         ):
             check_fields(self)  # a wrong bias would broadcast silently: an error naming the field instead
-        data = x._data
+        data = _tensor_arg(x, "Linear")._data
         if data.ndim == 0 or data.shape[-1] != self.in_features:
             raise ShapeError(
                 f"Linear: expected input (..., {self.in_features}), got shape {data.shape}; the last dim must be "
