@@ -18,7 +18,7 @@ from ._ops import elementwise as _ew
 from ._ops import shape as _sh
 from ._shapes import E, Rest, S, T
 from ._tape import NoneTape, OwnedTape
-from ._tensor import Tensor, _apply, _axis, _mask, _scalar
+from ._tensor import Tensor, _apply, _axis, _index, _mask, _scalar, _tensor_arg
 
 __all__ = ["concat", "stack", "where"]
 
@@ -26,10 +26,7 @@ __all__ = ["concat", "stack", "where"]
 def _same(tensors: Sequence[Tensor[Any, Any, Any]], where: str, axis: int | None) -> list[np.ndarray[Any, Any]]:
     if len(tensors) == 0:
         raise TypedTensorError(f"{where}: needs at least one tensor")
-    for i, t in enumerate(tensors):
-        if t.__class__ is not Tensor:
-            raise TypedTensorError(f"{where}: item {i} is a {type(t).__name__}, not a Tensor (wrap it with tt.tensor)")
-    arrays = [t._data for t in tensors]
+    arrays = [_tensor_arg(t, f"{where}: item {i}")._data for i, t in enumerate(tensors)]
     first = arrays[0]
     for i, a in enumerate(arrays[1:], 1):
         if a.dtype != first.dtype:
@@ -53,7 +50,7 @@ def concat(tensors: Sequence[Tensor[Any, E, T]], axis: int) -> Tensor[tuple[Any,
 @checked
 def concat(tensors: Sequence[Tensor[Any, E, Any]], axis: int = 0) -> Tensor[Any, E, Any]:
     """Join tensors along ``axis`` (typed for axis 0; other axes are checked at run time)."""
-    ax = _axis(tensors[0], axis) if tensors else 0
+    ax = _axis(_tensor_arg(tensors[0], "concat: item 0"), axis) if tensors else 0
     arrays = _same(tensors, "concat", ax)
     return _apply(_sh.concat(arrays, ax), tuple(tensors))
 
@@ -67,6 +64,7 @@ def stack(tensors: Sequence[Tensor[Any, E, Any]], axis: int = 0) -> Tensor[Any, 
     """Stack same-shaped tensors along a new ``axis``."""
     arrays = _same(tensors, "stack", None)
     nd = arrays[0].ndim + 1
+    axis = _index(axis, "stack: axis")
     if not -nd <= axis < nd:
         raise ShapeError(f"stack: axis {axis} is out of range for rank-{nd} output")
     return _apply(_sh.stack(arrays, axis % nd), tuple(tensors))

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ._errors import TapeError, TypedTensorError
+from ._errors import ShapeError, TapeError, TypedTensorError
 
 if TYPE_CHECKING:
     from ._tensor import Tensor as Tensor
@@ -171,7 +171,7 @@ def backward(loss: Tensor[Any, Any, Any]) -> Gradients:
             "trace an input first: x.leaky_trace() or x.trace(grads)"
         )
     if loss._data.ndim != 0:
-        raise TapeError(
+        raise ShapeError(
             f"backward() needs a scalar loss (shape ()), got shape {loss._data.shape}; reduce it first "
             "with .sum() or .mean()"
         )

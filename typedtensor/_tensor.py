@@ -330,7 +330,7 @@ class Tensor(Generic[S, E, T]):
     ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
     def __matmul__(self, other: Tensor[Any, E, Any]) -> Tensor[Any, E, Any]:
         """Matrix product: (K)@(K,N), (...,M,K)@(K,N) and (B...,M,K)@(B...,K,N)."""
-        a, b = self._data, other._data
+        a, b = self._data, _tensor_arg(other, "matmul: other")._data
         if a.ndim == 0 or b.ndim < 2:
             raise ShapeError(f"matmul: self must have rank >= 1 and other rank >= 2, got shapes {a.shape} @ {b.shape}")
         if a.dtype != b.dtype:
@@ -421,9 +421,13 @@ class Tensor(Generic[S, E, T]):
     def permute(self, axes: tuple[int, ...]) -> Tensor[tuple[Any, ...], E, T]:
         """Reorder the axes (``axes[i]`` is the source of output axis i); realize() to re-type."""
         nd = self._data.ndim
-        if sorted(a % nd if -nd <= a < nd else a for a in axes) != list(range(nd)):
+        given = cast("object", axes)  # checked at run time too: with checks off anything may come
+        if not isinstance(given, tuple):
+            raise DTypeError(f"permute: axes must be a tuple of ints, got {type(given).__name__}")
+        order = [_index(a, "permute: an axis") for a in cast("tuple[object, ...]", given)]
+        if sorted(a % nd if -nd <= a < nd else a for a in order) != list(range(nd)):
             raise ShapeError(f"permute: axes {axes} are not a permutation of range({nd}) for shape {self._data.shape}")
-        return _unary(self, _sh.permute(self._data, tuple(a % nd for a in axes)))
+        return _unary(self, _sh.permute(self._data, tuple(a % nd for a in order)))
 
     def transpose(self: Tensor[tuple[*Lead, M, N], E, T]) -> Tensor[tuple[*Lead, N, M], E, T]:
         """Swap the last two axes (PyTorch ``.mT``)."""
@@ -569,7 +573,8 @@ def _mask(mask: Any, x: Tensor[Any, Any, Any], where: str) -> NDArray[Any]:
 def _scalar(v: Any) -> float:
     cls: type[Any] = v.__class__
     if issubclass(cls, (bool, np.bool_)) or not issubclass(cls, (int, float, np.integer, np.floating)):
-        raise TypedTensorError(f"expected a Python number, got {cls.__name__}")
+        wrap = "; wrap arrays with tt.tensor(...)" if issubclass(cls, (np.ndarray, list, tuple)) else ""
+        raise DTypeError(f"expected a Python number, got {cls.__name__}{wrap}")
     return float(v)
 
 
@@ -597,8 +602,28 @@ def _binary(x: Tensor[Any, Any, Any], other: object, kernel: Any) -> Tensor[Any,
     return _apply(kernel(x._data, o), (x, other))  # type: ignore[arg-type]
 
 
+def _index(v: object, what: str) -> int:
+    """``v`` as an int when it is a Python or NumPy integer, else a DTypeError (checks on or off)."""
+    if isinstance(v, int):
+        return v
+    if isinstance(v, np.integer):
+        number: np.integer[Any] = v  # pyright: ignore[reportUnknownVariableType]
+        return int(number)
+    raise DTypeError(f"{what} must be an int (or a NumPy integer), got {type(v).__name__}")
+
+
+def _tensor_arg(x: object, where: str) -> Tensor[Any, Any, Any]:
+    """``x`` if it is a Tensor, else the DTypeError the annotation check raises with checks on."""
+    cls: type = x.__class__  # a class test, cheap enough for every unchecked call
+    if cls is not Tensor:
+        raise DTypeError(f"{where}: expected a typedtensor.Tensor, got {cls.__name__}; wrap arrays with tt.tensor(...)")
+    return cast("Tensor[Any, Any, Any]", x)
+
+
 def _axis(x: Tensor[Any, Any, Any], axis: int) -> int:
     nd = x._data.ndim
+    if axis.__class__ is not int:
+        axis = _index(axis, "axis")
     if not -nd <= axis < nd:
         raise ShapeError(f"axis {axis} is out of range for shape {x._data.shape} (rank {nd})")
     return axis % nd
@@ -608,8 +633,12 @@ def _axes(x: Tensor[Any, Any, Any], axis: Axis) -> tuple[int, ...] | None:
     """Validate ``axis`` against x's rank; None (all axes) or sorted non-negative axes."""
     if axis is None:
         return None
-    if isinstance(axis, int):
-        return (_axis(x, axis),)
+    given = cast("object", axis)  # checked at run time too: with checks off anything may come
+    if isinstance(given, (int, np.integer)):
+        return (_axis(x, cast("int", given)),)
+    if not isinstance(given, tuple):
+        raise DTypeError(f"axis must be an int, a tuple of ints or None, got {type(given).__name__}")
+    axis = cast("tuple[int, ...]", given)
     out = tuple(sorted(_axis(x, a) for a in axis))
     if len(set(out)) != len(out):
         raise ShapeError(f"axis {axis} repeats an axis of shape {x._data.shape}")

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._errors import TypedTensorError
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor
+from .._tensor import Tensor, _tensor_arg
 from ._module import Module
 
 __all__ = ["GELU", "ReLU", "Sigmoid", "Tanh"]
@@ -23,11 +23,11 @@ class _Activation(Module):
 
     def forward(self, x: Tensor[S, E, T]) -> Tensor[S, E, T]:
         """Apply the function elementwise."""
-        return self._fn(x)
+        return self._fn(_tensor_arg(x, type(self).__name__))
 
     def forward_mut(self, x: Tensor[S, E, T]) -> Tensor[S, E, T]:
         """Same as ``forward`` (no train/infer difference)."""
-        return self._fn(x)
+        return self._fn(_tensor_arg(x, type(self).__name__))
 
     def _fn(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
         raise NotImplementedError

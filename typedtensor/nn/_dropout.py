@@ -7,10 +7,10 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from .._errors import TypedTensorError
+from .._errors import TapeError, TypedTensorError
 from .._ops import elementwise as _ew
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _scalar, _unary
+from .._tensor import Tensor, _scalar, _tensor_arg, _unary
 from ._module import Module, _check_seed
 
 __all__ = ["Dropout"]
@@ -46,10 +46,20 @@ class Dropout(Module):
 
     def forward(self, x: Tensor[S, E, NoneTape]) -> Tensor[S, E, NoneTape]:
         """Inference: x unchanged."""
+        if _tensor_arg(x, "Dropout.forward")._tape is not None:  # the annotation says so too, with checks on
+            raise TapeError(
+                "Dropout.forward is inference and takes an untraced tensor; for a training step call forward_mut "
+                "(or pass x.detach() to run inference on these values)"
+            )
         return x
 
     def forward_mut(self, x: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]:
         """Training: each element zeroed with probability p, the others scaled by 1 / (1 - p)."""
+        if _tensor_arg(x, "Dropout.forward_mut")._tape is None:
+            raise TapeError(
+                "Dropout.forward_mut is a training step and takes a traced tensor: x.trace(grads) (use forward for "
+                "inference)"
+            )
         data = x._data
         if self.p == 1.0:
             factor = np.zeros(data.shape, data.dtype)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._errors import ShapeError
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor
+from .._tensor import Tensor, _tensor_arg
 from ._module import Module
 
 __all__ = ["Flatten"]
@@ -35,7 +35,7 @@ class Flatten(Module):
 
 
 def _flatten(x: Tensor[tuple[B, *Rest], E, T]) -> Tensor[tuple[B, int], E, T]:
-    shape: tuple[int, ...] = x._data.shape
+    shape: tuple[int, ...] = _tensor_arg(x, "Flatten")._data.shape
     if len(shape) < 1:
         raise ShapeError("Flatten: expected an input with a batch dim, got a rank-0 tensor")
     rest = 1

@@ -14,7 +14,7 @@ from .._check import checked
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._ops import losses as _lo
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _apply, _operand, _scalar, _unary
+from .._tensor import Tensor, _apply, _operand, _scalar, _tensor_arg, _unary
 
 __all__ = ["cross_entropy", "mse_loss"]
 
@@ -66,7 +66,7 @@ def cross_entropy(
     smoothing = _scalar(label_smoothing)
     if not 0.0 <= smoothing <= 1.0:
         raise TypedTensorError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    z, y = logits._data, labels._data
+    z, y = _tensor_arg(logits, "cross_entropy: logits")._data, _tensor_arg(labels, "cross_entropy: labels")._data
     if z.ndim != 2 or y.shape != z.shape[:1]:
         raise ShapeError(f"cross_entropy: expected logits (B, K) and labels (B,), got {z.shape} and {y.shape}")
     if y.dtype.kind not in "iu":
@@ -100,7 +100,7 @@ def mse_loss(
     red = _reduction("mse_loss", reduction)
     if red == "none":
         raise TypedTensorError("mse_loss: reduction='none' is (pred - target).square(); use that expression")
-    t = _operand(pred, target)
+    t = _operand(_tensor_arg(pred, "mse_loss: pred"), target)
     if not isinstance(t, np.ndarray):
         raise TypedTensorError(f"mse_loss: target must be a tensor of pred's shape, got {type(target).__name__}")
     return _apply(_lo.mse(pred._data, t, red), (pred, target))

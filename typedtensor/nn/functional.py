@@ -21,7 +21,7 @@ from .._ops import conv as _conv
 from .._ops import pool as _pool
 from .._ops._types import Array, Grads, Result
 from .._tape import NoneTape, OwnedTape
-from .._tensor import _FLOATS, Tensor, _apply, _unary
+from .._tensor import _FLOATS, Tensor, _apply, _tensor_arg, _unary
 
 __all__ = ["avg_pool2d", "conv2d", "global_avg_pool2d", "max_pool2d"]
 
@@ -68,7 +68,7 @@ def _pair(value: object, name: str, where: str, minimum: int) -> Pair:
 
 def _image(x: Tensor[Any, Any, Any], where: str) -> tuple[Array, bool]:
     """x's data as (N, C, H, W) and whether it was unbatched (C, H, W), after rank and dtype checks."""
-    data: Array = x._data
+    data: Array = _tensor_arg(x, where)._data
     if data.ndim not in (3, 4):
         raise ShapeError(
             f"{where}: expected a (N, C, H, W) batch or an unbatched (C, H, W) image, got shape {data.shape}; "
