@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
+from .._exclusive import exclusive
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor, _apply, _float_dtype, _make, _scalar, _tensor_arg
 from . import _bn_backend as _k
@@ -359,21 +360,38 @@ class _BatchNorm(Module, Generic[C]):
             np.maximum(out, 0, out=out)
         return out
 
-    def _infer(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool) -> Array:
-        """Inference output data (running statistics, or batch statistics without them)."""
+    def _infer(
+        self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool
+    ) -> Tensor[Any, Any, Any]:
+        """Inference (running statistics, or batch statistics without them); inplace: into x, returned."""
+        inplace = self.inplace
         if _tensor_arg(x, f"{self._name}.forward")._tape is not None:
             raise TapeError(
                 f"{self._name}.forward is inference and takes an untraced tensor; for a training step call "
-                "forward_mut (or pass x.detach() to run inference on these values)"
+                "forward_mut"
+                + (
+                    " (or run inference on an untraced copy, tt.tensor(x): this module is inplace=True and would "
+                    "overwrite the values the tape holds)"
+                    if inplace
+                    else " (or pass x.detach() to run inference on these values)"
+                )
             )
+        alone = inplace and exclusive(x)  # before any view of x exists here
         x3 = self._view(x)
         addend3 = self._addend(x, addend)
-        inplace = self.inplace
         if inplace:
             if not (x._data.flags.writeable and x._data.flags.c_contiguous):
                 raise TypedTensorError(
                     f"{self._name}(inplace=True): the input's buffer is read-only or not contiguous; pass a tensor "
                     "that owns its data (tt.tensor(...)) or build the module with inplace=False"
+                )
+            if not alone:
+                raise TypedTensorError(
+                    f"{self._name}(inplace=True) writes the output into the input's buffer, but something else sees "
+                    "that buffer: another tensor shares it (x.detach(), x.reshape(...), x.realize(...), a slice, "
+                    "x.trace(...)), a NumPy view of it is held (x.numpy()), a tape keeps it for a backward pass, or "
+                    "the input is a view of another tensor's data; overwriting it would change those too. Pass a "
+                    "tensor that owns its data (tt.tensor(x) makes a copy), or build the module with inplace=False"
                 )
             if addend3 is not None and np.shares_memory(addend3, x._data):
                 addend3 = addend3.copy()  # the output overwrites x before the addend is read
@@ -390,8 +408,7 @@ class _BatchNorm(Module, Generic[C]):
             result = result.astype(x._data.dtype)
             if inplace:
                 x._data[...] = result
-                result = x._data
-        return result
+        return x if inplace else _make(result, None)
 
     def _train(
         self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool
@@ -518,7 +535,7 @@ class BatchNorm2D(_BatchNorm[C]):
     def forward(self, x: Tensor[tuple[C, H, W], E, NoneTape]) -> Tensor[tuple[C, H, W], E, NoneTape]: ...
     def forward(self, x: Tensor[tuple[*Lead, C, H, W], E, NoneTape]) -> Tensor[tuple[*Lead, C, H, W], E, NoneTape]:  # pyright: ignore[reportInconsistentOverload]
         """Inference: normalise with the running statistics; nothing is updated."""
-        return _make(self._infer(x, None, False), None)
+        return self._infer(x, None, False)
 
     @overload
     def forward_mut(self, x: Tensor[tuple[B, C, H, W], E, OwnedTape]) -> Tensor[tuple[B, C, H, W], E, OwnedTape]: ...
@@ -551,7 +568,7 @@ class FusedBatchNorm2D(_BatchNorm[C]):
         addend: Tensor[tuple[*Lead, C, H, W], E, NoneTape] | None = None,
     ) -> Tensor[tuple[*Lead, C, H, W], E, NoneTape]:
         """Inference: ``relu(bn(x) + addend)`` with the running statistics."""
-        return _make(self._infer(x, addend, True), None)
+        return self._infer(x, addend, True)
 
     @overload
     def forward_mut(
@@ -582,7 +599,7 @@ class BatchNorm1D(_BatchNorm[C]):
     def forward(self, x: Tensor[tuple[B, C, W], E, NoneTape]) -> Tensor[tuple[B, C, W], E, NoneTape]: ...
     def forward(self, x: Tensor[tuple[B, C, *Rest], E, NoneTape]) -> Tensor[tuple[B, C, *Rest], E, NoneTape]:  # pyright: ignore[reportInconsistentOverload]
         """Inference: normalise with the running statistics; nothing is updated."""
-        return _make(self._infer(x, None, False), None)
+        return self._infer(x, None, False)
 
     @overload
     def forward_mut(self, x: Tensor[tuple[B, C], E, OwnedTape]) -> Tensor[tuple[B, C], E, OwnedTape]: ...
