@@ -226,6 +226,69 @@ def one_value_case(comm: Any) -> dict[str, Array]:
     return {"message": np.array(message), "counter": np.array(bn.num_batches_tracked), **bn.state_dict()}
 
 
+def _refusal(run: Callable[[], object]) -> str:
+    try:
+        run()
+    except tt.TypedTensorError as e:
+        return f"{type(e).__name__}: {e}"
+    return "no error"
+
+
+def _paired_step(comm: Any) -> Array:
+    """A good SyncBatchNorm step after a refused one: the processes still pair their collectives."""
+    bn = nn.SyncBatchNorm2D(2, dtype=F64)
+    rank = comm.Get_rank()
+    bn.forward_mut(tt.tensor(np.arange(8.0).reshape(2, 2, 2, 1) * (rank + 1)).leaky_trace()).sum().backward()
+    assert bn.running_mean is not None
+    return bn.running_mean.numpy()
+
+
+#: Layers that differ between the processes (issue 10, point 7): rank r's (channels, dtype).
+LAYOUT_CASES: dict[str, tuple[tuple[int, Any], tuple[int, Any]]] = {
+    "error-channels": ((3, F64), (4, F64)),
+    "error-dtype": ((3, F64), (3, np.float32)),
+}
+
+
+def layout_case(name: str, comm: Any) -> dict[str, Array]:
+    """Each process trains a SyncBatchNorm2D of its own layout: every process refuses alike, changing nothing."""
+    channels, dtype = LAYOUT_CASES[name][comm.Get_rank()]
+    bn: Any = nn.SyncBatchNorm2D(channels, dtype=dtype)
+    x = tt.tensor(np.random.default_rng(comm.Get_rank()).standard_normal((3, channels, 2, 2)).astype(dtype))
+    message = _refusal(lambda: bn.forward_mut(x.leaky_trace()))
+    state = {k: v.astype(F64) for k, v in bn.state_dict().items()}
+    return {"message": np.array(message), "after": _paired_step(comm), **state}
+
+
+def phase_case(comm: Any) -> dict[str, Array]:
+    """Rank 0 runs a second layer's forward while rank 1 runs the first one's backward: both refuse."""
+    first, second = nn.SyncBatchNorm2D(3, dtype=F64), nn.SyncBatchNorm2D(3, dtype=F64)
+    x = tt.tensor(np.random.default_rng(comm.Get_rank()).standard_normal((3, 3, 2, 2)))
+    y = first.forward_mut(x.leaky_trace())
+    if comm.Get_rank() == 0:
+        message = _refusal(lambda: second.forward_mut(x.leaky_trace()))
+    else:
+        message = _refusal(lambda: y.square().sum().backward())
+    return {"message": np.array(message), "counter": np.array(second.num_batches_tracked), "after": _paired_step(comm)}
+
+
+def gradient_layout_case(name: str, comm: Any) -> dict[str, Array]:
+    """average_gradients over different models, or extra values of different lengths: every process refuses."""
+    from typedtensor import distributed as dist
+
+    rank = comm.Get_rank()
+    outputs = 3 + rank if name == "error-grad-model" else 3
+    model = nn.Linear(4, outputs, dtype=F64)
+    grads = model.alloc_grads()
+    grads._grads[model.weight._id][...] = 1.0 + rank
+    extra = [1.0] * (1 + rank if name == "error-grad-extra" else 1)
+    message = _refusal(lambda: dist.average_gradients(model, grads, extra=extra))
+    return {"message": np.array(message), "weight_grad": grads.get(model.weight).numpy(), "after": _paired_step(comm)}
+
+
+GRADIENT_CASES = ("error-grad-model", "error-grad-extra")
+
+
 def dead_rank_case(comm: Any) -> dict[str, Array]:
     """Rank 1 fails before the collective: under ``python -m mpi4py`` every process must be aborted."""
     if comm.Get_rank() == 1:
@@ -267,6 +330,12 @@ def main(argv: list[str]) -> None:
             result = dp_case(name, comm)
         elif name == "error-one-value":
             result = one_value_case(comm)
+        elif name in LAYOUT_CASES:
+            result = layout_case(name, comm)
+        elif name == "error-phase":
+            result = phase_case(comm)
+        elif name in GRADIENT_CASES:
+            result = gradient_layout_case(name, comm)
         elif name == "error-dead-rank":
             result = dead_rank_case(comm)
         elif name == "error-hung-rank":

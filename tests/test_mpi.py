@@ -249,6 +249,45 @@ def test_data_parallel_helpers_validate_their_arguments() -> None:
         np.testing.assert_array_equal(value, before[key])
 
 
+class Disagreeing(OneProcess):
+    """Two processes without MPI: the other one all-gathers ``change(row)`` where this one sends ``row``."""
+
+    def __init__(self, change: Any) -> None:
+        self.change = change
+
+    def Get_size(self) -> int:
+        return 2
+
+    def Allgather(self, send: Any, recv: Any) -> None:
+        recv[0] = send
+        recv[1] = self.change(np.array(send))
+
+    def allgather(self, obj: Any) -> list[Any]:
+        return [obj, obj]
+
+
+def test_layout_checks_without_mpi() -> None:
+    """The checks' logic in one process (the mpiexec tests below run it on two): the other process's layer
+    has twice the channels; its gradients were reduced with an extra value more."""
+
+    def twice_the_channels(row: Any) -> Any:
+        return row * [1, 2, 1]
+
+    def one_extra_value(row: Any) -> Any:
+        return row + np.array([0, 0, 0, 1, 0])
+
+    bn = SyncBatchNorm2D(3, comm=Disagreeing(twice_the_channels), dtype=np.float64)
+    x = tt.tensor(np.random.default_rng(0).standard_normal((4, 3, 2, 2)))
+    with pytest.raises(tt.TypedTensorError, match=r"rank 1: training statistics of 6 channels, float64\)"):
+        bn.forward_mut(x.leaky_trace())
+    assert bn.num_batches_tracked == 0
+    model = mc.Net(seed=0)
+    grads = model.alloc_grads()
+    more = Disagreeing(one_extra_value)
+    with pytest.raises(tt.TypedTensorError, match=r"rank 0: 7 parameters, .* 0 extra; rank 1: .* 1 extra\)"):
+        dist.average_gradients(model, grads, more)
+
+
 # ---- two processes under mpiexec ------------------------------------------------------------------
 
 
@@ -300,7 +339,7 @@ def _kill_ranks(out: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-ALL_CASES = [*mc.BN_CASES, *mc.DP_CASES, "error-one-value"]
+ALL_CASES = [*mc.BN_CASES, *mc.DP_CASES, "error-one-value", *mc.LAYOUT_CASES, "error-phase", *mc.GRADIENT_CASES]
 
 
 @pytest.fixture(scope="module")
@@ -378,6 +417,54 @@ def test_one_value_per_channel_over_all_processes_is_refused_by_every_process(la
         assert "over every process of the communicator" in str(r["message"])
         assert int(r["counter"]) == 0  # nothing changed
         np.testing.assert_array_equal(r["running_var"], 1.0)
+
+
+LAYOUT_MESSAGES = {
+    "error-channels": "rank 0: training statistics of 3 channels, float64; rank 1: training statistics of 4 channels, "
+    "float64",
+    "error-dtype": "rank 0: training statistics of 3 channels, float64; rank 1: training statistics of 3 channels, "
+    "float32",
+    "error-phase": "rank 0: training statistics of 3 channels, float64; rank 1: backward sums of 3 channels, float64",
+}
+
+
+@pytest.mark.parametrize("name", list(LAYOUT_MESSAGES))
+def test_a_layer_that_differs_between_processes_is_refused_by_every_process(launched: Path, name: str) -> None:
+    """Differing channels or dtype, or unpaired exchanges: the same error on every process, nothing changed
+    (the receive buffer used to be left uninitialised in one process's running_var), and the processes stay
+    paired for the next step."""
+    ranks = _ranks(launched, name)
+    messages = [str(r["message"]) for r in ranks]
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("TypedTensorError: SyncBatchNorm2D: the processes of the communicator disagree (")
+    assert LAYOUT_MESSAGES[name] in messages[0]
+    assert "same layers, channel counts and dtype" in messages[0]
+    for r in ranks:
+        if "running_var" in r:
+            np.testing.assert_array_equal(r["running_var"], 1.0)
+            np.testing.assert_array_equal(r["running_mean"], 0.0)
+            assert int(r["num_batches_tracked"]) == 0
+        else:
+            assert int(r["counter"]) == 0
+    np.testing.assert_array_equal(ranks[0]["after"], ranks[1]["after"])
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("error-grad-model", "rank 1's model differs from rank 0's in ['bias', 'weight']"),
+        ("error-grad-extra", "rank 0: 2 parameters, 15 values, float64, 1 extra; rank 1: 2 parameters, 15 values"),
+    ],
+)
+def test_average_gradients_refuses_different_layouts_on_every_process(launched: Path, name: str, fragment: str) -> None:
+    ranks = _ranks(launched, name)
+    messages = [str(r["message"]) for r in ranks]
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("TypedTensorError: average_gradients: ")
+    assert fragment in messages[0]
+    for rank, r in enumerate(ranks):
+        np.testing.assert_array_equal(r["weight_grad"], 1.0 + rank)  # not reduced
+    np.testing.assert_array_equal(ranks[0]["after"], ranks[1]["after"])
 
 
 def test_a_failing_process_fails_the_launch_instead_of_hanging(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from numpy.typing import NDArray
 
 from ._errors import TypedTensorError
 
-__all__ = ["allgather", "check_comm", "launched_size", "mpi", "resolve", "world"]
+__all__ = ["allgather", "check_comm", "check_same", "launched_size", "mpi", "resolve", "world"]
 
 #: Environment variables in which MPI launchers announce the number of processes: MPICH's Hydra, Intel
 #: MPI and Slurm's PMI-2 (PMI_SIZE), Open MPI (OMPI_COMM_WORLD_SIZE), MVAPICH2 (MV2_COMM_WORLD_SIZE).
@@ -78,6 +79,24 @@ def allgather(comm: Any, send: NDArray[np.float64], where: str) -> NDArray[np.fl
             "(same layers, channel counts and dtype) and the same number of training steps, in the same order"
         ) from e
     return recv
+
+
+def check_same(comm: Any, row: NDArray[np.float64], where: str, describe: Callable[[NDArray[np.float64]], str]) -> None:
+    """Refuse, on every process alike, unless every process of ``comm`` passes the same small ``row``.
+
+    One all-gather of ``row`` (a few float64 numbers: a layout such as channels and dtype); every
+    process then sees every row, so all of them raise the same TypedTensorError (``describe`` names what
+    a row means) or none does. Check before a collective whose buffer sizes follow from the layout: MPI
+    pairs buffers of different sizes silently, leaving uninitialised memory behind.
+    """
+    rows = allgather(comm, row, where)
+    if bool((rows == rows[0]).all()):
+        return
+    listing = "; ".join(f"rank {r}: {describe(rows[r])}" for r in range(rows.shape[0]))
+    raise TypedTensorError(
+        f"{where}: the processes of the communicator disagree ({listing}); every process must build the same model "
+        "(same layers, channel counts and dtype) and run the same steps in the same order"
+    )
 
 
 def launched_size() -> int:

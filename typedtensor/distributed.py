@@ -25,6 +25,8 @@ inside a collective leaves the others waiting: run under ``python -m mpi4py`` (`
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -161,15 +163,7 @@ def broadcast_parameters(model: Module, comm: Any = None, root: int = 0) -> None
         raise TypedTensorError(f"broadcast_parameters: root must be a rank in 0..{c.Get_size() - 1}, got {root!r}")
     state = _state(model)
     layout = [(name, np.shape(v._data) if isinstance(v, Tensor) else "int", _dtype(v)) for name, _, _, v in state]
-    layouts: list[Any] = c.allgather(layout)
-    for other, theirs in enumerate(layouts):
-        if theirs != layouts[root]:
-            ours, ref = dict((n, (s, d)) for n, s, d in theirs), dict((n, (s, d)) for n, s, d in layouts[root])
-            diff = sorted(k for k in ours.keys() | ref.keys() if ours.get(k) != ref.get(k))
-            raise TypedTensorError(
-                f"broadcast_parameters: rank {other}'s model differs from rank {root}'s in {diff[:5]} (name: "
-                "(shape, dtype), missing or different); build the same model on every process"
-            )
+    _refuse_different(c, layout, root, "broadcast_parameters")
     buffer = np.concatenate([np.ravel(v._data) if isinstance(v, Tensor) else [float(v)] for _, _, _, v in state])
     buffer = np.ascontiguousarray(buffer, dtype=np.float64)
     c.Bcast(buffer, root=root)
@@ -188,6 +182,49 @@ def _dtype(value: Tensor[Any, Any, Any] | int) -> str:
     return str(value._data.dtype) if isinstance(value, Tensor) else "int"
 
 
+Layout = list[tuple[str, Any, str]]
+
+
+def _refuse_different(c: Any, layout: Layout, ref: int, where: str) -> None:
+    """Refuse on every process unless all hold ``layout`` (name, shape, dtype per tensor): one object all-gather."""
+    layouts: list[Layout] = c.allgather(layout)
+    for other, theirs in enumerate(layouts):
+        if theirs != layouts[ref]:
+            ours, mine = dict((n, (s, d)) for n, s, d in theirs), dict((n, (s, d)) for n, s, d in layouts[ref])
+            diff = sorted(k for k in ours.keys() | mine.keys() if ours.get(k) != mine.get(k))
+            raise TypedTensorError(
+                f"{where}: rank {other}'s model differs from rank {ref}'s in {diff[:5]} (name: (shape, dtype), "
+                "missing or different); build the same model on every process"
+            )
+
+
+def _check_gradient_layout(c: Any, layout: Layout, dtype: np.dtype[Any], extra: int) -> None:
+    """Every process reduces the same parameters (names, shapes, dtypes), buffer dtype and extra count.
+
+    One all-gather of five numbers (counts, sizes and a digest of the layout) before the all-reduce, whose
+    buffer size follows from them; when they differ, a second all-gather of the full layouts (every process
+    takes that path together) names the parameters that differ. Every process raises the same error.
+    """
+    digest = hashlib.blake2b(repr(layout).encode(), digest_size=6).digest()  # 48 bits: exact in a float64
+    total = sum(math.prod(cast("tuple[int, ...]", shape)) for _, shape, _ in layout)
+    row = np.array([len(layout), total, dtype.itemsize, extra, int.from_bytes(digest, "little")], dtype=np.float64)
+    rows = _mpi.allgather(c, row, "average_gradients")
+    if bool((rows == rows[0]).all()):
+        return
+    _refuse_different(c, layout, 0, "average_gradients")
+    listing = "; ".join(
+        f"rank {r}: {int(n)} parameters, {int(size)} values, {_FLOATS.get(int(width), '?')}, {int(k)} extra"
+        for r, (n, size, width, k, _) in enumerate(rows)
+    )
+    raise TypedTensorError(
+        f"average_gradients: the processes disagree ({listing}); every process must hold the same model, pass "
+        "extra values of the same length and call average_gradients once per step"
+    )
+
+
+_FLOATS = {2: "float16", 4: "float32", 8: "float64"}
+
+
 def average_gradients(
     model: Module,
     grads: Gradients,
@@ -203,7 +240,9 @@ def average_gradients(
     by the number of processes (PyTorch DDP: right when every process's loss is a mean over an equal
     share), ``op="sum"`` does not (exact for unequal shares when each process's loss is its sum divided
     by the global batch size). A parameter without a gradient counts as zero and gets the reduced one.
-    Returns the reduced ``extra`` values.
+    Returns the reduced ``extra`` values. Checks first, with one all-gather of five numbers, that every
+    process holds the same parameters (names, shapes, dtypes) and as many ``extra`` values: otherwise
+    every process raises the same TypedTensorError, and no gradient is changed.
     """
     if op not in ("mean", "sum"):
         raise TypedTensorError(f"average_gradients: op must be 'mean' or 'sum', got {op!r}")
@@ -222,6 +261,7 @@ def average_gradients(
     dtype = np.result_type(*arrays) if arrays else np.dtype(np.float64)
     if dtype.kind != "f":
         raise TypedTensorError(f"average_gradients: gradients must be floats, got dtype {dtype}")
+    _check_gradient_layout(c, [(name, t._data.shape, str(t._data.dtype)) for name, t in params], dtype, len(extra))
     buffer = np.concatenate([*(a.ravel() for a in arrays), np.asarray(list(extra), dtype=dtype)]).astype(
         dtype, copy=False
     )

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, TypedDict, TypeVar, Unpack, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import _mpi
 from .._errors import TypedTensorError
@@ -80,6 +81,15 @@ class _Synced(_BatchNorm[C]):
     def extra_repr(self) -> str:
         return super().extra_repr() + ("" if self._comm is None else ", comm=<group>")
 
+    def _check_layout(self, comm: Any, phase: int) -> None:
+        """Every process runs this exchange (``phase``) of a layer with these channels and dtype: one small all-gather.
+
+        Checked before each exchange of statistics or gradient sums, whose sizes follow from the channel
+        count; a mismatch raises the same TypedTensorError on every process, before anything changed.
+        """
+        row = np.array([phase, self.num_features, self.dtype.itemsize], dtype=np.float64)
+        _mpi.check_same(comm, row, type(self).__name__, _describe_layout)
+
     def _batch_stats(self, x3: Array) -> tuple[F64, F64, int]:
         """The global batch's mean and biased variance (Chan's merge of every process's count, mean, M2)."""
         mean, var = _k.stats(x3)
@@ -87,6 +97,7 @@ class _Synced(_BatchNorm[C]):
         comm = self.comm
         if comm.Get_size() == 1:
             return mean, var, count
+        self._check_layout(comm, _FORWARD)
         c = self.num_features
         send = np.empty(2 * c + 1)
         send[0] = count
@@ -103,9 +114,21 @@ class _Synced(_BatchNorm[C]):
         comm = self.comm
         if comm.Get_size() == 1:
             return sg, sgd
+        self._check_layout(comm, _BACKWARD)
         rows = _mpi.allgather(comm, np.concatenate([sg, sgd]), type(self).__name__)
         total = rows.sum(axis=0)
         return total[: sg.size], total[sg.size :]
+
+
+#: The exchanges of a training step, as _check_layout names them.
+_FORWARD, _BACKWARD = 1, 2
+_PHASES = {_FORWARD: "training statistics", _BACKWARD: "backward sums"}
+_FLOATS = {2: "float16", 4: "float32", 8: "float64"}
+
+
+def _describe_layout(row: NDArray[np.float64]) -> str:
+    phase, channels, itemsize = (int(v) for v in row)
+    return f"{_PHASES.get(phase, '?')} of {channels} channels, {_FLOATS.get(itemsize, '?')}"
 
 
 def _adopt(cls: type[_Synced[Any]], bn: object, expected: type[_BatchNorm[Any]], comm: Any) -> _Synced[Any]:
