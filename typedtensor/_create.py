@@ -7,12 +7,15 @@ becomes E.
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any, TypeVar, cast, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._check import checked
+from ._convert import converted, fits
 from ._errors import DTypeError, ShapeError, TypedTensorError
 from ._shapes import S2, E
 from ._tape import NoneTape
@@ -29,26 +32,63 @@ def _shape(shape: Any, where: str) -> tuple[int, ...]:
         isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in items
     ):
         raise ShapeError(f"{where}: shape must be a tuple of non-negative ints, got {shape!r}")
-    size = 1
-    for n in items:
-        size *= int(n)
-    if size > _MAX_ELEMENTS:
-        raise ShapeError(
-            f"{where}: shape {shape!r} holds {size} elements, more than this library allocates ({_MAX_ELEMENTS})"
-        )
     return tuple(int(n) for n in items)
 
 
-def _filled(shape: Any, value: float, dtype: Any, where: str) -> Tensor[Any, Any, NoneTape]:
-    size, dt = _shape(shape, where), _float_dtype(dtype, where)
+def _physical_memory() -> int:
     try:
-        return _make(np.full(size, value, dtype=dt), None)
-    except MemoryError:
-        raise TypedTensorError(f"{where}: not enough memory for shape {size} of {dt.name}") from None
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): the element bound alone
+        return 1 << 62
 
 
-#: A guard against typos such as (10**12, 10**12): larger requests are refused, not attempted.
+#: Guards against typos such as (10**6, 10**6): a request for more elements than this, or more bytes
+#: than the machine's physical memory, is refused with a ShapeError before anything is allocated.
 _MAX_ELEMENTS = 1 << 40
+_MAX_BYTES = _physical_memory()
+
+
+def _room(shape: tuple[int, ...], dt: np.dtype[Any], where: str, bytes_per_element: int = 0) -> None:
+    """Refuse ``shape`` of ``dt`` over the limits (``bytes_per_element``: with temporaries, when more)."""
+    size = math.prod(shape)
+    if size > _MAX_ELEMENTS:
+        raise ShapeError(
+            f"{where}: shape {shape} holds {size} elements, more than this library allocates ({_MAX_ELEMENTS}); "
+            "check the shape for a typo"
+        )
+    nbytes = size * max(bytes_per_element, dt.itemsize)
+    if nbytes > _MAX_BYTES:
+        raise ShapeError(
+            f"{where}: shape {shape} of {dt.name} needs {nbytes} bytes, more than this library allocates "
+            f"({_MAX_BYTES}, the machine's physical memory); check the shape or use a smaller dtype"
+        )
+
+
+class _allocating:
+    """Turn a MemoryError inside the block into a TypedTensorError (a request under the limits)."""
+
+    __slots__ = ("dt", "shape", "where")
+
+    def __init__(self, shape: tuple[int, ...], dt: np.dtype[Any], where: str) -> None:
+        self.shape, self.dt, self.where = shape, dt, where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, value: object, tb: object) -> None:
+        if kind is not None and issubclass(kind, MemoryError):
+            raise TypedTensorError(
+                f"{self.where}: not enough memory for shape {self.shape} of {self.dt.name}"
+            ) from None
+
+
+def _filled(shape: Any, value: float, dtype: Any, where: str) -> Tensor[Any, Any, NoneTape]:
+    """A tensor of ``shape`` filled with ``value``: every allocation of a new tensor goes through here."""
+    size, dt = _shape(shape, where), _float_dtype(dtype, where)
+    _room(size, dt, where)
+    fill = fits(value, dt)
+    with _allocating(size, dt, where):
+        return _make(np.full(size, fill, dtype=dt), None)
 
 
 # A float array keeps its dtype; any other data becomes float32 (the last overload): the first match wins.
@@ -75,6 +115,11 @@ def tensor(data: ArrayLike, dtype: type[Any] | None = None) -> Tensor[Any, Any, 
         arr = np.asarray(data)
     except (ValueError, TypeError) as e:
         raise ShapeError(f"tensor: the data is not a rectangular array of numbers ({e})") from None
+    except MemoryError:
+        raise TypedTensorError("tensor: not enough memory to read the data into an array") from None
+    if arr.dtype.kind not in "biuf":
+        objects = " (a Python int beyond 64 bits, None or another object)" if arr.dtype.kind == "O" else ""
+        raise DTypeError(f"tensor: data must be numeric, got an array of dtype {arr.dtype}{objects}")
     if dtype is None:
         keep = isinstance(data, np.ndarray) and arr.dtype.kind in "fb"
         dt = arr.dtype if keep else np.dtype(np.float32)
@@ -84,13 +129,11 @@ def tensor(data: ArrayLike, dtype: type[Any] | None = None) -> Tensor[Any, Any, 
         dt = np.dtype(np.bool_)
     elif issubclass(dtype, np.integer):  # class indices (cross_entropy labels)
         dt = np.dtype(cast("type[np.int64]", dtype))
-        if arr.dtype.kind == "f" and not np.array_equal(arr, np.trunc(arr)):
-            raise DTypeError(f"tensor: {dt.name} was requested but the data has fractional values")
     else:
         dt = _float_dtype(dtype, "tensor")
-    if arr.dtype.kind not in "biuf":
-        raise DTypeError(f"tensor: data must be numeric, got an array of dtype {arr.dtype}")
-    return _make(np.array(arr, dtype=dt, copy=True), None)
+    _room(arr.shape, dt, "tensor")
+    with _allocating(arr.shape, dt, "tensor"):
+        return _make(converted(arr, dt, "tensor: the data"), None)
 
 
 @overload
@@ -134,8 +177,10 @@ def randn(
     """Standard-normal samples from ``np.random.default_rng(seed)`` (a Generator is used as is)."""
     dt = _float_dtype(dtype, "randn")
     size = _shape(shape, "randn")
+    _room(size, dt, "randn", 8 if dt.itemsize == 8 else 8 + dt.itemsize)  # drawn in float64, then cast
     try:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     except (ValueError, TypeError) as e:
         raise TypedTensorError(f"randn: seed must be a non-negative int or a Generator ({e})") from None
-    return _make(rng.standard_normal(size).astype(dt, copy=False), None)
+    with _allocating(size, dt, "randn"):
+        return _make(rng.standard_normal(size).astype(dt, copy=False), None)

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _check, _tape
+from ._convert import fits
 from ._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from ._ops import elementwise as _ew
 from ._ops import linalg as _la
@@ -28,7 +29,7 @@ from ._tape import Gradients, NoneTape, OwnedTape, backward, merge, record
 
 __all__ = ["Tensor"]
 
-Index = int | slice | None | EllipsisType | NDArray[np.integer[Any]] | NDArray[np.bool_] | list[int]
+Index = int | np.integer[Any] | slice | None | EllipsisType | NDArray[np.integer[Any]] | NDArray[np.bool_] | list[int]
 Axis = int | tuple[int, ...] | None
 
 _ids = itertools.count()
@@ -143,10 +144,18 @@ class Tensor(Generic[S, E, T]):
         return _make(self._data, self._tape, self._id)
 
     def astype(self, dtype: type[E2]) -> Tensor[S, E2, T]:
-        """Cast to another dtype; the gradient is cast back."""
+        """Cast to another float dtype; the gradient is cast back. A bool mask or integer tensor becomes floats.
+
+        As in PyTorch, a value too large for the target becomes +-inf (IEEE rounding); ``tt.tensor`` and
+        ``Module.to_dtype`` refuse such a value instead.
+        """
         dt = _float_dtype(dtype, "astype")
         src = self._data.dtype
-        return _unary(self, (self._data.astype(dt), lambda g, need: (g.astype(src),)))
+        with np.errstate(over="ignore"):
+            out = self._data.astype(dt)
+        if self._tape is None:  # untraced, and bool and integer tensors are never traced
+            return _make(out, None)
+        return _unary(self, (out, lambda g, need: (g.astype(src),)))
 
     # ---- elementwise binary --------------------------------------------------------------------
 
@@ -196,7 +205,7 @@ class Tensor(Generic[S, E, T]):
 
     def __rsub__(self, other: float) -> Tensor[S, E, T]:
         """scalar - tensor."""
-        return _unary(self, _ew.rsub(self._data, _scalar(other)))
+        return _unary(self, _ew.rsub(self._data, _scalar(other, self._data.dtype)))
 
     def __rmul__(self, other: float) -> Tensor[S, E, T]:
         """scalar * tensor."""
@@ -204,7 +213,7 @@ class Tensor(Generic[S, E, T]):
 
     def __rtruediv__(self, other: float) -> Tensor[S, E, T]:
         """scalar / tensor."""
-        return _unary(self, _ew.rdiv(self._data, _scalar(other)))
+        return _unary(self, _ew.rdiv(self._data, _scalar(other, self._data.dtype)))
 
     def __neg__(self) -> Tensor[S, E, T]:
         """-tensor."""
@@ -213,6 +222,38 @@ class Tensor(Generic[S, E, T]):
         return _unary(self, _ew.neg(self._data))
 
     # ---- comparisons (not differentiable; the mask is a bool tensor) ---------------------------
+    # ``==`` and ``!=`` are elementwise too (NumPy and PyTorch): ``bool()`` of the result needs one
+    # element, so ``if a == b:`` on tensors is an error; use ``(a == b).all()``. Hashing stays by identity.
+
+    def __eq__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, np.bool_, NoneTape]:  # type: ignore[override]
+        """Elementwise ``==``, as a bool tensor (NaN is unequal to everything, as in IEEE)."""
+        return _make(np.equal(self._data, _operand(self, other)), None)
+
+    def __ne__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, np.bool_, NoneTape]:  # type: ignore[override]
+        """Elementwise ``!=``, as a bool tensor."""
+        return _make(np.not_equal(self._data, _operand(self, other)), None)
+
+    def __hash__(self) -> int:
+        """By identity (two tensors of equal values are different keys), as Gradients and dicts need."""
+        return object.__hash__(self)
+
+    def __bool__(self) -> bool:
+        """The truth of a one-element tensor; any other size is ambiguous (use ``any()``/``all()``)."""
+        d = self._data
+        if d.size != 1:
+            raise ShapeError(
+                f"the truth value of a tensor with {d.size} elements (shape {d.shape}) is ambiguous: use "
+                ".any() or .all() (as NumPy and PyTorch; for an empty tensor too)"
+            )
+        return bool(d.reshape(()).item())
+
+    def any(self) -> Tensor[tuple[()], np.bool_, NoneTape]:
+        """Whether any element is true (nonzero), as a rank-0 bool tensor; False for an empty tensor."""
+        return _make(np.asarray(np.any(self._data)), None)
+
+    def all(self) -> Tensor[tuple[()], np.bool_, NoneTape]:
+        """Whether every element is true (nonzero), as a rank-0 bool tensor; True for an empty tensor."""
+        return _make(np.asarray(np.all(self._data)), None)
 
     def __gt__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, np.bool_, NoneTape]:
         """Elementwise ``>``, as a bool tensor for ``where``/``masked_fill``."""
@@ -276,8 +317,8 @@ class Tensor(Generic[S, E, T]):
         """Clip into [min, max]; the gradient passes where min <= x <= max."""
         if min is None and max is None:
             raise TypedTensorError("clamp() needs min, max or both")
-        lo = None if min is None else _scalar(min)
-        hi = None if max is None else _scalar(max)
+        lo = None if min is None else _scalar(min, self._data.dtype)
+        hi = None if max is None else _scalar(max, self._data.dtype)
         if lo is not None and hi is not None and lo > hi:
             raise TypedTensorError(f"clamp(): min ({min}) must not exceed max ({max})")
         return _unary(self, _ew.clamp(self._data, lo, hi))
@@ -292,7 +333,7 @@ class Tensor(Generic[S, E, T]):
 
     def masked_fill(self, mask: Tensor[S, np.bool_, Any], value: float) -> Tensor[S, E, T]:
         """``value`` where ``mask`` is True, x elsewhere; no gradient flows to filled places."""
-        return _unary(self, _ew.where(_mask(mask, self, "masked_fill"), _scalar(value), self._data))
+        return _unary(self, _ew.where(_mask(mask, self, "masked_fill"), _scalar(value, self._data.dtype), self._data))
 
     # ---- matmul --------------------------------------------------------------------------------
 
@@ -445,9 +486,11 @@ class Tensor(Generic[S, E, T]):
     def __getitem__(self, index: Index | tuple[Index, ...]) -> Tensor[tuple[Any, ...], E, T]: ...
     def __getitem__(self, index: Index | tuple[Index, ...]) -> Tensor[Any, E, T]:
         """NumPy indexing: ints, slices, None, ..., integer and bool arrays (gradient scatters back)."""
+        if index.__class__ is not int:
+            _check_index(index)
         try:
             res = _sh.getitem(self._data, index)
-        except IndexError as e:
+        except (IndexError, ValueError, TypeError) as e:
             raise ShapeError(f"index {index!r} does not fit shape {self._data.shape}: {e}") from None
         return _unary(self, res)
 
@@ -570,12 +613,58 @@ def _mask(mask: Any, x: Tensor[Any, Any, Any], where: str) -> NDArray[Any]:
     return result
 
 
-def _scalar(v: Any) -> float:
+def _scalar(v: Any, dt: np.dtype[Any] | None = None) -> float:
+    """``v`` as a float; with ``dt``, a float that dtype holds (a finite v must not become inf in it)."""
     cls: type[Any] = v.__class__
     if issubclass(cls, (bool, np.bool_)) or not issubclass(cls, (int, float, np.integer, np.floating)):
         wrap = "; wrap arrays with tt.tensor(...)" if issubclass(cls, (np.ndarray, list, tuple)) else ""
         raise DTypeError(f"expected a Python number, got {cls.__name__}{wrap}")
-    return float(v)
+    try:
+        f = float(v)
+    except OverflowError:
+        raise DTypeError(
+            f"the scalar is an int of {int(v).bit_length()} bits, beyond the float64 range (about 1.8e308)"
+        ) from None
+    return f if dt is None else fits(f, dt)
+
+
+_INTS = (int, np.integer)
+
+
+def _check_index(index: object) -> None:
+    """DTypeError for a part of the wrong kind (what the ``Index`` annotation refuses, and non-int slice
+    bounds), ShapeError for a zero slice step; whether the index fits the shape is NumPy's to decide."""
+    parts = cast("tuple[object, ...]", index if index.__class__ is tuple else (index,))
+    for p in parts:
+        kind = p.__class__
+        if kind is int or p is None or p is Ellipsis:
+            continue
+        if kind is slice:
+            sl = cast("slice[object, object, object]", p)
+            start, stop, step = sl.start, sl.stop, sl.step
+            if step is not None and not isinstance(step, _INTS):
+                raise DTypeError(f"index: slice bounds must be ints or None, got {sl!r}")
+            if (start is not None and not isinstance(start, _INTS)) or (
+                stop is not None and not isinstance(stop, _INTS)
+            ):
+                raise DTypeError(f"index: slice bounds must be ints or None, got {sl!r}")
+            if step is not None and step == 0:
+                raise ShapeError(f"index: a slice step must not be zero, got {sl!r}")
+        elif issubclass(kind, _INTS):
+            continue
+        elif issubclass(kind, np.ndarray):
+            dt = cast("NDArray[Any]", p).dtype
+            if dt.kind not in "iub":
+                raise DTypeError(f"index: an index array must hold integers or bools, got dtype {dt}")
+        elif issubclass(kind, list):
+            if not all(isinstance(i, _INTS) for i in cast("list[object]", p)):
+                raise DTypeError(f"index: an index list must hold ints, got {p!r}")
+        else:
+            mask = " (index with a mask through where()/masked_fill(), or with mask.numpy())" if kind is Tensor else ""
+            raise DTypeError(
+                f"index: an index is an int, slice, None, ..., integer or bool array or list of ints, got "
+                f"{kind.__name__}{mask}"
+            )
 
 
 def _operand(x: Tensor[Any, Any, Any], other: Any) -> NDArray[Any] | float:
@@ -592,7 +681,7 @@ def _operand(x: Tensor[Any, Any, Any], other: Any) -> NDArray[Any] | float:
                 "with astype()"
             )
         return o._data
-    return _scalar(other)
+    return _scalar(other, x._data.dtype)
 
 
 def _binary(x: Tensor[Any, Any, Any], other: object, kernel: Any) -> Tensor[Any, Any, Any]:
@@ -677,6 +766,8 @@ def _prebind(x: Tensor[Any, Any, Any]) -> dict[object, Any]:
 
 
 _check.install(Tensor, _prebind)
+# == is an elementwise op like <: checked like it, although the checker leaves object's __eq__ alone.
+Tensor.__eq__ = _check._wrap(Tensor.__eq__, _prebind)  # type: ignore[method-assign]
 
 # Gradients.get is annotated with Tensor, which _tape (imported first) can only name lazily: give its
 # module the class now, then check it like every public method.

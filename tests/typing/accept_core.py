@@ -52,6 +52,18 @@ assert_type(a.exp().log().sqrt().square().abs().sigmoid().tanh(), Tensor[tuple[L
 assert_type(a.clamp(0.0, 1.0).softmax().log_softmax(0), Tensor[tuple[L[2], L[3]], F32, NoneTape])
 assert_type(a.masked_fill(a > 0.0, 0.0), Tensor[tuple[L[2], L[3]], F32, NoneTape])
 assert_type(a > 0.0, Tensor[tuple[L[2], L[3]], np.bool_, NoneTape])
+# == and != are elementwise like >, with a tensor of the same shape and dtype or a number
+assert_type(a == a, Tensor[tuple[L[2], L[3]], np.bool_, NoneTape])
+assert_type(at != 1.0, Tensor[tuple[L[2], L[3]], np.bool_, NoneTape])
+assert_type(a == at, Tensor[tuple[L[2], L[3]], np.bool_, NoneTape])
+assert_type((a > 0.0) == (a < 1.0), Tensor[tuple[L[2], L[3]], np.bool_, NoneTape])
+# any()/all() reduce to a rank-0 bool tensor (as PyTorch); bool() of it is a Python bool
+assert_type((a > 0.0).any(), Tensor[tuple[()], np.bool_, NoneTape])
+assert_type(at.all(), Tensor[tuple[()], np.bool_, NoneTape])
+assert_type(bool((a == a).all()), bool)
+if (a > 0.0).any():
+    pass
+assert_type({a: 1}[a], int)  # tensors hash by identity
 
 # matmul: inner dims match statically
 assert_type(a @ b, Tensor[tuple[L[2], L[4]], F32, NoneTape])

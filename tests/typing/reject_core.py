@@ -43,6 +43,13 @@ r2: Tensor[tuple[L[2], L[3], L[1]], F32, NoneTape] = a.realize((2, 3))  # type: 
 # invariant shapes: Literal dims do not silently widen to int (use realize)
 w: Tensor[tuple[int, int], F32, NoneTape] = a  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 
+# == and != take what > takes: the same shape and dtype, or a number
+a == c  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+a != d  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+# the result of == is a bool tensor, not a bool
+eq_bool: bool = a == a  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+# any()/all() reduce everything: no axis
+(a > 0.0).any(0)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
 # a mask must be bool and have the tensor's shape
 a.masked_fill(c > 0.0, 0.0)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 # concat needs the same trailing dims

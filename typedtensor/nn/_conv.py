@@ -7,9 +7,10 @@ from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, overload
 
 import numpy as np
 
+from .._create import _filled
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _float_dtype, _make, _tensor_arg
+from .._tensor import Tensor, _float_dtype, _tensor_arg
 from ._fields import check_fields
 from ._init import uniform_fan_in
 from ._module import FieldSpec, Module, _check_seed
@@ -103,8 +104,9 @@ class Conv2D(Module, Generic[I, O]):
         self.groups = g
         self.dtype = _float_dtype(dtype, "Conv2D")
         shape = (out_channels, in_channels // g, *self.kernel_size)
-        self.weight = _make(np.empty(shape, self.dtype), None)
-        self.bias = _make(np.empty(out_channels, self.dtype), None) if bias else None
+        # allocated as tt.zeros does (size limits, MemoryError as a TypedTensorError), then initialised
+        self.weight = _filled(shape, 0.0, self.dtype, "Conv2D")
+        self.bias = _filled((out_channels,), 0.0, self.dtype, "Conv2D") if bias else None
         self._reset(np.random.default_rng(seed))
 
     @property

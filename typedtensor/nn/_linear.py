@@ -7,10 +7,11 @@ from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple
 
 import numpy as np
 
+from .._create import _filled
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._ops import linalg as _la
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _apply, _float_dtype, _make, _tensor_arg
+from .._tensor import Tensor, _apply, _float_dtype, _tensor_arg
 from ._fields import check_fields
 from ._init import uniform_fan_in
 from ._module import FieldSpec, Module, _check_seed
@@ -64,8 +65,9 @@ class Linear(Module, Generic[I, O]):
         self.in_features = in_features
         self.out_features = out_features
         self.dtype = _float_dtype(dtype, "Linear")
-        self.weight = _make(np.empty((out_features, in_features), self.dtype), None)
-        self.bias = _make(np.empty(out_features, self.dtype), None) if bias else None
+        # allocated as tt.zeros does (size limits, MemoryError as a TypedTensorError), then initialised
+        self.weight = _filled((out_features, in_features), 0.0, self.dtype, "Linear")
+        self.bias = _filled((out_features,), 0.0, self.dtype, "Linear") if bias else None
         self._reset(np.random.default_rng(seed))
 
     def _reset(self, rng: np.random.Generator) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import _check
+from .._convert import converted
 from .._errors import CheckError, CheckpointError, DTypeError, ShapeError, TypedTensorError
 from .._tape import Gradients
 from .._tensor import Tensor, _float_dtype, _make
@@ -213,16 +214,21 @@ class Module:
     def to_dtype(self, dtype: type[Any]) -> Self:
         """A copy of the tree whose parameters and float buffers have the float dtype ``dtype``.
 
+        A finite value that ``dtype`` cannot hold (1e6 in float16) is a DTypeError, as when loading;
+        ``self`` is left as it was.
+
         The copy's tensors are new: allocate a new Gradients (``alloc_grads()``) and optimizer for it.
         """
         dt = _float_dtype(dtype, "to_dtype")
         clone = copy.deepcopy(self)
-        for _, module in clone.named_modules():
+        for prefix, module in clone.named_modules():
             for attr in (*module.param_names, *module.buffer_names):
                 value = getattr(module, attr)
                 if isinstance(value, Tensor):
+                    # as loading does, a finite value too large for dtype is refused, not turned into inf
+                    data = converted(value._data, dt, f"to_dtype: {_join(prefix, attr)!r}")
                     # into __dict__: __setattr__ refuses a tensor of another dtype
-                    module.__dict__[attr] = _make(value._data.astype(dt), None)
+                    module.__dict__[attr] = _make(data, None)
             if isinstance(getattr(module, "dtype", None), np.dtype):
                 module.__dict__["dtype"] = dt
         return clone
