@@ -238,8 +238,10 @@ class _BatchNorm(Module, Generic[C]):
                 f"{self._name}: expected {self.num_features} channels, got input of shape {shape} "
                 f"({channels} channels at dim {0 if unbatched else 1})"
             )
+        # The kernels take C-contiguous (N, C, L) arrays only (their rows are views, never copies): any
+        # other layout (F order, channels-last, negative strides, slices) is copied here, once.
         if data.dtype == np.float16:  # statistics and arithmetic in float32, as PyTorch does for half
-            data = data.astype(np.float32)
+            data = data.astype(np.float32, order="C")
         elif not data.flags.c_contiguous:
             data = np.ascontiguousarray(data)
         if len(shape) == 4:
@@ -395,7 +397,7 @@ class _BatchNorm(Module, Generic[C]):
                 )
             if addend3 is not None and np.shares_memory(addend3, x._data):
                 addend3 = addend3.copy()  # the output overwrites x before the addend is read
-        out = x3 if inplace and x3.dtype == x._data.dtype else np.empty_like(x3)
+        out = x3 if inplace and x3.dtype == x._data.dtype else np.empty(x3.shape, x3.dtype)
         if self.running_mean is not None and self.running_var is not None:
             rm, rv = self._param(self.running_mean), self._param(self.running_var)
             _k.infer(x3, rm, rv, self._param(self.scale), self._param(self.bias), self.eps, out)
@@ -466,7 +468,7 @@ class _BatchNorm(Module, Generic[C]):
     def _frozen(self, x3: Array) -> tuple[Array, Core]:
         """freeze: normalise with the running statistics, constants for the backward: y = a*x + b."""
         a, b = self._running_coefficients()
-        out = _k.affine(x3, a, b, np.empty_like(x3))
+        out = _k.affine(x3, a, b, np.empty(x3.shape, x3.dtype))
 
         def core(g3: Array, need_x: bool) -> tuple[Array | None, None, None]:
             return (g3 * a[:, None] if need_x else None), None, None
@@ -499,7 +501,7 @@ class _BatchNorm(Module, Generic[C]):
         mean, var, count = self._batch_stats(x3)  # SyncBatchNorm: the global batch's
         self._check_train(x3, shape, count)
         r, a, b = self._batch_coefficients(mean, var)
-        out = _k.affine(x3, a, b, np.empty_like(x3))
+        out = _k.affine(x3, a, b, np.empty(x3.shape, x3.dtype))
 
         def core(g3: Array, need_x: bool) -> tuple[Array | None, F64 | None, F64 | None]:
             sg, sgd = _k.grad_sums(g3, x3, mean)  # this batch's: the scale and bias gradients
@@ -509,7 +511,7 @@ class _BatchNorm(Module, Generic[C]):
                 n = max(count, 1)
                 coef_b = -(a / n) * r * r * total_sgd
                 coef_c = -(a / n) * total_sg - coef_b * mean
-                dx = _k.combine(g3, x3, a, coef_b, coef_c, np.empty_like(x3))
+                dx = _k.combine(g3, x3, a, coef_b, coef_c, np.empty(x3.shape, x3.dtype))
             return dx, sgd * r, sg
 
         return out, core, (mean, var, count)

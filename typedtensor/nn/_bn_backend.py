@@ -5,17 +5,27 @@ imported on the first BatchNorm call, not with ``typedtensor.nn``. A process for
 kernels ran uses the NumPy ones (numba's OpenMP threads do not survive fork). Both backends compute the same
 statistics (centred rows merged with Chan's formula in float64) and the same closed-form backward,
 so their results agree to float rounding.
+
+Every function here is a kernel entry and validates what the kernels will touch before either backend
+runs: the (N, C, L) arrays are float32 or float64, C-contiguous (so N*C rows of length L are a view,
+never a copy) and of one shape, output buffers are writable, and every per-channel vector has shape
+(C,) (the compiled kernels index them without bounds checks). A mistake raises a ``TypedTensorError``
+naming the array; nothing is written before the checks pass.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import os
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
-from .._errors import TypedTensorError
+import numpy as np
+from numpy.typing import NDArray
+
+from .._errors import DTypeError, ShapeError, TypedTensorError
 
 __all__ = ["available", "current", "use"]
 
@@ -59,44 +69,165 @@ def _mod() -> Any:
     return m
 
 
+# ---- the kernels' contract, checked at every entry ---------------------------------------------------
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _block(
+    name: str, value: object, like: tuple[tuple[int, ...], np.dtype[Any]] | None = None, *, write: bool = False
+) -> None:
+    """``value`` is an (N, C, L) float32/float64 C-contiguous array (of the shape and dtype ``like`` if given).
+
+    The common case costs a few attribute reads (~0.2 us); :func:`_refuse_block` finds what is wrong.
+    """
+    a = _array(value)
+    if a is not None:
+        if like is None:
+            fits = a.ndim == 3 and (a.dtype is _F32 or a.dtype is _F64)
+        else:
+            fits = a.shape == like[0] and a.dtype is like[1]
+        if fits:
+            flags = a.flags
+            if flags.c_contiguous and (flags.writeable or not write):
+                return
+    _refuse_block(name, value, like, write)
+
+
+def _refuse_block(name: str, value: object, like: tuple[tuple[int, ...], np.dtype[Any]] | None, write: bool) -> None:
+    """Raise the error for what :func:`_block` refused (return if it was only an uncommon dtype object)."""
+    a = _array(value)
+    if like is None:
+        if a is None or a.ndim != 3:
+            raise ShapeError(f"BatchNorm kernels: {name} must be an (N, C, L) array, got {_shape_of(value)}")
+        if a.dtype not in (_F32, _F64):
+            raise DTypeError(
+                f"BatchNorm kernels: {name} must be float32 or float64 (float16 is computed in float32), got {a.dtype}"
+            )
+    else:
+        shape, dtype = like
+        if a is None or a.shape != shape:
+            raise ShapeError(f"BatchNorm kernels: {name} must have x's shape {shape}, got {_shape_of(value)}")
+        if a.dtype != dtype:
+            raise DTypeError(f"BatchNorm kernels: {name} must have x's dtype {dtype}, got {a.dtype}")
+    if not a.flags.c_contiguous:
+        raise TypedTensorError(
+            f"BatchNorm kernels: {name} must be C-contiguous (its N*C rows are viewed, never copied), got strides "
+            f"{a.strides} for shape {a.shape}: pass np.ascontiguousarray({name})"
+        )
+    if write and not a.flags.writeable:
+        raise TypedTensorError(f"BatchNorm kernels: the output buffer {name} is read-only; pass a writable array")
+
+
+def _array(value: object) -> NDArray[Any] | None:
+    return cast("NDArray[Any]", value) if isinstance(value, np.ndarray) else None
+
+
+def _shape_of(value: object) -> str:
+    a = _array(value)
+    return f"shape {a.shape}" if a is not None else f"a {type(value).__name__}"
+
+
+def _vector(name: str, value: object, channels: int) -> None:
+    """``value`` is None or a float vector of shape (C,): one value per channel."""
+    if value is None:
+        return
+    v = _array(value)
+    if v is not None and v.shape == (channels,) and v.dtype.kind == "f":
+        return
+    if v is None or v.shape != (channels,):
+        raise ShapeError(
+            f"BatchNorm: {name} has {_shape_of(value)} but the input has {channels} channels; it must have shape "
+            f"({channels},), one value per channel (assign a tensor of that shape, or build the module with the "
+            "input's channel count)"
+        )
+    raise DTypeError(f"BatchNorm: {name} must be a float vector, got dtype {v.dtype}")
+
+
+def _eps(eps: object) -> None:
+    if not (isinstance(eps, float | int) and 0 <= eps < math.inf):
+        raise TypedTensorError(f"BatchNorm: eps must be a finite number >= 0, got {eps!r}")
+
+
 def stats(x: Any) -> Any:
     """Per-channel mean and biased variance (float64) of x viewed as (N, C, L)."""
+    _block("x", x)
     return _mod().stats(x)
 
 
 def affine(x: Any, a: Any, b: Any, out: Any) -> Any:
     """out = a[c] * x + b[c]."""
+    _block("x", x)
+    _block("out", out, (x.shape, x.dtype), write=True)
+    _vector("the coefficient a", a, x.shape[1])
+    _vector("the coefficient b", b, x.shape[1])
     return _mod().affine(x, a, b, out)
 
 
 def grad_sums(g: Any, x: Any, mean: Any) -> Any:
     """Per-channel sum(g) and sum(g * (x - mean)) in float64."""
+    _block("x", x)
+    _block("g", g, (x.shape, x.dtype))
+    _vector("mean", mean, x.shape[1])
     return _mod().grad_sums(g, x, mean)
 
 
 def combine(g: Any, x: Any, ca: Any, cb: Any, cc: Any, out: Any) -> Any:
     """out = ca[c] * g + cb[c] * x + cc[c]."""
+    _block("x", x)
+    _block("g", g, (x.shape, x.dtype))
+    _block("out", out, (x.shape, x.dtype), write=True)
+    for name, v in (("ca", ca), ("cb", cb), ("cc", cc)):
+        _vector(f"the coefficient {name}", v, x.shape[1])
     return _mod().combine(g, x, ca, cb, cc, out)
 
 
 def infer(x: Any, rm: Any, rv: Any, scale: Any, bias: Any, eps: float, out: Any) -> Any:
     """Inference with running statistics: out = (x - rm) / sqrt(rv + eps) * scale + bias."""
+    _block("x", x)
+    _block("out", out, (x.shape, x.dtype), write=True)
+    c = x.shape[1]
+    if rm is None or rv is None:
+        raise TypedTensorError(
+            "BatchNorm kernels: inference with running statistics needs running_mean and running_var"
+        )
+    for name, v in (("running_mean", rm), ("running_var", rv), ("scale", scale), ("bias", bias)):
+        _vector(name, v, c)
+    _eps(eps)
     return _mod().infer(x, rm, rv, scale, bias, eps, out)
 
 
 def is_small(x: Any) -> bool:
     """Whether x (N, C, L) takes the fused small-tensor path (train_small / backward_small)."""
+    _block("x", x)
     return bool(_mod().is_small(x))
+
+
+class _Saved:
+    """What :func:`train_small` keeps for :func:`backward_small`, and the shape and dtype the gradient must have."""
+
+    __slots__ = ("like", "save")
+
+    def __init__(self, like: tuple[tuple[int, ...], np.dtype[Any]], save: Any) -> None:
+        self.like, self.save = like, save
 
 
 def train_small(x: Any, scale: Any, bias: Any, eps: float) -> Any:
     """Fused training forward for small x: out, mean, var, and what backward_small needs."""
-    return _mod().train_small(x, scale, bias, eps)
+    _block("x", x)
+    _vector("scale", scale, x.shape[1])
+    _vector("bias", bias, x.shape[1])
+    _eps(eps)
+    out, mean, var, save = _mod().train_small(x, scale, bias, eps)
+    return out, mean, var, _Saved((x.shape, x.dtype), save)
 
 
 def backward_small(g: Any, save: Any) -> Any:
     """Fused closed-form backward for small x: dx, dscale, dbias."""
-    return _mod().backward_small(g, save)
+    if not isinstance(save, _Saved):
+        raise TypedTensorError("BatchNorm kernels: backward_small takes what train_small returned")
+    _block("g", g, save.like)
+    return _mod().backward_small(g, save.save)
 
 
 def _after_fork_in_child() -> None:

@@ -5,6 +5,9 @@ first element (a shift close to the data, so no cancellation) in float64, and ro
 channel with Chan's formula; the big passes are ``a*x + b`` and ``A*g + B*x + C``, parallel over the
 rows, for tensors of at least ``_PARALLEL_MIN`` elements. Smaller ones take serial kernels that do a
 whole direction in one call (see ``_PARALLEL_MIN`` for why), and NumPy's path for the separate kernels.
+
+The kernels index their arguments without bounds checks: ``_bn_backend`` validates every call (shapes,
+dtypes, C-contiguous output buffers) before it reaches them.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from numba import njit, prange
 from numpy.typing import NDArray
 
 from . import _bn_numpy
-from ._bn_numpy import merge_rows
+from ._bn_numpy import merge_rows, row_view
 
 __all__ = ["affine", "backward_small", "combine", "grad_sums", "infer", "is_small", "stats", "train_small"]
 
@@ -180,7 +183,7 @@ def _start_threads_passive() -> None:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
         x = np.zeros((2, 2, 2), dtype=np.float32)
-        _row_affine(_rows(x), np.ones(4, np.float32), np.zeros(4, np.float32), _rows(np.empty_like(x)))
+        _row_affine(row_view(x), np.ones(4, np.float32), np.zeros(4, np.float32), row_view(np.empty(x.shape, x.dtype)))
     finally:
         del os.environ["OMP_WAIT_POLICY"]
 
@@ -190,11 +193,6 @@ def _start_threads_passive() -> None:
 _parallel_lock = threading.Lock()
 
 
-def _rows(x: Array) -> Array:
-    n, c, length = x.shape
-    return x.reshape(n * c, length)
-
-
 def stats(x: Array) -> tuple[F64, F64]:
     """Per-channel mean and biased variance (float64) of x (N, C, L)."""
     if x.size < _PARALLEL_MIN:
@@ -202,7 +200,7 @@ def stats(x: Array) -> tuple[F64, F64]:
     n, c, length = x.shape
     shift, s1, s2 = np.empty(n * c), np.empty(n * c), np.empty(n * c)
     with _parallel_lock:
-        _row_moments(_rows(x), shift, s1, s2)
+        _row_moments(row_view(x), shift, s1, s2)
     return merge_rows(shift.reshape(n, c), s1.reshape(n, c), s2.reshape(n, c), length)
 
 
@@ -216,7 +214,7 @@ def affine(x: Array, a: Array, b: Array, out: Array) -> Array:
 def _parallel_affine(x: Array, a: Array, b: Array, out: Array) -> Array:
     t = x.dtype
     with _parallel_lock:
-        _row_affine(_rows(x), a.astype(t, copy=False), b.astype(t, copy=False), _rows(out))
+        _row_affine(row_view(x), a.astype(t, copy=False), b.astype(t, copy=False), row_view(out))
     return out
 
 
@@ -227,7 +225,7 @@ def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
     n, c, _ = x.shape
     sg, sgd = np.empty(n * c), np.empty(n * c)
     with _parallel_lock:
-        _row_grad_sums(_rows(g), _rows(x), mean, sg, sgd)
+        _row_grad_sums(row_view(g), row_view(x), mean, sg, sgd)
     return sg.reshape(n, c).sum(axis=0), sgd.reshape(n, c).sum(axis=0)
 
 
@@ -238,7 +236,7 @@ def combine(g: Array, x: Array, ca: F64, cb: F64, cc: F64, out: Array) -> Array:
     t = x.dtype
     a, b, k = (v.astype(t, copy=False) for v in (ca, cb, cc))
     with _parallel_lock:
-        _row_combine(_rows(g), _rows(x), a, b, k, _rows(out))
+        _row_combine(row_view(g), row_view(x), a, b, k, row_view(out))
     return out
 
 
@@ -262,7 +260,7 @@ def train_small(x: Array, scale: Array | None, bias: Array | None, eps: float) -
     c = x.shape[1]
     s = _ones(c, x.dtype) if scale is None else scale
     b = np.zeros(c, dtype=x.dtype) if bias is None else bias
-    out = np.empty_like(x)
+    out = np.empty(x.shape, x.dtype)
     mean, var, r = np.empty(c), np.empty(c), np.empty(c)
     _train_serial(x, s, b, eps, out, mean, var, r)
     return out, mean, var, (x, mean, r, s)
@@ -272,7 +270,7 @@ def backward_small(g: Array, save: Any) -> tuple[Array, F64, F64]:
     """Fused closed-form backward of :func:`train_small`: dx, sum(g * xhat), sum(g)."""
     x, mean, r, scale = save
     c = x.shape[1]
-    dx = np.empty_like(x)
+    dx = np.empty(x.shape, x.dtype)
     sgd, sg = np.empty(c), np.empty(c)
     _backward_serial(np.ascontiguousarray(g, dtype=x.dtype), x, mean, r, scale, dx, sgd, sg)
     return dx, sgd, sg

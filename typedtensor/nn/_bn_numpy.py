@@ -29,12 +29,30 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._errors import TypedTensorError
+
 Array = NDArray[Any]
 F64 = NDArray[np.float64]
 
 _BLOCK_BYTES = 256 * 1024
 _SMALL = 1 << 15  # elements: below this, call overhead dominates
 _SHORT_ROW = 64  # rows shorter than this are not worth the row-blocked path
+
+
+def row_view(x: Array) -> Array:
+    """x (N, C, L) as N*C rows of length L: always a view of x, never a copy.
+
+    Kernels write their output through these rows, so a reshape that silently copied (x not
+    C-contiguous) would leave the real output unwritten: refuse it instead.
+    """
+    n, c, length = x.shape
+    try:
+        return np.reshape(x, (n * c, length), copy=False)
+    except ValueError:
+        raise TypedTensorError(
+            f"BatchNorm kernels take (N, C, L) arrays whose rows are one view; got shape {x.shape} with strides "
+            f"{x.strides}: pass np.ascontiguousarray(x)"
+        ) from None
 
 
 @functools.lru_cache(maxsize=32)
@@ -58,7 +76,7 @@ def train_small(x: Array, scale: Array | None, bias: Array | None, eps: float) -
     var *= inv_n
     r: F64 = (var + eps) ** -0.5
     a = r if scale is None else scale * r
-    out = np.empty_like(x)
+    out = np.empty(x.shape, x.dtype)
     np.multiply(d, a[:, None], out=out, casting="same_kind")
     if bias is not None:
         out += bias[:, None]
@@ -73,7 +91,7 @@ def backward_small(g: Array, save: Any) -> tuple[Array, F64, F64]:
     sgd: F64 = np.add.reduce(g * d, axis=(0, 2))
     t = g - (sg * inv_n)[:, None]
     t -= d * ((r * r * inv_n) * sgd)[:, None]
-    dx = np.empty_like(g)
+    dx = np.empty(g.shape, g.dtype)
     np.multiply(t, a[:, None], out=dx, casting="same_kind")
     return dx, sgd * r, sg
 
@@ -141,13 +159,13 @@ def stats(x: Array) -> tuple[F64, F64]:
         return mean, var
     if length > _MAX_PIECE:
         return _stats_long_rows(x)
-    rows = x.reshape(n * c, length)
+    xrows = row_view(x)
     ones = _ones(length, x.dtype)
     s1 = np.empty(n * c)
     s2 = np.empty(n * c)
     shift = np.empty(n * c, dtype=x.dtype)
     for r0, r1, d in _row_blocks(n * c, length, x.dtype):
-        xb = rows[r0:r1]
+        xb = xrows[r0:r1]
         m = np.matmul(xb, ones) * np.asarray(1.0 / length, dtype=x.dtype)
         shift[r0:r1] = m
         np.subtract(xb, m[:, None], out=d)
@@ -180,10 +198,10 @@ _MAX_PIECE = 1 << 15
 def _stats_long_rows(x: Array) -> tuple[F64, F64]:
     """:func:`stats` for rows longer than ``_MAX_PIECE``: every piece of every row is one Chan piece."""
     n, c, length = x.shape
-    rows = x.reshape(n * c, length)
+    xrows = row_view(x)
     pieces: list[tuple[F64, F64, F64, int]] = []
     for j0 in range(0, length, _MAX_PIECE):
-        part = rows[:, j0 : j0 + _MAX_PIECE]
+        part = xrows[:, j0 : j0 + _MAX_PIECE]
         k = part.shape[1]
         ones = _ones(k, x.dtype)
         shift, s1, s2 = np.empty(n * c), np.empty(n * c), np.empty(n * c)
@@ -228,13 +246,12 @@ def affine(x: Array, a: F64, b: F64, out: Array, threads: bool = False) -> Array
         else:
             part(0, n)
         return out
-    rows = x.reshape(n * c, length)
-    orows = out.reshape(n * c, length)
+    xrows, orows = row_view(x), row_view(out)
     ar = np.tile(av, n)[:, None]
     br = np.tile(bv, n)[:, None]
     for r0, r1, _ in _row_blocks(n * c, length, x.dtype, scratch=False):
         ob = orows[r0:r1]
-        np.multiply(rows[r0:r1], ar[r0:r1], out=ob)
+        np.multiply(xrows[r0:r1], ar[r0:r1], out=ob)
         np.add(ob, br[r0:r1], out=ob)
     return out
 
@@ -280,15 +297,14 @@ def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
         sg = np.add.reduce(g, axis=(0, 2), dtype=np.float64)
         sgd = np.add.reduce(g * (x - mean[:, None]), axis=(0, 2), dtype=np.float64)
         return sg, sgd
-    rows = x.reshape(n * c, length)
-    grows = g.reshape(n * c, length)
+    xrows, grows = row_view(x), row_view(g)
     ones = _ones(length, x.dtype)
     mean_rows = np.tile(mean.astype(x.dtype), n)
     sg = np.empty(n * c)
     sgd = np.empty(n * c)
     for r0, r1, d in _row_blocks(n * c, length, x.dtype):
         gb = grows[r0:r1]
-        np.subtract(rows[r0:r1], mean_rows[r0:r1, None], out=d)
+        np.subtract(xrows[r0:r1], mean_rows[r0:r1, None], out=d)
         sg[r0:r1] = np.matmul(gb, ones)
         sgd[r0:r1] = np.vecdot(gb, d)
     return sg.reshape(n, c).sum(axis=0), sgd.reshape(n, c).sum(axis=0)
@@ -316,12 +332,12 @@ def combine(g: Array, x: Array, ca: F64, cb: F64, cc: F64, out: Array) -> Array:
             np.add(ob, t, out=ob)
             np.add(ob, pk, out=ob)
         return out
-    rows, grows, orows = x.reshape(n * c, length), g.reshape(n * c, length), out.reshape(n * c, length)
+    xrows, grows, orows = row_view(x), row_view(g), row_view(out)
     ar, br, kr = (np.tile(v, n)[:, None] for v in (a, b, k))
     for r0, r1, t in _row_blocks(n * c, length, x.dtype):
         ob = orows[r0:r1]
         np.multiply(grows[r0:r1], ar[r0:r1], out=ob)
-        np.multiply(rows[r0:r1], br[r0:r1], out=t)
+        np.multiply(xrows[r0:r1], br[r0:r1], out=t)
         np.add(ob, t, out=ob)
         np.add(ob, kr[r0:r1], out=ob)
     return out
