@@ -143,6 +143,10 @@ class _BatchNorm(Module, Generic[C]):
         if isinstance(features, bool) or not isinstance(features, int) or features <= 0:
             raise TypedTensorError(f"{self._name}: num_features must be a positive int, got {num_features!r}")
         eps = _real("eps", eps)
+        if eps < 0:  # eps == 0 is allowed, as in PyTorch: inference with running statistics; training refuses it
+            raise TypedTensorError(
+                f"eps must be >= 0 (it is added to the variance under the square root), got {eps}; the default is 1e-5"
+            )
         momentum = None if momentum is None else _real("momentum", momentum)
         min_factor = _real("min_factor", min_factor)
         init_factor = None if init_factor is None else _real("init_factor", init_factor)
@@ -305,8 +309,15 @@ class _BatchNorm(Module, Generic[C]):
                 f"Expected more than 1 value per channel when training, got input size {list(shape)}"
                 f"{self._stats_scope}; use a larger batch, or forward() (inference) for a single value"
             )
+        self._check_eps()
+
+    def _check_eps(self) -> None:
+        """Refuse to normalise with batch statistics (or to train at all) with eps <= 0, as PyTorch does."""
         if self.eps <= 0:
-            raise TypedTensorError(f"batch_norm eps must be positive during training, got eps={self.eps}")
+            raise TypedTensorError(
+                f"batch_norm eps must be positive during training, got eps={self.eps}; build the module with "
+                "eps > 0 (e.g. the default 1e-5) to train it or to normalise with batch statistics"
+            )
 
     def _update_running(self, mean: F64, var: F64, count: int) -> None:
         if self.running_mean is None or self.running_var is None or self.num_batches_tracked is None:
@@ -430,6 +441,7 @@ class _BatchNorm(Module, Generic[C]):
                 f"{self._name}.forward_mut is a training step and takes a traced tensor: x.trace(grads) "
                 "(use forward for inference)"
             )
+        self._check_eps()  # every training step, freeze's too
         x3 = self._view(x)
         addend3 = self._addend(x, addend)
         if self.freeze:

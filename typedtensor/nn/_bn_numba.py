@@ -7,7 +7,9 @@ rows, for tensors of at least ``_PARALLEL_MIN`` elements. Smaller ones take seri
 whole direction in one call (see ``_PARALLEL_MIN`` for why), and NumPy's path for the separate kernels.
 
 The kernels index their arguments without bounds checks: ``_bn_backend`` validates every call (shapes,
-dtypes, C-contiguous output buffers) before it reaches them.
+dtypes, C-contiguous output buffers) before it reaches them. They use NumPy's error model (a division
+by zero gives inf or NaN, never ``ZeroDivisionError``), so they agree with the NumPy kernels on every
+input.
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ def is_small(x: Array) -> bool:
 Array = NDArray[Any]
 F64 = NDArray[np.float64]
 
-_jit = njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
-_serial = njit(parallel=False, cache=True, fastmath={"reassoc", "contract"})
+_jit = njit(parallel=True, cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
+_serial = njit(parallel=False, cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 
 
 @_jit

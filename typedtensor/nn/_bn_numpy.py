@@ -20,6 +20,7 @@ training on them uses :func:`train_small` / :func:`backward_small`, a whole dire
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 from collections.abc import Callable, Iterator
@@ -96,10 +97,24 @@ def backward_small(g: Array, save: Any) -> tuple[Array, F64, F64]:
     return dx, sgd * r, sg
 
 
+def _ieee() -> np.errstate:
+    """inf and NaN where IEEE arithmetic gives them, without RuntimeWarnings (the compiled kernels give none)."""
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
 def running_coefficients(
     rm: Array, rv: Array, scale: Array | None, bias: Array | None, eps: float
 ) -> tuple[Array, Array]:
-    """``a, b`` (in the statistics' dtype) with ``a*x + b == (x - rm) / sqrt(rv + eps) * scale + bias``."""
+    """``a, b`` (in the statistics' dtype) with ``a*x + b == (x - rm) / sqrt(rv + eps) * scale + bias``.
+
+    ``rv + eps == 0`` gives inf and NaN as IEEE arithmetic does, silently (as PyTorch, and as the
+    compiled kernels, which use NumPy's error model).
+    """
+    with _ieee():
+        return _coefficients(rm, rv, scale, bias, eps)
+
+
+def _coefficients(rm: Array, rv: Array, scale: Array | None, bias: Array | None, eps: float) -> tuple[Array, Array]:
     a: Array = (rv + eps) ** -0.5
     if scale is not None:
         a *= scale
@@ -119,11 +134,15 @@ def infer(
     out: Array,
     affine_fn: Callable[[Array, Array, Array, Array], Array] | None = None,
 ) -> Array:
-    """Inference with running statistics into ``out`` (``affine_fn`` does the big pass)."""
-    a, b = running_coefficients(rm, rv, scale, bias, eps)
-    if affine_fn is not None:
-        return affine_fn(x, a, b, out)
-    return affine(x, a, b, out, threads=True)
+    """Inference with running statistics into ``out`` (``affine_fn`` does the big pass).
+
+    ``rv + eps == 0`` gives IEEE's inf and NaN, silently, as the compiled kernels do.
+    """
+    with _ieee():  # one errstate for the whole call: ~1 us, a tenth of a small inference
+        a, b = _coefficients(rm, rv, scale, bias, eps)
+        if affine_fn is not None:
+            return affine_fn(x, a, b, out)
+        return affine(x, a, b, out, threads=True)
 
 
 def is_small(x: Array) -> bool:
@@ -271,7 +290,7 @@ def _in_two_threads(part: Callable[[int, int], None], n: int) -> None:
         _pool.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="typedtensor-bn"))
     half = n // 2
     try:
-        other = _pool[0].submit(part, half, n)
+        other = _pool[0].submit(contextvars.copy_context().run, part, half, n)  # with this thread's errstate
     except RuntimeError:  # the interpreter is shutting down: no new threads
         part(0, n)
         return

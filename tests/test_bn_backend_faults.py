@@ -1,0 +1,131 @@
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false
+"""BatchNorm's kernel backends under faults: eps at and below zero.
+
+* eps: negative is refused everywhere (constructor, checkpoint files); 0 is allowed for inference with
+  running statistics and refused for training (PyTorch's rule), and there both backends give IEEE's
+  inf/NaN for ``running_var + eps == 0``, without an exception or a warning.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import typedtensor as tt
+from typedtensor.nn import BatchNorm1D, BatchNorm2D, FusedBatchNorm2D, _bn_backend, _bn_numpy
+
+HAS_NUMBA = "numba" in _bn_backend.available()
+
+#: Backend and the thresholds (of _bn_numpy or _bn_numba) that send small tensors down each kernel path.
+PATHS: dict[str, tuple[str, dict[str, int]]] = {
+    "numpy-short": ("numpy", {}),
+    "numpy-blocked": ("numpy", {"_SMALL": 0, "_SHORT_ROW": 1}),
+    "numba-serial": ("numba", {}),
+    "numba-parallel": ("numba", {"_PARALLEL_MIN": 0, "_PARALLEL_MIN_INFER": 0}),
+}
+
+
+@pytest.fixture
+def on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``on_path(name)`` switches to that kernel path (the others' thresholds at their defaults) until the test ends."""
+    before = _bn_backend.current()
+    modules: list[Any] = [_bn_numpy]
+    if HAS_NUMBA:
+        from typedtensor.nn import _bn_numba
+
+        modules.append(_bn_numba)
+    defaults = {
+        (m, a): getattr(m, a) for m in modules for a in ("_SMALL", "_SHORT_ROW", "_PARALLEL_MIN") if hasattr(m, a)
+    }
+    if HAS_NUMBA:
+        defaults[(modules[1], "_PARALLEL_MIN_INFER")] = modules[1]._PARALLEL_MIN_INFER
+
+    def switch(name: str) -> None:
+        backend, thresholds = PATHS[name]
+        _bn_backend.use(backend)
+        for (module, attr), default in defaults.items():
+            monkeypatch.setattr(module, attr, thresholds.get(attr, default))
+
+    yield switch
+    _bn_backend.use(before)
+
+
+def _paths() -> list[str]:
+    return [p for p, (backend, _) in PATHS.items() if backend in _bn_backend.available()]
+
+
+# ---- eps -------------------------------------------------------------------------------------------------
+
+
+def test_negative_eps_is_refused_and_zero_is_allowed_by_the_constructor() -> None:
+    for cls in (BatchNorm1D, BatchNorm2D, FusedBatchNorm2D):
+        for eps in (-1e-5, -1.0, -1e-300):
+            with pytest.raises(tt.TypedTensorError, match=r"eps must be >= 0 .*got -"):
+                cls(3, eps=eps)
+        assert cls(3, eps=0.0).eps == 0.0  # as PyTorch: built, usable for inference, refused in training
+
+
+def test_a_checkpoint_with_a_negative_eps_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bn.npz"
+    BatchNorm2D(3, eps=1e-3).save_npz(path)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    for eps, ok in (("-0.001", False), ("-1e-300", False), ("0.0", True)):
+        meta = json.loads(str(arrays["__metadata__"]))
+        meta["typedtensor.hparams.eps"] = eps
+        entries: dict[str, Any] = {**arrays, "__metadata__": np.array(json.dumps(meta))}
+        np.savez(path, **entries)
+        bn = BatchNorm2D(3)
+        if ok:
+            bn.load_npz(path)
+            assert bn.eps == 0.0
+            continue
+        with pytest.raises(tt.CheckpointError, match="eps must be >= 0"):
+            bn.load_npz(path)
+        assert bn.eps == 1e-5  # the refused file changed nothing
+
+
+@pytest.mark.parametrize("path", _paths())
+def test_training_with_eps_zero_is_refused_on_every_path(path: str, on_path: Any) -> None:
+    on_path(path)
+    x = tt.tensor(np.random.default_rng(0).standard_normal((4, 3, 2, 2)))
+    modules: list[Any] = [
+        BatchNorm2D(3, eps=0.0, dtype=np.float64),
+        BatchNorm2D(3, eps=0.0, dtype=np.float64, freeze=True),
+        FusedBatchNorm2D(3, eps=0.0, dtype=np.float64),
+    ]
+    for bn in modules:
+        with pytest.raises(tt.TypedTensorError, match="batch_norm eps must be positive during training"):
+            bn.forward_mut(x.leaky_trace())
+        assert bn.num_batches_tracked == 0
+        np.testing.assert_array_equal(bn.running_var.numpy(), 1.0)
+    no_stats: Any = BatchNorm2D(3, eps=0.0, dtype=np.float64, track_running_stats=False)
+    with pytest.raises(tt.TypedTensorError, match="batch_norm eps must be positive"):
+        no_stats.forward(x)  # batch statistics in inference: the same rule, as PyTorch
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_eps_zero_with_zero_running_var_gives_the_same_ieee_values_on_every_path(dtype: Any, on_path: Any) -> None:
+    """running_var + eps == 0: a = scale / sqrt(0) = inf, b = bias - mean * a; PyTorch gives the same NaN/inf.
+    numba raised ZeroDivisionError here while NumPy returned NaN with RuntimeWarnings (errors in these tests)."""
+    xv = np.array([[-1.0, -2.0, 2.0, 3.0], [0.5, 0.0, -2.0, 1.0]]).reshape(2, 4, 1, 1) * np.ones((1, 1, 2, 2))
+    results = {}
+    for path in _paths():
+        on_path(path)
+        bn: Any = BatchNorm2D(4, eps=0.0, dtype=dtype)
+        bn.running_var._data[...] = [0.0, 0.0, 1.0, 0.0]
+        bn.running_mean._data[...] = [0.0, 1.0, 0.0, 0.0]
+        results[path] = bn.forward(tt.tensor(xv.astype(dtype))).numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = 1.0 / np.sqrt(np.array([0.0, 0.0, 1.0, 0.0]))
+        b = -np.array([0.0, 1.0, 0.0, 0.0]) * a
+        expected = (xv * a[:, None, None] + b[:, None, None]).astype(dtype)
+    for path, y in results.items():
+        np.testing.assert_array_equal(y, expected, err_msg=path)  # NaN where NaN, the same infinities
+    assert np.isnan(expected).any()
+    assert np.isinf(expected).any()
