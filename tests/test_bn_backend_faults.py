@@ -1,14 +1,23 @@
 # pyright: reportUnknownMemberType=false, reportUnknownVariableType=false, reportUnknownArgumentType=false
-"""BatchNorm's kernel backends under faults: eps at and below zero.
+"""BatchNorm's kernel backends under faults: eps at and below zero, a corrupt numba cache, fork.
 
 * eps: negative is refused everywhere (constructor, checkpoint files); 0 is allowed for inference with
   running statistics and refused for training (PyTorch's rule), and there both backends give IEEE's
   inf/NaN for ``running_var + eps == 0``, without an exception or a warning.
+* a truncated or empty file in numba's cache directory: BatchNorm still works (the kernel is compiled
+  afresh, warning-free) and the cache is rewritten, so the next process loads it again.
+* a process forked after numba's threads started: ``use("numba")`` raises instead of the child dying.
+
+The cache and fork cases run in subprocesses, so this process's numba state is never touched.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +29,7 @@ import typedtensor as tt
 from typedtensor.nn import BatchNorm1D, BatchNorm2D, FusedBatchNorm2D, _bn_backend, _bn_numpy
 
 HAS_NUMBA = "numba" in _bn_backend.available()
+ROOT = Path(__file__).resolve().parents[1]
 
 #: Backend and the thresholds (of _bn_numpy or _bn_numba) that send small tensors down each kernel path.
 PATHS: dict[str, tuple[str, dict[str, int]]] = {
@@ -129,3 +139,122 @@ def test_eps_zero_with_zero_running_var_gives_the_same_ieee_values_on_every_path
         np.testing.assert_array_equal(y, expected, err_msg=path)  # NaN where NaN, the same infinities
     assert np.isnan(expected).any()
     assert np.isinf(expected).any()
+
+
+# ---- a corrupt numba cache -------------------------------------------------------------------------------
+
+_CACHE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import typedtensor as tt
+    from typedtensor.nn import BatchNorm2D, _bn_backend, _bn_numba
+
+    _bn_backend.use("numba")
+    bn = BatchNorm2D(3)
+    x = tt.tensor(np.random.default_rng(0).standard_normal((2, 3, 4, 4)).astype(np.float32))
+    out = {"infer": bn.forward(x).numpy().tolist()}
+    grads = bn.alloc_grads()
+    grads.alloc(x)
+    y = bn.forward_mut(x.trace(grads))
+    (y * y).sum().backward()
+    out["train"] = y.numpy().tolist()
+    out["dx"] = grads.get(x).numpy().tolist()
+    kernels = [_bn_numba._row_affine, _bn_numba._infer_serial, _bn_numba._train_serial, _bn_numba._backward_serial]
+    out["hits"] = sum(sum(k.stats.cache_hits.values()) for k in kernels)
+    out["misses"] = sum(sum(k.stats.cache_misses.values()) for k in kernels)
+    print(json.dumps(out))
+    """
+)
+
+
+def _run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-W", "error", "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed (the fast extra)")
+def test_a_truncated_numba_cache_is_recompiled_and_rewritten(tmp_path: Path) -> None:
+    env = {"NUMBA_CACHE_DIR": str(tmp_path), "TYPEDTENSOR_BN_BACKEND": "numba"}
+    first = _run(_CACHE_SCRIPT, env)
+    assert first.returncode == 0, first.stderr
+    good = json.loads(first.stdout)
+    index = sorted(tmp_path.rglob("*.nbi"))  # one index and one data file for each of the 4 kernels run
+    data = sorted(tmp_path.rglob("*.nbc"))
+    assert len(index) == len(data) == 4, (index, data)
+    assert good["misses"] == 4
+    # Damage each kernel's cache a different way: truncated index, empty index, truncated data, empty data.
+    index[0].write_bytes(index[0].read_bytes()[:10])
+    index[1].write_bytes(b"")
+    data[2].write_bytes(data[2].read_bytes()[: len(data[2].read_bytes()) // 2])
+    data[3].write_bytes(b"")
+    second = _run(_CACHE_SCRIPT, env)
+    assert second.returncode == 0, second.stderr  # was: UnpicklingError / EOFError on every call
+    assert second.stderr == ""  # no warning either (-W error would have made one fatal anyway)
+    damaged = json.loads(second.stdout)
+    for key in ("infer", "train", "dx"):
+        np.testing.assert_array_equal(damaged[key], good[key], err_msg=key)
+    assert damaged["misses"] == 4  # the damaged entries were compiled afresh
+    third = _run(_CACHE_SCRIPT, env)
+    assert third.returncode == 0, third.stderr
+    repaired = json.loads(third.stdout)
+    assert repaired["misses"] == 0, "the damaged cache entries were not rewritten"
+    assert repaired["hits"] == 4
+    np.testing.assert_array_equal(repaired["infer"], good["infer"])
+
+
+# ---- fork ------------------------------------------------------------------------------------------------
+
+_FORK_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, warnings
+    warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)  # Python >= 3.12
+    import numpy as np
+    import typedtensor as tt
+    from typedtensor.nn import BatchNorm2D, _bn_backend
+
+    parent_runs_numba = sys.argv[1] == "1"
+    if parent_runs_numba:
+        _bn_backend.use("numba")
+        from typedtensor.nn import _bn_numba
+        _bn_numba._PARALLEL_MIN_INFER = 0  # a parallel kernel runs in the parent (its import runs one too)
+    bn = BatchNorm2D(3)
+    x = tt.tensor(np.random.default_rng(0).standard_normal((2, 3, 4, 4)).astype(np.float32))
+    expected = bn.forward(x).numpy()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            _bn_backend.use("numba")
+            code = 10  # accepted
+            if parent_runs_numba:
+                from typedtensor.nn import _bn_numba
+                _bn_numba._PARALLEL_MIN_INFER = 0
+        except tt.TypedTensorError as e:
+            code = 20 if "forked after numba's threads started" in str(e) else 30
+        y = bn.forward(x).numpy()  # on whichever backend is in use now
+        ok = np.allclose(y, expected, rtol=1e-6, atol=1e-6) and _bn_backend.current() in ("numpy", "numba")
+        os._exit(code + (0 if ok else 1))
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="fork is not available here")
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed (the fast extra)")
+def test_use_numba_in_a_child_forked_after_numba_ran_raises() -> None:
+    env = {"TYPEDTENSOR_BN_BACKEND": "numpy"}
+    after_numba = _run(_FORK_SCRIPT.replace("sys.argv[1]", "'1'"), env)
+    assert after_numba.returncode == 0, after_numba.stderr
+    assert after_numba.stdout.strip() == "20", after_numba.stdout  # refused, NumPy kernels kept (was: killed)
+    without_numba = _run(_FORK_SCRIPT.replace("sys.argv[1]", "'0'"), env)
+    assert without_numba.returncode == 0, without_numba.stderr
+    assert without_numba.stdout.strip() == "10", without_numba.stdout  # nothing to refuse: numba works there

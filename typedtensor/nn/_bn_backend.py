@@ -1,8 +1,9 @@
 """The BatchNorm kernels in use: numba's when it is installed (the ``fast`` extra), else NumPy's.
 
 ``TYPEDTENSOR_BN_BACKEND=numpy`` or ``=numba`` forces one; :func:`use` switches at run time. numba is
-imported on the first BatchNorm call, not with ``typedtensor.nn``. A process forked after the compiled
-kernels ran uses the NumPy ones (numba's OpenMP threads do not survive fork). Both backends compute the same
+imported on the first BatchNorm call, not with ``typedtensor.nn``. A process forked after numba's
+threads started uses the NumPy kernels, and refuses ``use("numba")``: numba's OpenMP threads do not
+survive fork, and the first parallel kernel would kill the child. Both backends compute the same
 statistics (centred rows merged with Chan's formula in float64) and the same closed-form backward,
 so their results agree to float rounding.
 
@@ -19,6 +20,7 @@ import importlib
 import importlib.util
 import math
 import os
+import sys
 from types import ModuleType
 from typing import Any, cast
 
@@ -41,7 +43,8 @@ def available() -> list[str]:
 class _Selected:
     name: str = ""
     module: ModuleType | None = None
-    numba_ran: bool = False  # numba's kernels ran in this process (its OpenMP pool exists)
+    #: This process was forked from one whose numba threads had started: numba is refused here.
+    forked_after_numba: bool = False
 
 
 _sel = _Selected()
@@ -53,6 +56,13 @@ def use(name: str) -> None:
         raise TypedTensorError(f"BatchNorm backend must be 'numpy' or 'numba', got {name!r}")
     if name not in available():
         raise TypedTensorError("the numba BatchNorm kernels need numba: pip install 'typedtensor[fast]'")
+    if name == "numba" and _sel.forked_after_numba:
+        raise TypedTensorError(
+            "use('numba'): this process was forked after numba's threads started in its parent, and they do not "
+            "survive fork (the first parallel kernel would kill this process); it keeps the NumPy BatchNorm "
+            "kernels. To use numba in worker processes, start them with the 'spawn' or 'forkserver' method "
+            "of multiprocessing"
+        )
     _sel.name, _sel.module = name, (_sel.module if name == _sel.name else None)
 
 
@@ -65,7 +75,6 @@ def _mod() -> Any:
     m = _sel.module
     if m is None:
         m = _sel.module = importlib.import_module(_MODULES[_sel.name])
-        _sel.numba_ran = _sel.numba_ran or _sel.name == "numba"
     return m
 
 
@@ -230,10 +239,17 @@ def backward_small(g: Any, save: Any) -> Any:
     return _mod().backward_small(g, save.save)
 
 
+def _numba_threads_started() -> bool:
+    """Whether numba's thread pool runs in this process (a parallel kernel ran: our import runs one)."""
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    return parallel is not None and bool(getattr(parallel, "_is_initialized", True))
+
+
 def _after_fork_in_child() -> None:
     # numba's OpenMP thread pool does not survive fork(): a child that called a parallel kernel would be
-    # killed. Children of a process that already ran the compiled kernels use the NumPy ones.
-    if _sel.numba_ran:
+    # killed. Children of a process whose numba threads started use the NumPy kernels, and refuse numba.
+    if _sel.forked_after_numba or _numba_threads_started():
+        _sel.forked_after_numba = True
         _sel.name, _sel.module = "numpy", None
 
 

@@ -9,14 +9,16 @@ whole direction in one call (see ``_PARALLEL_MIN`` for why), and NumPy's path fo
 The kernels index their arguments without bounds checks: ``_bn_backend`` validates every call (shapes,
 dtypes, C-contiguous output buffers) before it reaches them. They use NumPy's error model (a division
 by zero gives inf or NaN, never ``ZeroDivisionError``), so they agree with the NumPy kernels on every
-input.
+input. Compiled code is cached on disk; an unreadable cache entry (a truncated or corrupt file) is
+compiled afresh and rewritten (see ``_HealingCache``).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from numba import njit, prange
@@ -48,8 +50,58 @@ def is_small(x: Array) -> bool:
 Array = NDArray[Any]
 F64 = NDArray[np.float64]
 
-_jit = njit(parallel=True, cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
-_serial = njit(parallel=False, cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _HealingCache:
+    """numba's on-disk cache of one kernel, made to survive an unreadable file.
+
+    numba unpickles its index and data files unguarded, so a truncated or corrupt file (a full disk, a
+    killed process, a copied cache directory) made every call of the kernel raise ``UnpicklingError``
+    or ``EOFError``. Here a failure to read the cache counts as a miss: the kernel is compiled afresh
+    and its entry rewritten (after emptying an unreadable index), so the next process loads it again.
+    A cache that cannot be written leaves the compiled kernel in memory only.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        try:
+            return self._inner.load_overload(sig, target_context)
+        except Exception:  # any unreadable entry is a miss: the caller compiles the kernel instead
+            return None
+
+    def save_overload(self, sig: Any, data: Any) -> None:
+        try:
+            self._inner.save_overload(sig, data)
+        except Exception:  # an unreadable index: empty it, then save once more
+            try:
+                self._inner.flush()
+                self._inner.save_overload(sig, data)
+            except Exception:
+                return  # not writable: the compiled kernel is kept in memory for this process
+
+    def __getattr__(self, name: str) -> Any:  # flush, cache_path, enable, ...: numba's own
+        return getattr(self._inner, name)
+
+
+def _compiled(parallel: bool) -> Callable[[_F], _F]:
+    """numba's njit with the kernels' options and a self-healing disk cache."""
+    jit = njit(parallel=parallel, cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
+
+    def wrap(fn: _F) -> _F:
+        kernel = jit(fn)
+        dispatcher: Any = kernel
+        if getattr(dispatcher, "_cache", None) is not None:
+            dispatcher._cache = _HealingCache(dispatcher._cache)
+        return kernel
+
+    return wrap
+
+
+_jit = _compiled(parallel=True)
+_serial = _compiled(parallel=False)
 
 
 @_jit
