@@ -328,6 +328,7 @@ def test_sscale_changed_after_construction_applies_at_the_next_reset() -> None:
 
 
 INVALID: list[tuple[dict[str, Any], str, object, str]] = [
+    ({}, "eps", -1.0, "eps must be >= 0"),
     ({}, "eps", "x", "eps must be a number"),
     ({}, "eps", float("nan"), "eps must be finite"),
     ({}, "momentum", 5.0, "momentum must be in [0, 1] or None"),

@@ -90,7 +90,7 @@ def check_same(comm: Any, row: NDArray[np.float64], where: str, describe: Callab
     pairs buffers of different sizes silently, leaving uninitialised memory behind.
     """
     rows = allgather(comm, row, where)
-    if bool((rows == rows[0]).all()):
+    if rows.tobytes() == row.tobytes() * rows.shape[0]:  # (a byte comparison: cheaper than NumPy's ==)
         return
     listing = "; ".join(f"rank {r}: {describe(rows[r])}" for r in range(rows.shape[0]))
     raise TypedTensorError(
