@@ -26,47 +26,23 @@ import numpy as np
 import pytest
 
 import typedtensor as tt
-from typedtensor.nn import BatchNorm1D, BatchNorm2D, FusedBatchNorm2D, _bn_backend, _bn_numpy
+from tests.bnpaths import available_paths, use_path
+from typedtensor.nn import BatchNorm1D, BatchNorm2D, FusedBatchNorm2D, _bn_backend
 
 HAS_NUMBA = "numba" in _bn_backend.available()
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Backend and the thresholds (of _bn_numpy or _bn_numba) that send small tensors down each kernel path.
-PATHS: dict[str, tuple[str, dict[str, int]]] = {
-    "numpy-short": ("numpy", {}),
-    "numpy-blocked": ("numpy", {"_SMALL": 0, "_SHORT_ROW": 1}),
-    "numba-serial": ("numba", {}),
-    "numba-parallel": ("numba", {"_PARALLEL_MIN": 0, "_PARALLEL_MIN_INFER": 0}),
-}
-
 
 @pytest.fixture
 def on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """``on_path(name)`` switches to that kernel path (the others' thresholds at their defaults) until the test ends."""
+    """``on_path(name)`` switches to that kernel path until the test ends."""
     before = _bn_backend.current()
-    modules: list[Any] = [_bn_numpy]
-    if HAS_NUMBA:
-        from typedtensor.nn import _bn_numba
-
-        modules.append(_bn_numba)
-    defaults = {
-        (m, a): getattr(m, a) for m in modules for a in ("_SMALL", "_SHORT_ROW", "_PARALLEL_MIN") if hasattr(m, a)
-    }
-    if HAS_NUMBA:
-        defaults[(modules[1], "_PARALLEL_MIN_INFER")] = modules[1]._PARALLEL_MIN_INFER
 
     def switch(name: str) -> None:
-        backend, thresholds = PATHS[name]
-        _bn_backend.use(backend)
-        for (module, attr), default in defaults.items():
-            monkeypatch.setattr(module, attr, thresholds.get(attr, default))
+        use_path(name, monkeypatch)
 
     yield switch
     _bn_backend.use(before)
-
-
-def _paths() -> list[str]:
-    return [p for p, (backend, _) in PATHS.items() if backend in _bn_backend.available()]
 
 
 # ---- eps -------------------------------------------------------------------------------------------------
@@ -100,7 +76,7 @@ def test_a_checkpoint_with_a_negative_eps_is_refused(tmp_path: Path) -> None:
         assert bn.eps == 1e-5  # the refused file changed nothing
 
 
-@pytest.mark.parametrize("path", _paths())
+@pytest.mark.parametrize("path", available_paths())
 def test_training_with_eps_zero_is_refused_on_every_path(path: str, on_path: Any) -> None:
     on_path(path)
     x = tt.tensor(np.random.default_rng(0).standard_normal((4, 3, 2, 2)))
@@ -125,7 +101,7 @@ def test_eps_zero_with_zero_running_var_gives_the_same_ieee_values_on_every_path
     numba raised ZeroDivisionError here while NumPy returned NaN with RuntimeWarnings (errors in these tests)."""
     xv = np.array([[-1.0, -2.0, 2.0, 3.0], [0.5, 0.0, -2.0, 1.0]]).reshape(2, 4, 1, 1) * np.ones((1, 1, 2, 2))
     results = {}
-    for path in _paths():
+    for path in available_paths():
         on_path(path)
         bn: Any = BatchNorm2D(4, eps=0.0, dtype=dtype)
         bn.running_var._data[...] = [0.0, 0.0, 1.0, 0.0]

@@ -22,39 +22,17 @@ import pytest
 from numpy.typing import NDArray
 
 import typedtensor as tt
+from tests.bnpaths import PATHS, use_path
 from typedtensor.nn import BatchNorm1D, BatchNorm2D, FusedBatchNorm2D, _bn_backend, _bn_numpy
 
 Array = NDArray[Any]
-HAS_NUMBA = "numba" in _bn_backend.available()
-
-#: Kernel paths: backend, and the thresholds that send these small tensors down each path.
-PATHS: dict[str, tuple[str, dict[str, int]]] = {
-    "numpy-short": ("numpy", {}),
-    "numpy-blocked": ("numpy", {"_SMALL": 0, "_SHORT_ROW": 1, "_BLOCK_BYTES": 256}),
-    "numpy-long-rows": ("numpy", {"_SMALL": 0, "_SHORT_ROW": 1, "_BLOCK_BYTES": 256, "_MAX_PIECE": 8}),
-    "numba-serial": ("numba", {}),
-    "numba-parallel": ("numba", {"_PARALLEL_MIN": 0, "_PARALLEL_MIN_INFER": 0}),
-}
 
 
 @pytest.fixture
 def kernel_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    name: str = request.param
-    backend, thresholds = PATHS[name]
-    if backend not in _bn_backend.available():
-        pytest.skip("numba is not installed (the fast extra)")
     before = _bn_backend.current()
-    _bn_backend.use(backend)
-    if thresholds:
-        module: Any = _bn_numpy
-        if backend == "numba":
-            from typedtensor.nn import _bn_numba
-
-            module = _bn_numba
-        for attr, value in thresholds.items():
-            assert hasattr(module, attr), attr  # a renamed threshold must not silently stop forcing its path
-            monkeypatch.setattr(module, attr, value)
-    yield name
+    use_path(request.param, monkeypatch)
+    yield request.param
     _bn_backend.use(before)
 
 
