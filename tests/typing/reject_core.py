@@ -44,8 +44,8 @@ r2: Tensor[tuple[L[2], L[3], L[1]], F32, NoneTape] = a.realize((2, 3))  # type: 
 w: Tensor[tuple[int, int], F32, NoneTape] = a  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 
 # == and != take what > takes: the same shape and dtype, or a number
-a == c  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
-a != d  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+_ = a == c  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue, reportUnknownVariableType]
+_ = a != d  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue, reportUnknownVariableType]
 # the result of == is a bool tensor, not a bool
 eq_bool: bool = a == a  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 # any()/all() reduce everything: no axis
