@@ -176,7 +176,14 @@ def test_a_field_written_around_the_checks_is_caught_by_forward(checks: bool) ->
     lin.__dict__["bias"] = tt.zeros((1,))
     conv: Any = Conv2D(2, 4, 3)
     conv.__dict__["weight"] = tt.zeros((4, 2, 1, 1))
+    bn: Any = BatchNorm2D(3)
+    bn.__dict__["running_var"] = tt.ones((2,))  # numba read past its end, NumPy raised a raw ValueError
     with tt.checks(checks):
+        with pytest.raises(tt.ShapeError, match=r"BatchNorm2D\.running_var must be a Tensor of shape \(3,\)"):
+            bn.forward(tt.zeros((2, 3, 2, 2)))
+        with pytest.raises(tt.ShapeError, match=r"BatchNorm2D\.running_var must be a Tensor of shape \(3,\)"):
+            bn.forward_mut(tt.zeros((2, 3, 2, 2)).leaky_trace())
+        assert bn.num_batches_tracked == 0
         with pytest.raises(tt.ShapeError, match=r"Linear.bias must be a Tensor of shape \(3,\)"):
             lin.forward(tt.zeros((2, 4)))
         lin.__dict__["bias"] = tt.zeros((3,), F64)

@@ -32,6 +32,7 @@ from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor, _apply, _float_dtype, _make, _scalar, _tensor_arg
 from . import _bn_backend as _k
 from . import _bn_numpy
+from ._fields import check_fields
 from ._module import FieldSpec, Module, _check_seed
 
 __all__ = ["BatchNorm1D", "BatchNorm2D", "FusedBatchNorm2D"]
@@ -293,6 +294,17 @@ class _BatchNorm(Module, Generic[C]):
             return ((self.num_features,), self.dtype) if self.track_running_stats else None
         return int if self.track_running_stats else None
 
+    def _check_fields(self) -> None:
+        """The statistics and parameters about to be read have shape (C,) and the module's dtype.
+
+        Assignments are checked (Module.__setattr__): only a write into the instance's __dict__ can leave a
+        wrong one, which is then named here instead of being read out of bounds or broadcast.
+        """
+        shape, dtype = (self.num_features,), self.dtype
+        for t in (self.scale, self.bias, self.running_mean, self.running_var):
+            if t is not None and (t._data.shape != shape or t._data.dtype != dtype):
+                check_fields(self)
+
     def _factor(self) -> float:
         """This training step's running-average factor; num_batches_tracked is already counted."""
         n = self.num_batches_tracked or 1
@@ -389,6 +401,7 @@ class _BatchNorm(Module, Generic[C]):
                     else " (or pass x.detach() to run inference on these values)"
                 )
             )
+        self._check_fields()
         alone = inplace and exclusive(x)  # before any view of x exists here
         x3 = self._view(x)
         addend3 = self._addend(x, addend)
@@ -442,6 +455,7 @@ class _BatchNorm(Module, Generic[C]):
                 "(use forward for inference)"
             )
         self._check_eps()  # every training step, freeze's too
+        self._check_fields()
         x3 = self._view(x)
         addend3 = self._addend(x, addend)
         if self.freeze:
