@@ -26,6 +26,8 @@ TOO_BIG: list[tuple[str, Callable[[], object]]] = [
     ("Linear", lambda: nn.Linear(10**7, 10**7)),
     ("Linear without bias", lambda: nn.Linear(10**7, 10**7, bias=False)),
     ("Conv2D", lambda: nn.Conv2D(10**5, 10**5, 99)),
+    ("BatchNorm2D", lambda: nn.BatchNorm2D(10**13)),
+    ("BatchNorm1D without affine", lambda: nn.BatchNorm1D(10**13, affine=False)),
 ]
 
 
@@ -72,6 +74,7 @@ ALLOCATIONS: list[tuple[str, Any, str, Callable[[], object]]] = [
     ("full", np, "full", lambda: tt.full((3,), 1.0)),
     ("Linear", np, "full", lambda: nn.Linear(3, 3)),
     ("Conv2D", np, "full", lambda: nn.Conv2D(3, 3, 3)),
+    ("BatchNorm2D", np, "full", lambda: nn.BatchNorm2D(3)),
     ("tensor", _create, "converted", lambda: tt.tensor(np.zeros(3))),
     ("tensor to int", _create, "converted", lambda: tt.tensor(np.zeros(3), np.int64)),
     ("tensor of a list", np, "asarray", lambda: tt.tensor([1.0, 2.0])),
@@ -118,6 +121,7 @@ def test_python_ints_beyond_float64_are_dtype_errors(on: bool) -> None:
         lambda: x.masked_fill(x > 0.0, HUGE),
         lambda: tt.full((2,), HUGE),
         lambda: tt.full((2,), -HUGE, np.float64),
+        lambda: tt.where(x > 0.0, x, HUGE),
     ]
     with tt.checks(on):
         for op in ops:
@@ -130,6 +134,7 @@ def test_scalars_that_overflow_the_tensors_dtype_are_dtype_errors(on: bool) -> N
     # NumPy would turn 1e5 into float16 inf first: 1e-4 * 1e5 would silently be inf, not 10
     h: Any = tt.tensor(np.array([1e-4, 2.0], np.float16))
     f: Any = tt.tensor(np.array([1.0, 2.0], np.float32))
+    where: Any = tt.where
     ops: list[tuple[Callable[[], object], str]] = [
         (lambda: h * 1e5, "float16"),
         (lambda: 1e5 * h, "float16"),
@@ -144,6 +149,8 @@ def test_scalars_that_overflow_the_tensors_dtype_are_dtype_errors(on: bool) -> N
         (lambda: f.clamp(None, 1e39), "float32"),
         (lambda: tt.full((2,), 1e300), "float32"),
         (lambda: tt.full((2,), 1e5, np.float16), "float16"),
+        (lambda: where(h > 0.0, h, 1e5), "float16"),
+        (lambda: where(h > 0.0, -1e5, h), "float16"),
     ]
     with tt.checks(on):
         for op, name in ops:

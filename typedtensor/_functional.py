@@ -91,6 +91,7 @@ def where(
     if len(tensors) == 2:
         _same(tensors, "where", None)
     mask = _mask(cond, tensors[0], "where")
-    av = a._data if isinstance(a, Tensor) else _scalar(a)
-    bv = b._data if isinstance(b, Tensor) else _scalar(b)
+    dt = tensors[0]._data.dtype  # a scalar must fit it (1e5 is no float16)
+    av = a._data if isinstance(a, Tensor) else _scalar(a, dt)
+    bv = b._data if isinstance(b, Tensor) else _scalar(b, dt)
     return _apply(_ew.where(mask, av, bv), tensors)

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple, overl
 import numpy as np
 from numpy.typing import NDArray
 
+from .._create import _filled
 from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from .._exclusive import exclusive
 from .._tape import NoneTape, OwnedTape
@@ -193,8 +194,8 @@ class _BatchNorm(Module, Generic[C]):
         self.inplace = inplace
         self.sscale = sscale
 
-        def vector() -> Tensor[tuple[C], Any, NoneTape]:
-            return _make(np.empty(num_features, self.dtype), None)
+        def vector() -> Tensor[tuple[C], Any, NoneTape]:  # size-checked as tt.zeros, then initialised
+            return _filled((num_features,), 0.0, self.dtype, self._name)
 
         self.scale, self.bias = (vector(), vector()) if affine else (None, None)
         self.running_mean, self.running_var = (vector(), vector()) if track_running_stats else (None, None)
