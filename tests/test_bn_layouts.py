@@ -289,13 +289,14 @@ def test_a_wrong_size_field_is_refused_not_read_out_of_bounds(kernel_path: str, 
     with pytest.raises(tt.ShapeError, match=rf"{field}\b.*\({size},\)"):
         bn.forward(x)
     # the kernels' entries themselves, whoever calls them
+    fields = {name: np.ones(size if name == field else 10) for name in ("running_mean", "running_var", "scale", "bias")}
     with pytest.raises(tt.ShapeError, match=rf"{field} has shape \({size},\) but the input has 10 channels"):
         _bn_backend.infer(
             x._data.reshape(2, 10, 9),
-            *[
-                np.ones(size) if name == field else np.ones(10)
-                for name in ("running_mean", "running_var", "scale", "bias")
-            ],
+            fields["running_mean"],
+            fields["running_var"],
+            fields["scale"],
+            fields["bias"],
             1e-5,
             np.empty((2, 10, 9), np.float32),
         )
