@@ -371,7 +371,8 @@ class Tensor(Generic[S, E, T]):
     ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
     def __matmul__(self, other: Tensor[Any, E, Any]) -> Tensor[Any, E, Any]:
         """Matrix product: (K)@(K,N), (...,M,K)@(K,N) and (B...,M,K)@(B...,K,N)."""
-        a, b = self._data, _tensor_arg(other, "matmul: other")._data
+        a = self._data
+        b = other._data if other.__class__ is Tensor else _tensor_arg(other, "matmul: other")._data
         if a.ndim == 0 or b.ndim < 2:
             raise ShapeError(f"matmul: self must have rank >= 1 and other rank >= 2, got shapes {a.shape} @ {b.shape}")
         if a.dtype != b.dtype:
@@ -709,26 +710,24 @@ def _tensor_arg(x: object, where: str) -> Tensor[Any, Any, Any]:
     return cast("Tensor[Any, Any, Any]", x)
 
 
-def _axis(x: Tensor[Any, Any, Any], axis: int) -> int:
+def _axis(x: Tensor[Any, Any, Any], axis: object, what: str = "axis") -> int:
     nd = x._data.ndim
-    if axis.__class__ is not int:
-        axis = _index(axis, "axis")
-    if not -nd <= axis < nd:
-        raise ShapeError(f"axis {axis} is out of range for shape {x._data.shape} (rank {nd})")
-    return axis % nd
+    a: int = axis if type(axis) is int else _index(axis, what)
+    if not -nd <= a < nd:
+        raise ShapeError(f"axis {a} is out of range for shape {x._data.shape} (rank {nd})")
+    return a % nd
 
 
-def _axes(x: Tensor[Any, Any, Any], axis: Axis) -> tuple[int, ...] | None:
-    """Validate ``axis`` against x's rank; None (all axes) or sorted non-negative axes."""
+def _axes(x: Tensor[Any, Any, Any], axis: object) -> tuple[int, ...] | None:
+    """Validate ``axis`` against x's rank; None (all axes) or sorted non-negative axes.
+
+    ``axis`` is checked here too: with checks off anything may come.
+    """
     if axis is None:
         return None
-    given = cast("object", axis)  # checked at run time too: with checks off anything may come
-    if isinstance(given, (int, np.integer)):
-        return (_axis(x, cast("int", given)),)
-    if not isinstance(given, tuple):
-        raise DTypeError(f"axis must be an int, a tuple of ints or None, got {type(given).__name__}")
-    axis = cast("tuple[int, ...]", given)
-    out = tuple(sorted(_axis(x, a) for a in axis))
+    if not isinstance(axis, tuple):
+        return (_axis(x, axis, "axis (an int, a tuple of ints or None)"),)
+    out = tuple(sorted(_axis(x, a) for a in cast("tuple[object, ...]", axis)))
     if len(set(out)) != len(out):
         raise ShapeError(f"axis {axis} repeats an axis of shape {x._data.shape}")
     return out
