@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from ._errors import TypedTensorError
 
-__all__ = ["allgather", "check_comm", "check_same", "launched_size", "mpi", "resolve", "world"]
+__all__ = ["FLOAT_NAMES", "allgather", "check_comm", "check_same", "launched_size", "mpi", "resolve", "world"]
 
 #: Environment variables in which MPI launchers announce the number of processes: MPICH's Hydra, Intel
 #: MPI and Slurm's PMI-2 (PMI_SIZE), Open MPI (OMPI_COMM_WORLD_SIZE), MVAPICH2 (MV2_COMM_WORLD_SIZE).
@@ -79,6 +79,10 @@ def allgather(comm: Any, send: NDArray[np.float64], where: str) -> NDArray[np.fl
             "(same layers, channel counts and dtype) and the same number of training steps, in the same order"
         ) from e
     return recv
+
+
+#: A float dtype by its item size, as layout rows carry it (``dtype.itemsize``).
+FLOAT_NAMES = {2: "float16", 4: "float32", 8: "float64"}
 
 
 def check_same(comm: Any, row: NDArray[np.float64], where: str, describe: Callable[[NDArray[np.float64]], str]) -> None:

@@ -213,16 +213,13 @@ def _check_gradient_layout(c: Any, layout: Layout, dtype: np.dtype[Any], extra: 
         return
     _refuse_different(c, layout, 0, "average_gradients")
     listing = "; ".join(
-        f"rank {r}: {int(n)} parameters, {int(size)} values, {_FLOATS.get(int(width), '?')}, {int(k)} extra"
+        f"rank {r}: {int(n)} parameters, {int(size)} values, {_mpi.FLOAT_NAMES.get(int(width), '?')}, {int(k)} extra"
         for r, (n, size, width, k, _) in enumerate(rows)
     )
     raise TypedTensorError(
         f"average_gradients: the processes disagree ({listing}); every process must hold the same model, pass "
         "extra values of the same length and call average_gradients once per step"
     )
-
-
-_FLOATS = {2: "float16", 4: "float32", 8: "float64"}
 
 
 def average_gradients(

@@ -123,12 +123,11 @@ class _Synced(_BatchNorm[C]):
 #: The exchanges of a training step, as _check_layout names them.
 _FORWARD, _BACKWARD = 1, 2
 _PHASES = {_FORWARD: "training statistics", _BACKWARD: "backward sums"}
-_FLOATS = {2: "float16", 4: "float32", 8: "float64"}
 
 
 def _describe_layout(row: NDArray[np.float64]) -> str:
     phase, channels, itemsize = (int(v) for v in row)
-    return f"{_PHASES.get(phase, '?')} of {channels} channels, {_FLOATS.get(itemsize, '?')}"
+    return f"{_PHASES.get(phase, '?')} of {channels} channels, {_mpi.FLOAT_NAMES.get(itemsize, '?')}"
 
 
 def _adopt(cls: type[_Synced[Any]], bn: object, expected: type[_BatchNorm[Any]], comm: Any) -> _Synced[Any]:
