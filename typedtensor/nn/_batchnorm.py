@@ -477,17 +477,22 @@ class _BatchNorm(Module, Generic[C]):
             if relu:
                 g3 = g3 * (out > 0)
             dx, dscale, dbias = core(g3, need[0])
-            grads: list[Array | None] = [
-                dx.reshape(shape).astype(dtype, copy=False) if need[0] and dx is not None else None
-            ]
-            if with_affine:
-                grads.append(dscale.astype(dtype) if need[1] and dscale is not None else None)
-                grads.append(dbias.astype(dtype) if need[2] and dbias is not None else None)
-            if addend is not None:
-                grads.append(g3.reshape(shape).astype(dtype, copy=False) if need[-1] else None)
+            # float16: a sum over many values (dbias, dscale) may pass 65504 and becomes inf, as in IEEE
+            # and PyTorch, without NumPy's raw warning; the optimizers refuse a non-finite gradient.
+            with np.errstate(over="ignore"):
+                grads: list[Array | None] = [
+                    dx.reshape(shape).astype(dtype, copy=False) if need[0] and dx is not None else None
+                ]
+                if with_affine:
+                    grads.append(dscale.astype(dtype) if need[1] and dscale is not None else None)
+                    grads.append(dbias.astype(dtype) if need[2] and dbias is not None else None)
+                if addend is not None:
+                    grads.append(g3.reshape(shape).astype(dtype, copy=False) if need[-1] else None)
             return tuple(grads)
 
-        result = _apply((out.reshape(shape).astype(dtype, copy=False), backward), tuple(parents))
+        with np.errstate(over="ignore"):  # a float16 output beyond 65504 is inf (IEEE), without the warning
+            y = out.reshape(shape).astype(dtype, copy=False)
+        result = _apply((y, backward), tuple(parents))
         if stats is not None:
             self._update_running(*stats)
         return result
