@@ -545,16 +545,12 @@ def _validated(
     _check_spec(key, arr.shape, arr.dtype, current, cast, where)
     if isinstance(current, Tensor):
         target: NDArray[Any] = current._data
-        with np.errstate(over="ignore", invalid="ignore"):
-            converted = arr.astype(target.dtype)
-        if check_finite and not np.all(np.isfinite(converted)):
+        # The rule of tt.tensor and to_dtype: a finite value the module's dtype cannot hold is a DTypeError.
+        values = converted(arr, target.dtype, f"{where}: {key!r}")
+        if check_finite and not np.all(np.isfinite(values)):
             hint = "" if where == "load_state_dict" else "; pass check_finite=False to load them as they are"
-            raise TypedTensorError(
-                f"{where}: {key!r} holds NaN or infinite values (or values too large for {target.dtype}){hint}"
-            )
-        if not check_finite and converted.dtype != arr.dtype and np.any(np.isinf(converted) & np.isfinite(arr)):
-            raise TypedTensorError(f"{where}: {key!r} holds values too large for {target.dtype}")
-        return converted
+            raise TypedTensorError(f"{where}: {key!r} holds NaN or infinite values{hint}")
+        return values
     if not 0 <= int(arr.reshape(())) <= _INT64_MAX:
         raise DTypeError(
             f"{where}: {key!r} must be a non-negative integer scalar (int64), got shape {arr.shape} dtype {arr.dtype}"
