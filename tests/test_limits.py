@@ -167,3 +167,25 @@ def test_scalars_the_dtype_holds_and_infinities_are_accepted() -> None:
     np.testing.assert_array_equal(tt.full((1,), np.nan, np.float16).numpy(), [np.nan])
     np.testing.assert_array_equal((tt.zeros((2,), np.float64) + 1e300).numpy(), [1e300, 1e300])
     np.testing.assert_array_equal((tt.zeros((1,)) + 2**127).numpy(), [2.0**127])
+
+
+def test_initialisation_draws_in_chunks_the_values_of_one_draw() -> None:
+    """uniform_fan_in keeps its float64 temporary bounded and draws exactly what one draw would."""
+    from typedtensor.nn import _init
+
+    for shape in [(3, 5), (2, 3, 3, 3), (0, 4)]:
+        out = np.empty(shape, np.float32)
+        _init.uniform_fan_in(np.random.default_rng(7), out, 9)
+        want = np.random.default_rng(7).uniform(-1 / 3, 1 / 3, shape).astype(np.float32)
+        np.testing.assert_array_equal(out, want)
+    saved = _init._CHUNK
+    try:
+        _init._CHUNK = 4  # several chunks, an uneven last one
+        out = np.empty((3, 7), np.float64)
+        _init.uniform_fan_in(np.random.default_rng(1), out, 4)
+        np.testing.assert_array_equal(out, np.random.default_rng(1).uniform(-0.5, 0.5, (3, 7)))
+        strided = np.empty((3, 14))[:, ::2]
+        _init.uniform_fan_in(np.random.default_rng(1), strided, 4)
+        np.testing.assert_array_equal(strided, np.random.default_rng(1).uniform(-0.5, 0.5, (3, 7)))
+    finally:
+        _init._CHUNK = saved
