@@ -288,6 +288,14 @@ def test_layout_checks_without_mpi() -> None:
         dist.average_gradients(model, grads, more)
 
 
+@pytest.mark.parametrize("extra", [["loss"], [True], 3.0, [10**400], [None]])
+def test_average_gradients_refuses_extra_values_that_are_not_numbers(extra: Any) -> None:
+    """Refused before any exchange (no MPI needed) with a DTypeError, not NumPy's raw ValueError."""
+    model = mc.Net(seed=0)
+    with pytest.raises(tt.DTypeError, match=r"extra must be a sequence of real numbers"):
+        dist.average_gradients(model, model.alloc_grads(), extra=extra)
+
+
 # ---- two processes under mpiexec ------------------------------------------------------------------
 
 

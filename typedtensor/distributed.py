@@ -36,9 +36,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _mpi
-from ._errors import TypedTensorError
+from ._errors import DTypeError, TypedTensorError
 from ._tape import Gradients
-from ._tensor import Tensor
+from ._tensor import Tensor, _scalar
 from .nn._module import Module
 
 __all__ = [
@@ -222,6 +222,17 @@ def _check_gradient_layout(c: Any, layout: Layout, dtype: np.dtype[Any], extra: 
     )
 
 
+def _numbers(extra: object) -> list[float]:
+    """``average_gradients``' extra values as floats, or the DTypeError of a value that is not a real number."""
+    try:
+        values = list(cast("Sequence[object]", extra))
+        return [_scalar(v) for v in values]
+    except (TypeError, TypedTensorError):
+        raise DTypeError(
+            f"average_gradients: extra must be a sequence of real numbers (e.g. [loss.item()]), got {extra!r}"
+        ) from None
+
+
 def average_gradients(
     model: Module,
     grads: Gradients,
@@ -249,19 +260,18 @@ def average_gradients(
         )
     if not isinstance(cast("object", model), Module):
         raise TypedTensorError(f"average_gradients: expected a typedtensor Module, got {type(model).__name__}")
+    values = _numbers(extra)
     c = _mpi.resolve(comm, "average_gradients")
     params = list(model.named_parameters())
     if c.Get_size() == 1:
-        return [float(v) for v in extra]  # one process: nothing to reduce
+        return values  # one process: nothing to reduce
     stored = grads._grads
     arrays: list[NDArray[Any]] = [stored.get(t._id, np.zeros_like(t._data)) for _, t in params]
     dtype = np.result_type(*arrays) if arrays else np.dtype(np.float64)
     if dtype.kind != "f":
         raise TypedTensorError(f"average_gradients: gradients must be floats, got dtype {dtype}")
-    _check_gradient_layout(c, [(name, t._data.shape, str(t._data.dtype)) for name, t in params], dtype, len(extra))
-    buffer = np.concatenate([*(a.ravel() for a in arrays), np.asarray(list(extra), dtype=dtype)]).astype(
-        dtype, copy=False
-    )
+    _check_gradient_layout(c, [(name, t._data.shape, str(t._data.dtype)) for name, t in params], dtype, len(values))
+    buffer = np.concatenate([*(a.ravel() for a in arrays), np.asarray(values, dtype=dtype)]).astype(dtype, copy=False)
     try:
         c.Allreduce(_mpi.mpi().IN_PLACE, buffer)
     except Exception as e:  # mpi4py's MPI.Exception
