@@ -13,12 +13,15 @@ across a row edge, where PyTorch reads zero padding, are zeroed afterwards (and 
 before the scatter), and the output columns past the output width are cropped. Strided convolutions
 use a fully padded buffer and an ordinary strided im2col.
 
-Images are processed in chunks whose column matrix stays near ``_BUDGET`` bytes; the backward
-rebuilds the padded input and the column matrix chunk by chunk instead of keeping them. Work buffers
-(padded input, column matrices, products) are reused across calls, per thread (``scratch``): on this
-kind of virtual machine every fresh page costs a page fault of a few microseconds, which made a fresh
-allocation per call cost more than the arithmetic of small convolutions. float16 is computed in
-float32 (NumPy has no half-precision BLAS) and rounded back.
+Images are processed in chunks whose column matrix stays near ``_BUDGET`` bytes; the padded planes
+and the column matrix are built chunk by chunk (in the backward too, instead of being kept). Work
+buffers (padded planes, column matrices, products) are reused across calls, per thread
+(``scratch``): on this kind of virtual machine every fresh page costs a page fault of a few
+microseconds, which made a fresh allocation per call cost more than the arithmetic of small
+convolutions. A call's buffers are kept only when together they take at most ``_KEEP`` bytes, so a
+thread retains at most that much after any convolution; ``release_scratch`` frees them at once, and
+a thread's are freed when it ends. float16 is computed in float32 (NumPy has no half-precision BLAS)
+and rounded back.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ from ._types import Array, Grads, Result
 _BUDGET = 8 << 20
 #: Planes of at most this many elements take the "flat" col2im (see ``_Scatter``).
 _FLAT_PLANE = 1024
-#: Work buffers up to this size are kept for the next call (see ``scratch``).
-_SCRATCH_MAX = 64 << 20
+#: The work buffers of a call are kept for the next call when together they take at most this many
+#: bytes (per thread; see ``scratch``). The demo's convolutions (batch 64) need 5.3 MiB.
+_KEEP = 8 << 20
 
 Pair = tuple[int, int]
 
@@ -120,37 +124,105 @@ class _Scratch(threading.local):
     """Work buffers reused across calls, one set per thread (fresh pages cost a page fault each)."""
 
     def __init__(self) -> None:
+        #: name -> a 64-byte aligned uint8 view of its allocation (``.base``).
         self.buffers: dict[str, Array] = {}
 
 
 _scratch = _Scratch()
 
 
-def scratch(name: str, count: int, dtype: np.dtype[Any]) -> Array:
-    """A flat, 64-byte aligned work buffer of ``count`` elements (contents undefined), reused by name.
-
-    Nothing may keep it past the call that asked for it. Buffers over ``_SCRATCH_MAX`` bytes are not kept.
-    """
-    nbytes = count * dtype.itemsize
-    if nbytes > _SCRATCH_MAX:
-        return np.empty(count, dtype)
-    raw = _scratch.buffers.get(name)
-    if raw is None or raw.nbytes < nbytes + 64:
-        raw = np.empty(max(nbytes, 4096) + 64, np.uint8)
-        _scratch.buffers[name] = raw
+def _allocate(nbytes: int) -> Array:
+    """A 64-byte aligned uint8 array of at least ``nbytes`` bytes (a view of a slightly larger allocation)."""
+    raw = np.empty(max(nbytes, 4096) + 64, np.uint8)
     start = -raw.ctypes.data % 64
-    return raw[start : start + nbytes].view(dtype)
+    return raw[start : start + max(nbytes, 4096)]
 
 
-def _buffer(x: Array, geo: Geometry) -> Array:
-    """The input in zero-padded planes, flat, with guard elements at both ends (a scratch buffer)."""
-    size = geo.n * geo.c * geo.plane
-    if geo.lead == geo.tail == 0 and geo.plane == geo.h * geo.w and x.flags.c_contiguous:
-        return x.reshape(-1)  # nothing to pad
-    buf = scratch("conv.in", geo.lead + size + geo.tail, x.dtype)
+def _held(buffers: dict[str, Array]) -> int:
+    """Bytes allocated for ``buffers``."""
+    return sum(b.base.nbytes if b.base is not None else b.nbytes for b in buffers.values())
+
+
+def scratch(dtype: np.dtype[Any], counts: dict[str, int]) -> list[Array]:
+    """Flat, 64-byte aligned work buffers of ``counts[name]`` elements each (contents undefined).
+
+    The buffers of one call are asked for together. When they fit in ``_KEEP`` bytes together they
+    are kept by name for the next call (a kept buffer at least as large is reused; to stay within
+    ``_KEEP``, buffers this call does not use are dropped first, then oversized ones shrunk);
+    otherwise they are allocated for this call only and freed after it, and the kept ones stay.
+    Nothing may keep a buffer past the call that asked for it.
+    """
+    kept = _scratch.buffers
+    item = dtype.itemsize
+    out: list[Array] = []
+    for name, count in counts.items():  # the common case: every buffer kept and large enough
+        buf = kept.get(name)
+        if buf is None or buf.nbytes < count * item:
+            return _refill(dtype, counts)
+        out.append(buf[: count * item].view(dtype))
+    return out
+
+
+def _refill(dtype: np.dtype[Any], counts: dict[str, int]) -> list[Array]:
+    need = {name: count * dtype.itemsize for name, count in counts.items()}
+    if sum(max(n, 4096) + 64 for n in need.values()) > _KEEP:
+        return [_allocate(n)[:n].view(dtype) for n in need.values()]
+    kept = _scratch.buffers
+    for name, nbytes in need.items():
+        buf = kept.get(name)
+        if buf is None or buf.nbytes < nbytes:
+            kept[name] = _allocate(nbytes)
+    for name in [name for name in kept if name not in need]:
+        if _held(kept) <= _KEEP:
+            break
+        del kept[name]
+    for name, nbytes in need.items():
+        if _held(kept) <= _KEEP:
+            break
+        if kept[name].nbytes > max(nbytes, 4096):
+            kept[name] = _allocate(nbytes)
+    return [kept[name][:nbytes].view(dtype) for name, nbytes in need.items()]
+
+
+def retained_scratch() -> int:
+    """Bytes of work buffers the calling thread keeps for its next convolution."""
+    return _held(_scratch.buffers)
+
+
+def release_scratch() -> None:
+    """Free the work buffers the calling thread keeps (the next convolution allocates them again)."""
+    _scratch.buffers.clear()
+
+
+def _work(geo: Geometry, x: Array, per: int, rows: int, names: tuple[str, ...]) -> dict[str, Array]:
+    """The scratch buffers ``names`` of a call on ``x`` in chunks of ``per`` images; ``rows``: output channels.
+
+    "conv.in" (padded planes of a chunk) is left out when ``x`` needs no padding (see ``_buffer``).
+    """
+    chunk = per * geo.ho * geo.q
+    sizes = {
+        "conv.in": geo.lead + per * geo.c * geo.plane + geo.tail,
+        "conv.cols": geo.rows * chunk,
+        "conv.dcols": geo.rows * chunk,
+        "conv.out": rows * chunk,
+    }
+    padded = not (geo.lead == geo.tail == 0 and geo.plane == geo.h * geo.w and x.flags.c_contiguous)
+    counts = {name: sizes[name] for name in names if padded or name != "conv.in"}
+    return dict(zip(counts, scratch(x.dtype, counts), strict=True))
+
+
+def _buffer(x: Array, geo: Geometry, out: Array | None) -> Array:
+    """Images ``x`` (a chunk) in zero-padded planes, flat, with guard elements at both ends, in ``out``.
+
+    ``out`` is None when the C-contiguous ``x`` needs no padding: ``x`` itself, flat.
+    """
+    if out is None:
+        return x.reshape(-1)
+    size = x.shape[0] * geo.c * geo.plane
+    buf = out[: geo.lead + size + geo.tail]
     buf[: geo.lead] = 0
     buf[geo.lead + size :] = 0
-    planes = buf[geo.lead : geo.lead + size].reshape(geo.n, geo.c, geo.hp, geo.rb)
+    planes = buf[geo.lead : geo.lead + size].reshape(x.shape[0], geo.c, geo.hp, geo.rb)
     top, bottom, left, right = geo.pt, geo.pt + geo.h, geo.c0, geo.c0 + geo.w
     planes[:, :, :top] = 0
     planes[:, :, bottom:] = 0
@@ -160,10 +232,10 @@ def _buffer(x: Array, geo: Geometry) -> Array:
     return buf
 
 
-def _window(buf: Array, geo: Geometry, start: int, count: int) -> Array:
-    """A read-only strided view of images [start, start+count) of the buffer as (C, kH, kW, n, Ho, Q)."""
+def _window(buf: Array, geo: Geometry, count: int) -> Array:
+    """A read-only strided view of the ``count`` images of the buffer as (C, kH, kW, count, Ho, Q)."""
     item = buf.itemsize
-    base = geo.lead + start * geo.c * geo.plane + geo.shift
+    base = geo.lead + geo.shift
     shape = (geo.c, geo.kh, geo.kw, count, geo.ho, geo.q)
     strides = (geo.plane, geo.dh * geo.rb, geo.dw, geo.c * geo.plane, geo.sh * geo.rb, geo.sw)
     return as_strided(buf[base:], shape, tuple(s * item for s in strides), writeable=False)
@@ -175,10 +247,10 @@ def _zero_masked(cols6: Array, geo: Geometry) -> None:
         cols6[:, :, j, :, :, a:b] = 0
 
 
-def _cols(buf: Array, geo: Geometry, start: int, count: int, out: Array) -> Array:
-    """The column matrix of images [start, start+count) as (C*kH*kW, count*Ho*Q), written into ``out``."""
+def _cols(buf: Array, geo: Geometry, count: int, out: Array) -> Array:
+    """The column matrix of the ``count`` images of the buffer as (C*kH*kW, count*Ho*Q), written into ``out``."""
     cols6 = out[: geo.rows * count * geo.ho * geo.q].reshape(geo.c, geo.kh, geo.kw, count, geo.ho, geo.q)
-    np.copyto(cols6, _window(buf, geo, start, count))
+    np.copyto(cols6, _window(buf, geo, count))
     _zero_masked(cols6, geo)
     return cols6.reshape(geo.rows, count * geo.ho * geo.q)
 
@@ -286,22 +358,20 @@ def conv2d(
     w3 = w.reshape(g_, og, kg)
     n, ho, wo, q = geo.n, geo.ho, geo.wo, geo.q
     per = _chunk(geo, x.itemsize)
-    chunk = per * ho * q
     y = np.empty((n, o, ho, wo), x.dtype)
     bias = None if b is None else b.reshape(1, o, 1, 1)
-    buf = _buffer(x, geo)
-    colbuf = scratch("conv.cols", geo.rows * chunk, x.dtype)
-    prodbuf = scratch("conv.out", o * chunk, x.dtype)
+    bufs = _work(geo, x, per, o, ("conv.in", "conv.cols", "conv.out"))
     for s in range(0, n, per):
         cnt = min(per, n - s)
         m = cnt * ho * q
-        cols = _cols(buf, geo, s, cnt, colbuf).reshape(g_, kg, m)
+        cols = _cols(_buffer(x[s : s + cnt], geo, bufs.get("conv.in")), geo, cnt, bufs["conv.cols"])
+        cols = cols.reshape(g_, kg, m)
         if cnt == 1 and q == wo:  # the product is already NCHW: write it in place
             np.matmul(w3, cols, out=y[s].reshape(g_, og, m))
             if bias is not None:
                 np.add(y[s : s + 1], bias, out=y[s : s + 1])
             continue
-        prod = np.matmul(w3, cols, out=prodbuf[: o * m].reshape(g_, og, m))
+        prod = np.matmul(w3, cols, out=bufs["conv.out"][: o * m].reshape(g_, og, m))
         view = prod.reshape(o, cnt, ho, q)[:, :, :, :wo].transpose(1, 0, 2, 3)
         if bias is not None:
             np.add(view, bias, out=y[s : s + cnt])
@@ -312,26 +382,30 @@ def conv2d(
         g = gy.astype(x.dtype, copy=False)
         dw3 = np.zeros_like(w3) if need[1] else None
         scatter = _Scatter(geo, x.dtype) if need[0] else None
-        src = _buffer(x, geo) if dw3 is not None else None
-        cbuf = scratch("conv.cols", geo.rows * chunk, x.dtype) if src is not None else None
-        dcbuf = scratch("conv.dcols", geo.rows * chunk, x.dtype) if scatter is not None else None
-        gbuf = scratch("conv.out", o * chunk, x.dtype)
+        names = ["conv.out"]
+        if dw3 is not None:
+            names += ["conv.in", "conv.cols"]  # the column matrix again, for dW
+        if scatter is not None:
+            names.append("conv.dcols")
+        bufs = _work(geo, x, per, o, tuple(names))
         for s in range(0, n, per):
             cnt = min(per, n - s)
             m = cnt * ho * q
             if cnt == 1 and q == wo:
                 gq = g[s].reshape(g_, og, m)
             else:
-                g4 = gbuf[: o * m].reshape(o, cnt, ho, q)
+                g4 = bufs["conv.out"][: o * m].reshape(o, cnt, ho, q)
                 if q != wo:
                     g4[:, :, :, wo:] = 0
                 g4[:, :, :, :wo] = g[s : s + cnt].transpose(1, 0, 2, 3)
                 gq = g4.reshape(g_, og, m)
-            if dw3 is not None and src is not None and cbuf is not None:
-                cols = _cols(src, geo, s, cnt, cbuf).reshape(g_, kg, m)
+            if dw3 is not None:
+                src = _buffer(x[s : s + cnt], geo, bufs.get("conv.in"))
+                cols = _cols(src, geo, cnt, bufs["conv.cols"]).reshape(g_, kg, m)
                 dw3 += np.matmul(cols, gq.transpose(0, 2, 1)).transpose(0, 2, 1)  # faster than gq @ cols.T
-            if scatter is not None and dcbuf is not None:
-                dcols = np.matmul(w3.transpose(0, 2, 1), gq, out=dcbuf[: geo.rows * m].reshape(g_, kg, m))
+            if scatter is not None:
+                dcbuf = bufs["conv.dcols"][: geo.rows * m].reshape(g_, kg, m)
+                dcols = np.matmul(w3.transpose(0, 2, 1), gq, out=dcbuf)
                 scatter.add(dcols.reshape(geo.c, geo.kh, geo.kw, cnt, ho, q), s, cnt)
         dx = None if scatter is None else np.ascontiguousarray(scatter.dx, dtype=dtype)
         dw = None if dw3 is None else dw3.reshape(w.shape).astype(dtype, copy=False)

@@ -23,7 +23,7 @@ from .._ops._types import Array, Grads, Result
 from .._tape import NoneTape, OwnedTape
 from .._tensor import _FLOATS, Tensor, _apply, _tensor_arg, _unary
 
-__all__ = ["avg_pool2d", "conv2d", "global_avg_pool2d", "max_pool2d"]
+__all__ = ["avg_pool2d", "conv2d", "global_avg_pool2d", "max_pool2d", "release_conv_buffers"]
 
 B = TypeVar("B", bound=int)
 C = TypeVar("C", bound=int)
@@ -244,6 +244,18 @@ def _conv2d(
     res = _conv.conv2d(data, w, None if bias is None else bias._data, st, pads, dil, g)
     parents = (x, weight) if bias is None else (x, weight, bias)
     return _apply(_unbatch(res, unbatched, len(parents)), parents)
+
+
+def release_conv_buffers() -> None:
+    """Free the work buffers the calling thread keeps for its next convolution.
+
+    Each thread keeps the buffers of its convolutions (padded input, column matrices) for the next
+    call while together they take at most 8 MiB (fresh memory costs page faults); bigger calls
+    allocate theirs for the call only. A thread's buffers are freed when it ends; call this to free
+    them earlier, e.g. in a long-lived thread that is done with convolutions. The next call
+    allocates them again.
+    """
+    _conv.release_scratch()
 
 
 def _conv_padding(padding: object, stride: Pair, kernel: Pair, dilation: Pair, where: str) -> tuple[Pair, Pair]:
