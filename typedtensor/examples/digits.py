@@ -14,6 +14,9 @@ plot; safetensors writes the checkpoint). The run:
 4. saves a safetensors checkpoint, loads it into a freshly built model and evaluates again;
 5. writes a loss/accuracy plot (PNG).
 
+The checkpoint and the plot go to ``--out`` (default ``digits-output`` in the current directory,
+which the repository's .gitignore lists); the run prints both paths.
+
 The model is a class whose ``forward``/``forward_mut`` chain the layers with ``nn.pipe``: mypy and
 pyright check every link (channel counts, the tape each layer accepts). Calling ``self.bn1.forward``
 inside ``forward_mut`` would be a type error: see the README.
@@ -286,7 +289,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of AdamW (cosine schedule)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("digits-output"), help="where the checkpoint and plot go")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("digits-output"),
+        help="where the checkpoint and plot go (default: digits-output in the current directory)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     parser.add_argument(
         "--distributed", action="store_true", help="data-parallel over MPI (automatic under mpiexec -n P, P > 1)"
