@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -147,6 +149,9 @@ def test_load_state_dict_keeps_the_optimizer(kind: str) -> None:
 def test_an_optimizer_does_not_keep_its_model_alive() -> None:
     """The optimizer holds weak references: a dead model's optimizer refuses every other model."""
     net, opt = trained("Adam")
+    alive = weakref.ref(net)
     del net
+    gc.collect()
+    assert alive() is None
     twin = Net(seed=0)
     assert_refused(opt, [twin], lambda: opt.update(twin, loss_grads(twin, 1)), "none of this model's")

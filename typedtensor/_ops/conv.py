@@ -194,8 +194,8 @@ def release_scratch() -> None:
     _scratch.buffers.clear()
 
 
-def _work(geo: Geometry, x: Array, per: int, rows: int, names: tuple[str, ...]) -> dict[str, Array]:
-    """The scratch buffers ``names`` of a call on ``x`` in chunks of ``per`` images; ``rows``: output channels.
+def _work(geo: Geometry, x: Array, per: int, out_channels: int, names: tuple[str, ...]) -> dict[str, Array]:
+    """The scratch buffers ``names`` of a call on ``x`` in chunks of ``per`` images.
 
     "conv.in" (padded planes of a chunk) is left out when ``x`` needs no padding (see ``_buffer``).
     """
@@ -204,7 +204,7 @@ def _work(geo: Geometry, x: Array, per: int, rows: int, names: tuple[str, ...]) 
         "conv.in": geo.lead + per * geo.c * geo.plane + geo.tail,
         "conv.cols": geo.rows * chunk,
         "conv.dcols": geo.rows * chunk,
-        "conv.out": rows * chunk,
+        "conv.out": out_channels * chunk,
     }
     padded = not (geo.lead == geo.tail == 0 and geo.plane == geo.h * geo.w and x.flags.c_contiguous)
     counts = {name: sizes[name] for name in names if padded or name != "conv.in"}
