@@ -586,7 +586,7 @@ def test_load_state_dict_refuses_bad_values() -> None:
             bn.load_state_dict(bad)
         assert fragment in str(info.value)
     half: Any = BatchNorm2D(3, dtype=np.float16)
-    with pytest.raises(tt.DTypeError, match="'running_var' holds 1000000.0, too large for float16"):
+    with pytest.raises(tt.DTypeError, match=r"'running_var' holds 1000000\.0, too large for float16"):
         half.load_state_dict({**half.state_dict(), "running_var": np.full(3, 1e6)})
 
 
