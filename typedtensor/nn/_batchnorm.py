@@ -182,7 +182,7 @@ class _BatchNorm(Module, Generic[C]):
             raise TypedTensorError("sscale (scale ~ Normal(1, sscale)) needs affine=True and sscale >= 0")
         self.dtype = _float_dtype(dtype, self._name)
         self.num_features = num_features
-        self.eps = float(eps)
+        self.eps = float(eps) + 0.0  # -0.0 == 0 is stored as +0.0: running_var -0.0 + eps is then +0.0
         self.momentum = (
             (1.0 - momentum if momentum_convention == "megengine" else momentum) if momentum is not None else None
         )
@@ -343,7 +343,8 @@ class _BatchNorm(Module, Generic[C]):
         rm *= 1.0 - f
         rm += f * mean
         rv *= 1.0 - f
-        rv += (f * count / (count - 1) if count > 1 else f) * var  # the unbiased batch variance
+        with np.errstate(over="ignore"):  # float16: a variance beyond 65504 is inf, as in PyTorch, without a warning
+            rv += (f * count / (count - 1) if count > 1 else f) * var  # the unbiased batch variance
 
     def _running_coefficients(self) -> tuple[Array, Array]:
         """``a, b`` (module dtype) such that ``y = a*x + b`` normalises with the running statistics."""
@@ -432,7 +433,8 @@ class _BatchNorm(Module, Generic[C]):
             _k.affine(x3, a, b, out)
         result = self._finish(out, addend3, relu).reshape(x._data.shape)
         if result.dtype != x._data.dtype:  # float16: computed in float32
-            result = result.astype(x._data.dtype)
+            with np.errstate(over="ignore"):  # beyond 65504 is inf (IEEE, as PyTorch), without the raw warning
+                result = result.astype(x._data.dtype)
             if inplace:
                 x._data[...] = result
         return x if inplace else _make(result, None)

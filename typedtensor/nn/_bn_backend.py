@@ -153,9 +153,11 @@ def _vector(name: str, value: object, channels: int) -> None:
     raise DTypeError(f"BatchNorm: {name} must be a float vector, got dtype {v.dtype}")
 
 
-def _eps(eps: object) -> None:
+def _eps(eps: object) -> float:
+    """eps as the kernels take it: a finite float >= 0, -0.0 as +0.0 (so ``-0.0 + eps`` is +0.0, 1/sqrt +inf)."""
     if not (isinstance(eps, float | int) and 0 <= eps < math.inf):
         raise TypedTensorError(f"BatchNorm: eps must be a finite number >= 0, got {eps!r}")
+    return float(eps) + 0.0
 
 
 def stats(x: Any) -> Any:
@@ -202,8 +204,7 @@ def infer(x: Any, rm: Any, rv: Any, scale: Any, bias: Any, eps: float, out: Any)
         )
     for name, v in (("running_mean", rm), ("running_var", rv), ("scale", scale), ("bias", bias)):
         _vector(name, v, c)
-    _eps(eps)
-    return _mod().infer(x, rm, rv, scale, bias, eps, out)
+    return _mod().infer(x, rm, rv, scale, bias, _eps(eps), out)
 
 
 def is_small(x: Any) -> bool:
@@ -226,8 +227,7 @@ def train_small(x: Any, scale: Any, bias: Any, eps: float) -> Any:
     _block("x", x)
     _vector("scale", scale, x.shape[1])
     _vector("bias", bias, x.shape[1])
-    _eps(eps)
-    out, mean, var, save = _mod().train_small(x, scale, bias, eps)
+    out, mean, var, save = _mod().train_small(x, scale, bias, _eps(eps))
     return out, mean, var, _Saved((x.shape, x.dtype), save)
 
 

@@ -86,9 +86,10 @@ class _HealingCache:
         return getattr(self._inner, name)
 
 
-def _compiled(parallel: bool) -> Callable[[_F], _F]:
-    """numba's njit with the kernels' options and a self-healing disk cache."""
-    jit = njit(parallel=parallel, cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
+def _compiled(parallel: bool, fast: bool = True) -> Callable[[_F], _F]:
+    """numba's njit with the kernels' options (``fast``: reassociation and contraction) and a self-healing disk cache."""
+    fastmath: Any = {"reassoc", "contract"} if fast else False
+    jit = njit(parallel=parallel, cache=True, fastmath=fastmath, error_model="numpy")
 
     def wrap(fn: _F) -> _F:
         kernel = jit(fn)
@@ -157,15 +158,32 @@ def _row_combine(g: Array, rows: Array, ca: Array, cb: Array, cc: Array, out: Ar
 
 @_serial
 def _infer_serial(
-    x: Array, rm: Array, rv: Array, scale: Array, bias: Array, eps: float, out: Array
+    x: Array, rm: Array, rv: Array, scale: Array, bias: Array, eps: float, limit: float, out: Array
 ) -> None:  # pragma: no cover
     n, c, length = x.shape
     for ch in range(c):
         a = scale[ch] / np.sqrt(rv[ch] + eps)
         b = bias[ch] - rm[ch] * a
+        # a is inf or NaN (rv + eps == 0), or b is beyond the statistics' dtype (``limit``, its largest
+        # value), where _bn_numpy's coefficients are inf: PyTorch's order, as there.
+        if not abs(b) <= limit:
+            _exact_channel(x, ch, rm[ch], rv[ch], scale[ch], bias[ch], eps, out)
+            continue
         for i in range(n):
             for j in range(length):
                 out[i, ch, j] = x[i, ch, j] * a + b
+
+
+@_compiled(parallel=False, fast=False)
+def _exact_channel(
+    x: Array, ch: int, m: float, v: float, s: float, b: float, eps: float, out: Array
+) -> None:  # pragma: no cover
+    """Channel ``ch`` as ``((x - m) * invstd) * s + b`` in float64, without fast-math (no reassociation or
+    contraction), so its infinities and NaNs are PyTorch's and the same bits as ``_bn_numpy._exact_channels``."""
+    invstd = 1.0 / np.sqrt(np.float64(v) + eps)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[2]):
+            out[i, ch, j] = ((np.float64(x[i, ch, j]) - np.float64(m)) * invstd) * np.float64(s) + np.float64(b)
 
 
 @_serial
@@ -298,6 +316,10 @@ def _ones(c: int, dtype: np.dtype[Any]) -> Array:
     return np.ones(c, dtype=dtype)
 
 
+#: The largest value of each statistics dtype: a channel whose b is beyond it takes the exact formula.
+_LIMITS = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
+
+
 def infer(x: Array, rm: Array, rv: Array, scale: Array | None, bias: Array | None, eps: float, out: Array) -> Array:
     """Inference with running statistics: out = (x - rm) / sqrt(rv + eps) * scale + bias."""
     if x.size >= _PARALLEL_MIN_INFER:
@@ -305,7 +327,8 @@ def infer(x: Array, rm: Array, rv: Array, scale: Array | None, bias: Array | Non
     c = x.shape[1]
     s = _ones(c, rm.dtype) if scale is None else scale
     b = np.zeros(c, dtype=rm.dtype) if bias is None else bias
-    _infer_serial(x, rm, rv, s, b, eps, out)
+    limit = _LIMITS.get(rm.dtype) or float(np.finfo(rm.dtype).max)
+    _infer_serial(x, rm, rv, s, b, eps, limit, out)
     return out
 
 

@@ -357,8 +357,9 @@ def _apply(staged: list[Staged], hp: _HParams) -> None:
     _apply_state(staged)
     for owner, values in hp.restore.items():
         # validated together by _check_restored: one assignment at a time (Module.__setattr__ checks each)
-        # could pass through a combination that is refused (init_factor before momentum)
-        owner.__dict__.update(values)
+        # could pass through a combination that is refused (init_factor before momentum); a float -0.0 is
+        # restored as +0.0, as the constructors store it (BatchNorm's eps: 1/sqrt(-0.0 + -0.0) is -inf)
+        owner.__dict__.update({k: v + 0.0 if type(v) is float else v for k, v in values.items()})
 
 
 def json_metadata(text: str, where: str, path: str) -> dict[str, str]:
