@@ -181,11 +181,62 @@ def test_a_consumed_tape_no_longer_blocks() -> None:
     np.testing.assert_allclose(x.numpy(), _expected(DATA), rtol=1e-12)
 
 
-def test_read_only_and_non_contiguous_buffers_are_refused() -> None:
-    with pytest.raises(tt.TypedTensorError, match="read-only or not contiguous"):
-        _inplace().forward(tt.tensor(DATA).permute((0, 1, 3, 2)))  # a transposed view
-    with pytest.raises(tt.TypedTensorError, match="read-only or not contiguous"):
-        _inplace().forward(tt.tensor(DATA[:1]).broadcast_to((2, 3, 4, 4)))
+def _channels_last() -> Any:
+    return tt.tensor(np.ascontiguousarray(DATA.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2))
+
+
+#: Inputs refused for their layout, the reason the message gives, and whether the buffer is read-only.
+LAYOUTS: dict[str, tuple[Callable[[], Any], str]] = {
+    "channels-last": (_channels_last, "not C-contiguous"),
+    "f-order": (lambda: tt.tensor(np.asfortranarray(DATA)), "not C-contiguous"),
+    "transposed-view": (lambda: tt.tensor(DATA).permute((0, 1, 3, 2)), "not C-contiguous"),
+    "negative-strides": (lambda: tt.tensor(DATA)[:, :, ::-1], "not C-contiguous"),
+    "broadcast": (lambda: tt.tensor(DATA[:1]).broadcast_to((2, 3, 4, 4)), "read-only"),
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_a_refused_layout_says_why_and_its_advice_works(layout: str) -> None:
+    """The message used to say "pass a tensor that owns its data (tt.tensor(...))", which keeps the layout
+    (a channels-last tensor was refused again); each reason now gives advice that works, and following
+    it writes in place."""
+    make, reason = LAYOUTS[layout]
+    x = make()
+    before = np.array(x._data, copy=True)
+    with pytest.raises(tt.InplaceError, match=reason) as info:
+        _inplace().forward(x)
+    message = str(info.value)
+    assert "tt.tensor(np.ascontiguousarray(x.numpy()))" in message
+    assert "inplace=False" in message
+    np.testing.assert_array_equal(x._data, before)
+    fixed = tt.tensor(np.ascontiguousarray(x.numpy()))  # the advice
+    del x
+    assert _inplace().forward(fixed) is fixed
+    np.testing.assert_allclose(fixed.numpy(), _expected(before), rtol=1e-12)
+
+
+def test_the_shared_buffer_advice_works() -> None:
+    x = tt.tensor(DATA)
+    view = x.detach()
+    with pytest.raises(tt.InplaceError, match=SHARED):
+        _inplace().forward(view)
+    fixed = tt.tensor(view)  # the advice: tt.tensor(x) makes a copy
+    assert _inplace().forward(fixed) is fixed
+    np.testing.assert_allclose(fixed.numpy(), _expected(DATA), rtol=1e-12)
+    np.testing.assert_array_equal(x.numpy(), DATA)
+
+
+def test_inplace_refusals_are_one_class_whatever_the_checks_switch() -> None:
+    for checks in (True, False):
+        with tt.checks(checks):
+            with pytest.raises(tt.InplaceError):
+                _inplace().forward(_channels_last())
+            x = tt.tensor(DATA)
+            held = x.numpy()
+            with pytest.raises(tt.InplaceError):
+                _inplace().forward(x)
+            del held
+    assert issubclass(tt.InplaceError, tt.TypedTensorError)
 
 
 # ---- what is written in place ------------------------------------------------------------------

@@ -432,3 +432,116 @@ def test_settings_restored_from_a_checkpoint_are_checked_together(tmp_path: Path
     bn = _bn(momentum=None)
     bn.load_npz(path)
     assert (bn.init_factor, bn.momentum) == (1.0, 0.1)
+
+
+# ---- a field's presence is part of the structure (review of points 2 and 9) -------------------------
+
+
+def _presence_cases() -> dict[str, tuple[Callable[[], Any], str, object, str]]:
+    """(module factory, field, value written into __dict__, message fragment)."""
+    return {
+        "bn-scale-none": (lambda: BatchNorm2D(3), "scale", None, r"BatchNorm2D\.scale is None, .*affine=True"),
+        "bn-bias-none": (lambda: BatchNorm2D(3), "bias", None, r"BatchNorm2D\.bias is None, .*affine=True"),
+        "bn-running-var-none": (
+            lambda: BatchNorm2D(3),
+            "running_var",
+            None,
+            r"BatchNorm2D\.running_var is None, .*track_running_stats=True",
+        ),
+        "bn-counter-none": (
+            lambda: BatchNorm2D(3),
+            "num_batches_tracked",
+            None,
+            r"BatchNorm2D\.num_batches_tracked is None, .*track_running_stats=True",
+        ),
+        "bn-scale-without-affine": (
+            lambda: BatchNorm2D(3, affine=False),
+            "scale",
+            tt.ones((3,)),
+            r"BatchNorm2D\.scale is set, but this BatchNorm2D was built without it",
+        ),
+        "bn-running-mean-without-tracking": (
+            lambda: BatchNorm2D(3, track_running_stats=False),
+            "running_mean",
+            tt.zeros((3,)),
+            r"BatchNorm2D\.running_mean is set, but this BatchNorm2D was built without it",
+        ),
+        "bn-counter-without-tracking": (
+            lambda: BatchNorm2D(3, track_running_stats=False),
+            "num_batches_tracked",
+            0,
+            r"BatchNorm2D\.num_batches_tracked is set, but this BatchNorm2D was built without it",
+        ),
+        "linear-weight-none": (lambda: Linear(4, 3), "weight", None, r"Linear\.weight is None"),
+        "linear-bias-array": (lambda: Linear(4, 3), "bias", np.zeros(3, F32), r"Linear\.bias must be a Tensor"),
+        "conv-weight-none": (lambda: Conv2D(2, 4, 3), "weight", None, r"Conv2D\.weight is None"),
+        "conv-bias-array": (lambda: Conv2D(2, 4, 3), "bias", np.zeros(4, F32), r"Conv2D\.bias must be a Tensor"),
+    }
+
+
+def _calls(module: Any, name: str) -> list[Callable[[], object]]:
+    """The module's forward_mut and forward (which does not read the counter) on a fitting input."""
+    shape: Any = (2, 4) if isinstance(module, Linear) else (2, 2, 5, 5) if isinstance(module, Conv2D) else (2, 3, 2, 2)
+    layer: Any = module
+
+    def train() -> object:
+        return layer.forward_mut(tt.zeros(shape).leaky_trace())
+
+    def infer() -> object:
+        return layer.forward(tt.zeros(shape))
+
+    calls: list[Callable[[], object]] = [train]
+    if name != "num_batches_tracked":
+        calls.append(infer)
+    return calls
+
+
+@pytest.mark.parametrize("checks", [True, False], ids=["checks-on", "checks-off"])
+@pytest.mark.parametrize("case", list(_presence_cases()))
+def test_a_field_removed_or_added_around_the_checks_is_caught_by_forward(checks: bool, case: str) -> None:
+    """``bn.__dict__["scale"] = None`` used to switch the layer to affine=False silently (running_var = None:
+    batch statistics in inference; the counter None: no running update); Linear's and Conv2D's weight None
+    was a raw AttributeError. Every forward names the field instead, and nothing changes."""
+    factory, name, value, fragment = _presence_cases()[case]
+    module: Any = factory()
+    module.__dict__[name] = value
+
+    def state() -> dict[str, object]:
+        return {
+            k: v.numpy().copy() if isinstance(v, tt.Tensor) else v for k, v in vars(module).items() if k != "_tt_dims"
+        }
+
+    before = state()
+    with tt.checks(checks):
+        for call in _calls(module, name):
+            with pytest.raises(tt.TypedTensorError, match=fragment):
+                call()
+    after = state()
+    assert sorted(after) == sorted(before)
+    for key, want in before.items():
+        np.testing.assert_array_equal(np.asarray(after[key]), np.asarray(want), err_msg=key)
+
+
+@pytest.mark.parametrize("checks", [True, False], ids=["checks-on", "checks-off"])
+def test_a_negative_counter_is_reported_as_found_and_nothing_changes(checks: bool, kernels: str) -> None:
+    """The error used to name the counter after the step had added one to it (-2 for -3)."""
+    bn = _bn(dtype=F64)
+    bn.__dict__["num_batches_tracked"] = -3
+    before = bn.state_dict()
+    with tt.checks(checks), pytest.raises(tt.TypedTensorError, match=r"num_batches_tracked .*got -3\b"):
+        _step(bn, X.astype(F64))
+    assert bn.__dict__["num_batches_tracked"] == -3
+    for key, want in before.items():
+        np.testing.assert_array_equal(bn.state_dict()[key], want, err_msg=key)
+
+
+def test_pytorch_names_of_fields_are_refused_naming_the_real_field() -> None:
+    """``bn.weight = ...`` (PyTorch's name for ``scale``) used to create an attribute nothing reads."""
+    bn = _bn()
+    with pytest.raises(tt.TypedTensorError, match=r"BatchNorm2D\.weight is PyTorch's name for scale.*assign \.scale"):
+        bn.weight = tt.ones((10,))
+    assert "weight" not in vars(bn)
+    scale = bn.scale
+    bn.scale = tt.full((10,), 2.0)  # the real field takes it
+    assert bn.scale is not scale
+    np.testing.assert_allclose(_infer(bn), 2 * _infer(_bn()), rtol=1e-6)

@@ -21,6 +21,7 @@ from ._errors import CheckError as CheckError
 from ._errors import CheckpointError as CheckpointError
 from ._errors import DTypeCheckError as DTypeCheckError
 from ._errors import DTypeError as DTypeError
+from ._errors import InplaceError as InplaceError
 from ._errors import ShapeCheckError as ShapeCheckError
 from ._errors import ShapeError as ShapeError
 from ._errors import TapeCheckError as TapeCheckError

@@ -7,6 +7,7 @@ __all__ = [
     "CheckpointError",
     "DTypeCheckError",
     "DTypeError",
+    "InplaceError",
     "ShapeCheckError",
     "ShapeError",
     "TapeCheckError",
@@ -85,6 +86,14 @@ CHECK_ERRORS: dict[frozenset[type[CheckError]], type[CheckError]] = {
     frozenset({_D, _T}): _DTypeTapeCheckError,
     frozenset({_S, _D, _T}): _AllCheckError,
 }
+
+
+class InplaceError(TypedTensorError, ValueError):
+    """A layer that writes its output into its input's buffer (``inplace=True``) cannot use this one.
+
+    The buffer is read-only, not C-contiguous, or seen by something else (another tensor, a NumPy view,
+    a tape that keeps it for a backward pass): writing into it would fail or change those too.
+    """
 
 
 class CheckpointError(TypedTensorError, ValueError):

@@ -11,7 +11,7 @@ from .._create import _filled
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor, _float_dtype, _tensor_arg
-from ._fields import check_fields
+from ._fields import check_fields, fits
 from ._init import uniform_fan_in
 from ._module import FieldSpec, Module, _check_seed
 from .functional import Padding, Size2, _conv2d, _conv_padding, _int, _pair
@@ -155,7 +155,10 @@ class Conv2D(Module, Generic[I, O]):
         return shape, self.dtype
 
     def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
-        if self.weight._data.shape != (self.out_channels, self.in_channels // self.groups, *self.kernel_size):
+        o, bias = self.out_channels, self.bias
+        if not fits(self.weight, (o, self.in_channels // self.groups, *self.kernel_size), self.dtype) or (
+            bias is not None and not fits(bias, (o,), self.dtype)
+        ):
             check_fields(self)  # conv2d checks the weight against the input, this against the layer's settings
         data = _tensor_arg(x, "Conv2D")._data
         if data.ndim in (3, 4) and data.shape[-3] != self.in_channels:  # the annotations check this too

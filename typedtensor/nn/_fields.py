@@ -29,7 +29,7 @@ from .._tensor import Tensor
 if TYPE_CHECKING:
     from ._module import Module
 
-__all__ = ["check_fields", "checked", "refuse_deletion"]
+__all__ = ["check_fields", "checked", "fits", "refuse_deletion"]
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
 
@@ -50,6 +50,12 @@ def checked(module: Module, name: str, value: object) -> object:
             return _counter(module, name, value)
         assert not isinstance(spec, type)
         return _tensor(module, name, value, spec)
+    alias = cls.torch_names.get(name)
+    if alias is not None:  # (a declared field of that name is handled above)
+        raise TypedTensorError(
+            f"{_where(module, name)} is PyTorch's name for {alias}, which {cls.__name__} calls {alias}: assigning "
+            f"{name} would create an attribute that nothing reads; assign .{alias} instead"
+        )
     if name in cls.structure_names or (name == "dtype" and "dtype" in module.__dict__):
         raise TypedTensorError(f"{_where(module, name)} is fixed when the module is built: {_fixed_hint(module, name)}")
     if name in cls.hparam_names or name in cls.option_names:
@@ -77,7 +83,35 @@ def check_fields(module: Module) -> None:
     """
     cls = type(module)
     for name in (*cls.param_names, *cls.buffer_names):
-        checked(module, name, module.__dict__.get(name))
+        value, spec = module.__dict__.get(name), module._field_spec(name)
+        where = _where(module, name)
+        if spec is None and value is not None:
+            raise TypedTensorError(
+                f"{where} is set, but this {cls.__name__} was built without it (a write into the module's __dict__ "
+                f"got around the checks), so the layer would change what it computes; set it back to None"
+                f"{_flag(module, name, ', or build the module with {}=True')}"
+            )
+        if spec is not None and value is None and name not in cls.optional_names:
+            built = _flag(module, name, f" (this {cls.__name__} was built with {{}}=True)")
+            raise TypedTensorError(
+                f"{where} is None, but the layer reads it{built}: a write into the module's __dict__ got around "
+                f"the checks; assign {_wanted(spec)}"
+            )
+        checked(module, name, value)
+
+
+def _wanted(spec: object) -> str:
+    """What a field of ``spec`` takes, for messages."""
+    if spec is int:
+        return "an int >= 0 (a count of training steps)"
+    shape, dtype = cast("tuple[tuple[int, ...], np.dtype[Any]]", spec)
+    return f"a Tensor of shape {shape} and dtype {dtype.name}"
+
+
+def fits(value: object, shape: tuple[int, ...], dtype: np.dtype[Any]) -> bool:
+    """Whether ``value`` is a tensor of ``shape`` and ``dtype``: a layer's quick test of a field it is about
+    to read (on failure, :func:`check_fields` names the field)."""
+    return isinstance(value, Tensor) and value._data.shape == shape and value._data.dtype == dtype
 
 
 def refuse_deletion(module: Module, name: str) -> None:
@@ -136,12 +170,10 @@ def _tensor(module: Module, name: str, value: object, spec: tuple[tuple[int, ...
     if value is None:
         if name in cls.optional_names:
             return None
-        raise TypedTensorError(
-            f"{where} cannot be set to None: the layer reads it; build the module without it"
-            f"{_flag(module, name, ' ({}=False)')}"
-        )
+        fix = _flag(module, name, "build the module without it ({}=False)") or f"assign {_wanted(spec)}"
+        raise TypedTensorError(f"{where} cannot be set to None: the layer reads it; {fix}")
     shape, dtype = spec
-    wanted = f"a Tensor of shape {shape} and dtype {dtype.name}"
+    wanted = _wanted(spec)
     if not isinstance(value, Tensor):
         raise TypedTensorError(
             f"{where} must be {wanted}, got {type(value).__name__}; wrap an array with tt.tensor(array) (a copy), "

@@ -12,7 +12,7 @@ from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._ops import linalg as _la
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor, _apply, _float_dtype, _tensor_arg
-from ._fields import check_fields
+from ._fields import check_fields, fits
 from ._init import uniform_fan_in
 from ._module import FieldSpec, Module, _check_seed
 
@@ -95,13 +95,11 @@ class Linear(Module, Generic[I, O]):
         return shape, self.dtype
 
     def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
-        w, bias = self.weight._data, self.bias
-        if (
-            w.shape != (self.out_features, self.in_features)
-            or w.dtype != self.dtype
-            or (bias is not None and (bias._data.shape != w.shape[:1] or bias._data.dtype != w.dtype))
+        bias = self.bias
+        if not fits(self.weight, (self.out_features, self.in_features), self.dtype) or (
+            bias is not None and not fits(bias, (self.out_features,), self.dtype)
         ):
-            check_fields(self)  # a wrong bias would broadcast silently: an error naming the field instead
+            check_fields(self)  # a wrong bias would broadcast silently, a missing weight fail: the field is named
         data = _tensor_arg(x, "Linear")._data
         if data.ndim == 0 or data.shape[-1] != self.in_features:
             raise ShapeError(
