@@ -272,6 +272,71 @@ def phase_case(comm: Any) -> dict[str, Array]:
     return {"message": np.array(message), "counter": np.array(second.num_batches_tracked), "after": _paired_step(comm)}
 
 
+#: An input problem on rank 1 only (rank 0's input is right): what rank 1 passes to forward_mut.
+LOCAL_PROBLEMS: dict[str, Callable[[Any, Array], Any]] = {
+    "channels": lambda bn, x: tt.tensor(np.concatenate([x, x[:, :1]], axis=1)).leaky_trace(),
+    "rank": lambda bn, x: tt.tensor(x[:, :, 0, 0]).leaky_trace(),
+    "dtype": lambda bn, x: tt.tensor(x.astype(np.float32)).leaky_trace(),
+    "tape": lambda bn, x: tt.tensor(x),
+    "field": lambda bn, x: (bn.__dict__.update(running_var=tt.ones((2,), F64)), tt.tensor(x).leaky_trace())[1],
+}
+
+
+def _traced(bn: Any, x: Array) -> Any:
+    return tt.tensor(x).leaky_trace()
+
+
+def _local_step(bn: Any, x: Any) -> str:
+    """One training step and its backward pass; the refusal it raised as "class: message"."""
+    try:
+        bn.forward_mut(x).square().sum().backward()
+    except tt.TypedTensorError as e:
+        return f"{type(e).__name__}: {e}"
+    return "no error"
+
+
+def local_refusal_case(comm: Any) -> dict[str, Array]:
+    """Rank 1 refuses its own input (or its backward pass fails before the exchange), rank 0's is right: every
+    process raises the same error, and the next step pairs the right exchanges (issue 10, point 7, review).
+
+    Step s of rank r holds the value 10 r + s; step 1 is right on both, so running_mean is 0.1 * 6 (it was
+    0.55: rank 0's step 0 paired with rank 1's step 1, then rank 0 hung). Run with checks on (where they are
+    installed) and off: the annotation check and the layer's own checks refuse alike.
+    """
+    from typedtensor.nn import _bn_backend
+
+    rank = comm.Get_rank()
+    modes = [False] if os.environ.get("TYPEDTENSOR_CHECKS") == "0" else [True, False]
+    out: dict[str, Array] = {}
+    for checks in modes:
+        mode = "on" if checks else "off"
+        for problem in [*LOCAL_PROBLEMS, "backward"]:
+            bn = nn.SyncBatchNorm2D(3, dtype=F64)
+            with tt.checks(checks):
+                for step in range(2):
+                    x = np.full((2, 3, 1, 1), float(10 * rank + step))
+                    bad = rank == 1 and step == 0
+                    saved, real = bn.__dict__["running_var"], _bn_backend.grad_sums
+                    if bad and problem == "backward":
+                        _bn_backend.grad_sums = _refusing_grad_sums
+                    try:
+                        make = LOCAL_PROBLEMS[problem] if bad and problem in LOCAL_PROBLEMS else _traced
+                        out[f"{mode}.{problem}.step{step}"] = np.array(_local_step(bn, make(bn, x)))
+                    finally:
+                        _bn_backend.grad_sums = real
+                        bn.__dict__["running_var"] = saved  # (the "field" problem's wrong statistic goes)
+            assert bn.running_mean is not None
+            assert bn.running_var is not None
+            out[f"{mode}.{problem}.running_mean"] = bn.running_mean.numpy()
+            out[f"{mode}.{problem}.running_var"] = bn.running_var.numpy()
+            out[f"{mode}.{problem}.counter"] = np.array(bn.num_batches_tracked)
+    return out
+
+
+def _refusing_grad_sums(g: Any, x: Any, mean: Any) -> Any:
+    raise tt.ShapeError("BatchNorm kernels: g refused on purpose (a backward pass failing before its exchange)")
+
+
 def gradient_layout_case(name: str, comm: Any) -> dict[str, Array]:
     """average_gradients over different models, or extra values of different lengths: every process refuses."""
     from typedtensor import distributed as dist
@@ -334,6 +399,8 @@ def main(argv: list[str]) -> None:
             result = layout_case(name, comm)
         elif name == "error-phase":
             result = phase_case(comm)
+        elif name == "error-local":
+            result = local_refusal_case(comm)
         elif name in GRADIENT_CASES:
             result = gradient_layout_case(name, comm)
         elif name == "error-dead-rank":

@@ -271,7 +271,7 @@ def test_layout_checks_without_mpi() -> None:
     has twice the channels; its gradients were reduced with an extra value more."""
 
     def twice_the_channels(row: Any) -> Any:
-        return row * [1, 2, 1]
+        return row * [1, 2, 1, 1]  # (phase, channels, item size, refused)
 
     def one_extra_value(row: Any) -> Any:
         return row + np.array([0, 0, 0, 1, 0])
@@ -286,6 +286,78 @@ def test_layout_checks_without_mpi() -> None:
     more = Disagreeing(one_extra_value)
     with pytest.raises(tt.TypedTensorError, match=r"rank 0: 7 parameters, .* 0 extra; rank 1: .* 1 extra\)"):
         dist.average_gradients(model, grads, more)
+
+
+class Refusing(OneProcess):
+    """Two processes without MPI, counting the collectives: the other one brings ``theirs`` (an error's class
+    name and message) or nothing, with the same layout row as this one."""
+
+    def __init__(self, theirs: tuple[str, str] | None) -> None:
+        self.theirs = theirs
+        self.calls: list[str] = []
+
+    def Get_size(self) -> int:
+        return 2
+
+    def Allgather(self, send: Any, recv: Any) -> None:
+        self.calls.append("Allgather")
+        recv[0] = send
+        recv[1] = send
+        recv[1, -1] = self.theirs is not None
+
+    def allgather(self, obj: Any) -> list[Any]:
+        self.calls.append("allgather")
+        return [obj, self.theirs]
+
+
+def _plain_refusal(problem: str, x: Any) -> tt.TypedTensorError:
+    """What a SyncBatchNorm2D of one process (nothing to join) raises for the problem: a plain checked call's error."""
+    bn = SyncBatchNorm2D(3, comm=OneProcess(), dtype=np.float64)
+    with pytest.raises(tt.TypedTensorError) as info:
+        bn.forward_mut(mc.LOCAL_PROBLEMS[problem](bn, x))
+    return info.value
+
+
+@pytest.mark.parametrize("checks", [True, False], ids=["checks-on", "checks-off"])
+@pytest.mark.parametrize("problem", list(mc.LOCAL_PROBLEMS))
+def test_a_local_refusal_joins_the_exchange_without_mpi(checks: bool, problem: str) -> None:
+    """This process refuses its input: it still joins the layout exchange (one all-gather of the row, one of the
+    errors) instead of leaving the other process waiting, and raises the error a plain checked call gives
+    (same class; the message names the rank). Then the other process refuses: this one raises the same."""
+    x = np.full((2, 3, 1, 1), 1.0)
+    comm = Refusing(None)
+    bn = SyncBatchNorm2D(3, comm=comm, dtype=np.float64)
+    with tt.checks(checks):
+        bad = mc.LOCAL_PROBLEMS[problem](bn, x)
+        plain = _plain_refusal(problem, x)
+        with pytest.raises(tt.TypedTensorError) as info:
+            bn.forward_mut(bad)
+    assert comm.calls == ["Allgather", "allgather"]
+    assert type(info.value) is type(plain)
+    assert str(info.value).endswith(f"; rank 0 refused it: {plain}")
+    if problem == "channels" and checks:  # beartype's check of forward_mut, as for a plain BatchNorm2D
+        assert str(plain).startswith("Method typedtensor.nn._batchnorm.BatchNorm2D.forward_mut() parameter x=")
+    other = Refusing(("ShapeCheckError", "the other process's input"))
+    bn = SyncBatchNorm2D(3, comm=other, dtype=np.float64)
+    with tt.checks(checks), pytest.raises(tt.ShapeCheckError, match=r"rank 1 refused it: the other process's input$"):
+        bn.forward_mut(tt.tensor(x).leaky_trace())
+    assert other.calls == ["Allgather", "allgather"]
+    assert bn.num_batches_tracked == 0
+    assert bn.running_mean is not None
+    np.testing.assert_array_equal(bn.running_mean.numpy(), 0.0)
+
+
+def test_a_backward_refused_before_its_exchange_joins_it_without_mpi(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typedtensor.nn import _bn_backend
+
+    comm = Refusing(None)
+    bn = SyncBatchNorm2D(3, comm=comm, dtype=np.float64)
+    loss = bn.forward_mut(tt.tensor(np.random.default_rng(0).standard_normal((2, 3, 2, 2))).leaky_trace()).sum()
+    assert comm.calls == ["Allgather", "Allgather"]  # the layout row, the statistics
+    monkeypatch.setattr(_bn_backend, "grad_sums", mc._refusing_grad_sums)
+    with pytest.raises(tt.ShapeError, match=r"refuses this step.*rank 0 refused it: BatchNorm kernels: g refused"):
+        loss.backward()
+    assert comm.calls[2:] == ["Allgather", "allgather"]
 
 
 @pytest.mark.parametrize("extra", [["loss"], [True], 3.0, [10**400], [None]])
@@ -306,7 +378,9 @@ def _mpiexec() -> str:
     return exe
 
 
-def run_mpi(args: list[str], out: Path, timeout: float, module: bool = False) -> subprocess.CompletedProcess[str]:
+def run_mpi(
+    args: list[str], out: Path, timeout: float, module: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``mpiexec -n 2 python -m mpi4py <script or -m module> args``; a launch that outlives ``timeout`` is killed.
 
     The ranks write their pids to ``out/pid.rank<r>``: on a timeout mpiexec is terminated and any rank
@@ -314,8 +388,9 @@ def run_mpi(args: list[str], out: Path, timeout: float, module: bool = False) ->
     """
     target = ["-m", *args] if module else [str(CASES), *args]
     command = [_mpiexec(), "-n", str(mc.PROCESSES), sys.executable, "-m", "mpi4py", *target]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=out)
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    environ = {**os.environ, "PYTHONPATH": path, **(env or {})}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ, cwd=out)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -347,7 +422,15 @@ def _kill_ranks(out: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-ALL_CASES = [*mc.BN_CASES, *mc.DP_CASES, "error-one-value", *mc.LAYOUT_CASES, "error-phase", *mc.GRADIENT_CASES]
+ALL_CASES = [
+    *mc.BN_CASES,
+    *mc.DP_CASES,
+    "error-one-value",
+    *mc.LAYOUT_CASES,
+    "error-phase",
+    "error-local",
+    *mc.GRADIENT_CASES,
+]
 
 
 @pytest.fixture(scope="module")
@@ -455,6 +538,74 @@ def test_a_layer_that_differs_between_processes_is_refused_by_every_process(laun
         else:
             assert int(r["counter"]) == 0
     np.testing.assert_array_equal(ranks[0]["after"], ranks[1]["after"])
+
+
+@pytest.fixture(scope="module")
+def launched_without_checks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The local-refusal case with TYPEDTENSOR_CHECKS=0 (nothing wrapped: the layer's own checks refuse)."""
+    out = tmp_path_factory.mktemp("mpi-nochecks")
+    proc = run_mpi([str(out), "error-local"], out, timeout=120, env={"TYPEDTENSOR_CHECKS": "0"})
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    return out
+
+
+#: What rank 1 refused, and the class every process raises for it (as a plain BatchNorm2D would).
+LOCAL_KINDS: dict[str, type[tt.TypedTensorError]] = {
+    "channels": tt.ShapeError,
+    "rank": tt.ShapeError,
+    "dtype": tt.DTypeError,
+    "tape": tt.TapeError,
+    "field": tt.ShapeError,
+    "backward": tt.ShapeError,
+}
+
+
+def _accepted_steps(problem: str) -> dict[str, Any]:
+    """A plain BatchNorm2D over the concatenated batches of the steps every process accepted."""
+    bn = BatchNorm2D(3, dtype=np.float64)
+    for step in (0, 1) if problem == "backward" else (1,):  # a failed backward leaves its forward's update
+        x = np.concatenate([np.full((2, 3, 1, 1), float(10 * r + step)) for r in range(mc.PROCESSES)])
+        bn.forward_mut(tt.tensor(x).leaky_trace())
+    return {"running_mean": bn.running_mean, "running_var": bn.running_var, "counter": bn.num_batches_tracked}
+
+
+def _check_local_refusals(out: Path, modes: list[str]) -> None:
+    ranks = _ranks(out, "error-local")
+    for mode in modes:
+        for problem, kind in LOCAL_KINDS.items():
+            key = f"{mode}.{problem}"
+            messages = [str(r[f"{key}.step0"]) for r in ranks]
+            assert messages[0] == messages[1], key
+            name, _, text = messages[0].partition(": ")
+            assert issubclass(getattr(tt, name, None) or getattr(tt._errors, name), kind), (key, name)
+            assert "every process of the communicator refuses this step" in text, key
+            assert "rank 1 refused it: " in text, key
+            assert "rank 0 refused it" not in text, key
+            for r in ranks:
+                assert str(r[f"{key}.step1"]) == "no error", key
+            want = _accepted_steps(problem)
+            for r in ranks:
+                np.testing.assert_allclose(r[f"{key}.running_mean"], want["running_mean"].numpy(), rtol=1e-12)
+                np.testing.assert_allclose(r[f"{key}.running_var"], want["running_var"].numpy(), rtol=1e-12)
+                assert int(r[f"{key}.counter"]) == want["counter"], key
+    on_channels = str(ranks[0]["on.channels.step0"]) if "on" in modes else ""
+    if on_channels:  # the annotation check's own message, as a plain checked call gives it
+        assert on_channels.startswith("ShapeCheckError: ")
+        assert "forward_mut() parameter x=" in on_channels
+        assert "dim 1 (C) is 4 but C is bound to 3" in on_channels
+
+
+def test_one_process_refusing_its_input_is_refused_by_every_process(launched: Path) -> None:
+    """Rank 1's input is wrong (channels, rank, dtype, tape, a field written around the checks) or its backward
+    fails before the exchange; rank 0's is right. Every process raises the same error before any statistics
+    exchange, with checks on and off, and the next step gives the statistics of both processes' next batches
+    (rank 0's first step used to pair with rank 1's second: running_mean 0.55 on both, then rank 0 hung)."""
+    _check_local_refusals(launched, ["on", "off"])
+    assert _accepted_steps("channels")["running_mean"].numpy() == pytest.approx([0.6] * 3)
+
+
+def test_one_process_refusing_its_input_without_checks_installed(launched_without_checks: Path) -> None:
+    _check_local_refusals(launched_without_checks, ["off"])
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ import functools
 import inspect
 import os
 import typing
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Collection, Generator
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
@@ -30,7 +30,7 @@ from beartype import BeartypeConf, FrozenDict, beartype
 from beartype.door import die_if_unbearable, is_bearable
 from beartype.roar import BeartypeException
 
-from ._errors import TypedTensorError
+from ._errors import CheckError, TypedTensorError
 from ._hints import Bindings, HintMeta, Violation, get_bindings, reset_bindings, set_bindings, tensor_hint
 
 __all__ = ["checked", "checks", "checks_enabled", "install", "set_checks", "tensor_hint"]
@@ -139,9 +139,16 @@ def checked(fn: F) -> F:
     return cast(F, _wrap(fn, None))
 
 
-def _wrap(fn: Callable[..., Any], prebind: Prebind | None) -> Callable[..., Any]:
+#: What a method named in ``install``'s ``refusing`` does when its argument check fails, before the error
+#: is raised: ``refuse(self, error)`` (it may raise an error of its own instead).
+Refuse = Callable[[Any, CheckError], None]
+
+
+def _wrap(fn: Callable[..., Any], prebind: Prebind | None, refuse: Refuse | None = None) -> Callable[..., Any]:
     if not WRAP:
         return fn
+    if refuse is not None and prebind is not None:
+        return _mark(_refusing(fn, prebind, refuse))
     lazy: list[Callable[..., Any]] = []
     # Decorate now, while the enclosing scope of a nested function still exists to resolve its names;
     # if an annotation names something defined later (a class being built), decorate on first call.
@@ -185,6 +192,51 @@ def _wrap(fn: Callable[..., Any], prebind: Prebind | None) -> Callable[..., Any]
                 _reset_bindings(token)
 
     return _mark(wrapper)
+
+
+def _refusing(fn: Callable[..., Any], prebind: Prebind, refuse: Refuse) -> Callable[..., Any]:
+    """A method wrapper that hands a failed argument check to ``refuse(self, error)`` before raising it.
+
+    The arguments are checked first on their own, by beartype's check of ``fn``'s signature (so the
+    error's class and message are those of a plain checked call); when they pass, the call runs as
+    any checked call does (the arguments again, in the same bindings, then the body and the return value).
+    """
+    lazy: list[Callable[..., Any]] = []
+
+    def checks_of() -> list[Callable[..., Any]]:
+        if not lazy:
+            call = beartype(conf=_CONF)(fn)  # resolves fn's string annotations in place
+
+            def arguments(*args: Any, **kwargs: Any) -> None:
+                """Nothing: beartype checks the arguments against fn's signature (through __wrapped__)."""
+
+            functools.update_wrapper(arguments, fn)
+            arguments.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "return"}
+            lazy.extend((call, beartype(conf=_CONF)(arguments)))
+        return lazy
+
+    with contextlib.suppress(BeartypeException):  # as _wrap: names defined later resolve at the first call
+        checks_of()
+    switch = _get_switch
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not switch().on:
+            return fn(*args, **kwargs)
+        call, arguments = lazy if lazy else checks_of()
+        token = _set_bindings(prebind(args[0]))
+        try:
+            try:
+                arguments(*args, **kwargs)
+            except CheckError as error:
+                refuse(args[0], error)
+                raise
+            return call(*args, **kwargs)
+        finally:
+            _reset_bindings(token)
+
+    setattr(wrapper, "__typedtensor_refuse__", refuse)  # noqa: B010
+    return wrapper
 
 
 def _mark(wrapper: Callable[..., Any]) -> Callable[..., Any]:
@@ -389,10 +441,26 @@ def _async_generator(
 _NO_FLOW = _Flow(lambda: None).load()
 
 
-def install(cls: type, prebind: Prebind, names: list[str] | None = None) -> None:
-    """Wrap the methods of ``cls`` (all public ones and dunders defined on it, or ``names``)."""
+def install(
+    cls: type,
+    prebind: Prebind,
+    names: list[str] | None = None,
+    refusing: Collection[str] = (),
+    refuse: Refuse | None = None,
+) -> None:
+    """Wrap the methods of ``cls`` (all public ones and dunders defined on it, or ``names``).
+
+    The methods named in ``refusing``, defined on ``cls`` or inherited, hand a failed argument check to
+    ``refuse(self, error)`` before it is raised: a method that must act even on arguments it refuses (a
+    collective every process has to join) gets that chance, with the error a plain checked call raises.
+    """
     if not WRAP:
         return
+    if refuse is not None:
+        for name in refusing:
+            current = getattr(cls, name, None)  # (a mixin may name a method its subclasses get elsewhere)
+            if current is not None and getattr(current, "__typedtensor_refuse__", None) is not refuse:
+                setattr(cls, name, _wrap(inspect.unwrap(current), prebind, refuse))
     for name, value in list(vars(cls).items()):
         if names is not None and name not in names:
             continue

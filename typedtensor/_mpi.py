@@ -11,11 +11,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _errors
 from ._errors import TypedTensorError
 
 __all__ = ["FLOAT_NAMES", "allgather", "check_comm", "check_same", "launched_size", "mpi", "resolve", "world"]
@@ -85,22 +86,53 @@ def allgather(comm: Any, send: NDArray[np.float64], where: str) -> NDArray[np.fl
 FLOAT_NAMES = {2: "float16", 4: "float32", 8: "float64"}
 
 
-def check_same(comm: Any, row: NDArray[np.float64], where: str, describe: Callable[[NDArray[np.float64]], str]) -> None:
-    """Refuse, on every process alike, unless every process of ``comm`` passes the same small ``row``.
+def check_same(
+    comm: Any,
+    row: NDArray[np.float64],
+    where: str,
+    describe: Callable[[NDArray[np.float64]], str],
+    failure: TypedTensorError | None = None,
+) -> None:
+    """Refuse, on every process alike, unless every process of ``comm`` passes the same small ``row`` and none
+    brings a ``failure``.
 
-    One all-gather of ``row`` (a few float64 numbers: a layout such as channels and dtype); every
-    process then sees every row, so all of them raise the same TypedTensorError (``describe`` names what
-    a row means) or none does. Check before a collective whose buffer sizes follow from the layout: MPI
-    pairs buffers of different sizes silently, leaving uninitialised memory behind.
+    One all-gather of ``row`` (a few float64 numbers: a layout such as channels and dtype) and a flag for
+    ``failure``: every process then sees every row, so all of them raise the same TypedTensorError
+    (``describe`` names what a row means) or none does. Check before a collective whose buffer sizes follow
+    from the layout: MPI pairs buffers of different sizes silently, leaving uninitialised memory behind.
+    A process that refused its own part of the step locally (its input) passes that error as ``failure``
+    instead of leaving the exchange: the others would wait for it, or pair this exchange with its next one.
     """
-    rows = allgather(comm, row, where)
-    if rows.tobytes() == row.tobytes() * rows.shape[0]:  # (a byte comparison: cheaper than NumPy's ==)
+    send = np.append(row, 0.0 if failure is None else 1.0)
+    rows = allgather(comm, send, where)
+    if failure is None and rows.tobytes() == send.tobytes() * rows.shape[0]:  # (cheaper than NumPy's ==)
         return
-    listing = "; ".join(f"rank {r}: {describe(rows[r])}" for r in range(rows.shape[0]))
+    if rows[:, -1].any():
+        _refuse_together(comm, failure, where)
+    listing = "; ".join(f"rank {r}: {describe(rows[r, :-1])}" for r in range(rows.shape[0]))
     raise TypedTensorError(
         f"{where}: the processes of the communicator disagree ({listing}); every process must build the same model "
         "(same layers, channel counts and dtype) and run the same steps in the same order"
     )
+
+
+def _refuse_together(comm: Any, failure: TypedTensorError | None, where: str) -> NoReturn:
+    """Raise on every process the same error, listing what each refusing process refused (one object all-gather).
+
+    The class is that of the lowest refusing rank's error (a class of typedtensor's hierarchy; else the root).
+    """
+    mine = None if failure is None else (type(failure).__name__, str(failure))
+    try:
+        everyone: list[tuple[str, str] | None] = comm.allgather(mine)
+    except Exception as e:  # mpi4py's MPI.Exception: a failed collective
+        raise TypedTensorError(f"{where}: the all-gather over the communicator failed ({e})") from e
+    refused = [(r, item) for r, item in enumerate(everyone) if item is not None]
+    found = getattr(_errors, refused[0][1][0], None) if refused else None
+    kind = found if isinstance(found, type) and issubclass(found, TypedTensorError) else TypedTensorError
+    listing = "; ".join(f"rank {r} refused it: {message}" for r, (_, message) in refused)
+    raise kind(
+        f"{where}: every process of the communicator refuses this step, so that their exchanges stay paired; {listing}"
+    ) from failure
 
 
 def launched_size() -> int:

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._create import _filled
-from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
+from .._errors import DTypeError, InplaceError, ShapeError, TapeError, TypedTensorError
 from .._exclusive import exclusive
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor, _apply, _float_dtype, _make, _scalar, _tensor_arg
@@ -295,15 +295,23 @@ class _BatchNorm(Module, Generic[C]):
             return ((self.num_features,), self.dtype) if self.track_running_stats else None
         return int if self.track_running_stats else None
 
-    def _check_fields(self) -> None:
-        """The statistics and parameters about to be read have shape (C,) and the module's dtype.
+    def _check_fields(self, training: bool) -> None:
+        """The statistics and parameters about to be read exist exactly as ``affine`` and
+        ``track_running_stats`` say, with shape (C,) and the module's dtype; in training the step counter
+        too (an int >= 0 exactly when the running statistics are tracked).
 
         Assignments are checked (Module.__setattr__): only a write into the instance's __dict__ can leave a
-        wrong one, which is then named here instead of being read out of bounds or broadcast.
+        wrong one (or remove one: the layer would silently compute as if built without it), which is then
+        named here before anything is read or changed.
         """
-        shape, dtype = (self.num_features,), self.dtype
-        for t in (self.scale, self.bias, self.running_mean, self.running_var):
-            if t is not None and (t._data.shape != shape or t._data.dtype != dtype):
+        shape, dtype, affine, track = (self.num_features,), self.dtype, self.affine, self.track_running_stats
+        fields = ((self.scale, affine), (self.bias, affine), (self.running_mean, track), (self.running_var, track))
+        for t, built in fields:
+            if (t is None) is built or (t is not None and (t._data.shape != shape or t._data.dtype != dtype)):
+                check_fields(self)
+        if training:
+            n = self.num_batches_tracked
+            if (n is None) is track or (n is not None and (n.__class__ is not int or n < 0)):
                 check_fields(self)
 
     def _factor(self) -> float:
@@ -403,18 +411,25 @@ class _BatchNorm(Module, Generic[C]):
                     else " (or pass x.detach() to run inference on these values)"
                 )
             )
-        self._check_fields()
+        self._check_fields(False)
         alone = inplace and exclusive(x)  # before any view of x exists here
         x3 = self._view(x)
         addend3 = self._addend(x, addend)
         if inplace:
-            if not (x._data.flags.writeable and x._data.flags.c_contiguous):
-                raise TypedTensorError(
-                    f"{self._name}(inplace=True): the input's buffer is read-only or not contiguous; pass a tensor "
-                    "that owns its data (tt.tensor(...)) or build the module with inplace=False"
+            if not x._data.flags.writeable or not x._data.flags.c_contiguous:
+                why = (
+                    "is read-only (a broadcast or another read-only view)"
+                    if not x._data.flags.writeable
+                    else f"is not C-contiguous (strides {x._data.strides}: F order, channels-last, a transposed, "
+                    "strided or reversed view; tt.tensor(x) keeps that layout)"
+                )
+                raise InplaceError(
+                    f"{self._name}(inplace=True) writes the output into the input's buffer, which {why}; pass a "
+                    "C-contiguous copy, tt.tensor(np.ascontiguousarray(x.numpy())), or build the module with "
+                    "inplace=False"
                 )
             if not alone:
-                raise TypedTensorError(
+                raise InplaceError(
                     f"{self._name}(inplace=True) writes the output into the input's buffer, but something else sees "
                     "that buffer: another tensor shares it (x.detach(), x.reshape(...), x.realize(...), a slice, "
                     "x.trace(...)), a NumPy view of it is held (x.numpy()), a tape keeps it for a backward pass, or "
@@ -447,20 +462,11 @@ class _BatchNorm(Module, Generic[C]):
         Everything that can fail runs before the running statistics change, so a refused step
         changes nothing.
         """
-        if self.inplace:
-            raise TapeError(
-                f"{self._name}(inplace=True) works only in inference (forward): training keeps the input for the "
-                "backward pass; build a separate module with inplace=False for training"
-            )
-        if _tensor_arg(x, f"{self._name}.forward_mut")._tape is None:
-            raise TapeError(
-                f"{self._name}.forward_mut is a training step and takes a traced tensor: x.trace(grads) "
-                "(use forward for inference)"
-            )
-        self._check_eps()  # every training step, freeze's too
-        self._check_fields()
-        x3 = self._view(x)
-        addend3 = self._addend(x, addend)
+        try:
+            x3, addend3 = self._train_input(x, addend)
+        except TypedTensorError as error:
+            self._refused(error)  # SyncBatchNorm: every process refuses the step alike
+            raise
         if self.freeze:
             out, core, stats = *self._frozen(x3), None
         else:
@@ -498,6 +504,27 @@ class _BatchNorm(Module, Generic[C]):
         if stats is not None:
             self._update_running(*stats)
         return result
+
+    def _train_input(
+        self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None
+    ) -> tuple[Array, Array | None]:
+        """The checks of a training step that need no statistics, then x (and the addend) as (N, C, L)."""
+        if self.inplace:
+            raise TapeError(
+                f"{self._name}(inplace=True) works only in inference (forward): training keeps the input for the "
+                "backward pass; build a separate module with inplace=False for training"
+            )
+        if _tensor_arg(x, f"{self._name}.forward_mut")._tape is None:
+            raise TapeError(
+                f"{self._name}.forward_mut is a training step and takes a traced tensor: x.trace(grads) "
+                "(use forward for inference)"
+            )
+        self._check_eps()  # every training step, freeze's too
+        self._check_fields(True)
+        return self._view(x), self._addend(x, addend)
+
+    def _refused(self, error: TypedTensorError, backward: bool = False) -> None:
+        """A training step (``backward``: its backward pass) refused before its statistics exchange."""
 
     def _frozen(self, x3: Array) -> tuple[Array, Core]:
         """freeze: normalise with the running statistics, constants for the backward: y = a*x + b."""
@@ -538,7 +565,11 @@ class _BatchNorm(Module, Generic[C]):
         out = _k.affine(x3, a, b, np.empty(x3.shape, x3.dtype))
 
         def core(g3: Array, need_x: bool) -> tuple[Array | None, F64 | None, F64 | None]:
-            sg, sgd = _k.grad_sums(g3, x3, mean)  # this batch's: the scale and bias gradients
+            try:
+                sg, sgd = _k.grad_sums(g3, x3, mean)  # this batch's: the scale and bias gradients
+            except TypedTensorError as error:
+                self._refused(error, backward=True)
+                raise
             total_sg, total_sgd = self._reduce_grad_sums(sg, sgd)  # SyncBatchNorm: every process's, for dx
             dx = None
             if need_x:

@@ -80,6 +80,9 @@ class Module:
     _setting_hints: ClassVar[Mapping[str, str]] = {}
     #: The constructor's argument names (an assignment to one the module does not keep is refused).
     _tt_init_args: ClassVar[frozenset[str]] = frozenset()
+    #: Methods (defined on the class or inherited) whose failed run-time argument check is handed to
+    #: ``_refused`` before it is raised, as their own input checks do (SyncBatchNorm's ``forward_mut``).
+    _tt_refusing: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -89,7 +92,7 @@ class Module:
         signature = inspect.signature(cls.__init__)
         named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         cls._tt_init_args = frozenset(n for n, p in list(signature.parameters.items())[1:] if p.kind in named)
-        _check.install(cls, _module_bindings)
+        _check.install(cls, _module_bindings, refusing=cls._tt_refusing, refuse=_refuse_call)
 
     # ---- assignments after construction (see _fields) ------------------------------------------
 
@@ -101,6 +104,11 @@ class Module:
     def __delattr__(self, name: str) -> None:
         _fields.refuse_deletion(self, name)
         object.__delattr__(self, name)
+
+    def _refused(self, error: TypedTensorError) -> None:
+        """A call of a method named in ``_tt_refusing`` was refused before it changed anything (``error`` is
+        about to be raised); this default does nothing. A layer whose call is part of a collective joins it
+        here, so that the other processes do not wait for it (and may raise a shared error instead)."""
 
     def _field_spec(self, name: str) -> FieldSpec:
         """What the parameter or buffer ``name`` may hold: (shape, dtype) of a tensor, ``int`` for a counter,
@@ -569,6 +577,10 @@ def _bind_alias(name: str, param: object, arg: object, values: dict[object, Any]
                 f"{name} fixes {getattr(param, '__name__', param)} = {want} but this instance was built with "
                 f"{values[param]}; build it with {want}"
             )
+
+
+def _refuse_call(self: Module, error: CheckError) -> None:
+    self._refused(error)
 
 
 def _module_bindings(self: Module) -> dict[object, Any]:

@@ -81,14 +81,35 @@ class _Synced(_BatchNorm[C]):
     def extra_repr(self) -> str:
         return super().extra_repr() + ("" if self._comm is None else ", comm=<group>")
 
-    def _check_layout(self, comm: Any, phase: int) -> None:
+    #: The training step's argument check (checks on) joins the exchange as its own input checks do.
+    _tt_refusing = ("forward_mut",)
+
+    def _check_layout(self, comm: Any, phase: int, failure: TypedTensorError | None = None) -> None:
         """Every process runs this exchange (``phase``) of a layer with these channels and dtype: one small all-gather.
 
         Checked before each exchange of statistics or gradient sums, whose sizes follow from the channel
-        count; a mismatch raises the same TypedTensorError on every process, before anything changed.
+        count; a mismatch raises the same TypedTensorError on every process, before anything changed. A
+        process that refused the step itself (``failure``: its input, found by the annotation check or by the
+        layer) takes part too, and every process raises the same error of that class.
         """
         row = np.array([phase, self.num_features, self.dtype.itemsize], dtype=np.float64)
-        _mpi.check_same(comm, row, type(self).__name__, _describe_layout)
+        _mpi.check_same(comm, row, type(self).__name__, _describe_layout, failure)
+
+    def _refused(self, error: TypedTensorError, backward: bool = False) -> None:
+        """This process refused the step before its exchange: every process of the communicator refuses it.
+
+        Run for every refusal before the statistics exchange (wrong channels, rank, dtype, tape or shape,
+        a field written around the checks, eps), with checks on or off: the others are waiting in the same
+        exchange, and would otherwise pair it with this process's next one. A frozen step exchanges nothing.
+        """
+        if self.freeze and not backward:
+            return
+        try:
+            comm = self.comm
+        except TypedTensorError:
+            return  # no communicator (mpi4py missing): no process can exchange; the error is raised as it is
+        if comm.Get_size() > 1:
+            self._check_layout(comm, _BACKWARD if backward else _FORWARD, error)
 
     def _batch_stats(self, x3: Array) -> tuple[F64, F64, int]:
         """The global batch's mean and biased variance (Chan's merge of every process's count, mean, M2)."""
