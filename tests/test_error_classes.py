@@ -10,6 +10,7 @@ mistake a ``TapeError``. With checks on the checker's errors are also ``CheckErr
 from __future__ import annotations
 
 import json
+import operator
 import os
 import subprocess
 import sys
@@ -61,6 +62,7 @@ def _conv() -> Any:
 
 
 S, D, T = tt.ShapeError, tt.DTypeError, tt.TapeError
+_FLOATS = "dtype must be np.float16, np.float32 or np.float64"
 # Each mistake is a static error too (tests/typing): here the modules are Any to make them at run time.
 tt_: Any = tt
 nn_: Any = nn
@@ -148,6 +150,45 @@ MISTAKES = [
     Mistake("cross_entropy: labels shape", S, "(3,)", lambda: nn_.cross_entropy(_a(), _labels(3))),
     Mistake("mse_loss: shapes differ", S, "(3, 2)", lambda: nn_.mse_loss(_a(), tt_.zeros((3, 2)))),
     Mistake("mse_loss: ndarray prediction", D, "ndarray", lambda: nn_.mse_loss(np_.zeros((2, 3)), _a())),
+    # dtype arguments: NumPy float types only (tt.tensor: integer and bool types too), one check (tests/test_dtype_args.py)
+    Mistake("Linear: str dtype", D, _FLOATS, lambda: nn_.Linear(2, 2, dtype="banana")),
+    Mistake("Linear: dtype None", D, _FLOATS, lambda: nn_.Linear(2, 2, dtype=None)),
+    Mistake("Conv2D: str dtype", D, _FLOATS, lambda: nn_.Conv2D(2, 2, 1, dtype="banana")),
+    Mistake("BatchNorm2D: np.dtype object", D, "np.float32", lambda: nn_.BatchNorm2D(2, dtype=np.dtype(np.float32))),
+    Mistake("to_dtype: str dtype", D, _FLOATS, lambda: _linear().to_dtype("banana")),
+    Mistake("astype: str dtype", D, _FLOATS, lambda: _a().astype("banana")),
+    Mistake("astype: dtype name", D, "np.float16", lambda: _a().astype("float16")),
+    Mistake("astype: Python float", D, "np.float64", lambda: _a().astype(float)),
+    Mistake("zeros: str dtype", D, _FLOATS, lambda: tt_.zeros((2,), "banana")),
+    Mistake("ones: Python float", D, "np.float64", lambda: tt_.ones((2,), float)),
+    Mistake("full: dtype None", D, "None", lambda: tt_.full((2,), 1.0, None)),
+    Mistake("randn: complex dtype", D, "complex64", lambda: tt_.randn((2,), np.complex64)),
+    Mistake("tensor: str dtype", D, _FLOATS, lambda: tt_.tensor(np.ones(2), "banana")),
+    Mistake("tensor: Python int", D, "np.int64", lambda: tt_.tensor(np.ones(2), int)),
+    # operators without a meaning here
+    Mistake("rmatmul: int @ tensor", D, "Tensor", lambda: 2 @ _a()),
+    Mistake("rmatmul: ndarray @ tensor", D, "ndarray", lambda: np_.zeros((3, 2), np.float32) @ _a()),
+    Mistake("pow: str exponent", D, "str", lambda: _a() ** "2"),
+    Mistake("pow: tensor exponent", D, "Tensor", lambda: _a() ** _a()),
+    Mistake("pow: modulo", D, "modulo", lambda: pow(_a(), 2, 3)),
+    Mistake("rpow: str base", D, "str", lambda: "2" ** _a()),
+    # bool axes (True is an int to Python, but not an axis)
+    Mistake("sum: bool axis", D, "bool", lambda: _a().sum(axis=True)),
+    Mistake("mean: bool in an axis tuple", D, "bool", lambda: _a().mean((0, True))),
+    Mistake("var: bool axis", D, "bool", lambda: _a().var(False)),
+    Mistake("softmax: bool axis", D, "bool", lambda: _a().softmax(True)),
+    Mistake("permute: bool axis", D, "bool", lambda: _a().permute((True, 0))),
+    Mistake("concat: bool axis", D, "bool", lambda: tt_.concat([_a()], axis=True)),
+    Mistake("stack: bool axis", D, "bool", lambda: tt_.stack([_a()], axis=False)),
+    Mistake("any: bool axis", D, "bool", lambda: (_a() > 0.0).any(axis=True)),
+    Mistake("all: axis out of range", S, "axis 2", lambda: (_a() > 0.0).all(axis=2)),
+    # conversions to Python numbers
+    Mistake("float(): several elements", S, ".item()", lambda: float(_a())),
+    Mistake("int(): several elements", S, ".item()", lambda: int(_a())),
+    Mistake("int(): NaN", D, "NaN", lambda: int(tt_.full((1,), float("nan")))),
+    Mistake("int(): inf", D, "inf", lambda: int(tt_.full((), float("inf")))),
+    Mistake("index(): float tensor", D, "int(t)", lambda: operator.index(tt_.zeros(()))),
+    Mistake("index(): several elements", S, "one element", lambda: operator.index(_labels(2))),
 ]
 
 IDS = [m.name for m in MISTAKES]

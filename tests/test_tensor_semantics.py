@@ -373,3 +373,110 @@ def test_valid_indices_still_work_and_differentiate() -> None:
     where: Any = (slice(None), slice(None, None, -2), [0, 0])
     np.add.at(want, where, 1.0)
     np.testing.assert_array_equal(loss.backward().get(t).numpy(), want)
+
+
+# ---- float(), int(), operator.index() (issue 10 review, point 4) ----------------------------------
+
+
+@SWITCH
+def test_float_and_int_of_one_element_convert(on: bool) -> None:
+    with tt.checks(on):
+        assert float(tt.tensor(np.array([[2.5]]))) == 2.5
+        assert isinstance(float(tt.tensor(np.array(2), np.int64)), float)
+        assert float(tt.tensor(np.array([True]))) == 1.0
+        assert int(tt.tensor(np.array([-2.7]))) == -2  # toward zero, as Python and PyTorch
+        assert int(tt.tensor(np.array(2**62), np.int64)) == 2**62  # exactly, not through a float
+        assert int(tt.tensor(np.array([True]))) == 1
+        x = tt.tensor(np.array([3.0])).leaky_trace()
+        assert float(x * 2.0) == 6.0
+        assert float(tt.full((), float("nan"))) != float(tt.full((), float("nan")))  # NaN converts
+
+
+@SWITCH
+def test_float_and_int_of_other_sizes_say_use_item(on: bool) -> None:
+    with tt.checks(on):
+        for t in (tt.zeros((2,)), tt.zeros((0,)), tt.zeros((1, 2))):
+            for convert in (float, int):
+                with pytest.raises(tt.ShapeError, match=r"one element.*\.item\(\)"):
+                    convert(t)
+        with pytest.raises(tt.DTypeError, match="NaN"):
+            int(tt.full((1,), float("nan")))
+        with pytest.raises(tt.DTypeError, match="-inf"):
+            int(tt.full((1,), float("-inf")))
+
+
+@SWITCH
+def test_integer_tensors_of_one_element_are_indices(on: bool) -> None:
+    """As PyTorch: ``__index__`` for integer (and bool) tensors only; a float tensor is a DTypeError."""
+    import operator
+
+    with tt.checks(on):
+        i = tt.tensor(np.array([2]), np.int64)
+        assert [10, 20, 30][i] == 30
+        assert operator.index(tt.tensor(np.array(1), np.uint8)) == 1
+        assert list(range(tt.tensor(np.array(3), np.int32))) == [0, 1, 2]
+        with pytest.raises(tt.DTypeError, match=r"float32.*int\(t\)"):
+            operator.index(tt.zeros(()))
+        with pytest.raises(tt.ShapeError, match="2 elements"):
+            operator.index(tt.tensor(np.array([1, 2]), np.int64))
+
+
+# ---- any()/all() along axes, bool axes (issue 10 review, points 3 and 5) --------------------------
+
+
+@SWITCH
+def test_any_and_all_reduce_along_axes_like_numpy(on: bool) -> None:
+    arr = np.array([[[0.0, 1.0], [0.0, 0.0]], [[2.0, 3.0], [0.0, -1.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    x = tt.tensor(arr).leaky_trace()  # traced input: the result is an untraced bool tensor
+    with tt.checks(on):
+        for axis in (0, 1, 2, -1, (0, 2), (2, 0), None):
+            for keepdims in (False, True):
+                for name in ("any", "all"):
+                    got = getattr(x, name)(axis, keepdims=keepdims)
+                    want = getattr(np, name)(arr, axis=axis, keepdims=keepdims)
+                    assert got.dtype == np.bool_
+                    assert not got.traced
+                    np.testing.assert_array_equal(got.numpy(), want, err_msg=f"{name} {axis} {keepdims}")
+        assert (x > 0.0).any(axis=1).shape == (3, 2)
+        assert tt.zeros((0, 3)).any(0).shape == (3,)
+        assert bool(tt.zeros((0, 3)).all(axis=0).all())
+        mask: Any = x > 0.0  # NumPy integer axes are accepted at run time (statically: int only)
+        assert np.array_equal(mask.all(np.int64(0)).numpy(), np.all(arr > 0, axis=0))
+        with pytest.raises(tt.ShapeError, match="repeats"):
+            x.any((1, -2))
+
+
+@SWITCH
+def test_bool_axes_are_dtype_errors_and_int_axes_still_work(on: bool) -> None:
+    """``sum(axis=True)`` was axis 1 in both modes (bool is an int to Python)."""
+    x: Any = tt.tensor(np.arange(6.0).reshape(2, 3))
+    with tt.checks(on):
+        for call in (
+            lambda: x.sum(axis=True),
+            lambda: x.sum((0, np.True_)),
+            lambda: x.max(False),
+            lambda: x.log_softmax(axis=True),
+            lambda: x.all(True),
+            lambda: tt.stack([x, x], axis=True),
+        ):
+            with pytest.raises(tt.DTypeError, match="bool"):
+                call()
+        np.testing.assert_array_equal(x.sum(axis=1).numpy(), [3.0, 12.0])
+
+
+# ---- conversions to a float dtype round to nearest (issue 10 review, point 6) ---------------------
+
+
+@SWITCH
+def test_integers_round_to_the_nearest_float_without_an_error(on: bool) -> None:
+    """As NumPy and PyTorch: rounding is not an overflow (the README says which values are refused)."""
+    with tt.checks(on), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = tt.tensor(np.array([16777217, -16777219]))
+        assert t.dtype == np.float32
+        np.testing.assert_array_equal(t.numpy(), [16777216.0, -16777220.0])
+        assert tt.tensor(np.array([2**53 + 1]), np.float64).numpy()[0] == 2.0**53
+        assert tt.tensor(np.array([2049]), np.float16).numpy()[0] == 2048.0
+        assert tt.tensor(np.array([0.1]), np.float16).numpy()[0] == np.float16(0.1)
+        with pytest.raises(tt.DTypeError, match="too large for float16"):
+            tt.tensor(np.array([65520]), np.float16)  # rounds to inf: refused

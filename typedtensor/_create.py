@@ -2,24 +2,26 @@
 
 With an annotated target the shape gets Literal dims (``a: Tensor[tuple[L[2], L[3]], ...] =
 tt.zeros((2, 3))``) and a mismatching literal shape is a static error; the ``dtype`` argument
-becomes E.
+becomes E. Every ``dtype`` is checked by ``typedtensor._dtypes`` (NumPy scalar types only), with checks
+on or off; the implementations annotate it ``object`` so that the annotation check leaves it to that.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from typing import Any, TypeVar, cast, overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._check import checked
 from ._convert import converted, fits
+from ._dtypes import FLOAT_DTYPES, float_dtype, tensor_dtype
 from ._errors import DTypeError, ShapeError, TypedTensorError
 from ._shapes import S2, E
 from ._tape import NoneTape
-from ._tensor import Tensor, _float_dtype, _make, _scalar
+from ._tensor import Tensor, _make, _scalar
 
 __all__ = ["full", "ones", "randn", "tensor", "zeros"]
 
@@ -82,9 +84,12 @@ class _allocating:
             ) from None
 
 
-def _filled(shape: Any, value: float, dtype: Any, where: str) -> Tensor[Any, Any, NoneTape]:
-    """A tensor of ``shape`` filled with ``value``: every allocation of a new tensor goes through here."""
-    size, dt = _shape(shape, where), _float_dtype(dtype, where)
+def _filled(shape: Any, value: float, dt: np.dtype[Any], where: str) -> Tensor[Any, Any, NoneTape]:
+    """A tensor of ``shape`` filled with ``value``: every allocation of a new tensor goes through here.
+
+    ``dt`` is a float dtype its caller checked (``float_dtype`` of the user's argument, a layer's dtype).
+    """
+    size = _shape(shape, where)
     _room(size, dt, where)
     fill = fits(value, dt)
     with _allocating(size, dt, where):
@@ -101,7 +106,7 @@ def tensor(data: ArrayLike, dtype: type[E]) -> Tensor[tuple[Any, ...], E, NoneTa
 @overload
 def tensor(data: ArrayLike, dtype: None = None) -> Tensor[tuple[Any, ...], np.float32, NoneTape]: ...
 @checked
-def tensor(data: ArrayLike, dtype: type[Any] | None = None) -> Tensor[Any, Any, NoneTape]:
+def tensor(data: ArrayLike, dtype: object = None) -> Tensor[Any, Any, NoneTape]:
     """A tensor holding a copy of ``data``.
 
     ``dtype`` None keeps a float or bool NumPy array's dtype and makes anything else (Python numbers and
@@ -123,14 +128,13 @@ def tensor(data: ArrayLike, dtype: type[Any] | None = None) -> Tensor[Any, Any, 
     if dtype is None:
         keep = isinstance(data, np.ndarray) and arr.dtype.kind in "fb"
         dt = arr.dtype if keep else np.dtype(np.float32)
-        if dt.kind == "f":
-            dt = _float_dtype(dt, "tensor")
-    elif dtype is np.bool_:
-        dt = np.dtype(np.bool_)
-    elif issubclass(dtype, np.integer):  # class indices (cross_entropy labels)
-        dt = np.dtype(cast("type[np.int64]", dtype))
-    else:
-        dt = _float_dtype(dtype, "tensor")
+        if dt.kind == "f" and dt not in FLOAT_DTYPES:
+            raise DTypeError(
+                f"tensor: the data's dtype {dt.name} is not supported; pass dtype=np.float64 (or np.float32, "
+                "np.float16) to convert it"
+            )
+    else:  # the same check with checks on or off (the dtype parameter is not annotation-checked)
+        dt = tensor_dtype(dtype, "tensor")  # an integer dtype: class indices (cross_entropy labels)
     _room(arr.shape, dt, "tensor")
     with _allocating(arr.shape, dt, "tensor"):
         return _make(converted(arr, dt, "tensor: the data"), None)
@@ -141,9 +145,9 @@ def full(shape: S2, value: float) -> Tensor[S2, np.float32, NoneTape]: ...
 @overload
 def full(shape: S2, value: float, dtype: type[E]) -> Tensor[S2, E, NoneTape]: ...
 @checked
-def full(shape: S2, value: float, dtype: type[Any] = np.float32) -> Tensor[S2, Any, NoneTape]:
+def full(shape: S2, value: float, dtype: object = np.float32) -> Tensor[S2, Any, NoneTape]:
     """A tensor of ``shape`` filled with ``value``."""
-    return _filled(shape, _scalar(value), dtype, "full")
+    return _filled(shape, _scalar(value), float_dtype(dtype, "full"), "full")
 
 
 @overload
@@ -151,9 +155,9 @@ def zeros(shape: S2) -> Tensor[S2, np.float32, NoneTape]: ...
 @overload
 def zeros(shape: S2, dtype: type[E]) -> Tensor[S2, E, NoneTape]: ...
 @checked
-def zeros(shape: S2, dtype: type[Any] = np.float32) -> Tensor[S2, Any, NoneTape]:
+def zeros(shape: S2, dtype: object = np.float32) -> Tensor[S2, Any, NoneTape]:
     """A tensor of zeros."""
-    return _filled(shape, 0.0, dtype, "zeros")
+    return _filled(shape, 0.0, float_dtype(dtype, "zeros"), "zeros")
 
 
 @overload
@@ -161,9 +165,9 @@ def ones(shape: S2) -> Tensor[S2, np.float32, NoneTape]: ...
 @overload
 def ones(shape: S2, dtype: type[E]) -> Tensor[S2, E, NoneTape]: ...
 @checked
-def ones(shape: S2, dtype: type[Any] = np.float32) -> Tensor[S2, Any, NoneTape]:
+def ones(shape: S2, dtype: object = np.float32) -> Tensor[S2, Any, NoneTape]:
     """A tensor of ones."""
-    return _filled(shape, 1.0, dtype, "ones")
+    return _filled(shape, 1.0, float_dtype(dtype, "ones"), "ones")
 
 
 @overload
@@ -172,10 +176,10 @@ def randn(shape: S2, *, seed: int | np.random.Generator | None = None) -> Tensor
 def randn(shape: S2, dtype: type[E], *, seed: int | np.random.Generator | None = None) -> Tensor[S2, E, NoneTape]: ...
 @checked
 def randn(
-    shape: S2, dtype: type[Any] = np.float32, *, seed: int | np.random.Generator | None = None
+    shape: S2, dtype: object = np.float32, *, seed: int | np.random.Generator | None = None
 ) -> Tensor[S2, Any, NoneTape]:
     """Standard-normal samples from ``np.random.default_rng(seed)`` (a Generator is used as is)."""
-    dt = _float_dtype(dtype, "randn")
+    dt = float_dtype(dtype, "randn")
     size = _shape(shape, "randn")
     _room(size, dt, "randn", 8 if dt.itemsize == 8 else 8 + dt.itemsize)  # drawn in float64, then cast
     try:

@@ -8,6 +8,7 @@ the type checkers. The result's tape follows the rule in ``typedtensor._tape``.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any, Generic, Literal, cast, overload
@@ -17,6 +18,7 @@ from numpy.typing import NDArray
 
 from . import _check, _tape
 from ._convert import fits
+from ._dtypes import FLOAT_DTYPES, float_dtype
 from ._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from ._ops import elementwise as _ew
 from ._ops import linalg as _la
@@ -143,19 +145,28 @@ class Tensor(Generic[S, E, T]):
             )
         return _make(self._data, self._tape, self._id)
 
-    def astype(self, dtype: type[E2]) -> Tensor[S, E2, T]:
-        """Cast to another float dtype; the gradient is cast back. A bool mask or integer tensor becomes floats.
+    if TYPE_CHECKING:
 
-        As in PyTorch, a value too large for the target becomes +-inf (IEEE rounding); ``tt.tensor`` and
-        ``Module.to_dtype`` refuse such a value instead.
-        """
-        dt = _float_dtype(dtype, "astype")
-        src = self._data.dtype
-        with np.errstate(over="ignore"):
-            out = self._data.astype(dt)
-        if self._tape is None:  # untraced, and bool and integer tensors are never traced
-            return _make(out, None)
-        return _unary(self, (out, lambda g, need: (g.astype(src),)))
+        def astype(self, dtype: type[E2]) -> Tensor[S, E2, T]:
+            """Cast to another float dtype (np.float16, np.float32 or np.float64); the gradient is cast back."""
+            ...
+
+    else:
+
+        def astype(self, dtype: object) -> Tensor[S, Any, T]:
+            """Cast to another float dtype; the gradient is cast back. A bool mask or integer tensor becomes floats.
+
+            As in PyTorch, a value too large for the target becomes +-inf (IEEE rounding); ``tt.tensor`` and
+            ``Module.to_dtype`` refuse such a value instead. ``dtype`` is checked here with checks on or off: a
+            NumPy float type, not a string, Python's float or an np.dtype (static errors too).
+            """
+            dt = _float_dtype(dtype, "astype")
+            src = self._data.dtype
+            with np.errstate(over="ignore"):
+                out = self._data.astype(dt)
+            if self._tape is None:  # untraced, and bool and integer tensors are never traced
+                return _make(out, None)
+            return _unary(self, (out, lambda g, need: (g.astype(src),)))
 
     # ---- elementwise binary --------------------------------------------------------------------
 
@@ -215,6 +226,16 @@ class Tensor(Generic[S, E, T]):
         """scalar / tensor."""
         return _unary(self, _ew.rdiv(self._data, _scalar(other, self._data.dtype)))
 
+    def __pow__(self, exponent: float, modulo: None = None) -> Tensor[S, E, T]:
+        """tensor ** exponent for a real number (PyTorch's gradient, also at 0); a tensor exponent is refused."""
+        if modulo is not None:
+            raise DTypeError(f"pow(tensor, exponent, modulo): a modulo is not supported, got {modulo!r}")
+        return _unary(_float_operand(self, "**"), _ew.pow_(self._data, _exponent(exponent)))
+
+    def __rpow__(self, base: float) -> Tensor[S, E, T]:
+        """number ** tensor, for a real base (PyTorch's gradient: 0 where base is 0 and the exponent >= 0)."""
+        return _unary(_float_operand(self, "**"), _ew.rpow(self._data, _scalar(base)))
+
     def __neg__(self) -> Tensor[S, E, T]:
         """-tensor."""
         if self._data.dtype is _BOOL:  # NumPy itself refuses -bool, before _unary could explain
@@ -247,13 +268,44 @@ class Tensor(Generic[S, E, T]):
             )
         return bool(d.reshape(()).item())
 
-    def any(self) -> Tensor[tuple[()], np.bool_, NoneTape]:
-        """Whether any element is true (nonzero), as a rank-0 bool tensor; False for an empty tensor."""
-        return _make(np.asarray(np.any(self._data)), None)
+    if TYPE_CHECKING:
+        any: _BoolReduction
+        all: _BoolReduction
+    else:
 
-    def all(self) -> Tensor[tuple[()], np.bool_, NoneTape]:
-        """Whether every element is true (nonzero), as a rank-0 bool tensor; True for an empty tensor."""
-        return _make(np.asarray(np.all(self._data)), None)
+        def any(self, axis: Axis = None, keepdims: bool = False) -> Tensor[Any, np.bool_, NoneTape]:
+            """Whether any element along ``axis`` (all axes when None) is true (nonzero), as an untraced bool
+            tensor; False over an empty axis."""
+            return _make(np.asarray(np.any(self._data, _axes(self, axis), keepdims=keepdims)), None)
+
+        def all(self, axis: Axis = None, keepdims: bool = False) -> Tensor[Any, np.bool_, NoneTape]:
+            """Whether every element along ``axis`` (all axes when None) is true (nonzero), as an untraced bool
+            tensor; True over an empty axis."""
+            return _make(np.asarray(np.all(self._data, _axes(self, axis), keepdims=keepdims)), None)
+
+    # ---- conversion to Python numbers (as NumPy and PyTorch: one element only) -----------------
+
+    def __float__(self) -> float:
+        """The value of a one-element tensor; any other size is a ShapeError."""
+        return float(_one(self, "float"))
+
+    def __int__(self) -> int:
+        """The value of a one-element tensor, truncated toward zero (as Python's int(2.7)); NaN and inf are
+        DTypeErrors."""
+        value = _one(self, "int")
+        if isinstance(value, float) and not math.isfinite(value):
+            shown = "NaN" if value != value else repr(value)
+            raise DTypeError(f"int() of a tensor holding {shown}: no integer has that value")
+        return int(value)
+
+    def __index__(self) -> int:
+        """An integer or bool tensor of one element as an index (``seq[t]``, ``range(t)``), as in PyTorch."""
+        if self._data.dtype.kind not in "iub":
+            raise DTypeError(
+                f"only an integer or bool tensor of one element is an index, this one is {self._data.dtype.name}; "
+                "use int(t) to truncate a float"
+            )
+        return int(_one(self, "index"))
 
     def __gt__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, np.bool_, NoneTape]:
         """Elementwise ``>``, as a bool tensor for ``where``/``masked_fill``."""
@@ -388,6 +440,15 @@ class Tensor(Generic[S, E, T]):
                 "equal leading dims (or a 2-D other)"
             )
         return _apply(_la.matmul(a, b), (self, other))
+
+    if not TYPE_CHECKING:  # statically ``2 @ t`` is already an error: no signature to offer
+
+        def __rmatmul__(self, other: object) -> None:  # never returns (NoReturn is no hint beartype takes here)
+            """``other @ tensor`` where ``other`` is not a Tensor (a number, an ndarray): always a DTypeError."""
+            raise DTypeError(
+                f"matmul: both operands must be typedtensor.Tensor, got {type(other).__name__} @ Tensor; wrap arrays "
+                "with tt.tensor(...), and scale by a number with *"
+            )
 
     # ---- reductions ----------------------------------------------------------------------------
 
@@ -538,6 +599,17 @@ if TYPE_CHECKING:
         def __get__(self, obj: Tensor[S, E, T], owner: type[Any]) -> _Reducer[S, E, T]: ...
         def __get__(self, obj: Tensor[S, E, T] | None, owner: type[Any]) -> _Reducer[S, E, T] | _Reduction: ...
 
+    class _BoolReduction:
+        """any/all: reduce like sum, to an untraced bool tensor."""
+
+        @overload
+        def __get__(self, obj: None, owner: type[Any]) -> _BoolReduction: ...
+        @overload
+        def __get__(self, obj: Tensor[S, E, T], owner: type[Any]) -> _Reducer[S, np.bool_, NoneTape]: ...
+        def __get__(
+            self, obj: Tensor[S, E, T] | None, owner: type[Any]
+        ) -> _Reducer[S, np.bool_, NoneTape] | _BoolReduction: ...
+
 
 # ---- recording helpers ---------------------------------------------------------------------------
 
@@ -630,6 +702,38 @@ def _scalar(v: Any, dt: np.dtype[Any] | None = None) -> float:
 
 
 _INTS = (int, np.integer)
+_EXACT = 1 << 53  # float64 holds every integer up to this magnitude exactly
+
+
+def _exponent(v: Any) -> float:
+    """A pow exponent: a real number, an integer one exactly representable (its parity decides the sign)."""
+    p = _scalar(v)
+    if isinstance(v, _INTS):
+        whole = int(cast("int", v))
+        if not -_EXACT <= whole <= _EXACT:
+            raise DTypeError(f"pow: the integer exponent {whole} is beyond 2**53, which float64 cannot hold exactly")
+    return p
+
+
+def _float_operand(x: Tensor[Any, Any, Any], op: str) -> Tensor[Any, Any, Any]:
+    """``x`` when it holds floats (the op computes in them), else the DTypeError saying how to convert."""
+    dt = x._data.dtype
+    if dt is _BOOL:
+        _refuse_bool()
+    if dt not in _FLOATS:
+        raise DTypeError(f"{op} needs a float tensor, this one is {dt.name}; convert it with astype(np.float32)")
+    return x
+
+
+def _one(x: Tensor[Any, Any, Any], what: str) -> Any:
+    """The single value of x as a Python number; a ShapeError unless x has exactly one element."""
+    d = x._data
+    if d.size != 1:
+        raise ShapeError(
+            f"{what}() of a tensor with {d.size} elements (shape {d.shape}): only a tensor of one element converts; "
+            "use .item() on one element (t[i]) or .numpy() for all the values"
+        )
+    return d.reshape(()).item()
 
 
 def _check_index(index: object) -> None:
@@ -693,8 +797,11 @@ def _binary(x: Tensor[Any, Any, Any], other: object, kernel: Any) -> Tensor[Any,
 
 
 def _index(v: object, what: str) -> int:
-    """``v`` as an int when it is a Python or NumPy integer, else a DTypeError (checks on or off)."""
-    if isinstance(v, int):
+    """``v`` as an int when it is a Python or NumPy integer, else a DTypeError (checks on or off).
+
+    A bool is refused although Python counts it as an int: ``sum(axis=True)`` is a mistake, not axis 1.
+    """
+    if isinstance(v, int) and v.__class__ is not bool:
         return v
     if isinstance(v, np.integer):
         number: np.integer[Any] = v  # pyright: ignore[reportUnknownVariableType]
@@ -746,17 +853,9 @@ def _nonempty(x: Tensor[Any, Any, Any], axes: tuple[int, ...] | None) -> tuple[i
     return axes
 
 
-_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _float_dtype(dtype: object, where: str) -> np.dtype[Any]:
-    try:
-        dt = np.dtype(dtype)  # type: ignore[call-overload]
-    except TypeError:
-        dt = None
-    if dt not in _FLOATS:
-        raise DTypeError(f"{where}: dtype must be np.float16, np.float32 or np.float64, got {dtype!r}")
-    return cast("np.dtype[Any]", dt)
+_FLOATS = FLOAT_DTYPES
+#: The check of every float ``dtype=`` argument (layers import it from here).
+_float_dtype = float_dtype
 
 
 def _prebind(x: Tensor[Any, Any, Any]) -> dict[object, Any]:

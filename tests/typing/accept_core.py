@@ -63,6 +63,18 @@ assert_type(at.all(), Tensor[tuple[()], np.bool_, NoneTape])
 assert_type(bool((a == a).all()), bool)
 if (a > 0.0).any():
     pass
+# any()/all() take axis and keepdims like sum(); the result is an untraced bool tensor
+assert_type((a > 0.0).any(0), Tensor[tuple[L[3]], np.bool_, NoneTape])
+assert_type(at.all(1, keepdims=True), Tensor[tuple[L[2], L[1]], np.bool_, NoneTape])
+assert_type(a.any(axis=-1), Tensor[tuple[L[2]], np.bool_, NoneTape])
+# a one-element tensor converts to a Python number (ShapeError at run time otherwise)
+assert_type(float(a.sum()), float)
+assert_type(int(a.sum()), int)
+# ** with a real exponent or base keeps the type
+assert_type(a**2, Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(at**0.5, Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+assert_type(2.0**a, Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(2**at, Tensor[tuple[L[2], L[3]], F32, OwnedTape])
 assert_type({a: 1}[a], int)  # tensors hash by identity
 
 # matmul: inner dims match statically

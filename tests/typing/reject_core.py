@@ -48,8 +48,17 @@ _ = a == c  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue, rep
 _ = a != d  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue, reportUnknownVariableType]
 # the result of == is a bool tensor, not a bool
 eq_bool: bool = a == a  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
-# any()/all() reduce everything: no axis
-(a > 0.0).any(0)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+# any()/all() along an axis: the shape is typed like sum()'s, and the result is never traced
+any0: Tensor[tuple[L[2]], np.bool_, NoneTape] = (a > 0.0).any(0)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+any_t: Tensor[tuple[()], np.bool_, OwnedTape] = a.leaky_trace().all()  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+# ** takes a real number, not a tensor or a str; @ needs two tensors
+_ = a**a  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue, reportUnknownVariableType]
+_ = a ** "2"  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue, reportUnknownVariableType]
+_ = 2 @ a  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue, reportUnknownVariableType]
+# dtype arguments are NumPy scalar types (the dtype is part of the type): no strings, no Python float
+a.astype("float16")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+a.astype(float)  # type: ignore[type-var]  # pyright: ignore[reportArgumentType]
+tt.zeros((2,), "float32")  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]
 # a mask must be bool and have the tensor's shape
 a.masked_fill(c > 0.0, 0.0)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 # concat needs the same trailing dims

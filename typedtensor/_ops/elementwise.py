@@ -55,6 +55,48 @@ def rdiv(a: Array, b: float) -> Result:
     return y, lambda g, need: (-g * y / a,)
 
 
+def _power(base: Array | float, exponent: Array | float, like: Array) -> Array:
+    """base ** exponent in ``like``'s dtype, computed in float64 and rounded once (an exponent such as 2049
+    or 0.1 is not rounded to float16 or float32 first); IEEE results (inf, NaN) without NumPy's warnings."""
+    out = np.empty(like.shape, like.dtype)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if exponent.__class__ is float and exponent == -0.5:  # PyTorch's rsqrt: -inf at -0.0, where pow gives inf
+            np.divide(1.0, np.sqrt(base, dtype=np.float64), out=out, casting="same_kind")
+        else:
+            np.power(base, exponent, out=out, dtype=np.float64, casting="same_kind")
+    return out
+
+
+def pow_(a: Array, p: float) -> Result:
+    """a ** p for a real scalar p; the derivative p * a ** (p - 1) is PyTorch's.
+
+    At a == 0 that is 0 for p > 1, 1 for p == 1 and +-inf for p < 1 (IEEE); for p == 0 the derivative is 0
+    everywhere, also at 0 where the formula would give 0 * inf (PyTorch masks it the same way).
+    """
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        if p == 0:
+            return (np.zeros_like(g),)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (g * _power(a, p - 1, a) * p,)
+
+    return _power(a, p, a), bwd
+
+
+def rpow(a: Array, b: float) -> Result:
+    """b ** a for a real scalar b; the derivative b ** a * log(b) is PyTorch's, 0 where b == 0 and a >= 0."""
+    y = _power(b, a, a)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            d = g * y * np.log(np.float64(b)).astype(a.dtype)  # log(b < 0) is NaN, as in PyTorch
+            if b == 0:
+                d = np.where(a >= 0, np.zeros((), g.dtype), d)
+        return (d,)
+
+    return y, bwd
+
+
 # ---- unary ------------------------------------------------------------------------------------
 
 
