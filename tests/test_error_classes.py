@@ -57,6 +57,10 @@ def _labels(n: int) -> Any:
     return tt.tensor(np.zeros(n, np.int64), np.int64)
 
 
+def _ones_int() -> Any:
+    return tt.tensor(np.ones(3, np.int64), np.int64)
+
+
 def _conv() -> Any:
     return nn.Conv2D(3, 2, 3)
 
@@ -79,6 +83,9 @@ MISTAKES = [
     Mistake("sub: ndarray operand", D, "ndarray", lambda: _a() - np_.zeros((2, 3), np.float32)),
     Mistake("mul: list operand", D, "list", lambda: _a() * [1.0, 2.0, 3.0]),
     Mistake("rsub: str operand", D, "str", lambda: _a().__rsub__("x")),
+    Mistake("mul: int tensor by a float", D, "float64", lambda: _labels(3) * 2.5),
+    Mistake("div: int tensor by an int tensor", D, "float64", lambda: _ones_int() / _ones_int()),
+    Mistake("exp: int tensor", D, "float64", lambda: _labels(3).exp()),
     Mistake("gt: shapes differ", S, "(3,)", lambda: _a() > tt_.zeros((3,))),
     Mistake("lt: str operand", D, "str", lambda: _a() < "x"),
     # matmul

@@ -166,7 +166,7 @@ class Tensor(Generic[S, E, T]):
                 out = self._data.astype(dt)
             if self._tape is None:  # untraced, and bool and integer tensors are never traced
                 return _make(out, None)
-            return _unary(self, (out, lambda g, need: (g.astype(src),)))
+            return _record_unary(self, out, lambda g, need: (g.astype(src),))
 
     # ---- elementwise binary --------------------------------------------------------------------
 
@@ -624,10 +624,17 @@ def _make(data: NDArray[Any], tape: OwnedTape | None, tid: int | None = None) ->
 
 def _unary(x: Tensor[Any, Any, Any], res: Result) -> Tensor[Any, Any, Any]:
     y, bwd = res
-    if x._data.dtype is _BOOL:
+    dt = x._data.dtype
+    if dt is _BOOL:
         _refuse_bool()
     if y.__class__ is not np.ndarray:  # ufuncs return NumPy scalars for 0-d input
         y = np.asarray(y)
+    if y.dtype is not dt and y.dtype != dt:
+        _refuse_promotion(dt, y.dtype)
+    return _record_unary(x, y, bwd)
+
+
+def _record_unary(x: Tensor[Any, Any, Any], y: NDArray[Any], bwd: Any) -> Tensor[Any, Any, Any]:
     tape = x._tape
     if tape is None:
         return _make(y, None)
@@ -639,10 +646,13 @@ def _unary(x: Tensor[Any, Any, Any], res: Result) -> Tensor[Any, Any, Any]:
 
 def _apply(res: Result, parents: tuple[Tensor[Any, Any, Any], ...]) -> Tensor[Any, Any, Any]:
     y, bwd = res
-    if parents[0]._data.dtype is _BOOL:
+    dt = parents[0]._data.dtype
+    if dt is _BOOL:
         _refuse_bool()
     if y.__class__ is not np.ndarray:
         y = np.asarray(y)
+    if y.dtype is not dt and y.dtype != dt:
+        _refuse_promotion(dt, y.dtype)
     tape: OwnedTape | None = None
     for p in parents:
         pt = p._tape
@@ -655,6 +665,14 @@ def _apply(res: Result, parents: tuple[Tensor[Any, Any, Any], ...]) -> Tensor[An
 
 
 _BOOL = np.dtype(np.bool_)
+
+
+def _refuse_promotion(src: np.dtype[Any], res: np.dtype[Any]) -> None:
+    """An op would change the dtype (NumPy's promotion: int64 * 2.0 is float64), which its type says it keeps."""
+    raise DTypeError(
+        f"this op would turn a tensor of {src.name} into {res.name} (NumPy's promotion), but ops keep their input's "
+        "dtype; convert the tensor first, e.g. x.astype(np.float32)"
+    )
 
 
 def _refuse_bool() -> None:
