@@ -1,0 +1,1 @@
+"""The parts of ``typedtensor.mypy_plugin`` (imported by mypy only, never at run time)."""

@@ -1,0 +1,332 @@
+"""Tensor shape ops: reshape, broadcast_to, permute, reductions, basic indexing, concat and stack.
+
+Dims that an op moves without computing (permute, the kept dims of a reduction or an index) keep their
+type, TypeVar or not; computed dims (products, sums, slice lengths) are Literal when all their inputs
+are and ``int`` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mypy.nodes import (
+    CallExpr,
+    EllipsisExpr,
+    Expression,
+    IntExpr,
+    ListExpr,
+    MemberExpr,
+    NameExpr,
+    SliceExpr,
+    TupleExpr,
+    UnaryExpr,
+)
+from mypy.plugin import FunctionContext, MethodContext
+from mypy.subtypes import is_same_type
+from mypy.types import Instance, NoneType, TupleType, Type, get_proper_type
+
+from .dims import (
+    Ctx,
+    arg,
+    describe,
+    dim,
+    fail,
+    flag,
+    int_type,
+    literal,
+    lookup,
+    passed,
+    refined,
+    shape,
+    value,
+    values,
+    with_shape,
+)
+
+
+def _requested(ctx: MethodContext) -> tuple[list[Type], tuple[int | str | None, ...]] | None:
+    """The default result's dims and the literal values of the ``shape`` argument, when both are fixed."""
+    given = arg(ctx, "shape")
+    out = shape(ctx.default_return_type)
+    wanted = values(given) if given is not None else None
+    if out is None or wanted is None or len(out) != len(wanted):
+        return None
+    return out, wanted
+
+
+def reshape(ctx: MethodContext) -> Type:
+    """Literal sizes become Literal dims; one ``-1`` is solved; a wrong element count is an error."""
+    found = _requested(ctx)
+    dims = shape(ctx.type)
+    if found is None:
+        return ctx.default_return_type
+    out, wanted = found
+    sizes = [dim(d) for d in dims] if dims is not None else [None]
+    total = math.prod(n for n in sizes if n is not None) if None not in sizes else None
+    free = [i for i, v in enumerate(wanted) if v == -1]
+    known = [v for v in wanted if type(v) is int and v >= 0]
+    if total is not None and len(known) == len(wanted) - len(free) and len(free) <= 1 and dims is not None:
+        rest = math.prod(v for v in known if type(v) is int)
+        shown = tuple(v for v in wanted)
+        if free and (rest == 0 or total % rest):
+            fail(ctx, f"reshape: cannot view shape {describe(dims)} ({total} elements) as {shown}")
+            return ctx.default_return_type
+        if not free and rest != total:
+            fail(ctx, f"reshape: cannot view shape {describe(dims)} ({total} elements) as {shown}")
+            return ctx.default_return_type
+        if free:
+            out[free[0]] = literal(ctx.api, total // rest)
+    for i, v in enumerate(wanted):
+        if type(v) is int and v >= 0:
+            out[i] = literal(ctx.api, v)
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
+
+
+def broadcast_to(ctx: MethodContext) -> Type:
+    """Literal sizes become Literal dims; a known dim that is neither 1 nor the target's is an error."""
+    found = _requested(ctx)
+    dims = shape(ctx.type)
+    if found is None:
+        return ctx.default_return_type
+    out, wanted = found
+    if dims is not None:
+        if len(dims) > len(wanted):
+            fail(ctx, f"broadcast_to: shape {describe(dims)} has more dims than {tuple(wanted)}")
+            return ctx.default_return_type
+        for d, v in zip(reversed(dims), reversed(wanted), strict=False):
+            n = dim(d)
+            if n is not None and type(v) is int and n not in (1, v):
+                fail(
+                    ctx,
+                    f"broadcast_to: shape {describe(dims)} cannot broadcast to {tuple(wanted)}: dims must match "
+                    "or be 1, aligned from the right",
+                )
+                return ctx.default_return_type
+    for i, v in enumerate(wanted):
+        if type(v) is int and v >= 0:
+            out[i] = literal(ctx.api, v)
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
+
+
+def permute(ctx: MethodContext) -> Type:
+    """Any permutation of a fixed-rank shape; a wrong length or a repeated axis is an error."""
+    dims = shape(ctx.type)
+    given = arg(ctx, "axes")
+    axes = values(given) if given is not None else None
+    if dims is None or axes is None or not all(type(a) is int for a in axes):
+        return ctx.default_return_type
+    nd = len(dims)
+    order = [a for a in axes if type(a) is int]
+    if sorted(a % nd if -nd <= a < nd else a for a in order) != list(range(nd)):
+        fail(ctx, f"permute: axes {tuple(order)} are not a permutation of range({nd}) for shape {describe(dims)}")
+        return ctx.default_return_type
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, [dims[a % nd] for a in order]))
+
+
+def _name(ctx: Ctx, default: str) -> str:
+    call = ctx.context
+    if isinstance(call, CallExpr) and isinstance(call.callee, MemberExpr):
+        return call.callee.name
+    return default
+
+
+def reduce(ctx: MethodContext) -> Type:
+    """sum/mean/max/min/var over an int or a tuple of ints, with keepdims."""
+    receiver = get_proper_type(ctx.type)
+    if not isinstance(receiver, Instance) or not receiver.args:
+        return ctx.default_return_type
+    dims = shape(receiver.args[0])
+    given = arg(ctx, "axis")
+    keep = flag(arg(ctx, "keepdims")) if passed(ctx, "keepdims") else False
+    if dims is None or keep is None:
+        return ctx.default_return_type
+    if given is None or isinstance(get_proper_type(given), NoneType):  # every axis
+        return refined(
+            ctx, with_shape(ctx.api, ctx.default_return_type, [literal(ctx.api, 1)] * len(dims) if keep else [])
+        )
+    single = value(given)
+    axes = (single,) if type(single) is int else values(given)
+    if axes is None or not all(type(a) is int for a in axes):
+        return ctx.default_return_type  # axis=None and non-literal axes: the declared overloads
+    nd, name = len(dims), _name(ctx, "reduction")
+    picked: list[int] = []
+    for a in axes:
+        assert type(a) is int
+        if not -nd <= a < nd:
+            fail(ctx, f"{name}: axis {a} is out of range for shape {describe(dims)} (rank {nd})")
+            return ctx.default_return_type
+        picked.append(a % nd)
+    if len(set(picked)) != len(picked):
+        fail(ctx, f"{name}: axis {tuple(axes)} repeats an axis of shape {describe(dims)}")
+        return ctx.default_return_type
+    out = [literal(ctx.api, 1) if i in picked else d for i, d in enumerate(dims) if keep or i not in picked]
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
+
+
+def _int_expr(e: Expression | None) -> int | None:
+    if isinstance(e, IntExpr):
+        return e.value
+    if isinstance(e, UnaryExpr) and e.op == "-" and isinstance(e.expr, IntExpr):
+        return -e.expr.value
+    return None
+
+
+def _is_none(e: Expression | None) -> bool:
+    return isinstance(e, NameExpr) and e.fullname == "builtins.None"
+
+
+def _bound(e: Expression | None) -> tuple[bool, int | None]:
+    """(known, value) of a slice bound: absent and None are known (None)."""
+    if e is None or _is_none(e):
+        return True, None
+    n = _int_expr(e)
+    return n is not None, n
+
+
+def _sliced(ctx: MethodContext, d: Type, s: SliceExpr) -> Type | None:
+    """The dim after a basic slice; None when the slice is not made of literals (the declared type)."""
+    parts = [_bound(s.begin_index), _bound(s.end_index), _bound(s.stride)]
+    if not all(known for known, _ in parts):
+        return None
+    start, stop, step = (v for _, v in parts)
+    if step == 0:
+        fail(ctx, "index: a slice step cannot be zero")
+        return None
+    if start is None and stop is None and step in (None, 1):
+        return d
+    n = dim(d)
+    if n is None:
+        return int_type(ctx.api)
+    return literal(ctx.api, len(range(*slice(start, stop, step).indices(n))))
+
+
+def getitem(ctx: MethodContext) -> Type:
+    """Basic indexing with literal ints, slices, None and ``...``; an int out of a known range is an error."""
+    dims = shape(ctx.type)
+    index = ctx.args[0][0] if ctx.args and ctx.args[0] else None
+    if dims is None or index is None:
+        return ctx.default_return_type
+    items = list(index.items) if isinstance(index, TupleExpr) else [index]
+    if sum(isinstance(i, EllipsisExpr) for i in items) > 1:
+        return ctx.default_return_type
+    used = sum(not isinstance(i, EllipsisExpr) and not _is_none(i) for i in items)
+    if used > len(dims):
+        fail(ctx, f"index: {used} indices for shape {describe(dims)} (rank {len(dims)})")
+        return ctx.default_return_type
+    out: list[Type] = []
+    axis = 0
+    for item in items:
+        if isinstance(item, EllipsisExpr):
+            skip = len(dims) - used
+            out.extend(dims[axis : axis + skip])
+            axis += skip
+        elif _is_none(item):
+            out.append(literal(ctx.api, 1))
+        elif isinstance(item, SliceExpr):
+            new = _sliced(ctx, dims[axis], item)
+            if new is None:
+                return ctx.default_return_type
+            out.append(new)
+            axis += 1
+        else:
+            i, n = _int_expr(item), dim(dims[axis])
+            if i is None:
+                return ctx.default_return_type  # arrays, variables: the declared overloads
+            if n is not None and not -n <= i < n:
+                fail(ctx, f"index {i} is out of range for axis {axis} of shape {describe(dims)}")
+                return ctx.default_return_type
+            axis += 1
+    out.extend(dims[axis:])
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
+
+
+def _inputs(ctx: FunctionContext) -> list[list[Type]] | None:
+    """The shapes of the tensors passed to concat/stack as a tuple or list display, when all are fixed."""
+    given = arg(ctx, "tensors")
+    if given is None:
+        return None
+    p = get_proper_type(given)
+    items: list[Type] = []
+    expr = ctx.args[0][0] if ctx.args and ctx.args[0] else None
+    if isinstance(p, TupleType):
+        items = list(p.items)
+    elif isinstance(expr, ListExpr | TupleExpr) and expr.items:
+        found = [lookup(ctx.api, e) for e in expr.items]
+        items = [t for t in found if t is not None]
+        if len(items) != len(found):
+            return None
+    shapes = [shape(t) for t in items]
+    if not shapes or any(s is None for s in shapes):
+        return None
+    return [s for s in shapes if s is not None]
+
+
+def _agree(ctx: FunctionContext, where: str, shapes: list[list[Type]], skip: int | None) -> list[Type] | None:
+    """One dim per position from tensors that must agree there (all but ``skip``); None after an error."""
+    out: list[Type] = []
+    for axis, column in enumerate(zip(*shapes, strict=True)):
+        if axis == skip:
+            out.append(column[0])
+            continue
+        known = {n for n in (dim(d) for d in column) if n is not None}
+        if len(known) > 1:
+            got = ", ".join(f"tensor {i} has {describe(s)}" for i, s in enumerate(shapes))
+            fail(
+                ctx,
+                f"{where}: dim {axis} differs ({got}); need {'all dims but the axis' if skip is not None else 'the same shape'}",
+            )
+            return None
+        first = column[0]
+        same = all(is_same_type(d, first) for d in column)
+        out.append(first if same else literal(ctx.api, known.pop()) if known else int_type(ctx.api))
+    return out
+
+
+def _axis(ctx: FunctionContext, rank: int, where: str) -> int | None:
+    given = arg(ctx, "axis")
+    a = value(given) if given is not None else 0
+    if type(a) is not int:
+        return None
+    if not -rank <= a < rank:
+        fail(ctx, f"{where}: axis {a} is out of range for rank-{rank} {'output' if where == 'stack' else 'inputs'}")
+        return None
+    return a % rank
+
+
+def concat(ctx: FunctionContext) -> Type:
+    """Join along an axis: the sizes there add up, the other dims must agree."""
+    shapes = _inputs(ctx)
+    if shapes is None:
+        return ctx.default_return_type
+    ranks = {len(s) for s in shapes}
+    if len(ranks) != 1:
+        fail(ctx, f"concat: the tensors have ranks {[len(s) for s in shapes]}; need one rank")
+        return ctx.default_return_type
+    axis = _axis(ctx, ranks.pop(), "concat")
+    if axis is None:
+        return ctx.default_return_type
+    out = _agree(ctx, "concat", shapes, axis)
+    if out is None:
+        return ctx.default_return_type
+    sizes = [dim(s[axis]) for s in shapes]
+    out[axis] = literal(ctx.api, sum(n for n in sizes if n is not None)) if None not in sizes else int_type(ctx.api)
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
+
+
+def stack(ctx: FunctionContext) -> Type:
+    """Stack same-shaped tensors along a new axis of size the number of tensors."""
+    shapes = _inputs(ctx)
+    if shapes is None:
+        return ctx.default_return_type
+    ranks = {len(s) for s in shapes}
+    if len(ranks) != 1:
+        fail(ctx, f"stack: the tensors have ranks {[len(s) for s in shapes]}; need the same shape")
+        return ctx.default_return_type
+    axis = _axis(ctx, ranks.pop() + 1, "stack")
+    if axis is None:
+        return ctx.default_return_type
+    out = _agree(ctx, "stack", shapes, None)
+    if out is None:
+        return ctx.default_return_type
+    out.insert(axis, literal(ctx.api, len(shapes)))
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
