@@ -152,6 +152,8 @@ assert_type(block(x2.leaky_trace(), sq), Tensor[tuple[int, L[3]], F32, OwnedTape
 # concat of tensors whose first dims differ (a tuple: mypy joins a list display of different types)
 c4: Tensor[tuple[L[4], L[3]], F32, NoneTape] = tt.zeros((4, 3))
 assert_type(tt.concat((a, c4)), Tensor[tuple[int, L[3]], F32, NoneTape])
+# with an annotated target ty accepts it too (it cannot solve *Rest from a tuple of two shapes: README, "ty")
+joined: Tensor[tuple[int, L[3]], F32, NoneTape] = tt.concat((a, c4))
 
 # iteration yields the sub-tensors
 for row in a:
