@@ -476,6 +476,22 @@ def test_contradictory_markers_are_refused(tmp_path: Path, text: str, problem: s
     assert any(problem in p for p in problems), problems
 
 
+@pytest.mark.parametrize("checker", ["pyright", "basedpyright", "pyrefly", "ty"])
+def test_a_missing_checker_is_a_failure_not_a_skip(
+    checker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dev extra installs every checker: one that is absent makes its corpus test fail, naming the fix."""
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
+
+    def nowhere(name: str) -> None:
+        return None
+
+    monkeypatch.setattr(shutil, "which", nowhere)
+    run = run_checkers(tmp_path, (checker,))[checker]
+    assert f"{checker} is not installed" in run.problem
+    assert ".[dev]" in run.problem
+
+
 def test_installed_package_type_checks_from_outside_the_source_tree(tmp_path: Path) -> None:
     """The packaging trap: an editable install must stay visible to mypy (py.typed, plain .pth path)."""
     user = tmp_path / "user_code.py"
