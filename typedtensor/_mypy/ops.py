@@ -79,6 +79,8 @@ def reshape(ctx: MethodContext) -> Type:
     for i, v in enumerate(wanted):
         if type(v) is int and v >= 0:
             out[i] = literal(ctx.api, v)
+        elif v == -1 and dim(out[i]) is None:
+            out[i] = int_type(ctx.api)  # not solved: the declared type's int, without its -1 value
     return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
 
 
