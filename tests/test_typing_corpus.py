@@ -241,20 +241,35 @@ def strip_corpus(root: Path) -> None:
 def run_checkers(root: Path, checkers: tuple[str, ...]) -> dict[str, Run]:
     """Run the checkers at once (each its own process) on the stripped corpus in root."""
     runs = {name: Run(name) for name in checkers}
-    procs: dict[str, tuple[subprocess.Popen[str], float]] = {}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    start = time.perf_counter()
     for name in checkers:
         try:
             argv = RUNNERS[name][0](root)
         except Missing as e:
             runs[name].problem = str(e)
             continue
-        procs[name] = (
-            subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
-            time.perf_counter(),
-        )
-    for name, (proc, start) in procs.items():
-        out, err = proc.communicate(timeout=300)
-        runs[name].seconds = time.perf_counter() - start
+        # output to files, not pipes: a checker blocked on a full pipe would wait for the ones read before it
+        with open(root / f"{name}.out", "wb") as out_file, open(root / f"{name}.err", "wb") as err_file:
+            procs[name] = subprocess.Popen(argv, cwd=root, stdout=out_file, stderr=err_file)
+    pending = dict(procs)
+    while pending:
+        for name, proc in list(pending.items()):
+            if proc.poll() is not None:
+                runs[name].seconds = time.perf_counter() - start
+                del pending[name]
+        if pending and time.perf_counter() - start > 300:
+            for name, proc in pending.items():
+                proc.kill()
+                proc.wait()
+                runs[name].problem = f"{name} took more than 300 s on the corpus"
+            break
+        time.sleep(0.05)
+    for name, proc in procs.items():
+        if runs[name].problem:
+            continue
+        out = (root / f"{name}.out").read_text()
+        err = (root / f"{name}.err").read_text()
         if proc.returncode not in (0, 1):
             runs[name].problem = f"{name} exited with {proc.returncode}:\n{out[-3000:]}\n{err[-3000:]}"
             continue
