@@ -41,6 +41,7 @@ class Case:
     shape: str | None = None  # the revealed tensor's shape, Literal dims by value
     contains: str | None = None  # a text of the revealed type
     error: str | None = None  # a text of the error on the last line
+    note: str | None = None  # a text of a note there (the plugin's message on an error mypy reports)
     params: str = ""  # the case function's parameters
     returns: str = "None"
 
@@ -319,6 +320,12 @@ CASES = [
         "tt.concat((tt.zeros((2, 3)), tt.zeros((2, 3, 1))), axis=1)",
         error="concat: the tensors have ranks [2, 3]",
     ),
+    Case(
+        "concat_mismatch_mypy_reports_too",
+        "tt.concat((tt.zeros((2, 3)), tt.zeros((2, 4))))",
+        error='Cannot infer value of type parameter "Rest" of "concat"  [misc]',
+        note="concat: dim 1 differs (tensor 0 has (2, 3), tensor 1 has (2, 4)); need all dims but the axis",
+    ),
     Case("stack", "reveal_type(tt.stack([x, x, x], axis=2))", "(8, 3, 3, 32, 32)", params="x: X"),
     Case(
         "stack_mismatch",
@@ -426,6 +433,9 @@ def test_case(runs: Runs, case: Case) -> None:
         assert any(case.error in e for e in errors), messages
     else:
         assert errors == [], messages
+    if case.note is not None:
+        assert f"note: {case.note}" in messages, messages
+        assert len(errors) == 1, "one mistake, one error"
     revealed = [m for m in messages if m.startswith("note: Revealed type is")]
     if case.shape is not None:
         assert len(revealed) == 1, messages

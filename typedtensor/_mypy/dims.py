@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from mypy.checker import TypeChecker
 from mypy.erasetype import erase_typevars
-from mypy.errorcodes import ErrorCode
-from mypy.nodes import Context, Expression
+from mypy.errorcodes import ErrorCode, error_codes
+from mypy.nodes import Expression
 from mypy.plugin import CheckerPluginInterface, FunctionContext, MethodContext
 from mypy.subtypes import is_subtype
 from mypy.types import (
@@ -194,8 +194,21 @@ def _widen(t: Type, context: Type) -> Type:
     return t
 
 
-def fail(ctx: Ctx, message: str, context: Context | None = None) -> None:
-    ctx.api.fail(message, context or ctx.context, code=SHAPE)
+def fail(ctx: Ctx, message: str, code: ErrorCode = SHAPE) -> None:
+    """Report a shape mistake at the call; a note on mypy's own error if mypy already reported one there.
+
+    (One mistake, one error: a ``# type: ignore[misc]`` written for mypy's error covers the line.)
+    """
+    api, line = ctx.api, ctx.context.line
+    if isinstance(api, TypeChecker):
+        errors = api.msg.errors
+        found = [e.code for e in errors.error_info_map.get(errors.file, []) if e.line == line and e.severity == "error"]
+        ignored = errors.used_ignored_lines.get(errors.file, {}).get(line, [])  # mypy's error, ignored
+        found += [error_codes.get(c) for c in ignored]
+        if found:
+            api.note(message, ctx.context, code=found[-1])
+            return
+    api.fail(message, ctx.context, code=code)
 
 
 def any_type() -> AnyType:

@@ -300,7 +300,7 @@ def check_input(ctx: MethodContext, position: int, producers: Mapping[str, str])
             message = f"{layer.type.name} expects {expected} input {what} ({name}), got {shown}"
             if formal != "x":
                 message += f" in {formal}"
-        ctx.api.fail(message, ctx.context, code=ARG_TYPE)
+        fail(ctx, message, ARG_TYPE)
         return False
     return True
 
