@@ -96,7 +96,8 @@ assert_type(a.max(1), Tensor[tuple[L[2]], F32, NoneTape])
 assert_type(a.min(0, keepdims=True), Tensor[tuple[L[1], L[3]], F32, NoneTape])
 assert_type(x3.sum(1), Tensor[tuple[L[5], L[3]], F32, NoneTape])
 assert_type(x3.sum(-1, keepdims=True), Tensor[tuple[L[5], L[2], L[1]], F32, NoneTape])
-assert_type(x3.sum((0, 2)), Tensor[tuple[Any, ...], F32, NoneTape])
+assert_type(x3.sum((0, 2)), Tensor[tuple[Any, ...], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(x3.sum((0, 2)), Tensor[tuple[L[2]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(a.var(), Tensor[tuple[()], F32, NoneTape])
 assert_type(a.var(0, correction=0), Tensor[tuple[L[3]], F32, NoneTape])
 
@@ -106,12 +107,18 @@ assert_type(a.transpose(), Tensor[tuple[L[3], L[2]], F32, NoneTape])
 assert_type(x3.transpose(), Tensor[tuple[L[5], L[3], L[2]], F32, NoneTape])
 bc: Tensor[tuple[L[4], L[2], L[3]], F32, NoneTape] = a.broadcast_to((4, 2, 3))
 assert_type(a[0], Tensor[tuple[L[3]], F32, NoneTape])
-assert_type(a[0:1], Tensor[tuple[int, L[3]], F32, NoneTape])
-assert_type(a[:, 1], Tensor[tuple[Any, ...], F32, NoneTape])
-assert_type(tt.concat([a, a]), Tensor[tuple[int, L[3]], F32, NoneTape])
-assert_type(tt.concat([at, at]), Tensor[tuple[int, L[3]], F32, OwnedTape])
-assert_type(tt.concat([a, a], axis=1), Tensor[tuple[Any, ...], F32, NoneTape])
-assert_type(tt.stack([a, a]), Tensor[tuple[int, L[2], L[3]], F32, NoneTape])
+assert_type(a[0:1], Tensor[tuple[int, L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(a[0:1], Tensor[tuple[L[1], L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(a[:, 1], Tensor[tuple[Any, ...], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(a[:, 1], Tensor[tuple[L[2]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(tt.concat([a, a]), Tensor[tuple[int, L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(tt.concat([a, a]), Tensor[tuple[L[4], L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(tt.concat([at, at]), Tensor[tuple[int, L[3]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(tt.concat([at, at]), Tensor[tuple[L[4], L[3]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(tt.concat([a, a], axis=1), Tensor[tuple[Any, ...], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(tt.concat([a, a], axis=1), Tensor[tuple[L[2], L[6]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(tt.stack([a, a]), Tensor[tuple[int, L[2], L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(tt.stack([a, a]), Tensor[tuple[L[2], L[2], L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(tt.where(a > 0.0, a, 0.0), Tensor[tuple[L[2], L[3]], F32, NoneTape])
 assert_type(tt.where(a > 0.0, a, at), Tensor[tuple[L[2], L[3]], F32, OwnedTape])
 
@@ -151,7 +158,8 @@ assert_type(block(x2.leaky_trace(), sq), Tensor[tuple[int, L[3]], F32, OwnedTape
 
 # concat of tensors whose first dims differ (a tuple: mypy joins a list display of different types)
 c4: Tensor[tuple[L[4], L[3]], F32, NoneTape] = tt.zeros((4, 3))
-assert_type(tt.concat((a, c4)), Tensor[tuple[int, L[3]], F32, NoneTape])
+assert_type(tt.concat((a, c4)), Tensor[tuple[int, L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(tt.concat((a, c4)), Tensor[tuple[L[6], L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 # with an annotated target ty accepts it too (it cannot solve *Rest from a tuple of two shapes: README, "ty")
 joined: Tensor[tuple[int, L[3]], F32, NoneTape] = tt.concat((a, c4))
 

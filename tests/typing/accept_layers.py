@@ -21,18 +21,25 @@ grads = conv.alloc_grads()
 xt = x.trace(grads)
 
 # channels typed, spatial dims int; the tape is the input's (no train/infer difference)
-assert_type(conv.forward(x), Tensor[tuple[int, L[16], int, int], F32, NoneTape])
-assert_type(conv.forward(xt), Tensor[tuple[int, L[16], int, int], F32, OwnedTape])
-assert_type(conv.forward_mut(xt), Tensor[tuple[int, L[16], int, int], F32, OwnedTape])
-assert_type(conv.forward(image), Tensor[tuple[L[16], int, int], F32, NoneTape])
-assert_type(conv2.forward(conv.forward(x)), Tensor[tuple[int, L[32], int, int], F32, NoneTape])
+assert_type(conv.forward(x), Tensor[tuple[int, L[16], int, int], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(conv.forward(x), Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(conv.forward(xt), Tensor[tuple[int, L[16], int, int], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(conv.forward(xt), Tensor[tuple[int, L[16], L[8], L[8]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(conv.forward_mut(xt), Tensor[tuple[int, L[16], int, int], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(conv.forward_mut(xt), Tensor[tuple[int, L[16], L[8], L[8]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(conv.forward(image), Tensor[tuple[L[16], int, int], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(conv.forward(image), Tensor[tuple[L[16], L[8], L[8]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(conv2.forward(conv.forward(x)), Tensor[tuple[int, L[32], int, int], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(conv2.forward(conv.forward(x)), Tensor[tuple[int, L[32], L[4], L[4]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(conv.weight, Tensor[tuple[L[16], int, int, int], Any, NoneTape])
 
 # pooling keeps batch and channels
 pool = nn.MaxPool2D(2)
 y = conv.forward_mut(xt)
-assert_type(pool.forward(y), Tensor[tuple[int, L[16], int, int], F32, OwnedTape])
-assert_type(nn.AvgPool2D(3, stride=2, padding=1).forward(x), Tensor[tuple[int, L[1], int, int], F32, NoneTape])
+assert_type(pool.forward(y), Tensor[tuple[int, L[16], int, int], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(pool.forward(y), Tensor[tuple[int, L[16], L[4], L[4]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(nn.AvgPool2D(3, stride=2, padding=1).forward(x), Tensor[tuple[int, L[1], int, int], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(nn.AvgPool2D(3, stride=2, padding=1).forward(x), Tensor[tuple[int, L[1], L[4], L[4]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(nn.GlobalAvgPool2D().forward(y), Tensor[tuple[int, L[16]], F32, OwnedTape])
 assert_type(nn.GlobalAvgPool2D().forward_mut(image), Tensor[tuple[L[1]], F32, NoneTape])
 head = nn.Linear[L[16], L[10]](16, 10)
@@ -62,4 +69,5 @@ assert_type(F.global_avg_pool2d(image), Tensor[tuple[L[1]], F32, NoneTape])
 # without type arguments the channels are plain int dims
 plain = nn.Conv2D(3, 8, 3)
 xi: Tensor[tuple[int, int, int, int], F32, NoneTape] = tt.zeros((2, 3, 8, 8))
-assert_type(plain.forward(xi), Tensor[tuple[int, int, int, int], F32, NoneTape])
+assert_type(plain.forward(xi), Tensor[tuple[int, int, int, int], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(plain.forward(xi), Tensor[tuple[int, L[8], int, int], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin

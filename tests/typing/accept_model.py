@@ -58,7 +58,8 @@ assert_type(nn.fold_batchnorm(conv, nn.BatchNorm2D[L[16]](16)), nn.Conv2D[L[1], 
 
 # Flatten keeps the batch dim; Residual keeps the shape; the activations keep everything
 img: Tensor[tuple[int, L[2], L[3], L[3]], F32, NoneTape] = tt.zeros((5, 2, 3, 3))
-assert_type(nn.Flatten().forward(img), Tensor[tuple[int, int], F32, NoneTape])
+assert_type(nn.Flatten().forward(img), Tensor[tuple[int, int], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(nn.Flatten().forward(img), Tensor[tuple[int, L[18]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(nn.Residual(nn.Linear[L[4], L[4]](4, 4)).forward(x), Tensor[tuple[int, L[4]], F32, NoneTape])
 assert_type(nn.Tanh().forward_mut(xt), Tensor[tuple[int, L[4]], F32, OwnedTape])
 assert_type(nn.Sigmoid().forward(x), Tensor[tuple[int, L[4]], F32, NoneTape])

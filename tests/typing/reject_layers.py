@@ -36,8 +36,8 @@ conv.forward(x5)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, r
 nn.Conv2D[L[1], L[16]](1, 16, 3, padding="full")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 nn.Conv2D[L[1], L[16]](1, 16, 3, stride=1.5)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 nn.Conv2D[L[1], L[16]](1, 16, (3, 3, 3))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-# the output's spatial dims are int: not assignable to constant dims without realize()
-y: Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape] = conv.forward(x1)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+# the output's spatial dims are int: not assignable to constant dims without realize() (the plugin computes 8 x 8)
+y: Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape] = conv.forward(x1)  # type: ignore[assignment, unused-ignore]  # pyright: ignore[reportAssignmentType]  # accept: mypy+plugin
 # pooling: rank 2 has no spatial dims; global pooling drops H and W
 nn.MaxPool2D(2).forward(flat)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.AvgPool2D(2).forward_mut(flat.leaky_trace())  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
