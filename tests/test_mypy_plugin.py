@@ -340,6 +340,11 @@ CASES = [
     ),
     # ---- matmul (declared overloads) ----
     Case("matmul", "reveal_type(tt.zeros((2, 3)) @ tt.zeros((3, 4)))", "(2, 4)"),
+    Case("matmul_vector", "reveal_type(tt.zeros((3,)) @ tt.zeros((3, 4)))", "(4,)"),
+    Case("matmul_batched", "reveal_type(tt.zeros((2, 5, 3)) @ tt.zeros((2, 3, 4)))", "(2, 5, 4)"),
+    Case(
+        "matmul_inner_mismatch", "tt.zeros((2, 3)) @ tt.zeros((4, 5))", error='expected "tuple[Literal[3], Literal[5]]"'
+    ),
     # ---- the residual block of issue 11, typed with TypeVar H and W ----
     Case(
         "residual_block",

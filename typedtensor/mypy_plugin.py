@@ -1,19 +1,43 @@
 """typedtensor's mypy plugin: Literal dims computed at call sites (``plugins = ["typedtensor.mypy_plugin"]``).
 
-Where every input dim is a ``Literal``, the plugin computes the output's dims that the declared
+Where every input dim is a ``Literal``, the plugin computes the output dims that the declared
 signatures can only type ``int`` or ``tuple[Any, ...]``; where one is not (a TypeVar, ``int``), it
 keeps what the declared types give, and ``int`` where a dim would have to be computed from it.
 
+What it computes: ``zeros``/``ones``/``full``/``randn`` shapes without an annotated target; the type
+arguments of ``Linear``, ``Conv2D`` and the BatchNorm layers from literal constructor arguments;
+``Conv2D`` and ``MaxPool2D``/``AvgPool2D`` output H and W, ``(L + 2*P - D*(K-1) - 1)//S + 1`` (any
+H, even a TypeVar, is kept by a stride-1 window whose padding keeps the size: ``"same"``, kernel 3 /
+padding 1, ...); ``Flatten`` (the product); ``reshape`` (one ``-1`` solved), ``broadcast_to``,
+``permute``, the reductions over an int or a tuple of axes with keepdims, basic indexing with
+literal ints, slices, ``None`` and ``...``, ``concat``/``stack`` on any axis. ``GlobalAvgPool2D``,
+``transpose`` and ``@`` need nothing: their declared signatures are exact for every rank the run
+time accepts.
+
 Design:
-- Hooks only refine the type mypy inferred from the declared signature (``default_return_type``); a
-  refined type is used only if the call's type context accepts it (``fits_context``), so the plugin
-  never turns code that type-checks without it into an error: ``a: Tensor[tuple[int, int], ...] =
-  tt.zeros((2, 3))`` keeps ``int``. Errors it adds are shape mistakes the run-time checks would raise
-  (``tt-shape`` code), or the cause of an error mypy already reports (``arg-type``, same code).
-- Layers built from literal arguments record them (see ``typedtensor._mypy.layers``): channels and
-  features as the type arguments, window options (kernel, stride, padding, dilation) on the instance
-  type as mypy extra attributes, read back by ``forward``/``forward_mut``. groups changes no output dim.
-- Methods are found by the class that defines them (a user subclass of ``Conv2D`` keeps the hooks).
+- Hooks only refine the type mypy inferred from the declared signature (``default_return_type``),
+  and a refined type yields to its context (``dims.refined``): where an annotated target, a
+  parameter or a return type asks for ``int`` dims, the computed Literal dims become ``int`` there,
+  so the plugin never turns code that type-checks without it into an error.
+- Layers built from literal arguments record them (``typedtensor._mypy.layers``): channels and
+  features as the type arguments; window options (kernel, stride, padding, dilation) on the instance
+  type as mypy extra attributes (``Instance.extra_attrs``, serialized in mypy's cache, no part of
+  subtyping), read back by ``forward``/``forward_mut``. ``groups`` changes no output dim. An
+  annotated layer variable (``conv: Conv2D[L[3], L[16]] = ...``) has its declared type, without the
+  options: its H and W stay ``int``.
+- ``nn.Linear(3, 4)`` is ``Linear[Literal[3], Literal[4]]``, where plain mypy infers ``Linear[int,
+  int]``: so that ``int`` features keep passing, a method signature hook makes the layer's input dim
+  ``Any`` in ``forward`` and the method hook judges it (another Literal or a TypeVar is an error
+  under mypy's own code, ``arg-type``; ``int`` passes).
+- Errors: shape mistakes the run-time checks would raise, worded like them, with the code
+  ``tt-shape``; where mypy already reports an error on the line, the plugin's message is a note under
+  mypy's code instead (one mistake, one error, one ignore comment).
+- Methods are looked up by the class that defines them (``MaxPool2D.forward`` is ``_WindowPool``'s).
+
+Limits: a layer attribute re-assigned elsewhere with other options keeps the options of its first
+assignment (the run-time checks still hold); constructors of user subclasses and the functional API
+(``nn.functional.conv2d``, ``max_pool2d``) keep their declared types; importing the plugin imports
+the ``typedtensor`` package (about 0.2 s on a warm mypy run).
 """
 
 from __future__ import annotations
