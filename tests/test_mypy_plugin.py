@@ -23,6 +23,7 @@ import numpy as np
 
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
+from typedtensor.nn import functional as F
 
 F32 = np.float32
 B = TypeVar("B", bound=int)
@@ -154,6 +155,25 @@ CASES = [
         "reveal_type(nn.MaxPool2D(3, stride=1, padding=1).forward(y))",
         "(B, C, H, W)",
         params="y: Tensor[tuple[B, C, H, W], F32, NoneTape]",
+    ),
+    Case(
+        "functional_conv2d",
+        "reveal_type(F.conv2d(x, w, None, stride=2, padding=1))",
+        "(8, 16, 16, 16)",
+        params="x: X, w: Tensor[tuple[L[16], L[3], L[3], L[3]], F32, NoneTape]",
+    ),
+    Case(
+        "functional_conv2d_unknown_kernel",
+        "reveal_type(F.conv2d(x, w))",
+        "(8, 16, int, int)",
+        params="x: X, w: Tensor[tuple[L[16], int, int, int], F32, NoneTape]",
+    ),
+    Case("functional_max_pool2d", "reveal_type(F.max_pool2d(x, 2))", "(8, 3, 16, 16)", params="x: X"),
+    Case("functional_avg_pool2d", "reveal_type(F.avg_pool2d(x, 3, 1, 1))", "(8, 3, 32, 32)", params="x: X"),
+    Case(
+        "functional_pool_too_big",
+        "F.max_pool2d(tt.zeros((1, 3, 2, 2)), 3)",
+        error="max_pool2d: a kernel of 3 (stride 3, padding 0, dilation 1) does not fit the input's height 2",
     ),
     Case("global_avg_pool", "reveal_type(nn.GlobalAvgPool2D().forward(x))", "(8, 3)", params="x: X"),
     # ---- Flatten, Linear, BatchNorm ----

@@ -9,7 +9,8 @@ arguments of ``Linear``, ``Conv2D`` and the BatchNorm layers from literal constr
 ``Conv2D`` and ``MaxPool2D``/``AvgPool2D`` output H and W, ``(L + 2*P - D*(K-1) - 1)//S + 1`` (any
 H, even a TypeVar, is kept by a stride-1 window whose padding keeps the size: ``"same"``, kernel 3 /
 padding 1, ...); ``Flatten`` (the product); ``reshape`` (one ``-1`` solved), ``broadcast_to``,
-``permute``, the reductions over an int or a tuple of axes with keepdims, basic indexing with
+``permute``, ``nn.functional.conv2d`` (the kernel from the weight's type), ``max_pool2d`` and
+``avg_pool2d``, the reductions over an int or a tuple of axes with keepdims, basic indexing with
 literal ints, slices, ``None`` and ``...``, ``concat``/``stack`` on any axis. ``GlobalAvgPool2D``,
 ``transpose`` and ``@`` need nothing: their declared signatures are exact for every rank the run
 time accepts.
@@ -35,8 +36,10 @@ Design:
 - Methods are looked up by the class that defines them (``MaxPool2D.forward`` is ``_WindowPool``'s).
 
 Limits: a layer attribute re-assigned elsewhere with other options keeps the options of its first
-assignment (the run-time checks still hold); constructors of user subclasses and the functional API
-(``nn.functional.conv2d``, ``max_pool2d``) keep their declared types; importing the plugin imports
+assignment (the run-time checks still hold); constructors of user subclasses keep their declared
+types; a shape error the plugin finds while mypy tries the overloads of a call (the unbatched
+overload of ``Conv2D.forward``, after the batched one failed) disqualifies that overload, so mypy
+reports its own error for the first overload instead (still an error, a less clear one); importing the plugin imports
 the ``typedtensor`` package (about 0.2 s on a warm mypy run).
 """
 
@@ -62,6 +65,9 @@ _FUNCTIONS: dict[str, Callable[[FunctionContext], Type]] = {
     **{name: layers.batchnorm_new for name in (*layers.BATCHNORM, *layers.SYNC_BATCHNORM)},
     layers.MAX_POOL: layers.pool_new,
     layers.AVG_POOL: layers.pool_new,
+    "typedtensor.nn.functional.conv2d": layers.conv2d,
+    "typedtensor.nn.functional.max_pool2d": partial(layers.pool2d, where="max_pool2d"),
+    "typedtensor.nn.functional.avg_pool2d": partial(layers.pool2d, where="avg_pool2d"),
     "typedtensor._functional.concat": ops.concat,
     "typedtensor._functional.stack": ops.stack,
 }

@@ -33,7 +33,22 @@ from mypy.types import (
     get_proper_type,
 )
 
-from .dims import arg, dim, fail, literal, lookup, pair, passed, refined, shape, tensor, value, with_args, with_shape
+from .dims import (
+    Ctx,
+    arg,
+    dim,
+    fail,
+    literal,
+    lookup,
+    pair,
+    passed,
+    refined,
+    shape,
+    tensor,
+    value,
+    with_args,
+    with_shape,
+)
 
 CONV = "typedtensor.nn._conv.Conv2D"
 LINEAR = "typedtensor.nn._linear.Linear"
@@ -140,29 +155,53 @@ def linear_new(ctx: FunctionContext) -> Type:
     return refined(ctx, _literal_args(ctx, ("in_features", "out_features")))
 
 
-def conv_new(ctx: FunctionContext) -> Type:
-    kernel = pair(arg(ctx, "kernel_size"))
+def _conv_options(ctx: FunctionContext, kernel: Pair | None) -> Window | None:
+    """Conv2D's / conv2d's stride, padding and dilation arguments with ``kernel``, when all are literal."""
     stride, dilation = _option(ctx, "stride", (1, 1)), _option(ctx, "dilation", (1, 1))
     padding: Pair | str | None = _option(ctx, "padding", (0, 0))
     given = arg(ctx, "padding")
     if passed(ctx, "padding") and given is not None and value(given) in ("same", "valid"):
         padding = "same" if value(given) == "same" else (0, 0)
-    found: Window | None = None
-    if kernel is not None and stride is not None and dilation is not None and padding is not None:
-        found = Window(kernel, stride, padding, dilation)
-    typed = _literal_args(ctx, ("in_channels", "out_channels"))
-    kept = refined(ctx, typed)
-    return _with_window(ctx, kept, found)
+    if kernel is None or stride is None or dilation is None or padding is None:
+        return None
+    return Window(kernel, stride, padding, dilation)
 
 
-def pool_new(ctx: FunctionContext) -> Type:
+def _pool_options(ctx: FunctionContext) -> Window | None:
+    """The window pools' kernel_size, stride (None: the kernel) and padding, when all are literal."""
     kernel = pair(arg(ctx, "kernel_size"))
     given = arg(ctx, "stride")
     stride = kernel if given is None or isinstance(get_proper_type(given), NoneType) else pair(given)
     padding = _option(ctx, "padding", (0, 0))
     if kernel is None or stride is None or padding is None:
-        return ctx.default_return_type
-    return _with_window(ctx, ctx.default_return_type, Window(kernel, stride, padding, (1, 1)))
+        return None
+    return Window(kernel, stride, padding, (1, 1))
+
+
+def conv_new(ctx: FunctionContext) -> Type:
+    found = _conv_options(ctx, pair(arg(ctx, "kernel_size")))
+    typed = refined(ctx, _literal_args(ctx, ("in_channels", "out_channels")))
+    return _with_window(ctx, typed, found)
+
+
+def pool_new(ctx: FunctionContext) -> Type:
+    return _with_window(ctx, ctx.default_return_type, _pool_options(ctx))
+
+
+def conv2d(ctx: FunctionContext) -> Type:
+    """``nn.functional.conv2d``: H and W from the weight's kernel dims and the literal options."""
+    weight = arg(ctx, "weight")
+    dims = shape(weight) if weight is not None else None
+    kernel = None
+    if dims is not None and len(dims) == 4:
+        kh, kw = dim(dims[2]), dim(dims[3])
+        kernel = (kh, kw) if kh is not None and kw is not None else None
+    return spatial(ctx, _conv_options(ctx, kernel), "conv2d")
+
+
+def pool2d(ctx: FunctionContext, where: str) -> Type:
+    """``nn.functional.max_pool2d`` / ``avg_pool2d``: H and W from the literal options."""
+    return spatial(ctx, _pool_options(ctx), where)
 
 
 def out_len(size: int, kernel: int, stride: int, padding: int | str, dilation: int) -> int:
@@ -187,15 +226,18 @@ def conv_forward(ctx: MethodContext, producers: Mapping[str, str]) -> Type:
 
 def window_forward(ctx: MethodContext) -> Type:
     """Conv2D / MaxPool2D / AvgPool2D ``forward``: H and W from the recorded options when all are known."""
-    options = window(ctx.type)
+    layer = get_proper_type(ctx.type)
+    return spatial(ctx, window(layer), layer.type.name if isinstance(layer, Instance) else "layer")
+
+
+def spatial(ctx: Ctx, options: Window | None, where: str) -> Type:
+    """The call's result with the input's H and W (its last two dims) passed through the window."""
     x = arg(ctx, "x")
     dims = shape(x) if x is not None else None
     out = shape(ctx.default_return_type)
     if options is None or dims is None or out is None or len(dims) != len(out) or len(dims) not in (3, 4):
         return refined(ctx, ctx.default_return_type)
     kernel, stride, padding, dilation = options
-    layer = get_proper_type(ctx.type)
-    where = layer.type.name if isinstance(layer, Instance) else "layer"
     for axis, side in ((0, "height"), (1, "width")):
         given = dims[len(dims) - 2 + axis]
         size = dim(given)
