@@ -23,7 +23,6 @@ import numpy as np
 
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
-from typedtensor.nn import functional as F
 
 F32 = np.float32
 B = TypeVar("B", bound=int)
@@ -140,6 +139,21 @@ CASES = [
         "(8, 16, 28, 28)",
         params="x: X",
     ),
+    Case(
+        "conv_subclass",
+        "class Stem(nn.Conv2D[L[3], L[16]]):\n    pass\nreveal_type(Stem(3, 16, 3, stride=2).forward(x))",
+        "(8, 16, 15, 15)",
+        params="x: X",
+    ),
+    Case(
+        "conv_subclass_own_init",
+        "class Stem(nn.Conv2D[L[3], L[16]]):\n"
+        "    def __init__(self, k: int) -> None:\n"
+        "        super().__init__(3, 16, 3)\n"
+        "reveal_type(Stem(5).forward(x))",
+        "(8, 16, int, int)",
+        params="x: X",
+    ),
     # ---- pools ----
     Case("max_pool", "reveal_type(nn.MaxPool2D(2).forward(x))", "(8, 3, 16, 16)", params="x: X"),
     Case("max_pool_none_stride", "reveal_type(nn.MaxPool2D(2, None).forward(x))", "(8, 3, 16, 16)", params="x: X"),
@@ -155,25 +169,6 @@ CASES = [
         "reveal_type(nn.MaxPool2D(3, stride=1, padding=1).forward(y))",
         "(B, C, H, W)",
         params="y: Tensor[tuple[B, C, H, W], F32, NoneTape]",
-    ),
-    Case(
-        "functional_conv2d",
-        "reveal_type(F.conv2d(x, w, None, stride=2, padding=1))",
-        "(8, 16, 16, 16)",
-        params="x: X, w: Tensor[tuple[L[16], L[3], L[3], L[3]], F32, NoneTape]",
-    ),
-    Case(
-        "functional_conv2d_unknown_kernel",
-        "reveal_type(F.conv2d(x, w))",
-        "(8, 16, int, int)",
-        params="x: X, w: Tensor[tuple[L[16], int, int, int], F32, NoneTape]",
-    ),
-    Case("functional_max_pool2d", "reveal_type(F.max_pool2d(x, 2))", "(8, 3, 16, 16)", params="x: X"),
-    Case("functional_avg_pool2d", "reveal_type(F.avg_pool2d(x, 3, 1, 1))", "(8, 3, 32, 32)", params="x: X"),
-    Case(
-        "functional_pool_too_big",
-        "F.max_pool2d(tt.zeros((1, 3, 2, 2)), 3)",
-        error="max_pool2d: a kernel of 3 (stride 3, padding 0, dilation 1) does not fit the input's height 2",
     ),
     Case("global_avg_pool", "reveal_type(nn.GlobalAvgPool2D().forward(x))", "(8, 3)", params="x: X"),
     # ---- Flatten, Linear, BatchNorm ----

@@ -9,8 +9,7 @@ arguments of ``Linear``, ``Conv2D`` and the BatchNorm layers from literal constr
 ``Conv2D`` and ``MaxPool2D``/``AvgPool2D`` output H and W, ``(L + 2*P - D*(K-1) - 1)//S + 1`` (any
 H, even a TypeVar, is kept by a stride-1 window whose padding keeps the size: ``"same"``, kernel 3 /
 padding 1, ...); ``Flatten`` (the product); ``reshape`` (one ``-1`` solved), ``broadcast_to``,
-``permute``, ``nn.functional.conv2d`` (the kernel from the weight's type), ``max_pool2d`` and
-``avg_pool2d``, the reductions over an int or a tuple of axes with keepdims, basic indexing with
+``permute``, the reductions over an int or a tuple of axes with keepdims, basic indexing with
 literal ints, slices, ``None`` and ``...``, ``concat``/``stack`` on any axis. ``GlobalAvgPool2D``,
 ``transpose`` and ``@`` need nothing: their declared signatures are exact for every rank the run
 time accepts.
@@ -36,8 +35,9 @@ Design:
 - Methods are looked up by the class that defines them (``MaxPool2D.forward`` is ``_WindowPool``'s).
 
 Limits: a layer attribute re-assigned elsewhere with other options keeps the options of its first
-assignment (the run-time checks still hold); constructors of user subclasses keep their declared
-types; a shape error the plugin finds while mypy tries the overloads of a call (the unbatched
+assignment (the run-time checks still hold); a user subclass with its own ``__init__`` keeps its
+declared types, and so does the functional API (``nn.functional.conv2d``, ``max_pool2d``: the
+typing corpus pins their ``int`` dims under the plugin too); a shape error the plugin finds while mypy tries the overloads of a call (the unbatched
 overload of ``Conv2D.forward``, after the batched one failed) disqualifies that overload, so mypy
 reports its own error for the first overload instead (still an error, a less clear one); importing the plugin imports
 the ``typedtensor`` package (about 0.2 s on a warm mypy run).
@@ -65,9 +65,6 @@ _FUNCTIONS: dict[str, Callable[[FunctionContext], Type]] = {
     **{name: layers.batchnorm_new for name in (*layers.BATCHNORM, *layers.SYNC_BATCHNORM)},
     layers.MAX_POOL: layers.pool_new,
     layers.AVG_POOL: layers.pool_new,
-    "typedtensor.nn.functional.conv2d": layers.conv2d,
-    "typedtensor.nn.functional.max_pool2d": partial(layers.pool2d, where="max_pool2d"),
-    "typedtensor.nn.functional.avg_pool2d": partial(layers.pool2d, where="avg_pool2d"),
     "typedtensor._functional.concat": ops.concat,
     "typedtensor._functional.stack": ops.stack,
 }
@@ -105,9 +102,27 @@ class TypedTensorPlugin(Plugin):
     def __init__(self, options: Options) -> None:
         super().__init__(options)
         self._resolved: dict[str, str] = {}
+        self._constructors: dict[str, Callable[[FunctionContext], Type] | None] = {}
 
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
-        return _FUNCTIONS.get(fullname)
+        hook = _FUNCTIONS.get(fullname)
+        if hook is not None or fullname.startswith(("builtins.", "typing.", "numpy.")):
+            return hook
+        if fullname not in self._constructors:
+            self._constructors[fullname] = self._inherited_constructor(fullname)
+        return self._constructors[fullname]
+
+    def _inherited_constructor(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
+        """A subclass of a typed layer that keeps its ``__init__`` (``class Stem(nn.Conv2D[...])``)."""
+        node = self.lookup_fully_qualified(fullname)
+        if node is None or not isinstance(node.node, TypeInfo):
+            return None
+        for info in node.node.mro:
+            if info.fullname in _FUNCTIONS:
+                return _FUNCTIONS[info.fullname]
+            if "__init__" in info.names:
+                return None  # its own arguments: the hooks could misread them
+        return None
 
     def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
         return _METHODS.get(self._defining(fullname))

@@ -188,22 +188,6 @@ def pool_new(ctx: FunctionContext) -> Type:
     return _with_window(ctx, ctx.default_return_type, _pool_options(ctx))
 
 
-def conv2d(ctx: FunctionContext) -> Type:
-    """``nn.functional.conv2d``: H and W from the weight's kernel dims and the literal options."""
-    weight = arg(ctx, "weight")
-    dims = shape(weight) if weight is not None else None
-    kernel = None
-    if dims is not None and len(dims) == 4:
-        kh, kw = dim(dims[2]), dim(dims[3])
-        kernel = (kh, kw) if kh is not None and kw is not None else None
-    return spatial(ctx, _conv_options(ctx, kernel), "conv2d")
-
-
-def pool2d(ctx: FunctionContext, where: str) -> Type:
-    """``nn.functional.max_pool2d`` / ``avg_pool2d``: H and W from the literal options."""
-    return spatial(ctx, _pool_options(ctx), where)
-
-
 def out_len(size: int, kernel: int, stride: int, padding: int | str, dilation: int) -> int:
     """PyTorch's output length: ``(L + 2*P - D*(K-1) - 1)//S + 1`` (``"same"``: L)."""
     if padding == "same":
