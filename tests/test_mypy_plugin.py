@@ -214,6 +214,12 @@ CASES = [
         params="y: Tensor[tuple[int, int], F32, NoneTape]",
     ),
     Case(
+        "annotated_layer_for_bound_methods",
+        "lin: nn.Linear[int, int] = nn.Linear(3, 4)\nreveal_type(nn.pipe(y, lin.forward))",
+        "(int, int)",
+        params="y: Tensor[tuple[int, int], F32, NoneTape]",
+    ),
+    Case(
         "linear_output_into_int_return",
         "return nn.Linear(3, 4).forward(y)",
         params="y: Tensor[tuple[int, int], F32, NoneTape]",

@@ -29,6 +29,11 @@ Design:
   int]``: so that ``int`` features keep passing, a method signature hook makes the layer's input dim
   ``Any`` in ``forward`` and the method hook judges it (another Literal or a TypeVar is an error
   under mypy's own code, ``arg-type``; ``int`` passes).
+  That relaxation applies to calls only: a bound ``forward`` used as a value (``nn.pipe(y,
+  lin.forward)``, ``f = lin.forward``) has the Literal dims in its type, as with a layer typed
+  ``Linear[L[3], L[4]]`` by hand, so an ``int``-typed input is an error there; annotate the layer
+  (``lin: nn.Linear[int, int] = nn.Linear(3, 4)``: the plugin yields to the annotation) or type the
+  tensors with their dims.
 - Errors: shape mistakes the run-time checks would raise, worded like them, with the code
   ``tt-shape``; where mypy already reports an error on the line, the plugin's message is a note under
   mypy's code instead (one mistake, one error, one ignore comment).
