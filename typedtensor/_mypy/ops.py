@@ -67,12 +67,8 @@ def reshape(ctx: MethodContext) -> Type:
     known = [v for v in wanted if type(v) is int and v >= 0]
     if total is not None and len(known) == len(wanted) - len(free) and len(free) <= 1 and dims is not None:
         rest = math.prod(v for v in known if type(v) is int)
-        shown = tuple(v for v in wanted)
-        if free and (rest == 0 or total % rest):
-            fail(ctx, f"reshape: cannot view shape {describe(dims)} ({total} elements) as {shown}")
-            return ctx.default_return_type
-        if not free and rest != total:
-            fail(ctx, f"reshape: cannot view shape {describe(dims)} ({total} elements) as {shown}")
+        if (rest == 0 or total % rest) if free else rest != total:
+            fail(ctx, f"reshape: cannot view shape {describe(dims)} ({total} elements) as {tuple(wanted)}")
             return ctx.default_return_type
         if free:
             out[free[0]] = literal(ctx.api, total // rest)
