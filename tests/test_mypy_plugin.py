@@ -530,3 +530,15 @@ def test_layer_options_survive_mypy_cache(tmp_path: Path) -> None:
         assert status == 0, out
         outputs.append([_shape(line) for line in out.splitlines() if "Revealed type" in line])
     assert outputs[0] == outputs[1] == ["(2, 16, 16, 16)", "(2, 8, 14, 14)"]
+
+
+def test_plugin_version_changes_with_any_of_its_parts(tmp_path: Path) -> None:
+    """mypy reuses a cache only for the same plugin ``__version__``: it must follow typedtensor._mypy."""
+    from typedtensor import _mypy, mypy_plugin
+
+    assert mypy_plugin.__version__ == mypy_plugin.sources_digest(Path(_mypy.__file__).parent)
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text(f"# {name}\n")
+    before = mypy_plugin.sources_digest(tmp_path)
+    (tmp_path / "b.py").write_text("# b.py, edited\n")
+    assert mypy_plugin.sources_digest(tmp_path) != before

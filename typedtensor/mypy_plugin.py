@@ -50,15 +50,31 @@ the ``typedtensor`` package (about 0.2 s on a warm mypy run).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 from mypy.nodes import TypeInfo
 from mypy.options import Options
 from mypy.plugin import FunctionContext, MethodContext, MethodSigContext, Plugin
 from mypy.types import FunctionLike, Type
 
+from typedtensor import _mypy
 from typedtensor._mypy import create, layers, ops
+
+
+def sources_digest(directory: Path) -> str:
+    """A digest of the ``.py`` files in ``directory`` (their names and contents)."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+#: mypy keys its cache on a plugin module's hash and ``__version__``: this one changes with any of the
+#: plugin's parts (``typedtensor._mypy``), so results computed by other versions of them are not reused.
+__version__ = sources_digest(Path(_mypy.__file__).parent)
 
 _FUNCTIONS: dict[str, Callable[[FunctionContext], Type]] = {
     "typedtensor._create.zeros": create.constructor,
