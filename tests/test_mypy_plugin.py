@@ -192,6 +192,29 @@ CASES = [
         params="x: X",
     ),
     Case(
+        "linear_folded_features",
+        "reveal_type(nn.Linear(32 * 8 * 8, 10 - 1))",
+        contains="Linear[Literal[2048], Literal[9]]",
+    ),
+    Case(
+        "folded_features_on_an_attribute",
+        "class Net(nn.Module):\n"
+        "    def __init__(self) -> None:\n"
+        "        self.fc = nn.Linear(32 * 8 * 8, 10)\n"
+        "        self.conv = nn.Conv2D(2 + 1, 4 * 4, 3)\n"
+        "        self.bn = nn.BatchNorm2D(4 * 4)\n"
+        "reveal_type((Net().fc, Net().bn))",
+        contains="Linear[Literal[2048], Literal[10]], typedtensor.nn._batchnorm.BatchNorm2D[Literal[16]]",
+    ),
+    Case(
+        "flatten_into_folded_linear",
+        "nn.Linear(16 * 32 * 32, 10).forward(nn.Flatten().forward(nn.Conv2D(3, 16, 3).forward(x)))",
+        error="Flatten gives 14400 features; Linear expects 16384  [arg-type]",
+        params="x: X",
+    ),
+    Case("reshape_folded", "reveal_type(x.reshape((8, 3 * 32 * 32)))", "(8, 3072)", params="x: X"),
+    Case("zeros_folded", "reveal_type(tt.zeros((2, 3 * 4, -(-5))))", "(2, 12, 5)"),
+    Case(
         "linear_wrong_features",
         "nn.Linear(1000, 10).forward(tt.zeros((2, 1024)))",
         error="Linear expects 1000 input features (in_features), got 1024  [arg-type]",

@@ -57,7 +57,7 @@ from pathlib import Path
 
 from mypy.nodes import TypeInfo
 from mypy.options import Options
-from mypy.plugin import FunctionContext, MethodContext, MethodSigContext, Plugin
+from mypy.plugin import FunctionContext, FunctionSigContext, MethodContext, MethodSigContext, Plugin
 from mypy.types import FunctionLike, Type
 
 from typedtensor import _mypy
@@ -117,6 +117,16 @@ _SIGNATURES: dict[str, Callable[[MethodSigContext], FunctionLike]] = {
 }
 
 
+_CONSTRUCTOR_SIGNATURES: dict[str, Callable[[FunctionSigContext], FunctionLike]] = {
+    layers.LINEAR: partial(layers.folded_arguments, names=("in_features", "out_features")),
+    layers.CONV: partial(layers.folded_arguments, names=("in_channels", "out_channels")),
+    **{
+        name: partial(layers.folded_arguments, names=("num_features",))
+        for name in (*layers.BATCHNORM, *layers.SYNC_BATCHNORM)
+    },
+}
+
+
 class TypedTensorPlugin(Plugin):
     """Dispatches the calls of typedtensor's constructors, layers and shape ops to their hooks."""
 
@@ -144,6 +154,9 @@ class TypedTensorPlugin(Plugin):
             if "__init__" in info.names:
                 return None  # its own arguments: the hooks could misread them
         return None
+
+    def get_function_signature_hook(self, fullname: str) -> Callable[[FunctionSigContext], FunctionLike] | None:
+        return _CONSTRUCTOR_SIGNATURES.get(fullname)
 
     def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
         return _METHODS.get(self._defining(fullname))

@@ -6,12 +6,12 @@ it is where it passes through an op unchanged and becomes ``int`` where it would
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mypy.checker import TypeChecker
 from mypy.erasetype import erase_typevars
 from mypy.errorcodes import ErrorCode, error_codes
-from mypy.nodes import Expression
+from mypy.nodes import Expression, IntExpr, OpExpr, TupleExpr, UnaryExpr
 from mypy.plugin import CheckerPluginInterface, FunctionContext, MethodContext
 from mypy.subtypes import is_subtype
 from mypy.types import (
@@ -74,11 +74,57 @@ def pair(t: Type | None) -> tuple[int, int] | None:
 
 
 def arg(ctx: Ctx, name: str) -> Type | None:
-    """The type of the actual argument for the formal ``name`` (None when it was not passed)."""
+    """The type of the actual argument for the formal ``name`` (None when it was not passed).
+
+    Int arithmetic on literals, which mypy types ``int`` (``nn.Linear(32 * 8 * 8, 10)``,
+    ``x.reshape((b, 16 * 5 * 5))``), is folded to ``Literal`` values here.
+    """
     if name not in ctx.callee_arg_names:
         return None
-    types = ctx.arg_types[ctx.callee_arg_names.index(name)]
-    return types[0] if len(types) == 1 else None
+    index = ctx.callee_arg_names.index(name)
+    types = ctx.arg_types[index]
+    if len(types) != 1:
+        return None
+    exprs = ctx.args[index] if index < len(ctx.args) else []
+    return _folded(ctx.api, exprs[0], types[0]) if len(exprs) == 1 else types[0]
+
+
+_FOLD: dict[str, Callable[[int, int], int]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "//": lambda a, b: a // b,
+    "%": lambda a, b: a % b,
+}
+
+
+def fold(e: Expression) -> int | None:
+    """The value of an int expression made of literals and ``+ - * // %``, else None."""
+    if isinstance(e, IntExpr):
+        return e.value
+    if isinstance(e, UnaryExpr) and e.op == "-":
+        inner = fold(e.expr)
+        return None if inner is None else -inner
+    if isinstance(e, OpExpr) and e.op in _FOLD:
+        a, b = fold(e.left), fold(e.right)
+        if a is None or b is None or (e.op in ("//", "%") and b == 0):
+            return None
+        return _FOLD[e.op](a, b)
+    return None
+
+
+def _folded(api: CheckerPluginInterface, e: Expression, t: Type) -> Type:
+    """``t`` with the int expressions of ``e`` (an int or a tuple display) mypy left ``int`` as Literals."""
+    if isinstance(e, OpExpr) and value(t) is None:
+        n = fold(e)
+        return t if n is None else literal(api, n)
+    p = get_proper_type(t)
+    if isinstance(e, TupleExpr) and isinstance(p, TupleType) and len(e.items) == len(p.items):
+        items = [_folded(api, i, item) for i, item in zip(e.items, p.items, strict=True)]
+        if all(a is b for a, b in zip(items, p.items, strict=True)):
+            return t
+        return p.copy_modified(items=items)
+    return t
 
 
 def passed(ctx: Ctx, name: str) -> bool:

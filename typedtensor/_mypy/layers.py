@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from mypy.errorcodes import ARG_TYPE
-from mypy.nodes import CallExpr, Expression, MemberExpr
-from mypy.plugin import FunctionContext, MethodContext, MethodSigContext
+from mypy.nodes import CallExpr, Expression, MemberExpr, OpExpr
+from mypy.plugin import FunctionContext, FunctionSigContext, MethodContext, MethodSigContext
 from mypy.types import (
     AnyType,
     ExtraAttrs,
@@ -29,6 +29,7 @@ from mypy.types import (
     Type,
     TypeOfAny,
     TypeVarType,
+    UninhabitedType,
     UnionType,
     get_proper_type,
 )
@@ -38,6 +39,7 @@ from .dims import (
     arg,
     dim,
     fail,
+    fold,
     literal,
     lookup,
     pair,
@@ -95,9 +97,35 @@ def _literal_args(ctx: FunctionContext, names: tuple[str, ...]) -> Type:
         given = arg(ctx, name)
         n = value(given) if given is not None else None
         plain = get_proper_type(old)
-        widened = isinstance(plain, Instance) and plain.type.fullname == "builtins.int"
+        # int: widened by mypy; Never: unsolved, the argument met the ``int`` of ``folded_arguments``
+        widened = isinstance(plain, UninhabitedType) or (
+            isinstance(plain, Instance) and plain.type.fullname == "builtins.int"
+        )
         args.append(literal(ctx.api, n) if widened and type(n) is int and n > 0 else old)
     return with_args(ret, args)
+
+
+def folded_arguments(ctx: FunctionSigContext, names: tuple[str, ...]) -> FunctionLike:
+    """The constructor's signature with ``int`` also accepted for the channel arguments mypy types ``int``.
+
+    ``nn.Linear(32 * 8 * 8, 10)``: mypy types the product ``int``; the plugin folds it to 2048 (``arg``).
+    Where the call is checked against a context (``self.fc = ...`` is, a second time, against the
+    attribute's inferred ``Linear[L[2048], L[10]]``), I is solved as ``Literal[2048]`` and the ``int``
+    argument would be refused; ``I | int`` accepts it.
+    """
+    sig = ctx.default_signature
+    folds = {
+        name
+        for name, exprs in zip(sig.arg_names, ctx.args, strict=False)
+        if name in names and len(exprs) == 1 and isinstance(exprs[0], OpExpr) and fold(exprs[0]) is not None
+    }
+    if not folds:
+        return sig
+    int_type = ctx.api.named_generic_type("builtins.int", [])
+    types = [
+        UnionType([t, int_type]) if name in folds else t for name, t in zip(sig.arg_names, sig.arg_types, strict=True)
+    ]
+    return sig.copy_modified(arg_types=types)  # pyright: ignore[reportUnknownMemberType]  # mypy's Bogus alias
 
 
 def _record(t: Type, attrs: Mapping[str, Type]) -> Type:
