@@ -283,6 +283,34 @@ CASES = [
         params="x: X",
     ),
     Case("reshape_indivisible", "x.reshape((7, -1))", error="reshape: cannot view shape", params="x: X"),
+    Case(
+        "computed_shapes_on_attributes",
+        "class Holder:\n"
+        "    def __init__(self, x: X) -> None:\n"
+        "        self.flat = x.reshape((8, -1))\n"
+        "        self.grid = tt.zeros((2, 3 * 4))\n"
+        "        self.wide = tt.zeros((3, 1)).broadcast_to((2 * 1, 3, 4))\n"
+        "reveal_type(Holder(x).flat)",
+        "(8, 3072)",
+        params="x: X",
+    ),
+    Case(
+        "reshape_minus_one_annotated",
+        "y: Tensor[tuple[L[8], L[3072]], F32, NoneTape] = x.reshape((8, -1))\nreveal_type(y)",
+        "(8, 3072)",
+        params="x: X",
+    ),
+    Case(
+        "reshape_minus_one_wrong_annotation",
+        "y: Tensor[tuple[L[8], L[3000]], F32, NoneTape] = x.reshape((8, -1))",
+        error="[assignment]",
+        params="x: X",
+    ),
+    Case(
+        "folded_zeros_wrong_annotation",
+        "a: Tensor[tuple[L[2], L[4]], F32, NoneTape] = tt.zeros((2, 3 * 1))",
+        error="[assignment]",
+    ),
     Case("permute", "reveal_type(x.permute((0, 2, 3, 1)))", "(8, 32, 32, 3)", params="x: X"),
     Case("permute_negative_axes", "reveal_type(x.permute((0, -1, 1, 2)))", "(8, 32, 3, 32)", params="x: X"),
     Case(

@@ -61,7 +61,7 @@ from mypy.plugin import FunctionContext, FunctionSigContext, MethodContext, Meth
 from mypy.types import FunctionLike, Type
 
 from typedtensor import _mypy
-from typedtensor._mypy import create, layers, ops
+from typedtensor._mypy import create, dims, layers, ops
 
 
 def sources_digest(directory: Path) -> str:
@@ -111,9 +111,13 @@ _METHODS: dict[str, Callable[[MethodContext], Type]] = {
 
 
 _SIGNATURES: dict[str, Callable[[MethodSigContext], FunctionLike]] = {
-    f"{cls}.{m}": layers.relax
-    for cls in (layers.CONV, layers.LINEAR, *layers.BATCHNORM)
-    for m in ("forward", "forward_mut")
+    "typedtensor._tensor.Tensor.reshape": dims.relax_shape,
+    "typedtensor._tensor.Tensor.broadcast_to": dims.relax_shape,
+    **{
+        f"{cls}.{m}": layers.relax
+        for cls in (layers.CONV, layers.LINEAR, *layers.BATCHNORM)
+        for m in ("forward", "forward_mut")
+    },
 }
 
 
@@ -156,6 +160,8 @@ class TypedTensorPlugin(Plugin):
         return None
 
     def get_function_signature_hook(self, fullname: str) -> Callable[[FunctionSigContext], FunctionLike] | None:
+        if fullname in _FUNCTIONS and _FUNCTIONS[fullname] is create.constructor:
+            return dims.relax_shape
         return _CONSTRUCTOR_SIGNATURES.get(fullname)
 
     def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:

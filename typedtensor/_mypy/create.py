@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from mypy.plugin import FunctionContext
-from mypy.types import Instance, Type, get_proper_type
+from mypy.types import Type
 
-from .dims import arg, literal, refined, shape, tensor, value, with_shape
+from .dims import arg, refined, requested_dims, shape_relaxed, tensor, with_shape
 
 
 def constructor(ctx: FunctionContext) -> Type:
@@ -16,17 +16,7 @@ def constructor(ctx: FunctionContext) -> Type:
     built from the argument even where a context made mypy solve S2 as ``Any``.
     """
     given = arg(ctx, "shape")
-    items = shape(given) if given is not None else None
-    if items is None or tensor(ctx.default_return_type) is None:
+    dims = requested_dims(ctx.api, given) if given is not None else None
+    if dims is None or tensor(ctx.default_return_type) is None:
         return ctx.default_return_type
-    dims: list[Type] = []
-    for item in items:
-        n = value(item)
-        plain = get_proper_type(item)
-        if type(n) is int and n >= 0:
-            dims.append(literal(ctx.api, n))
-        elif isinstance(plain, Instance) and plain.last_known_value is not None:
-            dims.append(plain.copy_modified(last_known_value=None))  # pyright: ignore[reportUnknownMemberType]  # mypy's Bogus alias
-        else:
-            dims.append(item)
-    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, dims))
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, dims), shape_relaxed(ctx))

@@ -12,12 +12,15 @@ from mypy.checker import TypeChecker
 from mypy.erasetype import erase_typevars
 from mypy.errorcodes import ErrorCode, error_codes
 from mypy.nodes import Expression, IntExpr, OpExpr, TupleExpr, UnaryExpr
-from mypy.plugin import CheckerPluginInterface, FunctionContext, MethodContext
+from mypy.plugin import CheckerPluginInterface, FunctionContext, FunctionSigContext, MethodContext, MethodSigContext
 from mypy.subtypes import is_subtype
 from mypy.types import (
     AnyType,
+    CallableType,
+    FunctionLike,
     Instance,
     LiteralType,
+    Overloaded,
     ProperType,
     TupleType,
     Type,
@@ -206,7 +209,7 @@ def _context(api: CheckerPluginInterface) -> Type | None:
     return erase_typevars(context)
 
 
-def refined(ctx: Ctx, t: Type) -> Type:
+def refined(ctx: Ctx, t: Type, relaxed: bool = False) -> Type:
     """``t``, or ``t`` with Literal dims widened to the ``int`` its context asks for.
 
     A computed Literal dim must never turn code that type-checks into an error: where the context asks
@@ -223,7 +226,24 @@ def refined(ctx: Ctx, t: Type) -> Type:
         widened = _widen(t, option)
         if widened is not t and is_subtype(widened, context):
             return widened
-    return ctx.default_return_type if is_subtype(ctx.default_return_type, context) else t
+    default = ctx.default_return_type
+    if not is_subtype(default, context) or (relaxed and _contradicts(default, t)):
+        return t  # relaxed: the argument met relax_shape's tuple[int, ...], S2 came from the context
+    return default
+
+
+def _contradicts(default: Type, t: Type) -> bool:
+    """Whether the declared result has a Literal dim the computed one disagrees with.
+
+    That dim came from the context (mypy solved a TypeVar from it, an argument the plugin accepts as
+    ``tuple[int, ...]``), not from the call: keeping it would hide the mistake.
+    """
+    ours, declared = shape(t), shape(default)
+    if ours is None or declared is None or len(ours) != len(declared):
+        return False
+    return any(
+        dim(a) is not None and dim(b) is not None and dim(a) != dim(b) for a, b in zip(ours, declared, strict=True)
+    )
 
 
 def _widen(t: Type, context: Type) -> Type:
@@ -283,3 +303,60 @@ def flag(t: Type | None) -> bool | None:
     if isinstance(p, LiteralType) and type(p.value) is bool:
         return p.value
     return None
+
+
+def requested_dims(api: CheckerPluginInterface, t: Type) -> list[Type] | None:
+    """The dims a shape argument asks for: literal ints as ``Literal[n]`` (``-1`` as ``int``), other
+    items as their type (``int``, a TypeVar); None when it is not a fixed-length tuple."""
+    items = shape(t)
+    if items is None:
+        return None
+    dims: list[Type] = []
+    for item in items:
+        n = value(item)
+        plain = get_proper_type(item)
+        if type(n) is int and n >= 0:
+            dims.append(literal(api, n))
+        elif isinstance(plain, Instance) and plain.type.fullname == "builtins.int":
+            dims.append(int_type(api))  # without its last known value
+        else:
+            dims.append(item)
+    return dims
+
+
+def relax_shape(ctx: FunctionSigContext | MethodSigContext) -> FunctionLike:
+    """A signature whose ``shape: S2`` also accepts ``tuple[int, ...]`` when the plugin computes dims
+    the argument's own type does not hold (a ``-1``, ``2 * 3``).
+
+    Where the call is checked against a context (``self.y = x.reshape((1, -1))`` is, a second time,
+    against the attribute's inferred ``Tensor[tuple[L[1], L[6]], ...]``), mypy solves S2 from it and
+    would refuse the argument ``tuple[L[1], L[-1]]``.
+    """
+    sig = ctx.default_signature
+    if isinstance(sig, Overloaded):
+        return Overloaded([_relaxed(ctx, item) for item in sig.items])
+    return _relaxed(ctx, sig)
+
+
+def computed_shape(exprs: Sequence[Expression]) -> bool:
+    """Whether a shape argument has items the plugin computes (``-1``, ``2 * 3``): ``relax_shape``'s test."""
+    if len(exprs) != 1 or not isinstance(exprs[0], TupleExpr):
+        return False
+    return any(isinstance(e, OpExpr) or (isinstance(e, UnaryExpr) and fold(e) == -1) for e in exprs[0].items)
+
+
+def shape_relaxed(ctx: Ctx) -> bool:
+    """Whether ``relax_shape`` relaxed this call's ``shape`` parameter."""
+    return "shape" in ctx.callee_arg_names and computed_shape(ctx.args[ctx.callee_arg_names.index("shape")])
+
+
+def _relaxed(ctx: FunctionSigContext | MethodSigContext, sig: CallableType) -> CallableType:
+    if "shape" not in sig.arg_names:
+        return sig
+    index = sig.arg_names.index("shape")
+    if not computed_shape(ctx.args[index] if index < len(ctx.args) else []):
+        return sig
+    ints = ctx.api.named_generic_type("builtins.tuple", [int_type(ctx.api)])
+    types = list(sig.arg_types)
+    types[index] = UnionType([types[index], ints])
+    return sig.copy_modified(arg_types=types)  # pyright: ignore[reportUnknownMemberType]  # mypy's Bogus alias

@@ -37,7 +37,9 @@ from .dims import (
     lookup,
     passed,
     refined,
+    requested_dims,
     shape,
+    shape_relaxed,
     value,
     values,
     with_shape,
@@ -47,8 +49,10 @@ from .dims import (
 def _requested(ctx: MethodContext) -> tuple[list[Type], tuple[int | str | None, ...]] | None:
     """The default result's dims and the literal values of the ``shape`` argument, when both are fixed."""
     given = arg(ctx, "shape")
-    out = shape(ctx.default_return_type)
     wanted = values(given) if given is not None else None
+    out = shape(ctx.default_return_type)  # S2 as mypy solved it (from the argument, or from a context)
+    if out is None and given is not None:  # unsolved: the argument met relax_shape's tuple[int, ...]
+        out = requested_dims(ctx.api, given)
     if out is None or wanted is None or len(out) != len(wanted):
         return None
     return out, wanted
@@ -77,7 +81,7 @@ def reshape(ctx: MethodContext) -> Type:
             out[i] = literal(ctx.api, v)
         elif v == -1 and dim(out[i]) is None:
             out[i] = int_type(ctx.api)  # not solved: the declared type's int, without its -1 value
-    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out), shape_relaxed(ctx))
 
 
 def broadcast_to(ctx: MethodContext) -> Type:
@@ -103,7 +107,7 @@ def broadcast_to(ctx: MethodContext) -> Type:
     for i, v in enumerate(wanted):
         if type(v) is int and v >= 0:
             out[i] = literal(ctx.api, v)
-    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out), shape_relaxed(ctx))
 
 
 def permute(ctx: MethodContext) -> Type:
