@@ -295,6 +295,27 @@ CASES = [
         params="x: X",
     ),
     Case(
+        "every_op_on_attributes",
+        "class Holder:\n"
+        "    def __init__(self, x: X) -> None:\n"
+        "        self.conv = nn.Conv2D(3, 16, 3, stride=2, padding=1)\n"
+        "        self.c = self.conv.forward(x)\n"
+        "        self.p = nn.MaxPool2D(2).forward(self.c)\n"
+        "        self.f = nn.Flatten().forward(self.p)\n"
+        "        self.lin = nn.Linear(16 * 8 * 8, 10)\n"
+        "        self.o = self.lin.forward(self.f)\n"
+        "        self.b = nn.BatchNorm2D(16).forward(self.c)\n"
+        "        self.t = x.permute((0, 2, 3, 1))\n"
+        "        self.s = x.sum(axis=(2, 3), keepdims=True)\n"
+        "        self.i = x[:, 1:, ::2]\n"
+        "        self.j = tt.concat((x, x), axis=1)\n"
+        "        self.k = tt.concat((x, x))\n"
+        "        self.st = tt.stack((x, x), axis=1)\n"
+        "reveal_type(Holder(x).o)",
+        "(8, 10)",
+        params="x: X",
+    ),
+    Case(
         "reshape_minus_one_annotated",
         "y: Tensor[tuple[L[8], L[3072]], F32, NoneTape] = x.reshape((8, -1))\nreveal_type(y)",
         "(8, 3072)",
