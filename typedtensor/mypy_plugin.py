@@ -34,6 +34,11 @@ Design:
   ``Linear[L[3], L[4]]`` by hand, so an ``int``-typed input is an error there; annotate the layer
   (``lin: nn.Linear[int, int] = nn.Linear(3, 4)``: the plugin yields to the annotation) or type the
   tensors with their dims.
+- Int arithmetic on literals in arguments is folded (``nn.Linear(32 * 8 * 8, 10)``,
+  ``x.reshape((b, 16 * 5 * 5))``). Where the plugin computes a value the argument's own type does
+  not hold (a folded product, a solved ``-1``), the parameter also accepts ``int``/``tuple[int,
+  ...]`` (signature hooks): mypy checks ``self.fc = ...`` a second time against the attribute's
+  inferred type and would otherwise refuse the argument.
 - Errors: shape mistakes the run-time checks would raise, worded like them, with the code
   ``tt-shape``; where mypy already reports an error on the line, the plugin's message is a note under
   mypy's code instead (one mistake, one error, one ignore comment).
