@@ -295,16 +295,25 @@ def _axis(ctx: FunctionContext, rank: int, where: str) -> int | None:
     return a % rank
 
 
-def concat(ctx: FunctionContext) -> Type:
-    """Join along an axis: the sizes there add up, the other dims must agree."""
+def _one_rank(ctx: FunctionContext, name: str, need: str) -> tuple[list[list[Type]], int] | None:
+    """The fixed shapes passed to concat/stack and their common rank; an error (and None) when ranks differ."""
     shapes = _inputs(ctx)
     if shapes is None:
-        return ctx.default_return_type
+        return None
     ranks = {len(s) for s in shapes}
     if len(ranks) != 1:
-        fail(ctx, f"concat: the tensors have ranks {[len(s) for s in shapes]}; need one rank")
+        fail(ctx, f"{name}: the tensors have ranks {[len(s) for s in shapes]}; need {need}")
+        return None
+    return shapes, ranks.pop()
+
+
+def concat(ctx: FunctionContext) -> Type:
+    """Join along an axis: the sizes there add up, the other dims must agree."""
+    given = _one_rank(ctx, "concat", "one rank")
+    if given is None:
         return ctx.default_return_type
-    axis = _axis(ctx, ranks.pop(), "concat")
+    shapes, rank = given
+    axis = _axis(ctx, rank, "concat")
     if axis is None:
         return ctx.default_return_type
     out = _agree(ctx, "concat", shapes, axis)
@@ -317,14 +326,11 @@ def concat(ctx: FunctionContext) -> Type:
 
 def stack(ctx: FunctionContext) -> Type:
     """Stack same-shaped tensors along a new axis of size the number of tensors."""
-    shapes = _inputs(ctx)
-    if shapes is None:
+    given = _one_rank(ctx, "stack", "the same shape")
+    if given is None:
         return ctx.default_return_type
-    ranks = {len(s) for s in shapes}
-    if len(ranks) != 1:
-        fail(ctx, f"stack: the tensors have ranks {[len(s) for s in shapes]}; need the same shape")
-        return ctx.default_return_type
-    axis = _axis(ctx, ranks.pop() + 1, "stack")
+    shapes, rank = given
+    axis = _axis(ctx, rank + 1, "stack")
     if axis is None:
         return ctx.default_return_type
     out = _agree(ctx, "stack", shapes, None)
