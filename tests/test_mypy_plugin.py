@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 HEADER = """\
-from typing import Literal as L, TypeVar
+from typing import Any, Literal as L, TypeVar, TypeVarTuple
 
 import numpy as np
 
@@ -29,6 +29,7 @@ B = TypeVar("B", bound=int)
 C = TypeVar("C", bound=int)
 H = TypeVar("H", bound=int)
 W = TypeVar("W", bound=int)
+Ts = TypeVarTuple("Ts")
 X = Tensor[tuple[L[8], L[3], L[32], L[32]], F32, NoneTape]
 XI = Tensor[tuple[int, int, int, int], F32, NoneTape]
 """
@@ -45,6 +46,14 @@ class Case:
     params: str = ""  # the case function's parameters
     returns: str = "None"
 
+
+#: Generic functions of the user's (no hook of the plugin sees them), defined in the case's body.
+PAIR = (
+    "def pair(x: Tensor[tuple[B, L[3]], F32, NoneTape], y: Tensor[tuple[B, L[5]], F32, NoneTape])"
+    " -> Tensor[tuple[B], F32, NoneTape]:\n"
+    "    raise NotImplementedError\n"
+)
+IDENT = "def ident(x: Tensor[tuple[B, C], F32, NoneTape]) -> Tensor[tuple[B, C], F32, NoneTape]:\n    return x\n"
 
 CASES = [
     # ---- constructors ----
@@ -437,6 +446,45 @@ CASES = [
     Case("matmul_batched", "reveal_type(tt.zeros((2, 5, 3)) @ tt.zeros((2, 3, 4)))", "(2, 5, 4)"),
     Case(
         "matmul_inner_mismatch", "tt.zeros((2, 3)) @ tt.zeros((4, 5))", error='expected "tuple[Literal[3], Literal[5]]"'
+    ),
+    # ---- a user's generic function: a computed dim meets a type variable mypy solves (Any, never a clash) ----
+    Case(
+        "generic_literal_and_int_share_a_typevar",
+        PAIR + "reveal_type(pair(tt.zeros((2, 3)), tt.zeros((n, 5))))",
+        "(Any,)",
+        params="n: int",
+    ),
+    Case("generic_literals_share_a_typevar", PAIR + "reveal_type(pair(tt.zeros((2, 3)), tt.zeros((2, 5))))", "(Any,)"),
+    Case("generic_literals_disagree_run_time_catches", PAIR + "pair(tt.zeros((2, 3)), tt.zeros((4, 5)))"),
+    Case(
+        "generic_literal_variable_and_literal_call",
+        PAIR + "x = tt.zeros((2, 3))\nreveal_type(pair(x, tt.zeros((2, 5))))",
+        "(Any,)",
+    ),
+    Case(
+        "generic_literal_dim_of_the_parameter_still_checked",
+        PAIR + "pair(tt.zeros((2, 4)), tt.zeros((n, 5)))",
+        error='Argument 1 to "zeros" has incompatible type "tuple[int, Literal[4]]"',
+        params="n: int",
+    ),
+    Case(
+        "generic_variadic_shares_dims",
+        "def f(x: Tensor[tuple[*Ts, L[3]], F32, Any], y: Tensor[tuple[*Ts], F32, Any]) -> Tensor[tuple[*Ts], F32, Any]:\n"
+        "    raise NotImplementedError\n"
+        "reveal_type(f(tt.zeros((2, 5, 3)), tt.zeros((2, 4))))",
+        "(Any, Any)",
+    ),
+    Case("generic_identity", IDENT + "reveal_type(ident(tt.zeros((2, 3))))", "(Any, Any)"),
+    Case(
+        "generic_identity_int_argument",
+        IDENT + "reveal_type(ident(tt.zeros((n, 3))))",
+        "(int, Any)",
+        params="n: int",
+    ),
+    Case(
+        "generic_identity_annotated_target_keeps_literals",
+        IDENT + "a: Tensor[tuple[L[2], L[3]], F32, NoneTape] = ident(tt.zeros((2, 3)))\nreveal_type(a)",
+        "(2, 3)",
     ),
     # ---- the residual block of issue 11, typed with TypeVar H and W ----
     Case(

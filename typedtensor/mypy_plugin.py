@@ -18,7 +18,12 @@ Design:
 - Hooks only refine the type mypy inferred from the declared signature (``default_return_type``),
   and a refined type yields to its context (``dims.refined``): where an annotated target, a
   parameter or a return type asks for ``int`` dims, the computed Literal dims become ``int`` there,
-  so the plugin never turns code that type-checks without it into an error.
+  so the plugin never turns code that type-checks without it into an error. In the parameter of a
+  generic function of the user's, whose type variables mypy is still solving, a computed dim where
+  the parameter has a type variable is ``Any`` (``dims._unsolved``): another argument typed ``int``
+  would contradict it (``pair(tt.zeros((2, 3)), tt.zeros((n, 5)))``, ``B`` in both parameters), so
+  the type variable comes from the other arguments (or is ``Any``); typedtensor's own generic
+  signatures keep the computed dims, their hooks and the tests are written for them.
 - Layers built from literal arguments record them (``typedtensor._mypy.layers``): channels and
   features as the type arguments; window options (kernel, stride, padding, dilation) on the instance
   type as mypy extra attributes (``Instance.extra_attrs``, serialized in mypy's cache, no part of

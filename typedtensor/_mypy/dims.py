@@ -13,7 +13,8 @@ from mypy.erasetype import erase_typevars
 from mypy.errorcodes import ErrorCode, error_codes
 from mypy.nodes import Expression, IntExpr, OpExpr, TupleExpr, UnaryExpr
 from mypy.plugin import CheckerPluginInterface, FunctionContext, FunctionSigContext, MethodContext, MethodSigContext
-from mypy.subtypes import is_subtype
+from mypy.subtypes import is_same_type, is_subtype
+from mypy.typeops import get_all_type_vars
 from mypy.types import (
     AnyType,
     CallableType,
@@ -25,6 +26,7 @@ from mypy.types import (
     TupleType,
     Type,
     TypeOfAny,
+    TypeVarLikeType,
     UnionType,
     UnpackType,
     get_proper_type,
@@ -199,14 +201,15 @@ def lookup(api: CheckerPluginInterface, expr: Expression) -> Type | None:
 
 
 def _context(api: CheckerPluginInterface) -> Type | None:
-    """The type the call's result is checked against (an annotated target, a parameter, a return)."""
+    """The type the call's result is checked against (an annotated target, a parameter, a return),
+    with its type variables (the enclosing function's, the callee's being solved) as they are."""
     # The interface declares a method; mypy's TypeChecker implements it as a property.
     if not isinstance(api, TypeChecker) or not api.type_context:
         return None
     context = api.type_context[-1]
     if context is None or isinstance(get_proper_type(context), AnyType):
         return None
-    return erase_typevars(context)
+    return context
 
 
 def refined(ctx: Ctx, t: Type, relaxed: bool = False) -> Type:
@@ -218,8 +221,12 @@ def refined(ctx: Ctx, t: Type, relaxed: bool = False) -> Type:
     inferred from the declared signature is kept if it fits. Where nothing fits, the code is wrong
     either way and the computed type makes the better message.
     """
-    context = _context(ctx.api)
-    if context is None or is_subtype(t, context):
+    raw = _context(ctx.api)
+    if raw is None:
+        return t
+    t = _unsolved(t, ctx.default_return_type, raw)
+    context = erase_typevars(raw)
+    if is_subtype(t, context):
         return t
     p = get_proper_type(context)
     for option in p.items if isinstance(p, UnionType) else [p]:
@@ -230,6 +237,102 @@ def refined(ctx: Ctx, t: Type, relaxed: bool = False) -> Type:
     if not is_subtype(default, context) or (relaxed and _contradicts(default, t)):
         return t  # relaxed: the argument met relax_shape's tuple[int, ...], S2 came from the context
     return default
+
+
+def _solving(t: Type) -> bool:
+    """Whether ``t`` is a type variable mypy is solving (the callee's, in an argument's context) that
+    no hook of the plugin sees: one declared outside typedtensor (a user's generic function)."""
+    p = get_proper_type(t)
+    if isinstance(p, UnpackType):
+        p = get_proper_type(p.type)
+    return isinstance(p, TypeVarLikeType) and p.id.is_meta_var() and not p.fullname.startswith("typedtensor.")
+
+
+def _solves(context: Type) -> bool:
+    """Whether ``context`` holds a type variable mypy is solving (as ``_solving``)."""
+    return any(_solving(v) for v in get_all_type_vars(context))
+
+
+def _unsolved(t: Type, default: Type | None, context: Type) -> Type:
+    """``t`` loosened (``_loose``) wherever ``context`` has a type variable mypy is solving.
+
+    An argument's context is the callee's parameter type, its type variables still unsolved. A dim
+    the plugin computed is one more constraint on them, one that another argument, typed ``int``
+    where the plugin is not at work, contradicts: ``pair(tt.zeros((2, 3)), tt.zeros((n, 5)))`` with
+    ``B`` in both parameters would leave ``B`` without a solution. ``int`` there would clash with an
+    argument that holds a computed Literal already (``x = tt.zeros((2, 3)); pair(x, tt.zeros((2,
+    5)))``); ``Any`` clashes with nothing. The dims the context fixes (a ``Literal[3]``, ``int``)
+    keep the plugin's values, so they are still checked.
+    """
+    p, c = get_proper_type(t), get_proper_type(context)
+    if isinstance(c, UnionType):
+        for option in c.items:
+            t = _unsolved(t, default, option)
+        return t
+    if _solving(c) or not _solves(c):
+        return _loose(t, default) if _solving(c) else t
+    d = get_proper_type(default) if default is not None else None
+    if isinstance(p, Instance) and isinstance(c, Instance) and p.type == c.type and len(p.args) == len(c.args):
+        defaults = _args(d, p)
+        args = [_unsolved(a, b, x) for a, b, x in zip(p.args, defaults, c.args, strict=True)]
+        return p if all(a is b for a, b in zip(args, p.args, strict=True)) else with_args(p, args)
+    if isinstance(p, TupleType) and isinstance(c, TupleType) and shape(p) is not None:
+        items = _tuple_unsolved(p.items, _items(d, len(p.items)), c.items)
+        if items is not None:
+            return p if all(a is b for a, b in zip(items, p.items, strict=True)) else p.copy_modified(items=items)
+    return _loose(t, default)  # mapped to a base class or a protocol, ranks that cannot match: all of it
+
+
+def _loose(t: Type, default: Type | None) -> Type:
+    """``t`` with ``Any`` for each part that differs from the declared result ``default`` (for each
+    Literal int where ``default`` has no such part): the constraint mypy would have without the plugin,
+    or none."""
+    p, d = get_proper_type(t), get_proper_type(default) if default is not None else None
+    if isinstance(p, Instance) and p.type.fullname != "builtins.int":
+        args = [_loose(a, b) for a, b in zip(p.args, _args(d, p), strict=True)]
+        return p if all(a is b for a, b in zip(args, p.args, strict=True)) else with_args(p, args)
+    if isinstance(p, TupleType) and shape(p) is not None:
+        items = [_loose(a, b) for a, b in zip(p.items, _items(d, len(p.items)), strict=True)]
+        return p if all(a is b for a, b in zip(items, p.items, strict=True)) else p.copy_modified(items=items)
+    if isinstance(d, Instance) and d.last_known_value is not None:
+        d = Instance(d.type, d.args)  # ``Literal[2]?``: mypy's int with the value it came from
+    if d is not None:
+        return t if is_same_type(p, d) else any_type()
+    return any_type() if dim(p) is not None else t
+
+
+def _args(default: ProperType | None, like: Instance) -> list[Type | None]:
+    """The type arguments of ``default`` when it is an instance of ``like``'s class, else Nones."""
+    if isinstance(default, Instance) and default.type == like.type and len(default.args) == len(like.args):
+        return list(default.args)
+    return [None] * len(like.args)
+
+
+def _items(default: ProperType | None, n: int) -> list[Type | None]:
+    """The ``n`` items of the declared shape ``default`` (``tuple[X, ...]`` gives ``X`` each), or Nones."""
+    if isinstance(default, TupleType) and len(default.items) == n and shape(default) is not None:
+        return list(default.items)
+    if isinstance(default, Instance) and default.type.fullname == "builtins.tuple" and len(default.args) == 1:
+        return [default.args[0]] * n
+    return [None] * n
+
+
+def _tuple_unsolved(items: list[Type], defaults: list[Type | None], context: list[Type]) -> list[Type] | None:
+    """The dims ``items`` against the context's dims, one of which may be an unpacked ``*Ts`` (it stands
+    for the dims between those before it and those after it); None where the ranks cannot match."""
+    unpacks = [i for i, x in enumerate(context) if isinstance(get_proper_type(x), UnpackType)]
+    if not unpacks:
+        if len(items) != len(context):
+            return None
+        return [_unsolved(a, b, x) for a, b, x in zip(items, defaults, context, strict=True)]
+    k, after = unpacks[0], len(context) - unpacks[0] - 1
+    if len(unpacks) > 1 or len(items) < k + after:
+        return None
+    middle = len(items) - after
+    out = [_unsolved(items[i], defaults[i], context[i]) for i in range(k)]
+    out += [_loose(items[i], defaults[i]) if _solving(context[k]) else items[i] for i in range(k, middle)]
+    out += [_unsolved(items[i], defaults[i], context[i - middle + k + 1]) for i in range(middle, len(items))]
+    return out
 
 
 def _contradicts(default: Type, t: Type) -> bool:
