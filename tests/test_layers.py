@@ -78,7 +78,7 @@ def test_linear_init_is_pytorch_default() -> None:
 
 
 def test_linear_errors() -> None:
-    layer = nn.Linear(3, 2)
+    layer: nn.Linear[int, int] = nn.Linear(3, 2)  # int features: the mistakes below are caught at run time
     with pytest.raises(tt.CheckError, match="I is bound to 3"):
         layer.forward(tt.zeros((4, 2)))
     with pytest.raises(tt.DTypeError, match=r"float32 parameters but the input is float64.*astype"):
@@ -324,7 +324,8 @@ def test_fold_batchnorm_refuses_batch_statistics_and_mismatches() -> None:
     conv = nn.Conv2D(3, 4, kernel_size=1)
     with pytest.raises(tt.TypedTensorError, match="needs running statistics"):
         nn.fold_batchnorm(conv, nn.BatchNorm2D(4, track_running_stats=False))
+    five: nn.BatchNorm2D[Any] = nn.BatchNorm2D(5)  # a mismatch left to the run-time check (mypy+plugin sees it)
     with pytest.raises(tt.TypedTensorError, match="the BatchNorm has 5 channels but the conv outputs 4"):
-        nn.fold_batchnorm(conv, nn.BatchNorm2D(5))
+        nn.fold_batchnorm(conv, five)
     with pytest.raises(tt.CheckError):
-        nn.fold_batchnorm(nn.Linear(3, 4), nn.BatchNorm2D(4))  # type: ignore[arg-type]
+        nn.fold_batchnorm(nn.Linear(3, 4), nn.BatchNorm2D(4))  # type: ignore[arg-type, misc, unused-ignore]
