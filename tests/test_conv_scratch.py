@@ -200,3 +200,19 @@ def test_layouts_through_the_public_api(layout: str) -> None:
         out[name] = [y.numpy(), got.get(xt).numpy(), got.get(conv.weight).numpy()]
     for want, have in zip(out["C"], out[layout], strict=True):
         np.testing.assert_array_equal(have, want)
+
+
+def test_strided_views_never_reach_outside_their_buffer() -> None:
+    """Every as_strided of the conv kernels goes through one bounds check (a wrong geometry raises, never reads
+    or writes past the buffer)."""
+    from typedtensor._ops import conv as conv_ops
+
+    flat = np.arange(12.0)
+    view = conv_ops._strided(flat, 2, (2, 5), (40, 8), writeable=False)
+    np.testing.assert_array_equal(view, [[2, 3, 4, 5, 6], [7, 8, 9, 10, 11]])
+    assert conv_ops._strided(flat, 12, (0, 5), (40, 8)).size == 0
+    for base, shape in [(3, (2, 5)), (-1, (2, 5)), (0, (13,))]:
+        with pytest.raises(tt.ShapeError, match="does not fit its buffer"):
+            conv_ops._strided(flat, base, shape, (40, 8)[: len(shape)] if len(shape) == 2 else (8,))
+    with pytest.raises(tt.ShapeError, match="does not fit its buffer"):
+        conv_ops._strided(np.zeros((3, 4)), 0, (2,), (8,))

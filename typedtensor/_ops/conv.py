@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .._errors import ShapeError
 from ._types import Array, Grads, Result
 
 #: Target size in bytes of one chunk's column matrix.
@@ -238,7 +239,20 @@ def _window(buf: Array, geo: Geometry, count: int) -> Array:
     base = geo.lead + geo.shift
     shape = (geo.c, geo.kh, geo.kw, count, geo.ho, geo.q)
     strides = (geo.plane, geo.dh * geo.rb, geo.dw, geo.c * geo.plane, geo.sh * geo.rb, geo.sw)
-    return as_strided(buf[base:], shape, tuple(s * item for s in strides), writeable=False)
+    return _strided(buf, base, shape, tuple(s * item for s in strides), writeable=False)
+
+
+def _strided(flat: Array, base: int, shape: tuple[int, ...], strides: tuple[int, ...], writeable: bool = True) -> Array:
+    """``as_strided`` into the 1-D contiguous ``flat`` from element ``base`` (``strides`` in bytes, >= 0),
+    refused when the view would reach outside ``flat``: the kernels never read or write past a buffer."""
+    item = flat.itemsize
+    last = base + sum((n - 1) * (st // item) for n, st in zip(shape, strides, strict=True))
+    if flat.ndim != 1 or not flat.flags.c_contiguous or base < 0 or (0 not in shape and last >= flat.size):
+        raise ShapeError(
+            f"conv2d: a strided view of {shape} from element {base} does not fit its buffer of {flat.size} elements "
+            "(an internal error: please report it with the input's shape and the layer's settings)"
+        )
+    return as_strided(flat[base:], shape, strides, writeable=writeable)
 
 
 def _zero_masked(cols6: Array, geo: Geometry) -> None:
@@ -324,13 +338,13 @@ class _Scatter:
                 if mode == "flat":
                     base = self.lead + start * plane + r0 * geo.w + j * geo.dw - self.pl
                     run = count * plane
-                    target = as_strided(self.flat[base:], (geo.c, run), (geo.n * plane * item, item))
+                    target = _strided(self.flat, base, (geo.c, run), (geo.n * plane * item, item))
                     source = d6[:, i, j].reshape(geo.c, run)
                 elif mode == "merged":
                     base = self.lead + start * geo.c * plane + r0 * geo.w + j * geo.dw - self.pl
                     run = (y1 - y0) * geo.q
                     shape, strides = (geo.c, count, run), (plane * item, geo.c * plane * item, item)
-                    target = as_strided(self.flat[base:], shape, strides)
+                    target = _strided(self.flat, base, shape, strides)
                     source = d6[:, i, j, :, y0:y1].reshape(geo.c, count, run)
                 else:
                     x0, x1 = _span(geo.w, j * geo.dw - self.pl, geo.sw, geo.wo)
