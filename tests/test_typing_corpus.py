@@ -28,7 +28,6 @@ FILES = sorted(HERE.glob("*.py"))
 # Every checker the `dev` extra installs gates the suite, ty (beta) is reported only.
 GATING = ("mypy", "mypy+plugin", "pyright", "basedpyright", "pyrefly")
 CHECKERS = (*GATING, "ty")
-PLUGIN = "typedtensor.mypy_plugin"
 
 IGNORE = re.compile(r"#\s*(type|pyright|pyrefly|ty):\s*ignore(\[([^\]]*)\])?")
 VERDICT = re.compile(r"#\s*(reject|accept|false-alarm):\s*([\w+\-]+(?:\s*,\s*[\w+\-]+)*)")
@@ -228,10 +227,6 @@ RUNNERS: dict[str, tuple[Callable[[Path], list[str]], Callable[[str], list[Diagn
 }
 
 
-def plugin_exists() -> bool:
-    return importlib.util.find_spec(PLUGIN) is not None
-
-
 def strip_corpus(root: Path) -> None:
     """The corpus with every ignore comment removed (line numbers unchanged), the verdict comments kept."""
     for path in FILES:
@@ -381,7 +376,7 @@ def table(verdicts: dict[str, Verdict], runs: dict[str, Run]) -> str:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     root = tmp_path_factory.mktemp("typing-corpus")
     strip_corpus(root)
-    return run_checkers(root, tuple(c for c in CHECKERS if c != "mypy+plugin" or plugin_exists()))
+    return run_checkers(root, CHECKERS)
 
 
 def test_corpus_has_accept_and_reject_files() -> None:
@@ -405,8 +400,6 @@ def test_markers_agree_with_the_verdicts() -> None:
 @pytest.mark.parametrize("checker", GATING)
 def test_checker_verdicts(checker: str, runs: dict[str, Run]) -> None:
     """Exactly the marked lines are errors for this checker, with the marked codes (mypy, pyright)."""
-    if checker == "mypy+plugin" and not plugin_exists():
-        pytest.skip(f"{PLUGIN} does not exist yet (issue 11, point 1): this run starts when the module does")
     run = runs[checker]
     assert not run.problem, run.problem
     v = verdict(checker, run)
@@ -539,7 +532,7 @@ def main() -> None:
         root = Path(tmp)
         strip_corpus(root)
         start = time.perf_counter()
-        runs = run_checkers(root, tuple(c for c in CHECKERS if c != "mypy+plugin" or plugin_exists()))
+        runs = run_checkers(root, CHECKERS)
         wall = time.perf_counter() - start
     verdicts: dict[str, Verdict] = {}
     for name, run in runs.items():

@@ -145,10 +145,6 @@ def int_type(api: CheckerPluginInterface) -> Instance:
     return api.named_generic_type("builtins.int", [])
 
 
-def known_or_int(api: CheckerPluginInterface, n: int | None) -> Type:
-    return int_type(api) if n is None else literal(api, n)
-
-
 def tensor(t: Type) -> Instance | None:
     """``t`` as a ``Tensor[S, E, T]`` instance, else None."""
     p = get_proper_type(t)
