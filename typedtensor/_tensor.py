@@ -164,9 +164,7 @@ class Tensor(Generic[S, E, T]):
             src = self._data.dtype
             with np.errstate(over="ignore"):
                 out = self._data.astype(dt)
-            if self._tape is None:  # untraced, and bool and integer tensors are never traced
-                return _make(out, None)
-            return _record_unary(self, out, lambda g, need: (g.astype(src),))
+            return _record_unary(self, out, lambda g, need: (g.astype(src),))  # bool and int tensors: never traced
 
     # ---- elementwise binary --------------------------------------------------------------------
 
