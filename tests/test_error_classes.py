@@ -194,6 +194,8 @@ MISTAKES = [
     Mistake("int(): several elements", S, ".item()", lambda: int(_a())),
     Mistake("int(): NaN", D, "NaN", lambda: int(tt_.full((1,), float("nan")))),
     Mistake("int(): inf", D, "inf", lambda: int(tt_.full((), float("inf")))),
+    Mistake("getitem: a bool slice bound", D, "slice bounds must be ints", lambda: _a()[0:True]),
+    Mistake("getitem: a bool in an index list", D, "must hold ints", lambda: _a()[[0, True]]),
     Mistake("index(): float tensor", D, "int(t)", lambda: operator.index(tt_.zeros(()))),
     Mistake("index(): several elements", S, "one element", lambda: operator.index(_labels(2))),
 ]

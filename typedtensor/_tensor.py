@@ -718,6 +718,13 @@ def _scalar(v: Any, dt: np.dtype[Any] | None = None) -> float:
 
 
 _INTS = (int, np.integer)
+
+
+def _is_int(v: object) -> bool:
+    """A Python or NumPy integer, not a bool."""
+    return isinstance(v, _INTS) and not isinstance(v, bool)
+
+
 _EXACT = 1 << 53  # float64 holds every integer up to this magnitude exactly
 
 
@@ -762,23 +769,18 @@ def _check_index(index: object) -> None:
             continue
         if kind is slice:
             sl = cast("slice[object, object, object]", p)
-            start, stop, step = sl.start, sl.stop, sl.step
-            if step is not None and not isinstance(step, _INTS):
+            if not all(b is None or _is_int(b) for b in (sl.start, sl.stop, sl.step)):
                 raise DTypeError(f"index: slice bounds must be ints or None, got {sl!r}")
-            if (start is not None and not isinstance(start, _INTS)) or (
-                stop is not None and not isinstance(stop, _INTS)
-            ):
-                raise DTypeError(f"index: slice bounds must be ints or None, got {sl!r}")
-            if step is not None and step == 0:
+            if sl.step == 0:
                 raise ShapeError(f"index: a slice step must not be zero, got {sl!r}")
-        elif issubclass(kind, _INTS):
+        elif issubclass(kind, _INTS):  # a bool scalar too: NumPy's 0-d mask (a new axis)
             continue
         elif issubclass(kind, np.ndarray):
             dt = cast("NDArray[Any]", p).dtype
             if dt.kind not in "iub":
                 raise DTypeError(f"index: an index array must hold integers or bools, got dtype {dt}")
         elif issubclass(kind, list):
-            if not all(isinstance(i, _INTS) for i in cast("list[object]", p)):
+            if not all(_is_int(i) for i in cast("list[object]", p)):
                 raise DTypeError(f"index: an index list must hold ints, got {p!r}")
         else:
             mask = " (index with a mask through where()/masked_fill(), or with mask.numpy())" if kind is Tensor else ""
