@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any, NewType, TypeVar, assert_type
 from typing import Literal as L
 
@@ -70,6 +71,12 @@ assert_type(a.any(axis=-1), Tensor[tuple[L[2]], np.bool_, NoneTape])
 # a one-element tensor converts to a Python number (ShapeError at run time otherwise)
 assert_type(float(a.sum()), float)
 assert_type(int(a.sum()), int)
+# an integer tensor of one element is also an index (operator.index, seq[t])
+assert_type(operator.index(tt.tensor(np.array(1), np.int64)), int)
+# refusals of a layer that writes into its input are their own class, under the root
+inplace_error: type[tt.TypedTensorError] = tt.InplaceError
+# Conv2D's per-thread work buffers are released on request
+assert_type(tt.nn.functional.release_conv_buffers(), None)
 # ** with a real exponent or base keeps the type
 assert_type(a**2, Tensor[tuple[L[2], L[3]], F32, NoneTape])
 assert_type(at**0.5, Tensor[tuple[L[2], L[3]], F32, OwnedTape])
