@@ -17,6 +17,11 @@ from ._create import ones as ones
 from ._create import randn as randn
 from ._create import tensor as tensor
 from ._create import zeros as zeros
+from ._dimexpr import Add as Add
+from ._dimexpr import Div as Div
+from ._dimexpr import Half as Half
+from ._dimexpr import Mul as Mul
+from ._dimexpr import Sub as Sub
 from ._errors import CheckError as CheckError
 from ._errors import CheckpointError as CheckpointError
 from ._errors import DTypeCheckError as DTypeCheckError

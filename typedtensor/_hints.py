@@ -21,6 +21,7 @@ from typing import Any, NewType, Self, TypeVar, TypeVarTuple, cast
 
 import numpy as np
 
+from ._dimexpr import DimExpr
 from ._errors import CHECK_ERRORS, CheckError, DTypeCheckError, ShapeCheckError, TapeCheckError, TypedTensorError
 
 __all__ = ["Bindings", "HintMeta", "Violation", "get_bindings", "reset_bindings", "set_bindings", "tensor_hint"]
@@ -92,7 +93,7 @@ class _DimSpec:
     """A parsed shape: fixed dims before and after an optional variadic part."""
 
     def __init__(self, shape: object) -> None:
-        # kinds: ("const", n) | ("any", None) | ("sym", symbol)
+        # kinds: ("const", n) | ("any", None) | ("sym", symbol) | ("expr", DimExpr)
         self.whole: object | None = None  # a TypeVar standing for the whole shape
         self.any_shape = False
         self.prefix: list[tuple[str, object]] = []
@@ -149,8 +150,11 @@ class _DimSpec:
             return ("any", None)
         if _is_symbol(a):
             return ("sym", a)
+        if isinstance(a, DimExpr):
+            return ("expr", a)
         raise TypedTensorError(
-            f"Tensor[S, E, T]: a dim must be Literal[n], int, a TypeVar or a NewType; got {a!r} in {shape!r}"
+            f"Tensor[S, E, T]: a dim must be Literal[n], int, a TypeVar, a NewType or an expression such as Half[H]; "
+            f"got {a!r} in {shape!r}"
         )
 
 
@@ -189,9 +193,14 @@ def _free_vars(params: tuple[object, object, object]) -> list[object]:
     items = list(typing.get_args(shape)) if typing.get_origin(shape) is tuple else [shape]
     out: list[object] = []
     for x in [*items, dtype, tape]:
-        if isinstance(x, TypeVar) and x not in out:
-            out.append(x)
+        for v in x.symbols() if isinstance(x, DimExpr) else [x]:
+            if isinstance(v, TypeVar) and v not in out:
+                out.append(v)
     return out
+
+
+def _substituted(a: object, sub: dict[object, object]) -> object:
+    return a.substitute(sub) if isinstance(a, DimExpr) else sub.get(a, a)
 
 
 def _dtype_name(e: object) -> str:
@@ -229,7 +238,7 @@ class HintMeta(type):
         sub = dict(zip(free, given, strict=True))
         shape, dtype, tape = params
         if typing.get_origin(shape) is tuple:
-            shape = tuple.__class_getitem__(tuple(sub.get(a, a) for a in typing.get_args(shape)))
+            shape = tuple.__class_getitem__(tuple(_substituted(a, sub) for a in typing.get_args(shape)))
         else:
             shape = sub.get(shape, shape)
         return tensor_hint(cls._tensor_cls, (shape, sub.get(dtype, dtype), sub.get(tape, tape)))
@@ -300,6 +309,8 @@ def _build_hint(tensor_cls: type, shape: object, dtype: Any, tape: Any) -> type:
     env: dict[str, object] = {"Tensor": tensor_cls, "_get": _get_bindings, "NoneTape": none_tape}
     body: list[str] = ["if obj.__class__ is not Tensor: return False", "d = obj._data"]
     binds: list[tuple[object, str]] = []  # (symbol, expression) committed on success
+    exprs: list[tuple[int, DimExpr, tuple[object, ...]]] = []  # (position, expression, its symbols)
+    firsts: list[tuple[object, int]] = []  # (symbol, its first position) of this hint's symbolic dims
 
     # dtype
     if _scalar_type(dtype) is not None:
@@ -351,21 +362,32 @@ def _build_hint(tensor_cls: type, shape: object, dtype: Any, tape: Any) -> type:
                 else:
                     seen[val] = f"s[{i}]"
                     binds.append((val, f"s[{i}]"))
+                    firsts.append((val, i))
+            elif kind == "expr":
+                assert isinstance(val, DimExpr)
+                exprs.append((i, val, tuple(val.symbols())))
         if spec.variadic is not None and spec.variadic is not Any:
             binds.append((spec.variadic, f"s[{p}:len(s)-{q}]" if q else f"s[{p}:]"))
 
-    if binds:
+    last = "return True"
+    if exprs:
+        env["_XC"] = _expr_check(exprs, firsts, spec.text)
+        last = "return _XC(s, m)"
+    if binds or exprs:
         body.append("m = _get()")
         # Outside a checked call there is nothing to bind across arguments; repeats of a symbol
         # inside this one hint were already compared directly above.
-        body.append("if m is None: return True")
+        body.append("if m is None: " + ("return _XC(s, None)" if exprs else "return True"))
         for j, (sym, expr) in enumerate(binds):
             env[f"K{j}"] = sym
             body.append(f"v{j} = {expr}")
             body.append(f"if m.get(K{j}, v{j}) != v{j}: return False")
         for j in range(len(binds)):
             body.append(f"m[K{j}] = v{j}")
-    body.append("return True")
+        if binds:  # expressions of earlier tensors waiting for a symbol bound here
+            env["P"], env["_PC"] = PENDING, _pending_ok
+            body.append("if P in m and not _PC(m): return False")
+    body.append(last)
     src = "def check(obj):\n" + "".join(f"    {line}\n" for line in body)
     exec(compile(src, f"<typedtensor hint {spec.text}>", "exec"), env)
     check = cast(Callable[[object], bool], env["check"])
@@ -389,11 +411,57 @@ def _build_hint(tensor_cls: type, shape: object, dtype: Any, tape: Any) -> type:
     return hint
 
 
+#: Memo key of the expression dims checked before all their symbols were bound: (expression, its symbols,
+#: the size found), compared as soon as a later tensor of the call binds the last of them.
+PENDING = object()
+_Waiting = list[tuple[DimExpr, tuple[object, ...], int, str]]
+
+
+def _expr_check(
+    exprs: list[tuple[int, DimExpr, tuple[object, ...]]], firsts: list[tuple[object, int]], shape_text: str
+) -> Callable[[tuple[int, ...], Bindings | None], bool]:
+    """The check of a hint's expression dims, after its symbolic dims are bound (``m``: the call's memo,
+    or None outside a checked call: then only this hint's own symbols are known)."""
+    labels = [f"dim {i} of an earlier tensor of the call, typed {shape_text}," for i, _, _ in exprs]
+
+    def check(s: tuple[int, ...], m: Bindings | None) -> bool:
+        known: Bindings = m if m is not None else {sym: s[i] for sym, i in firsts}
+        for (i, e, syms), label in zip(exprs, labels, strict=True):
+            if all(x in known for x in syms):
+                if e.value(known) != s[i]:
+                    return False
+            elif m is not None:
+                waiting: _Waiting = m.setdefault(PENDING, [])
+                waiting.append((e, syms, s[i], label))
+        return True
+
+    return check
+
+
+def _pending_ok(m: Bindings) -> bool:
+    """Compare the waiting expressions whose symbols are now all bound; False if one differs (kept, for
+    the explanation)."""
+    waiting: _Waiting = m[PENDING]
+    ok = True
+    keep: _Waiting = []
+    for item in waiting:
+        e, syms, n, _ = item
+        if not all(x in m for x in syms):
+            keep.append(item)
+        elif e.value(m) != n:
+            ok = False
+            keep.append(item)
+    m[PENDING] = keep
+    return ok
+
+
 def _fmt_bindings(m: Bindings | None) -> str:
     if not m:
         return "none"
     parts: list[str] = []
     for k, v in m.items():
+        if k is PENDING:
+            continue
         if isinstance(v, type):
             v = v.__name__
         parts.append(f"{_name(k)}={v}")
@@ -443,6 +511,8 @@ def _explain(
         problems.append(f"tape is {actual_tape} but {_name(tape)} admits only the other tape")
     after_tape = len(problems)
     shape: tuple[int, ...] = tuple(data.shape)
+    local: dict[object, int] = {}
+    computed: list[tuple[int, DimExpr, int]] = []
     if spec.whole is not None:
         if spec.whole in m and tuple(m[spec.whole]) != shape:
             problems.append(f"shape {shape} differs from {_name(spec.whole)} = {tuple(m[spec.whole])}")
@@ -453,7 +523,6 @@ def _explain(
         elif spec.variadic is not None and len(shape) < p + q:
             problems.append(f"rank is {len(shape)} but at least {p + q} is expected")
         else:
-            local: dict[object, int] = {}
             fixed = [(i, d) for i, d in enumerate(spec.prefix)] + [
                 (len(shape) - q + i, d) for i, d in enumerate(spec.suffix)
             ]
@@ -466,6 +535,13 @@ def _explain(
                     if bound is not None and bound != n:
                         problems.append(f"dim {i} ({_name(val)}) is {n} but {_name(val)} is bound to {bound}")
                     local.setdefault(val, n)
+                elif kind == "expr":
+                    assert isinstance(val, DimExpr)
+                    computed.append((i, val, n))
+            known = {**local, **m}
+            for i, e, n in computed:
+                if all(x in known for x in e.symbols()) and e.value(known) != n:
+                    problems.append(f"dim {i} is {n} but {e.explain(known)} is expected")
             var = spec.variadic
             if var is not None and var is not Any and var in m:
                 middle = shape[p : len(shape) - q]
@@ -474,6 +550,11 @@ def _explain(
                         f"dims {p}..{len(shape) - q - 1} ({_name(var)}) are {middle} but {_name(var)} is bound to "
                         f"{tuple(m[var])}"
                     )
+    known = {**local, **m}
+    waiting: _Waiting = m.get(PENDING, [])
+    for e, syms, n, label in waiting:
+        if all(x in known for x in syms) and e.value(known) != n:
+            problems.append(f"{label} is {n} but {e.explain(known)} is expected")
     kinds: set[type[CheckError]] = set()
     if after_dtype:
         kinds.add(DTypeCheckError)

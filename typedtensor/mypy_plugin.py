@@ -65,13 +65,20 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from mypy.nodes import TypeInfo
+from mypy.nodes import Decorator, FuncDef, OverloadedFuncDef, TypeInfo
 from mypy.options import Options
-from mypy.plugin import FunctionContext, FunctionSigContext, MethodContext, MethodSigContext, Plugin
+from mypy.plugin import (
+    AnalyzeTypeContext,
+    FunctionContext,
+    FunctionSigContext,
+    MethodContext,
+    MethodSigContext,
+    Plugin,
+)
 from mypy.types import FunctionLike, Type
 
 from typedtensor import _mypy
-from typedtensor._mypy import create, dims, layers, ops
+from typedtensor._mypy import create, dims, exprs, layers, ops
 
 
 def sources_digest(directory: Path) -> str:
@@ -148,13 +155,59 @@ class TypedTensorPlugin(Plugin):
         super().__init__(options)
         self._resolved: dict[str, str] = {}
         self._constructors: dict[str, Callable[[FunctionContext], Type] | None] = {}
+        self._builder = exprs.Builder(self._type_info)
+        self._exprs: dict[str, tuple[bool, bool]] = {}  # a user's callable: (return, parameters) have expressions
+
+    def get_type_analyze_hook(self, fullname: str) -> Callable[[AnalyzeTypeContext], Type] | None:
+        module, _, name = fullname.rpartition(".")
+        if module == exprs.MODULE and name in exprs.ALIASES:
+            return partial(exprs.analyze, name=name, builder=self._builder)
+        return None
+
+    def _type_info(self, fullname: str) -> TypeInfo | None:
+        node = self.lookup_fully_qualified(fullname)
+        return node.node if node is not None and isinstance(node.node, TypeInfo) else None
+
+    def _has_exprs(self, fullname: str) -> tuple[bool, bool]:
+        """Whether the return type and the parameters of the function or method ``fullname`` have dim
+        expressions (``typedtensor.Half`` ...), looked up once."""
+        found = self._exprs.get(fullname)
+        if found is None:
+            found = self._exprs[fullname] = self._lookup_exprs(fullname)
+        return found
+
+    def _lookup_exprs(self, fullname: str) -> tuple[bool, bool]:
+        owner, _, name = fullname.rpartition(".")
+        node = self.lookup_fully_qualified(fullname)
+        target = node.node if node is not None else None
+        if target is None and owner:  # a method: the class's symbol table has it
+            info = self._type_info(owner)
+            found = info.get(name) if info is not None else None
+            target = found.node if found is not None else None
+        if isinstance(target, Decorator):
+            target = target.func
+        if isinstance(target, FuncDef | OverloadedFuncDef) and target.type is not None:
+            return exprs.signature_has_expr(target.type)
+        return (False, False)
+
+    def _expr_hook(self, fullname: str) -> Callable[[FunctionContext | MethodContext], Type] | None:
+        if fullname.startswith(("builtins.", "typing.", "numpy.")) or not self._has_exprs(fullname)[0]:
+            return None
+        return partial(exprs.folded_return, builder=self._builder)
+
+    def _expr_signature_hook(
+        self, fullname: str
+    ) -> Callable[[FunctionSigContext | MethodSigContext], FunctionLike] | None:
+        if fullname.startswith(("builtins.", "typing.", "numpy.")) or not self._has_exprs(fullname)[1]:
+            return None
+        return partial(exprs.loosened_signature, builder=self._builder)
 
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
         hook = _FUNCTIONS.get(fullname)
         if hook is not None or fullname.startswith(("builtins.", "typing.", "numpy.")):
             return hook
         if fullname not in self._constructors:
-            self._constructors[fullname] = self._inherited_constructor(fullname)
+            self._constructors[fullname] = self._inherited_constructor(fullname) or self._expr_hook(fullname)
         return self._constructors[fullname]
 
     def _inherited_constructor(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
@@ -172,13 +225,15 @@ class TypedTensorPlugin(Plugin):
     def get_function_signature_hook(self, fullname: str) -> Callable[[FunctionSigContext], FunctionLike] | None:
         if fullname in _FUNCTIONS and _FUNCTIONS[fullname] is create.constructor:
             return dims.relax_shape
-        return _CONSTRUCTOR_SIGNATURES.get(fullname)
+        return _CONSTRUCTOR_SIGNATURES.get(fullname) or self._expr_signature_hook(fullname)
 
     def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
-        return _METHODS.get(self._defining(fullname))
+        defining = self._defining(fullname)
+        return _METHODS.get(defining) or self._expr_hook(defining)
 
     def get_method_signature_hook(self, fullname: str) -> Callable[[MethodSigContext], FunctionLike] | None:
-        return _SIGNATURES.get(self._defining(fullname))
+        defining = self._defining(fullname)
+        return _SIGNATURES.get(defining) or self._expr_signature_hook(defining)
 
     def _defining(self, fullname: str) -> str:
         """The name of the method as defined (``MaxPool2D.forward`` is ``_WindowPool.forward``)."""
