@@ -73,10 +73,21 @@ CASES = [
     Case(
         "conv_type",
         "reveal_type(nn.Conv2D(3, 16, kernel_size=3, stride=2, padding=1))",
-        contains="Conv2D[Literal[3], Literal[16]]",
+        contains="Conv2D[Literal[3], Literal[16], typedtensor.nn._spatial.AnySize]",
     ),
     Case("batchnorm_type", "reveal_type(nn.BatchNorm2D(16))", contains="BatchNorm2D[Literal[16]]"),
-    Case("conv_typevar_channels", "reveal_type(nn.Conv2D(c, c, 3))", contains="Conv2D[C, C]", params="c: C"),
+    Case(
+        "conv_typevar_channels",
+        "reveal_type(nn.Conv2D(c, c, 3))",
+        contains="Conv2D[C, C, typedtensor.nn._spatial.AnySize]",
+        params="c: C",
+    ),
+    Case(
+        "conv_same_size_type",
+        "reveal_type(nn.Conv2D(c, c, 3, padding=1))",
+        contains="Conv2D[C, C, typedtensor.nn._spatial.SameSize]",
+        params="c: C",
+    ),
     Case(
         "layer_int_target", "lin: nn.Linear[int, int] = nn.Linear(3, 4)\nreveal_type(lin)", contains="Linear[int, int]"
     ),

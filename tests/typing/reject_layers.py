@@ -27,22 +27,25 @@ conv32 = nn.Conv2D[L[32], L[8]](32, 8, 3)
 x1: Tensor[tuple[int, L[1], L[8], L[8]], F32, NoneTape] = tt.zeros((4, 1, 8, 8))
 conv32.forward(conv.forward(x1))  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
 # the type arguments and the constructor disagree
-nn.Conv2D[L[1], L[16]](3, 16, 3)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-nn.Conv2D[L[1], L[16]](1, 8, 3)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.Conv2D[L[1], L[16]](3, 16, 3)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.Conv2D[L[1], L[16]](1, 8, 3)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
 # wrong rank: Conv2D needs (B, C, H, W) or (C, H, W)
 conv.forward(flat)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
 conv.forward(x5)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
 # options of the wrong kind
-nn.Conv2D[L[1], L[16]](1, 16, 3, padding="full")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-nn.Conv2D[L[1], L[16]](1, 16, 3, stride=1.5)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-nn.Conv2D[L[1], L[16]](1, 16, (3, 3, 3))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-# the output's spatial dims are int: not assignable to constant dims without realize() (the plugin computes 8 x 8)
-y: Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape] = conv.forward(x1)  # type: ignore[assignment, unused-ignore]  # pyright: ignore[reportAssignmentType]  # accept: mypy+plugin
+nn.Conv2D[L[1], L[16]](1, 16, 3, padding="full")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.Conv2D[L[1], L[16]](1, 16, 3, stride=1.5)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.Conv2D[L[1], L[16]](1, 16, (3, 3, 3))  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+# a resizing convolution's spatial dims are int: not assignable to constant dims without realize() (the
+# plugin computes 4 x 4)
+y: Tensor[tuple[int, L[16], L[4], L[4]], F32, NoneTape] = nn.Conv2D[L[1], L[16]](1, 16, 3, stride=2, padding=1).forward(x1)  # type: ignore[assignment, unused-ignore]  # pyright: ignore[reportAssignmentType]  # accept: mypy+plugin
+# a stride-2 convolution does not keep the size, in any checker
+y2: Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape] = nn.Conv2D[L[1], L[16]](1, 16, 3, stride=2, padding=1).forward(x1)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 # pooling: rank 2 has no spatial dims; global pooling drops H and W
 nn.MaxPool2D(2).forward(flat)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.AvgPool2D(2).forward_mut(flat.leaky_trace())  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
 g: Tensor[tuple[int, L[1], int, int], F32, NoneTape] = nn.GlobalAvgPool2D().forward(x1)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
-nn.MaxPool2D(2, padding="same")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.MaxPool2D(2, padding="same")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
 # functional: the bias must have the weight's out-channels and dtype
 w: Tensor[tuple[L[16], L[1], L[3], L[3]], F32, NoneTape] = tt.zeros((16, 1, 3, 3))
 b8: Tensor[tuple[L[8]], F32, NoneTape] = tt.zeros((8,))

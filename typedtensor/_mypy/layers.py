@@ -34,6 +34,7 @@ from mypy.types import (
     get_proper_type,
 )
 
+from . import exprs
 from .dims import (
     Ctx,
     arg,
@@ -90,10 +91,10 @@ def _literal_args(ctx: FunctionContext, names: tuple[str, ...]) -> Type:
     the plugin did (see ``relax``).
     """
     ret = get_proper_type(ctx.default_return_type)
-    if not isinstance(ret, Instance) or len(ret.args) != len(names):
+    if not isinstance(ret, Instance) or len(ret.args) < len(names):
         return ctx.default_return_type
     args: list[Type] = []
-    for name, old in zip(names, ret.args, strict=True):
+    for name, old in zip(names, ret.args, strict=False):  # (Conv2D's S, after I and O, is kept)
         given = arg(ctx, name)
         n = value(given) if given is not None else None
         plain = get_proper_type(old)
@@ -102,7 +103,7 @@ def _literal_args(ctx: FunctionContext, names: tuple[str, ...]) -> Type:
             isinstance(plain, Instance) and plain.type.fullname == "builtins.int"
         )
         args.append(literal(ctx.api, n) if widened and type(n) is int and n > 0 else old)
-    return with_args(ret, args)
+    return with_args(ret, [*args, *ret.args[len(names) :]])
 
 
 def folded_arguments(ctx: FunctionSigContext, names: tuple[str, ...]) -> FunctionLike:
@@ -257,6 +258,8 @@ def spatial(ctx: Ctx, options: Window | None, where: str) -> Type:
         if size is None:
             if _keeps(kernel[axis], stride[axis], pad, dilation[axis]):
                 out[len(out) - 2 + axis] = given  # H stays H: kernel 3 / padding 1, "same", ...
+            elif isinstance(pad, int):  # a TypeVar H through stride 2, kernel 3, padding 1 is Half[H]
+                out[len(out) - 2 + axis] = exprs.window(given, kernel[axis], stride[axis], pad, dilation[axis]) or out[len(out) - 2 + axis]
             continue
         n = out_len(size, kernel[axis], stride[axis], pad, dilation[axis])
         if n < 1:
@@ -280,8 +283,9 @@ def flatten_forward(ctx: MethodContext) -> Type:
     product = 1
     for d in dims[1:]:
         n = dim(d)
-        if n is None:
-            return ctx.default_return_type
+        if n is None:  # symbolic dims: their product, Mul[C, H, W]
+            made = exprs.product(dims[1:])
+            return ctx.default_return_type if made is None else refined(ctx, with_shape(ctx.api, ctx.default_return_type, [out[0], made]))
         product *= n
     return refined(ctx, with_shape(ctx.api, ctx.default_return_type, [out[0], literal(ctx.api, product)]))
 

@@ -1,11 +1,12 @@
-"""``Conv2D[I, O]``: 2-D convolution with I input and O output channels in the type."""
+"""``Conv2D[I, O, S]``: 2-D convolution with I input and O output channels (and whether it keeps H, W) in the type."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, overload
+from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar, TypeVarTuple, overload
 
 import numpy as np
+from typing_extensions import Unpack
 
 from .._create import _filled
 from .._errors import DTypeError, ShapeError, TypedTensorError
@@ -14,38 +15,32 @@ from .._tensor import Tensor, _float_dtype, _tensor_arg
 from ._fields import check_fields, fits
 from ._init import uniform_fan_in
 from ._module import FieldSpec, Module, _check_seed
+from ._spatial import AnySize, S, SameSize, Sq0, Sq1, Sq2, Sq3, Sq5, Sq7, keeps_size
 from .functional import Padding, Size2, _conv2d, _conv_padding, _int, _pair
 
 __all__ = ["Conv2D"]
 
 I = TypeVar("I", bound=int)  # noqa: E741 (PyTorch's name for the input channels)
 O = TypeVar("O", bound=int)  # noqa: E741
+H = TypeVar("H", bound=int)
+W = TypeVar("W", bound=int)
 B = TypeVar("B", bound=int)
 E = TypeVar("E", bound=np.generic)
 T = TypeVar("T", bound=NoneTape | OwnedTape)
 Lead = TypeVarTuple("Lead")
 
 
-class Conv2D(Module, Generic[I, O]):
-    """A 2-D convolution layer: ``Conv2D[L[1], L[16]](1, 16, kernel_size=3, padding=1)``.
+class _Options(TypedDict, total=False):
+    """The constructor arguments that play no part in the output's shape."""
 
-    Args:
-        in_channels: I, the input's channel dim (dim 1 of (B, I, H, W), dim 0 of (I, H, W)).
-        out_channels: O, the output's channel dim.
-        kernel_size: an int or (kH, kW).
-        stride, dilation: an int or (height, width), positive.
-        padding: zero padding per side, an int or (height, width), or "valid" / "same" (stride 1).
-        groups: split the channels into this many independent convolutions (divides I and O).
-        bias: whether to add a learned bias.
-        dtype: the parameters' float dtype (inputs must have it too).
-        seed: seed of PyTorch's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias,
-            fan_in = I / groups * kH * kW.
+    groups: int
+    bias: bool
+    dtype: type[Any]
+    seed: int | None
 
-    ``weight`` is (O, I / groups, kH, kW) and ``bias`` (O,), PyTorch's layout, so PyTorch checkpoints
-    load as they are. The output's spatial dims are typed ``int``. A convolution behaves the same in
-    training and inference: ``forward`` and ``forward_mut`` accept either tape, and the output
-    carries the input's.
-    """
+
+class _Conv2DInit(Module, Generic[I, O, S]):
+    """Conv2D's settings, parameters and ``__init__`` (see ``Conv2D``)."""
 
     dim_attrs: ClassVar[Mapping[str, str]] = {"I": "in_channels", "O": "out_channels"}
     param_names: ClassVar[tuple[str, ...]] = ("weight", "bias")
@@ -114,10 +109,118 @@ class Conv2D(Module, Generic[I, O]):
         """Inputs seen by one output value: I / groups * kH * kW."""
         return self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
 
+    def _keeps_size(self) -> bool:
+        """Whether every H x W input gives an H x W output (what ``SameSize`` declares)."""
+        pads = _conv_padding(self.padding, self.stride, self.kernel_size, self.dilation, "Conv2D")
+        return keeps_size(self.kernel_size, self.stride, pads, self.dilation)
+
     def _reset(self, rng: np.random.Generator) -> None:
         uniform_fan_in(rng, self.weight._data, self.fan_in)
         if self.bias is not None:
             uniform_fan_in(rng, self.bias._data, self.fan_in)
+
+
+class Conv2D(_Conv2DInit[I, O, S]):
+    """A 2-D convolution layer: ``Conv2D[L[1], L[16]](1, 16, kernel_size=3, padding=1)``.
+
+    Args:
+        in_channels: I, the input's channel dim (dim 1 of (B, I, H, W), dim 0 of (I, H, W)).
+        out_channels: O, the output's channel dim.
+        kernel_size: an int or (kH, kW).
+        stride, dilation: an int or (height, width), positive.
+        padding: zero padding per side, an int or (height, width), or "valid" / "same" (stride 1).
+        groups: split the channels into this many independent convolutions (divides I and O).
+        bias: whether to add a learned bias.
+        dtype: the parameters' float dtype (inputs must have it too).
+        seed: seed of PyTorch's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias,
+            fan_in = I / groups * kH * kW.
+
+    ``weight`` is (O, I / groups, kH, kW) and ``bias`` (O,), PyTorch's layout, so PyTorch checkpoints
+    load as they are. Built with stride 1 and a padding that keeps the size (``padding="same"``, kernel
+    1/3/5/7 with padding 0/1/2/3), the layer is a ``Conv2D[I, O, SameSize]`` and ``forward`` keeps H and W
+    in the type; any other is a ``Conv2D[I, O]`` (``AnySize``) whose output's H and W are typed ``int``
+    (the mypy plugin computes them from literal arguments). A convolution behaves the same in
+    training and inference: ``forward`` and ``forward_mut`` accept either tape, and the output
+    carries the input's.
+    """
+
+    # The constructor's overloads pick S (see _spatial): a stride-1 window whose padding keeps H and W makes
+    # a Conv2D[I, O, SameSize]. They are __new__'s, with __init__ on the base class: mypy takes a class's
+    # constructor signature from whichever of the two is defined lower in the MRO.
+    @overload
+    def __new__(
+        cls,
+        in_channels: I,
+        out_channels: O,
+        kernel_size: Size2,
+        *,
+        stride: Sq1 = 1,
+        padding: Literal["same"],
+        dilation: Size2 = 1,
+        **options: Unpack[_Options],
+    ) -> Conv2D[I, O, SameSize]: ...
+    @overload
+    def __new__(
+        cls,
+        in_channels: I,
+        out_channels: O,
+        kernel_size: Sq1,
+        *,
+        stride: Sq1 = 1,
+        padding: Sq0 | Literal["valid"] = 0,
+        dilation: Size2 = 1,
+        **options: Unpack[_Options],
+    ) -> Conv2D[I, O, SameSize]: ...
+    @overload
+    def __new__(
+        cls,
+        in_channels: I,
+        out_channels: O,
+        kernel_size: Sq3,
+        *,
+        stride: Sq1 = 1,
+        padding: Sq1,
+        dilation: Sq1 = 1,
+        **options: Unpack[_Options],
+    ) -> Conv2D[I, O, SameSize]: ...
+    @overload
+    def __new__(
+        cls,
+        in_channels: I,
+        out_channels: O,
+        kernel_size: Sq5,
+        *,
+        stride: Sq1 = 1,
+        padding: Sq2,
+        dilation: Sq1 = 1,
+        **options: Unpack[_Options],
+    ) -> Conv2D[I, O, SameSize]: ...
+    @overload
+    def __new__(
+        cls,
+        in_channels: I,
+        out_channels: O,
+        kernel_size: Sq7,
+        *,
+        stride: Sq1 = 1,
+        padding: Sq3,
+        dilation: Sq1 = 1,
+        **options: Unpack[_Options],
+    ) -> Conv2D[I, O, SameSize]: ...
+    @overload
+    def __new__(
+        cls,
+        in_channels: I,
+        out_channels: O,
+        kernel_size: Size2,
+        *,
+        stride: Size2 = 1,
+        padding: Padding = 0,
+        dilation: Size2 = 1,
+        **options: Unpack[_Options],
+    ) -> Conv2D[I, O, AnySize]: ...
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return super().__new__(cls)
 
     def extra_repr(self) -> str:
         """PyTorch's text: ``1, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)``."""
@@ -133,18 +236,30 @@ class Conv2D(Module, Generic[I, O]):
         return text
 
     @overload
+    def forward(
+        self: Conv2D[I, O, SameSize], x: Tensor[tuple[B, I, H, W], E, T]
+    ) -> Tensor[tuple[B, O, H, W], E, T]: ...
+    @overload
+    def forward(self: Conv2D[I, O, SameSize], x: Tensor[tuple[I, H, W], E, T]) -> Tensor[tuple[O, H, W], E, T]: ...
+    @overload
     def forward(self, x: Tensor[tuple[B, I, Any, Any], E, T]) -> Tensor[tuple[B, O, int, int], E, T]: ...
     @overload
     def forward(self, x: Tensor[tuple[I, Any, Any], E, T]) -> Tensor[tuple[O, int, int], E, T]: ...
-    def forward(self, x: Tensor[tuple[*Lead, I, Any, Any], E, T]) -> Tensor[tuple[*Lead, O, int, int], E, T]:  # pyright: ignore[reportInconsistentOverload]
+    def forward(self, x: Tensor[tuple[*Lead, I, Any, Any], E, T]) -> Tensor[tuple[*Lead, O, Any, Any], E, T]:  # pyright: ignore[reportInconsistentOverload]
         """Convolve x (B, I, H, W) -> (B, O, H_out, W_out), or unbatched (I, H, W) -> (O, H_out, W_out)."""
         return self._apply(x)
 
     @overload
+    def forward_mut(
+        self: Conv2D[I, O, SameSize], x: Tensor[tuple[B, I, H, W], E, T]
+    ) -> Tensor[tuple[B, O, H, W], E, T]: ...
+    @overload
+    def forward_mut(self: Conv2D[I, O, SameSize], x: Tensor[tuple[I, H, W], E, T]) -> Tensor[tuple[O, H, W], E, T]: ...
+    @overload
     def forward_mut(self, x: Tensor[tuple[B, I, Any, Any], E, T]) -> Tensor[tuple[B, O, int, int], E, T]: ...
     @overload
     def forward_mut(self, x: Tensor[tuple[I, Any, Any], E, T]) -> Tensor[tuple[O, int, int], E, T]: ...
-    def forward_mut(self, x: Tensor[tuple[*Lead, I, Any, Any], E, T]) -> Tensor[tuple[*Lead, O, int, int], E, T]:  # pyright: ignore[reportInconsistentOverload]
+    def forward_mut(self, x: Tensor[tuple[*Lead, I, Any, Any], E, T]) -> Tensor[tuple[*Lead, O, Any, Any], E, T]:  # pyright: ignore[reportInconsistentOverload]
         """Same as ``forward`` (no train/infer difference); parameters get gradients when allocated."""
         return self._apply(x)
 

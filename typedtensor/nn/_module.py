@@ -40,6 +40,7 @@ from .._tape import Gradients
 from .._tensor import Tensor, _float_dtype, _make
 from . import _fields
 from ._io._report import LoadReport
+from ._spatial import SameSize
 
 Naming = Literal["typedtensor", "torch"]
 #: A value validated for loading into (module, attribute).
@@ -598,6 +599,13 @@ def _check_type_application(self: Module, dims: dict[object, Any]) -> None:
         return
     params: tuple[object, ...] = getattr(typing.get_origin(alias), "__parameters__", ())
     for param, arg in zip(params, typing.get_args(alias), strict=False):
+        if arg is SameSize and not cast("Any", self)._keeps_size():  # a claim the checkers take on trust
+            settings = inspect.unwrap(type(self).extra_repr)(self)  # (the checked method would come back here)
+            raise CheckError(
+                f"{type(self).__name__}[..., SameSize] declares that the layer keeps the input's height and width, "
+                f"but it was built as {type(self).__name__}({settings}); build it with stride 1 and a "
+                "padding that keeps the size, or drop the SameSize type argument"
+            )
         if typing.get_origin(arg) is typing.Literal and param in dims:
             (want,) = typing.get_args(arg)
             if dims[param] != want:
