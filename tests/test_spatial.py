@@ -86,7 +86,8 @@ def test_a_true_same_size_argument_passes() -> None:
 def test_layers_with_new_copy_and_pickle() -> None:
     conv = nn.Conv2D[L[2], L[3]](2, 3, 3, padding=1, seed=0)
     x = tt.randn((1, 2, 5, 5), seed=1)
-    for other in (copy.deepcopy(conv), pickle.loads(pickle.dumps(conv))):
+    others: list[nn.Conv2D[L[2], L[3], nn.SameSize]] = [copy.deepcopy(conv), pickle.loads(pickle.dumps(conv))]
+    for other in others:
         assert type(other) is nn.Conv2D
         np.testing.assert_array_equal(other.forward(x).numpy(), conv.forward(x).numpy())
     pool = pickle.loads(pickle.dumps(nn.MaxPool2D(3, 1, 1)))
