@@ -54,8 +54,11 @@ assignment (the run-time checks still hold); a user subclass with its own ``__in
 declared types, and so does the functional API (``nn.functional.conv2d``, ``max_pool2d``: the
 typing corpus pins their ``int`` dims under the plugin too); a shape error the plugin finds while mypy tries the overloads of a call (the unbatched
 overload of ``Conv2D.forward``, after the batched one failed) disqualifies that overload, so mypy
-reports its own error for the first overload instead (still an error, a less clear one); importing the plugin imports
-the ``typedtensor`` package (about 0.2 s on a warm mypy run).
+reports its own error for the first overload instead (still an error, a less clear one).
+
+Cost: importing the plugin imports mypy's modules and the stdlib only (the ``typedtensor`` package
+loads its names on first use, so NumPy, beartype and the layers stay unloaded): about 10 ms once mypy
+is loaded. ``python -m bench.mypy_plugin_time`` measures mypy with the plugin against mypy without it.
 """
 
 from __future__ import annotations
