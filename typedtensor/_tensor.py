@@ -420,23 +420,16 @@ class Tensor(Generic[S, E, T]):
         self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[*Lead, K, N], E, T]
     ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
     def __matmul__(self, other: Tensor[Any, E, Any]) -> Tensor[Any, E, Any]:
-        """Matrix product: (K)@(K,N), (...,M,K)@(K,N) and (B...,M,K)@(B...,K,N)."""
+        """Matrix product at every rank, as torch.matmul: (K)@(K) is a scalar, a 1-D self is a row and a
+        1-D other a column (their dim is dropped from the result), and the batch dims (all but the last
+        two) broadcast: (7,1,3,4)@(2,4,5) is (7,2,3,5)."""
         a = self._data
         b = other._data if other.__class__ is Tensor else _tensor_arg(other, "matmul: other")._data
-        if a.ndim == 0 or b.ndim < 2:
-            raise ShapeError(f"matmul: self must have rank >= 1 and other rank >= 2, got shapes {a.shape} @ {b.shape}")
+        sa, sb = a.shape, b.shape
+        if not sa or not sb or sa[-1] != sb[-2 if len(sb) > 1 else 0] or (len(sa) > 2 < len(sb) and sa[:-2] != sb[:-2]):
+            _la.check_shapes(sa, sb)  # raises, or returns for batch dims that broadcast
         if a.dtype != b.dtype:
             raise DTypeError(f"matmul: dtypes {a.dtype.name} and {b.dtype.name} differ; convert one with astype()")
-        if a.shape[-1] != b.shape[-2]:
-            raise ShapeError(
-                f"matmul: inner dims differ: self {a.shape} @ other {b.shape} pairs {a.shape[-1]} with "
-                f"{b.shape[-2]}; the last dim of self must equal the second-to-last dim of other"
-            )
-        if b.ndim > 2 and a.shape[:-2] != b.shape[:-2]:
-            raise ShapeError(
-                f"matmul: batch dims differ: self {a.shape} @ other {b.shape}; batched operands need "
-                "equal leading dims (or a 2-D other)"
-            )
         return _apply(_la.matmul(a, b), (self, other))
 
     if not TYPE_CHECKING:  # statically ``2 @ t`` is already an error: no signature to offer
