@@ -455,8 +455,70 @@ CASES = [
     Case("matmul", "reveal_type(tt.zeros((2, 3)) @ tt.zeros((3, 4)))", "(2, 4)"),
     Case("matmul_vector", "reveal_type(tt.zeros((3,)) @ tt.zeros((3, 4)))", "(4,)"),
     Case("matmul_batched", "reveal_type(tt.zeros((2, 5, 3)) @ tt.zeros((2, 3, 4)))", "(2, 5, 4)"),
+    Case("matmul_inner_mismatch", "tt.zeros((2, 3)) @ tt.zeros((4, 5))", error="[arg-type]"),
+    # ---- matmul at every rank (the hook: broadcast batch dims) ----
+    Case("matmul_vector_vector", "reveal_type(tt.zeros((3,)) @ tt.zeros((3,)))", contains="Tensor[tuple[()]"),
+    Case("matmul_matrix_vector", "reveal_type(tt.zeros((5, 2, 3)) @ tt.zeros((3,)))", "(5, 2)"),
+    Case("matmul_vector_batched", "reveal_type(tt.zeros((3,)) @ tt.zeros((5, 3, 4)))", "(5, 4)"),
+    Case("matmul_matrix_batched", "reveal_type(tt.zeros((2, 3)) @ tt.zeros((5, 3, 4)))", "(5, 2, 4)"),
+    Case("matmul_broadcast", "reveal_type(tt.zeros((7, 1, 2, 3)) @ tt.zeros((5, 3, 4)))", "(7, 5, 2, 4)"),
     Case(
-        "matmul_inner_mismatch", "tt.zeros((2, 3)) @ tt.zeros((4, 5))", error='expected "tuple[Literal[3], Literal[5]]"'
+        "matmul_broadcast_both_traced",
+        "reveal_type(tt.zeros((1, 6, 2, 3)).leaky_trace() @ tt.zeros((4, 1, 3, 5)))",
+        "(4, 6, 2, 5)",
+        contains="OwnedTape",
+    ),
+    Case(
+        "matmul_broadcast_typevar",
+        "reveal_type(x @ tt.zeros((5, 3, 4)))",
+        "(B, 5, 2, 4)",
+        params="x: Tensor[tuple[B, L[1], L[2], L[3]], F32, NoneTape]",
+    ),
+    Case(
+        "matmul_broadcast_int",
+        "reveal_type(x @ tt.zeros((n, 3, 4)))",
+        "(B, int, 2, 4)",
+        params="x: Tensor[tuple[B, L[1], L[2], L[3]], F32, NoneTape], n: int",
+    ),
+    Case(
+        "matmul_broadcast_int_target",
+        "a: XI = tt.zeros((7, 1, 2, 3)) @ tt.zeros((5, 3, 4))\nreveal_type(a)",
+        "(int, int, int, int)",
+    ),
+    Case(
+        "matmul_batch_mismatch",
+        "tt.zeros((2, 2, 3)) @ tt.zeros((4, 3, 5))",
+        error="matmul: batch dims do not broadcast: self (2, 2, 3) @ other (4, 3, 5) has batch dims (2,) and (4,), "
+        "which pair 2 with 4 at batch dim -1; batch dims must be equal or 1, aligned from the right (make them so "
+        "with broadcast_to() or reshape())  [tt-shape]",
+    ),
+    Case(
+        "matmul_batch_mismatch_ranks",
+        "x @ y",
+        error="has batch dims (6, 2) and (4, 3, 3), which pair 6 with 3 at batch dim -2, 2 with 3 at batch dim -1;",
+        params="x: Tensor[tuple[L[6], L[2], L[2], L[3]], F32, NoneTape], y: Tensor[tuple[L[4], L[3], L[3], L[3], L[5]], F32, OwnedTape]",
+    ),
+    Case(
+        "matmul_inner_mismatch_note",
+        "x @ y",
+        error="[operator]",
+        note="matmul: inner dims differ: self (2, 3) @ other (4, 5) pairs 3 with 4; the last dim of self must equal "
+        "other's second-to-last dim",
+        params="x: Tensor[tuple[L[2], L[3]], F32, NoneTape], y: Tensor[tuple[L[4], L[5]], F32, NoneTape]",
+    ),
+    Case(
+        "matmul_vector_inner_mismatch_note",
+        "x @ y",
+        error="[operator]",
+        note="matmul: inner dims differ: self (5, 2, 3) @ other (4,) pairs 3 with 4; the last dim of self must equal "
+        "other's only dim (it is 1-D)",
+        params="x: Tensor[tuple[L[5], L[2], L[3]], F32, NoneTape], y: Tensor[tuple[L[4]], F32, NoneTape]",
+    ),
+    Case(
+        "matmul_rank0",
+        "x @ s",
+        error="[operator]",
+        params="x: Tensor[tuple[L[5], L[3]], F32, NoneTape], s: Tensor[tuple[()], F32, NoneTape]",
     ),
     # ---- a user's generic function: a computed dim meets a type variable mypy solves (Any, never a clash) ----
     Case(
@@ -622,7 +684,7 @@ def test_plugin_only_rejections_are_the_ones_plain_mypy_cannot_see(runs: Runs) -
     for n, case in runs.at.items():
         plain_errors = [m for m in runs.plain.get(n, []) if m.startswith("error")]
         if case.error is not None and plain_errors:
-            assert any(m.endswith("[arg-type]") or m.endswith("[assignment]") for m in plain_errors), plain_errors
+            assert any(m.endswith(("[arg-type]", "[assignment]", "[operator]")) for m in plain_errors), plain_errors
 
 
 def test_layer_options_survive_mypy_cache(tmp_path: Path) -> None:

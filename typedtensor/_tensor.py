@@ -386,15 +386,42 @@ class Tensor(Generic[S, E, T]):
         return _unary(self, _ew.where(_mask(mask, self, "masked_fill"), _scalar(value, self._data.dtype), self._data))
 
     # ---- matmul --------------------------------------------------------------------------------
-
+    # One triple of overloads (other untraced, other traced, both the same tape) per rank pattern. Batch
+    # dims that differ but broadcast ((7, 1, 3, 4) @ (2, 4, 5)) have no declared type: the last triple
+    # matches the inner dims only and gives tuple[Any, ...] (the mypy plugin computes the exact shape
+    # and rejects batch dims that do not broadcast; at run time they are a ShapeError).
     @overload
-    def __matmul__(self: Tensor[tuple[K], E, T], other: Tensor[tuple[K, N], E, NoneTape]) -> Tensor[tuple[N], E, T]: ...
+    def __matmul__(self: Tensor[tuple[K], E, T], other: Tensor[tuple[K], E, NoneTape]) -> Tensor[tuple[()], E, T]: ...
     @overload
     def __matmul__(
-        self: Tensor[tuple[K], E, Any], other: Tensor[tuple[K, N], E, OwnedTape]
-    ) -> Tensor[tuple[N], E, OwnedTape]: ...
+        self: Tensor[tuple[K], E, Any], other: Tensor[tuple[K], E, OwnedTape]
+    ) -> Tensor[tuple[()], E, OwnedTape]: ...
     @overload
-    def __matmul__(self: Tensor[tuple[K], E, T], other: Tensor[tuple[K, N], E, T]) -> Tensor[tuple[N], E, T]: ...
+    def __matmul__(self: Tensor[tuple[K], E, T], other: Tensor[tuple[K], E, T]) -> Tensor[tuple[()], E, T]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[K], E, T], other: Tensor[tuple[*Lead, K, N], E, NoneTape]
+    ) -> Tensor[tuple[*Lead, N], E, T]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[K], E, Any], other: Tensor[tuple[*Lead, K, N], E, OwnedTape]
+    ) -> Tensor[tuple[*Lead, N], E, OwnedTape]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[K], E, T], other: Tensor[tuple[*Lead, K, N], E, T]
+    ) -> Tensor[tuple[*Lead, N], E, T]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[K], E, NoneTape]
+    ) -> Tensor[tuple[*Lead, M], E, T]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[*Lead, M, K], E, Any], other: Tensor[tuple[K], E, OwnedTape]
+    ) -> Tensor[tuple[*Lead, M], E, OwnedTape]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[K], E, T]
+    ) -> Tensor[tuple[*Lead, M], E, T]: ...
     @overload
     def __matmul__(
         self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[K, N], E, NoneTape]
@@ -409,6 +436,18 @@ class Tensor(Generic[S, E, T]):
     ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
     @overload
     def __matmul__(
+        self: Tensor[tuple[M, K], E, T], other: Tensor[tuple[*Lead, K, N], E, NoneTape]
+    ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[M, K], E, Any], other: Tensor[tuple[*Lead, K, N], E, OwnedTape]
+    ) -> Tensor[tuple[*Lead, M, N], E, OwnedTape]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[M, K], E, T], other: Tensor[tuple[*Lead, K, N], E, T]
+    ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
+    @overload
+    def __matmul__(
         self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[*Lead, K, N], E, NoneTape]
     ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
     @overload
@@ -419,6 +458,18 @@ class Tensor(Generic[S, E, T]):
     def __matmul__(
         self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[*Lead, K, N], E, T]
     ) -> Tensor[tuple[*Lead, M, N], E, T]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[*Rest, K, N], E, NoneTape]
+    ) -> Tensor[tuple[Any, ...], E, T]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[*Lead, M, K], E, Any], other: Tensor[tuple[*Rest, K, N], E, OwnedTape]
+    ) -> Tensor[tuple[Any, ...], E, OwnedTape]: ...
+    @overload
+    def __matmul__(
+        self: Tensor[tuple[*Lead, M, K], E, T], other: Tensor[tuple[*Rest, K, N], E, T]
+    ) -> Tensor[tuple[Any, ...], E, T]: ...
     def __matmul__(self, other: Tensor[Any, E, Any]) -> Tensor[Any, E, Any]:
         """Matrix product at every rank, as torch.matmul: (K)@(K) is a scalar, a 1-D self is a row and a
         1-D other a column (their dim is dropped from the result), and the batch dims (all but the last

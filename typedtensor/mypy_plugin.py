@@ -10,9 +10,9 @@ arguments of ``Linear``, ``Conv2D`` and the BatchNorm layers from literal constr
 H, even a TypeVar, is kept by a stride-1 window whose padding keeps the size: ``"same"``, kernel 3 /
 padding 1, ...); ``Flatten`` (the product); ``reshape`` (one ``-1`` solved), ``broadcast_to``,
 ``permute``, the reductions over an int or a tuple of axes with keepdims, basic indexing with
-literal ints, slices, ``None`` and ``...``, ``concat``/``stack`` on any axis. ``GlobalAvgPool2D``,
-``transpose`` and ``@`` need nothing: their declared signatures are exact for every rank the run
-time accepts.
+literal ints, slices, ``None`` and ``...``, ``concat``/``stack`` on any axis; ``@`` with broadcast batch
+dims (``typedtensor._mypy.matmul``). ``GlobalAvgPool2D`` and ``transpose`` need nothing: their declared
+signatures are exact for every rank the run time accepts.
 
 Design:
 - Hooks only refine the type mypy inferred from the declared signature (``default_return_type``),
@@ -81,7 +81,7 @@ from mypy.plugin import (
 from mypy.types import FunctionLike, Type
 
 from typedtensor import _mypy
-from typedtensor._mypy import create, dims, exprs, layers, ops
+from typedtensor._mypy import create, dims, exprs, layers, matmul, ops
 
 
 def sources_digest(directory: Path) -> str:
@@ -127,12 +127,14 @@ _METHODS: dict[str, Callable[[MethodContext], Type]] = {
     "typedtensor._tensor.Tensor.var": ops.reduce,
     "typedtensor._tensor._Reducer.__call__": ops.reduce,  # sum, mean, max, min, any, all
     "typedtensor._tensor.Tensor.__getitem__": ops.getitem,
+    "typedtensor._tensor.Tensor.__matmul__": matmul.matmul,
 }
 
 
 _SIGNATURES: dict[str, Callable[[MethodSigContext], FunctionLike]] = {
     "typedtensor._tensor.Tensor.reshape": dims.relax_shape,
     "typedtensor._tensor.Tensor.broadcast_to": dims.relax_shape,
+    "typedtensor._tensor.Tensor.__matmul__": matmul.signature,
     **{
         f"{cls}.{m}": layers.relax
         for cls in (layers.CONV, layers.LINEAR, *layers.BATCHNORM)

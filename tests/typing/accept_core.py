@@ -94,6 +94,29 @@ x3: Tensor[tuple[L[5], L[2], L[3]], F32, NoneTape] = tt.zeros((5, 2, 3))
 assert_type(x3 @ b, Tensor[tuple[L[5], L[2], L[4]], F32, NoneTape])
 y3: Tensor[tuple[L[5], L[3], L[4]], F32, NoneTape] = tt.zeros((5, 3, 4))
 assert_type(x3 @ y3, Tensor[tuple[L[5], L[2], L[4]], F32, NoneTape])
+# matmul at every rank (torch.matmul): a 1-D operand's dim is dropped, batch dims broadcast
+u: Tensor[tuple[L[3]], F32, NoneTape] = tt.zeros((3,))
+assert_type(v @ u, Tensor[tuple[()], F32, NoneTape])
+assert_type((v.leaky_trace() @ u).backward(), Gradients)
+assert_type(a @ u, Tensor[tuple[L[2]], F32, NoneTape])
+assert_type(x3 @ u.leaky_trace(), Tensor[tuple[L[5], L[2]], F32, OwnedTape])
+assert_type(v @ y3, Tensor[tuple[L[5], L[4]], F32, NoneTape])
+assert_type(a @ y3, Tensor[tuple[L[5], L[2], L[4]], F32, NoneTape])
+x4: Tensor[tuple[L[7], L[1], L[2], L[3]], F32, NoneTape] = tt.zeros((7, 1, 2, 3))
+z4: Tensor[tuple[L[7], L[5], L[2], L[4]], F32, NoneTape] = x4 @ y3  # broadcast batch dims: no false alarm
+assert_type(x4 @ y3, Tensor[tuple[Any, ...], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(x4.leaky_trace() @ y3, Tensor[tuple[L[7], L[5], L[2], L[4]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+
+
+def matvec(
+    m: Tensor[tuple[B, L[3]], F32, NoneTape], x: Tensor[tuple[L[3]], F32, NoneTape]
+) -> Tensor[tuple[B], F32, NoneTape]:
+    return m @ x
+
+
+def bmm(x: Tensor[tuple[B, L[1], L[2], L[3]], F32, NoneTape]) -> Tensor[tuple[B, L[5], L[2], L[4]], F32, NoneTape]:
+    return x @ y3  # the plugin keeps B and computes 5 from the broadcast; the others give tuple[Any, ...]
+
 
 # reductions
 assert_type(a.sum(), Tensor[tuple[()], F32, NoneTape])

@@ -26,6 +26,16 @@ a * c  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
 a + d  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
 # matmul inner dims (3 vs 2)
 a @ a  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+# matmul with a 1-D operand: inner dims 3 vs 2, a rank-0 operand
+w2: Tensor[tuple[L[2]], F32, NoneTape] = tt.zeros((2,))
+a @ w2  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+w2 @ c  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+scalar: Tensor[tuple[()], F32, NoneTape] = tt.zeros(())
+a @ scalar  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+# batch dims that do not broadcast (5 vs 4): only the plugin sees it (the run time refuses it)
+p5: Tensor[tuple[L[5], L[2], L[3]], F32, NoneTape] = tt.zeros((5, 2, 3))
+q4: Tensor[tuple[L[4], L[3], L[2]], F32, NoneTape] = tt.zeros((4, 3, 2))
+p5 @ q4  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
 
 # backward on a non-scalar or an untraced tensor
 a.sum().backward()  # type: ignore[misc]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]

@@ -20,7 +20,7 @@ def check_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> None:
             f"matmul: both operands must have rank >= 1, got shapes {a} @ {b}; a rank-0 tensor is a "
             "scalar: multiply by it with *"
         )
-    inner = b[-2] if len(b) > 1 else b[0]
+    inner = b[-min(len(b), 2)]  # the second-to-last dim, or the only one
     if a[-1] != inner:
         where = "second-to-last dim" if len(b) > 1 else "only dim (it is 1-D)"
         raise ShapeError(
