@@ -128,10 +128,16 @@ CASES = [
         params="y: Tensor[tuple[B, L[3], H, W], F32, NoneTape]",
     ),
     Case(
-        "conv_strided_typevar_dims_are_int",
+        "conv_strided_typevar_dims_are_half",  # dim expressions: tests/test_dim_exprs.py
+        "reveal_type(nn.Conv2D(3, 16, 3, stride=2, padding=1).forward(y))",
+        contains="Literal[16], typedtensor._dimexpr._Static.Half[H], typedtensor._dimexpr._Static.Half[W]]",
+        params="y: Tensor[tuple[B, L[3], H, W], F32, NoneTape]",
+    ),
+    Case(
+        "conv_strided_int_dims_are_int",
         "reveal_type(nn.Conv2D(3, 16, 3, stride=2, padding=1).forward(y))",
         "(B, 16, int, int)",
-        params="y: Tensor[tuple[B, L[3], H, W], F32, NoneTape]",
+        params="y: Tensor[tuple[B, L[3], int, int], F32, NoneTape]",
     ),
     Case(
         "conv_variable_kernel_is_int",
@@ -194,10 +200,16 @@ CASES = [
     # ---- Flatten, Linear, BatchNorm ----
     Case("flatten", "reveal_type(nn.Flatten().forward(x))", "(8, 3072)", params="x: X"),
     Case(
+        "flatten_typevar_dims_are_a_product",
+        "reveal_type(nn.Flatten().forward(y))",
+        contains="typedtensor._dimexpr._Static.Mul[Literal[3], typedtensor._dimexpr._Static.Mul[H, W]]]",
+        params="y: Tensor[tuple[B, L[3], H, W], F32, NoneTape]",
+    ),
+    Case(
         "flatten_unknown_dim_is_int",
         "reveal_type(nn.Flatten().forward(y))",
         "(B, int)",
-        params="y: Tensor[tuple[B, L[3], H, W], F32, NoneTape]",
+        params="y: Tensor[tuple[B, L[3], int, W], F32, NoneTape]",
     ),
     Case(
         "linear_after_flatten",

@@ -161,6 +161,7 @@ class TypedTensorPlugin(Plugin):
         self._resolved: dict[str, str] = {}
         self._constructors: dict[str, Callable[[FunctionContext], Type] | None] = {}
         self._builder = exprs.Builder(self._type_info)
+        exprs.install(self._builder)
         self._exprs: dict[str, tuple[bool, bool]] = {}  # a user's callable: (return, parameters) have expressions
 
     def get_type_analyze_hook(self, fullname: str) -> Callable[[AnalyzeTypeContext], Type] | None:

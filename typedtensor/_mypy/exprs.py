@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mypy.checker import TypeChecker
 from mypy.nodes import TypeInfo
 from mypy.plugin import AnalyzeTypeContext, FunctionContext, FunctionSigContext, MethodContext, MethodSigContext
 from mypy.type_visitor import TypeQuery, TypeTranslator
+from mypy.typeops import get_all_type_vars
 from mypy.types import (
     AnyType,
     CallableType,
@@ -34,8 +36,11 @@ from mypy.types import (
     Type,
     TypeAliasType,
     TypeOfAny,
+    TypeVarType,
     get_proper_type,
 )
+
+from .dims import refined
 
 MODULE = "typedtensor._dimexpr"
 STATIC = f"{MODULE}._Static"
@@ -198,8 +203,18 @@ def loosen(t: Type, builder: Builder) -> Type:
 
 
 def folded_return(ctx: FunctionContext | MethodContext, builder: Builder) -> Type:
-    """A call of a user's function whose return type has expressions: the expressions folded."""
-    return fold(ctx.default_return_type, builder)
+    """A call of a user's function whose return type has expressions: the expressions folded.
+
+    The result yields to a context that asks for ``int`` dims there, as every dim the plugin computes
+    does, except in the parameter of a generic function whose type variables mypy is solving: there
+    the folded dims are what solves them (``down(down(x))``, a chain of user blocks, stays exact).
+    """
+    folded = fold(ctx.default_return_type, builder)
+    api = ctx.api
+    context = api.type_context[-1] if isinstance(api, TypeChecker) and api.type_context else None
+    if context is not None and any(v.id.is_meta_var() for v in get_all_type_vars(context)):
+        return folded
+    return refined(ctx, folded)
 
 
 def loosened_signature(ctx: FunctionSigContext | MethodSigContext, builder: Builder) -> FunctionLike:
@@ -218,3 +233,65 @@ def signature_has_expr(sig: Type) -> tuple[bool, bool]:
     ret = any(has_expr(c.ret_type) for c in items)
     params = any(has_expr(a) for c in items for a in c.arg_types)
     return ret, params
+
+
+# ---- the dims layers compute from symbolic ones (typedtensor._mypy.layers) ----------------------------
+
+#: The builder of the running plugin (``install``); None: no expressions are made (the dims stay ``int``).
+_builder: Builder | None = None
+
+
+def install(builder: Builder) -> None:
+    """Make ``window`` and ``product`` build with the plugin's builder."""
+    global _builder
+    _builder = builder
+
+
+def _symbolic(t: Type) -> bool:
+    """A TypeVar dim or an expression (not ``int`` or ``Any``: those stay what they are)."""
+    p = get_proper_type(t)
+    return isinstance(p, TypeVarType) or (isinstance(p, Instance) and p.type.fullname in _CLASSES)
+
+
+def _made(name: str, args: list[Type]) -> Type | None:
+    if _builder is None:
+        return None
+    made = _builder.make(name, args)
+    return None if isinstance(made, str) or isinstance(get_proper_type(made), AnyType) else made
+
+
+def _const(n: int) -> Type | None:
+    info = _builder.info("Half") if _builder is not None else None
+    return _literal(n, Instance(info, [AnyType(TypeOfAny.special_form)])) if info is not None else None
+
+
+def window(size: Type, kernel: int, stride: int, padding: int, dilation: int) -> Type | None:
+    """The output length of a window over a symbolic ``size`` as an expression, else None.
+
+    ``(L + 2P - D(K-1) - 1) // S + 1`` is ``(L + c) // S`` with ``c = 2P - D(K-1) - 1 + S``: ``Half[L]``
+    for stride 2 and ``c = 1`` (kernel 3 / padding 1, kernel 1 / padding 0, ...), ``Div[L, S]`` for
+    ``c = 0`` (``MaxPool2D(2)``), ``Add``/``Sub`` of ``c`` for stride 1, and ``Div[Add[L, c], S]``
+    otherwise.
+    """
+    if not _symbolic(size) or stride < 1:
+        return None
+    c = 2 * padding - dilation * (kernel - 1) - 1 + stride
+    if stride == 2 and c == 1:
+        return _made("Half", [size])
+    shifted: Type | None = size
+    if c != 0:
+        amount = _const(abs(c))
+        shifted = None if amount is None else _made("Add" if c > 0 else "Sub", [size, amount])
+    if shifted is None or stride == 1:
+        return shifted
+    divisor = _const(stride)
+    return None if divisor is None else _made("Div", [shifted, divisor])
+
+
+def product(dims: list[Type]) -> Type | None:
+    """``Mul[d1, d2, ...]`` of dims that are Literal or symbolic (a Flatten), else None."""
+    if not all(_symbolic(d) or _value(d) is not None for d in dims):
+        return None
+    if len(dims) == 1:
+        return dims[0]
+    return _made("Mul", dims)

@@ -259,7 +259,9 @@ def spatial(ctx: Ctx, options: Window | None, where: str) -> Type:
             if _keeps(kernel[axis], stride[axis], pad, dilation[axis]):
                 out[len(out) - 2 + axis] = given  # H stays H: kernel 3 / padding 1, "same", ...
             elif isinstance(pad, int):  # a TypeVar H through stride 2, kernel 3, padding 1 is Half[H]
-                out[len(out) - 2 + axis] = exprs.window(given, kernel[axis], stride[axis], pad, dilation[axis]) or out[len(out) - 2 + axis]
+                out[len(out) - 2 + axis] = (
+                    exprs.window(given, kernel[axis], stride[axis], pad, dilation[axis]) or out[len(out) - 2 + axis]
+                )
             continue
         n = out_len(size, kernel[axis], stride[axis], pad, dilation[axis])
         if n < 1:
@@ -285,7 +287,11 @@ def flatten_forward(ctx: MethodContext) -> Type:
         n = dim(d)
         if n is None:  # symbolic dims: their product, Mul[C, H, W]
             made = exprs.product(dims[1:])
-            return ctx.default_return_type if made is None else refined(ctx, with_shape(ctx.api, ctx.default_return_type, [out[0], made]))
+            return (
+                ctx.default_return_type
+                if made is None
+                else refined(ctx, with_shape(ctx.api, ctx.default_return_type, [out[0], made]))
+            )
         product *= n
     return refined(ctx, with_shape(ctx.api, ctx.default_return_type, [out[0], literal(ctx.api, product)]))
 
