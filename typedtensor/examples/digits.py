@@ -17,9 +17,12 @@ plot; safetensors writes the checkpoint). The run:
 The checkpoint and the plot go to ``--out`` (default ``digits-output`` in the current directory,
 which the repository's .gitignore lists); the run prints both paths.
 
-The model is a class whose ``forward``/``forward_mut`` chain the layers with ``nn.pipe``: mypy and
-pyright check every link (channel counts, the tape each layer accepts). Calling ``self.bn1.forward``
-inside ``forward_mut`` would be a type error: see the README.
+The model is a class whose ``forward``/``forward_mut`` call the layers directly, so every checker
+checks every link (channel counts, the tape each layer accepts) and knows every layer's output
+shape: exactly under mypy with ``typedtensor.mypy_plugin`` (the pool's 8 -> 4 too), and with ``int``
+height and width after the pool in plain mypy, pyright, basedpyright, pyrefly and ty (the
+size-keeping convolutions are ``Conv2D[..., SameSize]``: they keep whatever H and W they get).
+Calling ``self.bn1.forward`` inside ``forward_mut`` would be a type error: see the README.
 
 Under ``mpiexec -n P`` (or with ``--distributed``) the run is data-parallel: every process takes its
 share of each batch, the BatchNorms become SyncBatchNorm2D (statistics of the whole batch), the
@@ -46,7 +49,12 @@ from typedtensor import NoneTape, OwnedTape, Tensor, nn
 from typedtensor import distributed as dist
 
 B = TypeVar("B", bound=int)
+C = TypeVar("C", bound=int)
+H = TypeVar("H", bound=int)
+W = TypeVar("W", bound=int)
+T = TypeVar("T", bound=NoneTape | OwnedTape)
 F32 = np.float32
+Maps = Tensor[tuple[B, C, H, W], F32, T]  # feature maps: batch, channels, height, width
 Images = Tensor[tuple[int, L[1], L[8], L[8]], F32, NoneTape]
 Labels = Tensor[tuple[int], np.int64, NoneTape]
 
@@ -71,23 +79,27 @@ class DigitsNet(nn.Module):
 
     def forward(self, x: Tensor[tuple[B, L[1], L[8], L[8]], F32, NoneTape]) -> Tensor[tuple[B, L[10]], F32, NoneTape]:
         """Inference: running statistics, no dropout, nothing updated."""
-        h1 = nn.pipe(x, self.conv1.forward, self.bn1.forward, self.relu.forward)  # (B, 16, 8, 8)
-        h2 = nn.pipe(h1, self.conv2.forward, self.bn2.forward, self.relu.forward, self.pool.forward)  # (B, 32, 4, 4)
-        h3 = nn.pipe(h2, self.conv3.forward, self.bn3.forward, self.relu.forward, self.gap.forward)  # (B, 64)
-        return nn.pipe(h3, self.drop.forward, self.fc.forward)
+        h1: Maps[B, L[16], L[8], L[8], NoneTape] = self.relu.forward(self.bn1.forward(self.conv1.forward(x)))
+        h2: Maps[B, L[32], L[8], L[8], NoneTape] = self.relu.forward(self.bn2.forward(self.conv2.forward(h1)))
+        p = self.pool.forward(h2)  # (B, 32, 4, 4) under the mypy plugin; H and W are int in the other checkers
+        h3 = self.relu.forward(self.bn3.forward(self.conv3.forward(p)))  # (B, 64, 4, 4): conv3 keeps p's H and W
+        v: Tensor[tuple[B, L[64]], F32, NoneTape] = self.gap.forward(h3)
+        return self.fc.forward(self.drop.forward(v))
 
     def forward_mut(
         self, x: Tensor[tuple[B, L[1], L[8], L[8]], F32, OwnedTape]
     ) -> Tensor[tuple[B, L[10]], F32, OwnedTape]:
         """Training: batch statistics (running ones updated), dropout on."""
-        h1 = nn.pipe(x, self.conv1.forward_mut, self.bn1.forward_mut, self.relu.forward_mut)  # (B, 16, 8, 8)
-        h2 = nn.pipe(
-            h1, self.conv2.forward_mut, self.bn2.forward_mut, self.relu.forward_mut, self.pool.forward_mut
-        )  # (B, 32, 4, 4)
-        h3 = nn.pipe(
-            h2, self.conv3.forward_mut, self.bn3.forward_mut, self.relu.forward_mut, self.gap.forward_mut
-        )  # (B, 64)
-        return nn.pipe(h3, self.drop.forward_mut, self.fc.forward_mut)
+        h1: Maps[B, L[16], L[8], L[8], OwnedTape] = self.relu.forward_mut(
+            self.bn1.forward_mut(self.conv1.forward_mut(x))
+        )
+        h2: Maps[B, L[32], L[8], L[8], OwnedTape] = self.relu.forward_mut(
+            self.bn2.forward_mut(self.conv2.forward_mut(h1))
+        )
+        p = self.pool.forward_mut(h2)
+        h3 = self.relu.forward_mut(self.bn3.forward_mut(self.conv3.forward_mut(p)))
+        v: Tensor[tuple[B, L[64]], F32, OwnedTape] = self.gap.forward_mut(h3)
+        return self.fc.forward_mut(self.drop.forward_mut(v))
 
 
 @dataclass
