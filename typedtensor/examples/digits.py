@@ -96,8 +96,8 @@ class DigitsNet(nn.Module):
         h2: Maps[B, L[32], L[8], L[8], OwnedTape] = self.relu.forward_mut(
             self.bn2.forward_mut(self.conv2.forward_mut(h1))
         )
-        p = self.pool.forward_mut(h2)
-        h3 = self.relu.forward_mut(self.bn3.forward_mut(self.conv3.forward_mut(p)))
+        p = self.pool.forward_mut(h2)  # (B, 32, 4, 4)
+        h3 = self.relu.forward_mut(self.bn3.forward_mut(self.conv3.forward_mut(p)))  # (B, 64, 4, 4)
         v: Tensor[tuple[B, L[64]], F32, OwnedTape] = self.gap.forward_mut(h3)
         return self.fc.forward_mut(self.drop.forward_mut(v))
 
