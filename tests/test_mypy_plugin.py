@@ -93,6 +93,32 @@ CASES = [
     ),
     # ---- Conv2D ----
     Case("conv", "reveal_type(nn.Conv2D(3, 16, 3, stride=2, padding=1).forward(x))", "(8, 16, 16, 16)", params="x: X"),
+    # a generic call as the argument: mypy infers it against the parameter's Any H, W; the hook infers it again
+    Case(
+        "pool_of_a_nested_call",
+        "reveal_type(nn.MaxPool2D(2).forward(nn.ReLU().forward(x)))",
+        "(8, 3, 16, 16)",
+        params="x: X",
+    ),
+    Case(
+        "conv_of_a_nested_call",
+        "reveal_type(nn.Conv2D(3, 4, 3, stride=2, padding=1).forward(nn.ReLU().forward(x)))",
+        "(8, 4, 16, 16)",
+        params="x: X",
+    ),
+    Case(
+        "deeply_nested_windows",
+        "p = nn.MaxPool2D(2)\nr = nn.ReLU()\n"
+        "reveal_type(p.forward(r.forward(p.forward(r.forward(p.forward(r.forward(p.forward(r.forward(x)))))))))",
+        "(8, 3, 2, 2)",
+        params="x: X",
+    ),
+    Case(
+        "nested_call_error_reported_once",
+        "nn.MaxPool2D(2).forward(nn.ReLU().forward(nn.Linear(5, 2).forward(x)))",
+        error="Linear expects 5 input features (in_features), got 32  [arg-type]",
+        params="x: X",
+    ),
     Case(
         "conv_forward_mut_traced",
         "reveal_type(nn.Conv2D(3, 16, 3).forward_mut(x.leaky_trace()))",
@@ -660,6 +686,8 @@ def _line(runs: Runs, case: Case) -> int:
 def test_case(runs: Runs, case: Case) -> None:
     messages = runs.plugin.get(_line(runs, case), [])
     errors = [m for m in messages if m.startswith("error")]
+    said = [m.removeprefix("error: ").removeprefix("note: ").split("  [")[0] for m in messages]
+    assert len(said) == len(set(said)), f"a message said twice: {messages}"
     if case.error is not None:
         assert any(case.error in e for e in errors), messages
     else:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from mypy.checker import TypeChecker
 from mypy.erasetype import erase_typevars
 from mypy.errorcodes import ErrorCode, error_codes
-from mypy.nodes import Expression, IntExpr, OpExpr, TupleExpr, UnaryExpr
+from mypy.nodes import CallExpr, Expression, IntExpr, OpExpr, TupleExpr, UnaryExpr
 from mypy.plugin import CheckerPluginInterface, FunctionContext, FunctionSigContext, MethodContext, MethodSigContext
 from mypy.subtypes import is_same_type, is_subtype
 from mypy.typeops import get_all_type_vars
@@ -91,7 +91,42 @@ def arg(ctx: Ctx, name: str) -> Type | None:
     if len(types) != 1:
         return None
     exprs = ctx.args[index] if index < len(ctx.args) else []
-    return _folded(ctx.api, exprs[0], types[0]) if len(exprs) == 1 else types[0]
+    if len(exprs) != 1:
+        return types[0]
+    return _folded(ctx.api, exprs[0], _without_context(ctx.api, exprs[0], types[0]))
+
+
+#: Arguments inferred again by ``_without_context``: id -> (the expression, kept so the id stays its own;
+#: the binder version it was inferred at; the type).
+_REINFERRED: dict[int, tuple[Expression, int, Type]] = {}
+
+
+def _without_context(api: CheckerPluginInterface, expr: Expression, t: Type) -> Type:
+    """``t``, or the type of ``expr`` inferred without a type context where the context erased dims.
+
+    mypy infers a generic call passed as an argument against the parameter's type: in
+    ``pool.forward(relu.forward(x))`` the parameter's ``Tensor[tuple[B, C, Any, Any], ...]`` solves
+    ``relu.forward``'s shape with ``Any`` for H and W, which the window could have computed. Such an
+    argument is inferred again with no context (its errors and types discarded: mypy's own pass keeps
+    them).
+    """
+    dims = shape(t)
+    if (
+        dims is None
+        or not isinstance(expr, CallExpr)
+        or not isinstance(api, TypeChecker)
+        or not any(isinstance(get_proper_type(d), AnyType) for d in dims)
+    ):
+        return t
+    cached = _REINFERRED.get(id(expr))
+    if cached is not None and cached[0] is expr and cached[1] == api.binder.version:
+        again = cached[2]
+    else:  # (cached: a nested call would be inferred again at every level above it, 2**depth times)
+        with api.msg.filter_errors(), api.local_type_map:
+            again = api.expr_checker.accept(expr)
+        _REINFERRED[id(expr)] = (expr, api.binder.version, again)
+    found = shape(again)
+    return again if found is not None and len(found) == len(dims) else t
 
 
 _FOLD: dict[str, Callable[[int, int], int]] = {
@@ -367,7 +402,10 @@ def fail(ctx: Ctx, message: str, code: ErrorCode = SHAPE) -> None:
     api, line = ctx.api, ctx.context.line
     if isinstance(api, TypeChecker):
         errors = api.msg.errors
-        found = [e.code for e in errors.error_info_map.get(errors.file, []) if e.line == line and e.severity == "error"]
+        here = [e for e in errors.error_info_map.get(errors.file, []) if e.line == line]
+        if any(e.message == message for e in here):
+            return  # said already: mypy infers an argument again for each overload of the call around it
+        found = [e.code for e in here if e.severity == "error"]
         ignored = errors.used_ignored_lines.get(errors.file, {}).get(line, [])  # mypy's error, ignored
         found += [error_codes.get(c) for c in ignored]
         if found:
