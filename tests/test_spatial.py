@@ -99,3 +99,19 @@ def test_constructor_errors_are_unchanged_by_new() -> None:
         nn.Conv2D(0, 4, 3)
     with pytest.raises(tt.TypedTensorError, match="stride"):
         nn.MaxPool2D(2, stride=0)
+
+
+def test_a_subclass_with_its_own_new_and_init() -> None:
+    """The pattern the README gives for subclasses (pinned statically in tests/typing/accept_layers.py)."""
+
+    class Stem(nn.Conv2D[L[1], L[16], nn.SameSize]):
+        def __new__(cls, *args: Any, **kwargs: Any) -> Stem:
+            return object.__new__(cls)
+
+        def __init__(self, seed: int | None = None) -> None:
+            super().__init__(1, 16, 3, padding=1, seed=seed)
+
+    stem = Stem(seed=0)
+    assert type(stem) is Stem
+    assert stem.forward(tt.zeros((2, 1, 8, 8))).shape == (2, 16, 8, 8)
+    np.testing.assert_array_equal(copy.deepcopy(stem).weight.numpy(), stem.weight.numpy())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, assert_type
+from typing import Any, Self, assert_type
 from typing import Literal as L
 
 import numpy as np
@@ -72,3 +72,22 @@ plain = nn.Conv2D(3, 8, 3)
 xi: Tensor[tuple[int, int, int, int], F32, NoneTape] = tt.zeros((2, 3, 8, 8))
 assert_type(plain.forward(xi), Tensor[tuple[int, int, int, int], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
 assert_type(plain.forward(xi), Tensor[tuple[int, L[8], int, int], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+
+
+# a subclass of Conv2D states its own __new__ (the constructor overloads are Conv2D.__new__'s, whose
+# return types name Conv2D) and its __init__; with SameSize in its base it keeps H and W
+class Stem(nn.Conv2D[L[1], L[16], nn.SameSize]):
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        return object.__new__(cls)
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__(1, 16, 3, padding=1, seed=seed)
+
+    def fan_out(self) -> int:
+        return 16 * 9
+
+
+stem = Stem(seed=0)
+assert_type(stem, Stem)
+assert_type(stem.fan_out(), int)
+assert_type(stem.forward(x), Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape])
