@@ -93,6 +93,32 @@ CASES = [
     ),
     # ---- Conv2D ----
     Case("conv", "reveal_type(nn.Conv2D(3, 16, 3, stride=2, padding=1).forward(x))", "(8, 16, 16, 16)", params="x: X"),
+    # computed dims in a variable meet an int context through a shape-keeping call: plain mypy typed them int
+    Case(
+        "variable_through_activation_into_int_return",
+        "h = nn.Conv2D(3, 3, 3, stride=2, padding=1).forward(x)\nreturn nn.ReLU().forward(h)",
+        params="x: X",
+        returns="Tensor[tuple[L[8], L[3], int, int], F32, NoneTape]",
+    ),
+    Case(
+        "variable_through_add_into_int_return",
+        "h = nn.Conv2D(3, 3, 3, stride=2, padding=1).forward(x)\nreturn nn.ReLU().forward(h + h)",
+        params="x: X",
+        returns="Tensor[tuple[L[8], L[3], int, int], F32, NoneTape]",
+    ),
+    Case(
+        "yielding_keeps_the_rank",
+        "return nn.ReLU().forward(x.reshape((8, 3, 1024)))",
+        error="[arg-type]",
+        params="x: X",
+        returns="Tensor[tuple[L[8], L[3], int, int], F32, NoneTape]",
+    ),
+    Case(
+        "yielding_keeps_the_other_operand",
+        "h = nn.Conv2D(3, 3, 3, stride=2, padding=1).forward(x)\ny: Tensor[tuple[L[8], L[3], int, int], F32, NoneTape] = h + x",
+        error="[operator]",
+        params="x: X",
+    ),
     # a generic call as the argument: mypy infers it against the parameter's Any H, W; the hook infers it again
     Case(
         "pool_of_a_nested_call",

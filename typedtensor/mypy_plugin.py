@@ -24,6 +24,12 @@ Design:
   would contradict it (``pair(tt.zeros((2, 3)), tt.zeros((n, 5)))``, ``B`` in both parameters), so
   the type variable comes from the other arguments (or is ``Any``); typedtensor's own generic
   signatures keep the computed dims, their hooks and the tests are written for them.
+- typedtensor's other functions and methods (activations, elementwise ops, ``+``) get the same yielding
+  (``_yielding``, ``_yielding_signature``): a variable holding computed dims (``h = conv.forward(x)``,
+  ``L[4]`` or ``Half[H]``) passed through one of them into an ``int`` context is accepted, as plain mypy
+  (which typed ``h`` ``int``) accepts it; a shape another operand binds (``h + x``) is still checked.
+  Passed straight to an ``int``-typed parameter or return of the user's, such a variable is an error,
+  as a Literal-dim variable is in pyright: annotate it.
 - Layers built from literal arguments record them (``typedtensor._mypy.layers``): channels and
   features as the type arguments; window options (kernel, stride, padding, dilation) on the instance
   type as mypy extra attributes (``Instance.extra_attrs``, serialized in mypy's cache, no part of
@@ -153,6 +159,24 @@ _CONSTRUCTOR_SIGNATURES: dict[str, Callable[[FunctionSigContext], FunctionLike]]
 }
 
 
+def _yielding(fullname: str) -> Callable[[FunctionContext | MethodContext], Type] | None:
+    """For typedtensor's other functions and methods (``ReLU.forward``, ``Tensor.__add__``, ``relu``): the
+    declared result, with computed dims widened to the ``int`` its context asks for (``dims.refined``).
+
+    Their shape-keeping signatures pass a computed dim through (``h = conv.forward(x)`` is ``L[4]``, or
+    ``Half[H]`` over a TypeVar): where the result then meets an ``int`` context (``return relu.forward(h +
+    s)`` in a function returning ``int`` dims), plain mypy, which typed ``h`` ``int``, accepts the code,
+    and so must the plugin.
+    """
+    return dims.refined_default if fullname.startswith("typedtensor.") else None
+
+
+def _yielding_signature(fullname: str) -> Callable[[FunctionSigContext | MethodSigContext], FunctionLike] | None:
+    """For typedtensor's other functions and methods: a tensor argument with computed dims is accepted
+    where the call's result meets ``int`` dims (``dims.yielding_signature``)."""
+    return dims.yielding_signature if fullname.startswith("typedtensor.") else None
+
+
 class TypedTensorPlugin(Plugin):
     """Dispatches the calls of typedtensor's constructors, layers and shape ops to their hooks."""
 
@@ -213,7 +237,9 @@ class TypedTensorPlugin(Plugin):
         if hook is not None or fullname.startswith(("builtins.", "typing.", "numpy.")):
             return hook
         if fullname not in self._constructors:
-            self._constructors[fullname] = self._inherited_constructor(fullname) or self._expr_hook(fullname)
+            self._constructors[fullname] = (
+                self._inherited_constructor(fullname) or self._expr_hook(fullname) or _yielding(fullname)
+            )
         return self._constructors[fullname]
 
     def _inherited_constructor(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
@@ -231,15 +257,19 @@ class TypedTensorPlugin(Plugin):
     def get_function_signature_hook(self, fullname: str) -> Callable[[FunctionSigContext], FunctionLike] | None:
         if fullname in _FUNCTIONS and _FUNCTIONS[fullname] is create.constructor:
             return dims.relax_shape
-        return _CONSTRUCTOR_SIGNATURES.get(fullname) or self._expr_signature_hook(fullname)
+        return (
+            _CONSTRUCTOR_SIGNATURES.get(fullname)
+            or self._expr_signature_hook(fullname)
+            or _yielding_signature(fullname)
+        )
 
     def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
         defining = self._defining(fullname)
-        return _METHODS.get(defining) or self._expr_hook(defining)
+        return _METHODS.get(defining) or self._expr_hook(defining) or _yielding(defining)
 
     def get_method_signature_hook(self, fullname: str) -> Callable[[MethodSigContext], FunctionLike] | None:
         defining = self._defining(fullname)
-        return _SIGNATURES.get(defining) or self._expr_signature_hook(defining)
+        return _SIGNATURES.get(defining) or self._expr_signature_hook(defining) or _yielding_signature(defining)
 
     def _defining(self, fullname: str) -> str:
         """The name of the method as defined (``MaxPool2D.forward`` is ``_WindowPool.forward``)."""

@@ -87,13 +87,10 @@ class Down(nn.Module, Generic[C, C2]):
 def down_to_int(
     block: Down[C, C2], x: Tensor[tuple[B, C, H, W], F32, NoneTape]
 ) -> Tensor[tuple[B, C2, int, int], F32, NoneTape]:
-    """The down block's path typed ``int`` H, W, as without dim expressions: correct, and every checker but
-    mypy+plugin accepts it. The plugin types ``main`` ``Half[H]`` (a stride-2 conv over a TypeVar), a
-    variable that no longer meets the ``int`` its later context asks for (``Tensor``'s shape is invariant):
-    the plugin's false alarm, not mypy's. Annotating ``main`` with ``int`` dims, or returning ``Half[H]``
-    as ``Down`` does, passes everywhere."""
+    """The down block's path typed ``int`` H, W, as without dim expressions: the plugin types ``main``
+    ``Half[H]`` (a stride-2 conv over a TypeVar) and yields it to the ``int`` the result meets."""
     main = block.bn1.forward(block.conv1.forward(x))
-    return block.relu.forward(main + block.bn_shortcut.forward(block.shortcut.forward(x)))  # type: ignore[arg-type, unused-ignore]  # false-alarm: mypy+plugin
+    return block.relu.forward(main + block.bn_shortcut.forward(block.shortcut.forward(x)))
 
 
 class ResNet(nn.Module):

@@ -38,9 +38,10 @@ nn.Conv2D[L[1], L[16]](1, 16, 3, stride=1.5)  # type: ignore[call-overload]  # p
 nn.Conv2D[L[1], L[16]](1, 16, (3, 3, 3))  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
 # a resizing convolution's spatial dims are int: not assignable to constant dims without realize() (the
 # plugin computes 4 x 4)
-y: Tensor[tuple[int, L[16], L[4], L[4]], F32, NoneTape] = nn.Conv2D[L[1], L[16]](1, 16, 3, stride=2, padding=1).forward(x1)  # type: ignore[assignment, unused-ignore]  # pyright: ignore[reportAssignmentType]  # accept: mypy+plugin
+down1 = nn.Conv2D[L[1], L[16]](1, 16, 3, stride=2, padding=1)
+y: Tensor[tuple[int, L[16], L[4], L[4]], F32, NoneTape] = down1.forward(x1)  # type: ignore[assignment, unused-ignore]  # pyright: ignore[reportAssignmentType]  # accept: mypy+plugin
 # a stride-2 convolution does not keep the size, in any checker
-y2: Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape] = nn.Conv2D[L[1], L[16]](1, 16, 3, stride=2, padding=1).forward(x1)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+y2: Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape] = down1.forward(x1)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 # pooling: rank 2 has no spatial dims; global pooling drops H and W
 nn.MaxPool2D(2).forward(flat)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.AvgPool2D(2).forward_mut(flat.leaky_trace())  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]

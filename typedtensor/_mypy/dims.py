@@ -27,6 +27,7 @@ from mypy.types import (
     Type,
     TypeOfAny,
     TypeVarLikeType,
+    TypeVarType,
     UnionType,
     UnpackType,
     get_proper_type,
@@ -268,6 +269,66 @@ def refined(ctx: Ctx, t: Type, relaxed: bool = False) -> Type:
     if not is_subtype(default, context) or (relaxed and _contradicts(default, t)):
         return t  # relaxed: the argument met relax_shape's tuple[int, ...], S2 came from the context
     return default
+
+
+def yielding_signature(ctx: FunctionSigContext | MethodSigContext) -> FunctionLike:
+    """A shape-keeping signature whose result meets a context with ``int`` dims: its tensor parameters of
+    the result's shape also accept that shape with those dims ``Any``.
+
+    mypy solves ``S`` of ``relu.forward(h)`` from the context first (``return`` into ``tuple[B, L[3],
+    int, int]``), then refuses an ``h`` whose dims the plugin computed (``L[4]``): plain mypy typed ``h``
+    ``int`` and accepts the call, so the plugin must. The context's rank and its other dims still bind.
+    """
+    sig = ctx.default_signature
+    raw = _context(ctx.api)
+    context, ret = tensor(raw) if raw is not None else None, tensor(sig.ret_type)
+    if context is None or ret is None:
+        return sig
+    loose = _int_dims_any(context.args[0])
+    if loose is None:
+        return sig
+    # Only a shape the call is still solving, from this one argument: where another operand binds it (``a +
+    # b``, ``where(m, a, b)``) the argument must still match the other.
+    shape_var = get_proper_type(ret.args[0])
+    solved = {v.id for v in sig.variables}
+    if not isinstance(shape_var, TypeVarType) or shape_var.id not in solved:
+        return sig
+    keeping = [i for i, t in enumerate(sig.arg_types) if _shape_is(t, shape_var)]
+    if len(keeping) != 1 or any(_mentions(t, shape_var) for i, t in enumerate(sig.arg_types) if i != keeping[0]):
+        return sig
+    types = list(sig.arg_types)
+    p = tensor(types[keeping[0]])
+    assert p is not None
+    types[keeping[0]] = UnionType([types[keeping[0]], with_args(p, [loose, *p.args[1:]])])
+    return sig.copy_modified(arg_types=types)  # pyright: ignore[reportUnknownMemberType]  # mypy's Bogus alias
+
+
+def _shape_is(t: Type, var: TypeVarType) -> bool:
+    p = tensor(t)
+    return p is not None and is_same_type(p.args[0], var)
+
+
+def _mentions(t: Type, var: TypeVarType) -> bool:
+    return any(v.id == var.id for v in get_all_type_vars(t))
+
+
+def _int_dims_any(shape_type: Type) -> Type | None:
+    """A shape tuple with its ``int`` dims ``Any`` (None when it has none)."""
+    p = get_proper_type(shape_type)
+    if not isinstance(p, TupleType):
+        return None
+    items = [any_type() if _is_int(i) else i for i in p.items]
+    return p.copy_modified(items=items) if any(a is not b for a, b in zip(items, p.items, strict=True)) else None
+
+
+def _is_int(t: Type) -> bool:
+    p = get_proper_type(t)
+    return isinstance(p, Instance) and p.type.fullname == "builtins.int"
+
+
+def refined_default(ctx: Ctx) -> Type:
+    """The declared result of the call, yielding to its context (``refined``)."""
+    return refined(ctx, ctx.default_return_type)
 
 
 def _solving(t: Type) -> bool:
