@@ -39,6 +39,7 @@ from . import _mpi
 from ._errors import DTypeError, TypedTensorError
 from ._tape import Gradients
 from ._tensor import Tensor, _scalar
+from .nn import _walk
 from .nn._module import Module
 
 __all__ = [
@@ -139,16 +140,11 @@ def _count(n: object) -> int | None:
 
 
 def _state(model: Module) -> list[tuple[str, Module, str, Tensor[Any, Any, Any] | int]]:
-    """Every parameter and buffer of the tree: (dotted name, owner, attribute, value), in tree order."""
+    """Every parameter and buffer of the tree once (a tied one under its first name): (dotted name, owner,
+    attribute, value), in tree order."""
     if not isinstance(cast("object", model), Module):
         raise TypedTensorError(f"broadcast_parameters: expected a typedtensor Module, got {type(model).__name__}")
-    out: list[tuple[str, Module, str, Tensor[Any, Any, Any] | int]] = []
-    for prefix, module in model.named_modules():
-        for attr in (*module.param_names, *module.buffer_names):
-            value = getattr(module, attr)
-            if value is not None:
-                out.append((f"{prefix}.{attr}" if prefix else attr, module, attr, value))
-    return out
+    return [(e.name, e.owner, e.attr, e.value) for e in _walk.state(model)]
 
 
 def broadcast_parameters(model: Module, comm: Any = None, root: int = 0) -> None:

@@ -11,7 +11,8 @@ A module declares its trainable tensors in ``param_names`` and its saved, untrai
 statistics, counters) in ``buffer_names``; attributes holding modules, or lists/tuples of modules,
 are its children. ``named_parameters``, ``named_buffers``, ``state_dict``, ``load_state_dict``,
 ``alloc_grads``, ``zero_grads``, ``reset_params``, ``to_dtype``, ``ema`` and the repr are all built on
-that one walk, with dotted names (``blocks.0.bn.running_var``). So are the checkpoint files
+that one walk, with dotted names (``blocks.0.bn.running_var``); the state goes through ``_walk.state``,
+which yields a tied tensor (one layer or tensor under two names) once, with all its names. So are the checkpoint files
 (``save_npz``/``load_npz``, ``save_safetensors``/``load_safetensors``, in ``_io/``), which also record
 ``hparam_names`` (restored when loading) and ``structure_names`` (which must match).
 
@@ -38,7 +39,7 @@ from .._convert import converted
 from .._errors import CheckError, CheckpointError, DTypeError, ShapeError, TypedTensorError
 from .._tape import Gradients
 from .._tensor import Tensor, _float_dtype, _make
-from . import _fields
+from . import _fields, _walk
 from ._io._report import LoadReport
 from ._spatial import SameSize
 
@@ -173,20 +174,19 @@ class Module:
             yield from child.named_modules(_join(prefix, name))
 
     def named_parameters(self) -> Iterator[tuple[str, Tensor[Any, Any, Any]]]:
-        """Every trainable tensor of the tree, with its dotted name (disabled ones skipped)."""
-        for prefix, module in self.named_modules():
-            for attr in module.param_names:
-                value = getattr(module, attr)
-                if value is not None:
-                    yield _join(prefix, attr), value
+        """Every trainable tensor of the tree once, with its dotted name (disabled ones skipped).
+
+        A tied tensor (reachable under several names) comes once, under its first name, as in PyTorch.
+        """
+        for entry in _walk.state(self):
+            if entry.param:
+                yield entry.name, cast("Tensor[Any, Any, Any]", entry.value)
 
     def named_buffers(self) -> Iterator[tuple[str, Tensor[Any, Any, Any] | int]]:
-        """Every buffer of the tree (running statistics, counters), with its dotted name."""
-        for prefix, module in self.named_modules():
-            for attr in module.buffer_names:
-                value = getattr(module, attr)
-                if value is not None:
-                    yield _join(prefix, attr), value
+        """Every buffer of the tree once (running statistics, counters), with its dotted name."""
+        for entry in _walk.state(self):
+            if not entry.param:
+                yield entry.name, entry.value
 
     def num_trainable_params(self) -> int:
         """How many trainable scalars the tree holds."""
@@ -214,8 +214,11 @@ class Module:
         """
         _check_seed(seed)
         rng = np.random.default_rng(seed)
+        seen: set[int] = set()
         for _, module in self.named_modules():
-            module._reset(rng)
+            if id(module) not in seen:  # a layer tied under two names is reset once
+                seen.add(id(module))
+                module._reset(rng)
 
     def _reset(self, rng: np.random.Generator) -> None:
         """This module's own initialisation (not its children's); layers with state override it."""
@@ -229,15 +232,16 @@ class Module:
         The copy's tensors are new: allocate a new Gradients (``alloc_grads()``) and optimizer for it.
         """
         dt = _float_dtype(dtype, "to_dtype")
-        clone = copy.deepcopy(self)
-        for prefix, module in clone.named_modules():
-            for attr in (*module.param_names, *module.buffer_names):
-                value = getattr(module, attr)
-                if isinstance(value, Tensor):
-                    # as loading does, a finite value too large for dtype is refused, not turned into inf
-                    data = converted(value._data, dt, f"to_dtype: {_join(prefix, attr)!r}")
+        clone = copy.deepcopy(self)  # (keeps tied tensors tied: deepcopy copies a shared object once)
+        for entry in _walk.state(clone):
+            value = entry.value
+            if isinstance(value, Tensor):
+                # as loading does, a finite value too large for dtype is refused, not turned into inf
+                new = _make(converted(value._data, dt, f"to_dtype: {entry.name!r}"), None)
+                for module, attr in entry.places:  # one new tensor in every place: still tied
                     # into __dict__: __setattr__ refuses a tensor of another dtype
-                    module.__dict__[attr] = _make(data, None)
+                    module.__dict__[attr] = new
+        for _, module in clone.named_modules():
             if isinstance(getattr(module, "dtype", None), np.dtype):
                 module.__dict__["dtype"] = dt
         return clone
@@ -270,12 +274,17 @@ class Module:
         return "\n".join(lines) + "\n)"
 
     def state_dict(self) -> dict[str, NDArray[Any]]:
-        """Parameters and buffers as fresh C-contiguous arrays, by dotted name."""
+        """Parameters and buffers as fresh C-contiguous arrays, by dotted name.
+
+        A tied tensor is listed under each of its names, as one array (PyTorch's keys share a storage).
+        """
         out: dict[str, NDArray[Any]] = {}
-        for name, t in self.named_parameters():
-            out[name] = np.array(t._data, order="C", copy=True)
-        for name, b in self.named_buffers():
-            out[name] = np.array(b, dtype=np.int64) if isinstance(b, int) else np.array(b._data, order="C", copy=True)
+        entries = _walk.state(self)
+        for entry in (*(e for e in entries if e.param), *(e for e in entries if not e.param)):
+            b = entry.value
+            arr = np.array(b, dtype=np.int64) if isinstance(b, int) else np.array(b._data, order="C", copy=True)
+            for name in entry.names:
+                out[name] = arr
         return out
 
     def load_state_dict(
@@ -372,16 +381,6 @@ class Module:
 
     # ---- loading machinery shared by load_state_dict and the file formats --------------------------
 
-    def _state_targets(self, naming: Naming) -> dict[str, tuple[Module, str]]:
-        """Every parameter and buffer of the tree, by its key under ``naming``: (owning module, attribute)."""
-        targets: dict[str, tuple[Module, str]] = {}
-        for prefix, module in self.named_modules():
-            for attr in (*module.param_names, *module.buffer_names):
-                if getattr(module, attr) is not None:
-                    public = module._torch_names_inverse().get(attr, attr) if naming == "torch" else attr
-                    targets[_join(prefix, public)] = (module, attr)
-        return targets
-
     def _stage_state(
         self,
         mapping: Mapping[str, object],
@@ -392,10 +391,13 @@ class Module:
         check_finite: bool = True,
         where: str = "load_state_dict",
     ) -> tuple[list[Staged], list[str], list[str]]:
-        """Validate ``mapping`` against the tree without changing anything: (staged values, missing, unexpected)."""
-        targets = self._state_targets(naming)
-        missing = sorted(set(targets) - set(mapping))
-        unexpected = sorted(set(mapping) - set(targets))
+        """Validate ``mapping`` against the tree without changing anything: (staged values, missing, unexpected).
+
+        A tied tensor is loaded from any of its names; where ``mapping`` has several, they must be equal.
+        """
+        entries = _walk.state(self, naming)
+        missing = _walk.missing(entries, mapping)
+        unexpected = sorted(set(mapping) - set(_walk.by_name(entries)))
         if strict and (missing or unexpected):
             raise CheckpointError(
                 f"{where}: missing keys {missing}, unexpected keys {unexpected}; pass strict=False to "
@@ -406,14 +408,22 @@ class Module:
                 )
             )
         staged: list[Staged] = []
-        for key, (module, attr) in targets.items():
-            if key in mapping:
-                value = _validated(key, mapping[key], getattr(module, attr), cast, check_finite, where)
+        for entry in entries:
+            keys = [name for name in entry.names if name in mapping]
+            if not keys:
+                continue
+            key = keys[0]
+            value = _validated(key, mapping[key], entry.value, cast, check_finite, where)
+            for alias in keys[1:]:
+                _check_tied(
+                    key, value, alias, _validated(alias, mapping[alias], entry.value, cast, check_finite, where), where
+                )
+            for module, attr in entry.places:
                 try:
                     module._check_state(attr, key, value)
                 except TypedTensorError as e:
                     raise type(e)(f"{where}: {e}") from None
-                staged.append((module, attr, value))
+            staged.append((entry.owner, entry.attr, value))
         return staged, missing, unexpected
 
     def _check_state(self, attr: str, key: str, value: object) -> None:
@@ -511,6 +521,21 @@ def _apply_state(staged: list[Staged]) -> None:
             current._data[...] = value
         else:
             setattr(module, attr, value)
+
+
+def _check_tied(key: str, value: object, alias: str, other: object, where: str) -> None:
+    """Two names of one tied tensor must bring the same value."""
+    same = (
+        value == other
+        if isinstance(value, int)
+        else np.array_equal(cast("Any", value), cast("Any", other), equal_nan=True)
+    )
+    if not same:
+        raise CheckpointError(
+            f"{where}: {key!r} and {alias!r} are one tied tensor (the same tensor under both names in this module), "
+            "but they hold different values; load a checkpoint of a model tied the same way, or keep only the "
+            "value you want under one of the names"
+        )
 
 
 def _check_spec(

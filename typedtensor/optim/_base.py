@@ -82,13 +82,7 @@ def _parameters(model: object, owner: str) -> list[tuple[str, Tensor[Any, Any, A
         raise OptimizerError(
             f"{owner} needs a typedtensor.nn.Module (its parameters are what it trains), got {type(model).__name__}"
         )
-    seen: set[int] = set()
-    out: list[tuple[str, Tensor[Any, Any, Any]]] = []
-    for name, t in model.named_parameters():
-        if t._id not in seen:
-            seen.add(t._id)
-            out.append((name, t))
-    return out
+    return list(model.named_parameters())  # the one state walk: a tied tensor once
 
 
 class Optimizer(ABC, Generic[St]):

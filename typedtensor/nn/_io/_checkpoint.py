@@ -18,7 +18,9 @@ Metadata (string to string, as safetensors has it; an npz holds it as JSON in a 
 ``__metadata__``): ``typedtensor.version``, ``typedtensor.class`` (the saved module's class, for
 information) and ``typedtensor.hparams.<module path>.<attribute>`` holding the JSON of each
 hyper-parameter and structural setting (``typedtensor.hparams.bn1.eps = 1e-05``,
-``typedtensor.hparams.conv1.stride = [1, 1]``).
+``typedtensor.hparams.conv1.stride = [1, 1]``), and ``typedtensor.tied.<alias> = <name>`` for each
+other name of a tied tensor, which the file holds once, under its first name (safetensors'
+``save_model`` convention). Loading takes a tied tensor from any of its names (equal values if several).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..._errors import CheckpointError, TypedTensorError
+from .. import _walk
 from .._module import Module, _apply_state, _check_spec, _check_type_application, _join
 from ._paths import checked_path, file_kind, os_errors
 from ._report import LoadReport
@@ -64,6 +67,7 @@ __all__ = [
 VERSION_KEY = "typedtensor.version"
 CLASS_KEY = "typedtensor.class"
 HPARAM_PREFIX = "typedtensor.hparams."
+TIED_PREFIX = "typedtensor.tied."
 RESERVED_PREFIX = "typedtensor."
 #: The default ``max_bytes``: this, or twice the module's own size if that is larger.
 DEFAULT_MAX_BYTES = 1 << 30
@@ -146,24 +150,28 @@ def options(
 
 
 def state_arrays(module: Module, naming: Naming) -> dict[str, NDArray[Any]]:
-    """Every parameter and buffer as a fresh C-contiguous array (0-d kept 0-d), by key under ``naming``.
+    """Every parameter and buffer once as a fresh C-contiguous array (0-d kept 0-d), by key under ``naming``
+    (a tied tensor under its first name only).
 
     The copy matters: safetensors writes an array's memory as it lies, ignoring its strides.
     """
     out: dict[str, NDArray[Any]] = {}
-    for key, (owner, attr) in module._state_targets(naming).items():
-        value = getattr(owner, attr)
+    for entry in _walk.state(module, naming):
+        value = entry.value
         data = np.array(value, dtype=np.int64) if isinstance(value, int) else value._data
-        out[key] = np.array(data, order="C", copy=True)
+        out[entry.name] = np.array(data, order="C", copy=True)
     return out
 
 
-def typedtensor_metadata(module: Module, where: str) -> dict[str, str]:
-    """The version, the module's class and every module's hyper-parameters and structural settings."""
+def typedtensor_metadata(module: Module, where: str, naming: Naming) -> dict[str, str]:
+    """The version, the module's class, every module's hyper-parameters and structural settings, and the
+    other names of tied tensors (keys under ``naming``)."""
     from ... import __version__
 
     cls = type(module)
     meta = {VERSION_KEY: __version__, CLASS_KEY: f"{cls.__module__}.{cls.__qualname__}"}
+    for entry in _walk.state(module, naming):
+        meta.update({TIED_PREFIX + alias: entry.name for alias in entry.names[1:]})
     for prefix, owner in module.named_modules():
         for attr in (*owner.hparam_names, *owner.structure_names):
             name = _join(prefix, attr)
@@ -326,10 +334,12 @@ def load(module: Module, reader: Reader, opts: Options) -> LoadReport:
     """Steps 2-5 of the module docstring on an opened file (step 1 is ``check_module``)."""
     where = opts.where
     check_size(reader, module, opts)
-    targets = module._state_targets(opts.naming)
+    entries = _walk.state(module, opts.naming)
+    targets = _walk.by_name(entries)
     keys = reader.keys
-    missing = sorted(set(targets) - set(keys))
-    unexpected = sorted(set(keys) - set(targets))
+    in_file = set(keys)
+    missing = _walk.missing(entries, in_file)
+    unexpected = sorted(in_file - set(targets))
     hp = _hparams(module, reader.metadata, where)
     unexpected += sorted(hp.unexpected)
     if opts.strict and (missing or unexpected):
@@ -338,12 +348,10 @@ def load(module: Module, reader: Reader, opts: Options) -> LoadReport:
             f"{where}: {opts.path!r} does not fit the module: missing keys {missing}, unexpected keys {unexpected}; "
             f"pass strict=False to {fix}"
         )
-    in_file = set(keys)
     present = [k for k in targets if k in in_file]
     for key in present:
-        owner, attr = targets[key]
         shape, dtype = reader.spec(key)
-        _check_spec(key, shape, dtype, getattr(owner, attr), opts.cast, where)
+        _check_spec(key, shape, dtype, targets[key].value, opts.cast, where)
     arrays = {key: reader.read(key) for key in present}
     staged, _, _ = module._stage_state(
         arrays, strict=False, naming=opts.naming, cast=opts.cast, check_finite=opts.check_finite, where=where

@@ -45,7 +45,7 @@ def save(module: Module, path: object, *, naming: object) -> None:
     arrays = ck.state_arrays(module, opts.naming)
     if METADATA in arrays:
         raise TypedTensorError(f"{where}: a tensor is named {METADATA!r}, the name of the file's metadata member")
-    meta = np.array(json.dumps(ck.typedtensor_metadata(module, where), sort_keys=True))
+    meta = np.array(json.dumps(ck.typedtensor_metadata(module, where, opts.naming), sort_keys=True))
 
     def write(f: BinaryIO) -> None:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:

@@ -65,7 +65,7 @@ def save(module: Module, path: object, metadata: object, *, naming: object) -> N
     where = "save_safetensors"
     opts = ck.options(where, path, naming)
     serialize, _ = _library(where)
-    meta = {**ck.typedtensor_metadata(module, where), **ck.user_metadata(metadata, where)}
+    meta = {**ck.typedtensor_metadata(module, where, opts.naming), **ck.user_metadata(metadata, where)}
     data = serialize(ck.state_arrays(module, opts.naming), metadata=meta)
     header, body = _canonical(data)
 
