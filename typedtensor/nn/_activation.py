@@ -6,9 +6,10 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
+from .. import extend as ext
 from .._errors import TypedTensorError
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _tensor_arg
+from .._tensor import Tensor
 from ._module import Module
 
 __all__ = ["GELU", "ReLU", "Sigmoid", "Tanh"]
@@ -23,11 +24,11 @@ class _Activation(Module):
 
     def forward(self, x: Tensor[S, E, T]) -> Tensor[S, E, T]:
         """Apply the function elementwise."""
-        return self._fn(_tensor_arg(x, type(self).__name__))
+        return self._fn(ext.tensor_arg(x, type(self).__name__))
 
     def forward_mut(self, x: Tensor[S, E, T]) -> Tensor[S, E, T]:
         """Same as ``forward`` (no train/infer difference)."""
-        return self._fn(_tensor_arg(x, type(self).__name__))
+        return self._fn(ext.tensor_arg(x, type(self).__name__))
 
     def _fn(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
         raise NotImplementedError

@@ -26,11 +26,11 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple, overl
 import numpy as np
 from numpy.typing import NDArray
 
-from .._create import _filled
+from .. import extend as ext
 from .._errors import DTypeError, InplaceError, ShapeError, TapeError, TypedTensorError
 from .._exclusive import exclusive
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _apply, _float_dtype, _make, _scalar, _tensor_arg
+from .._tensor import Tensor
 from . import _bn_backend as _k
 from . import _bn_numpy
 from ._fields import check_fields
@@ -56,7 +56,7 @@ Core = Callable[[Array, bool], tuple[Array | None, F64 | None, F64 | None]]
 def _real(name: str, value: Any) -> float:
     """A finite real number, or a TypedTensorError naming the option."""
     try:
-        number = _scalar(value)
+        number = ext.scalar(value)
     except TypedTensorError:
         raise TypedTensorError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(number):
@@ -180,7 +180,7 @@ class _BatchNorm(Module, Generic[C]):
             )
         if sscale is not None and (sscale < 0 or not affine):
             raise TypedTensorError("sscale (scale ~ Normal(1, sscale)) needs affine=True and sscale >= 0")
-        self.dtype = _float_dtype(dtype, self._name)
+        self.dtype = ext.float_dtype(dtype, self._name)
         self.num_features = num_features
         self.eps = float(eps) + 0.0  # -0.0 == 0 is stored as +0.0: running_var -0.0 + eps is then +0.0
         self.momentum = (
@@ -195,7 +195,7 @@ class _BatchNorm(Module, Generic[C]):
         self.sscale = sscale
 
         def vector() -> Tensor[tuple[C], Any, NoneTape]:  # size-checked as tt.zeros, then initialised
-            return _filled((num_features,), 0.0, self.dtype, self._name)
+            return ext.filled((num_features,), 0.0, self.dtype, self._name)
 
         self.scale, self.bias = (vector(), vector()) if affine else (None, None)
         self.running_mean, self.running_var = (vector(), vector()) if track_running_stats else (None, None)
@@ -206,13 +206,13 @@ class _BatchNorm(Module, Generic[C]):
         """scale 1 (or Normal(1, sscale)), bias 0, running mean 0 and variance 1, counter 0; in place."""
         if self.scale is not None and self.bias is not None:
             if self.sscale is not None:
-                self.scale._data[...] = rng.normal(1.0, self.sscale, self.num_features)
+                ext.data_mut(self.scale)[...] = rng.normal(1.0, self.sscale, self.num_features)
             else:
-                self.scale._data[...] = 1
-            self.bias._data[...] = 0
+                ext.data_mut(self.scale)[...] = 1
+            ext.data_mut(self.bias)[...] = 0
         if self.running_mean is not None and self.running_var is not None:
-            self.running_mean._data[...] = 0
-            self.running_var._data[...] = 1
+            ext.data_mut(self.running_mean)[...] = 0
+            ext.data_mut(self.running_var)[...] = 1
             self.num_batches_tracked = 0
 
     def extra_repr(self) -> str:
@@ -227,7 +227,7 @@ class _BatchNorm(Module, Generic[C]):
 
     def _view(self, x: Tensor[Any, Any, Any]) -> Array:
         """x's data as (N, C, L), after the rank and dtype checks the annotations cannot make."""
-        data = x._data
+        data = ext.data(x)
         shape = data.shape
         if len(shape) not in self._ranks:
             wanted = " or ".join(f"{r}D" for r in self._ranks)
@@ -307,7 +307,7 @@ class _BatchNorm(Module, Generic[C]):
         shape, dtype, affine, track = (self.num_features,), self.dtype, self.affine, self.track_running_stats
         fields = ((self.scale, affine), (self.bias, affine), (self.running_mean, track), (self.running_var, track))
         for t, built in fields:
-            if (t is None) is built or (t is not None and (t._data.shape != shape or t._data.dtype != dtype)):
+            if (t is None) is built or (t is not None and (ext.data(t).shape != shape or ext.data(t).dtype != dtype)):
                 check_fields(self)
         if training:
             n = self.num_batches_tracked
@@ -347,7 +347,7 @@ class _BatchNorm(Module, Generic[C]):
         if count == 0:
             return  # zero-size batch: counted, nothing to average (PyTorch)
         f = self._factor()
-        rm, rv = self.running_mean._data, self.running_var._data
+        rm, rv = ext.data(self.running_mean), ext.data(self.running_var)
         rm *= 1.0 - f
         rm += f * mean
         rv *= 1.0 - f
@@ -377,14 +377,16 @@ class _BatchNorm(Module, Generic[C]):
         """A parameter or statistic as the kernels take it (float16 ones are computed in float32)."""
         if t is None:
             return None
-        data: Array = t._data
+        data: Array = ext.data(t)
         return data.astype(np.float32) if data.dtype == np.float16 else data
 
     def _addend(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None) -> Array | None:
         if addend is None:
             return None
-        if _tensor_arg(addend, f"{self._name}: addend")._data.shape != x._data.shape:
-            raise ShapeError(f"{self._name}: the addend has shape {addend._data.shape}, the input {x._data.shape}")
+        if ext.data(ext.tensor_arg(addend, f"{self._name}: addend")).shape != ext.data(x).shape:
+            raise ShapeError(
+                f"{self._name}: the addend has shape {ext.data(addend).shape}, the input {ext.data(x).shape}"
+            )
         return self._view(addend)
 
     @staticmethod
@@ -400,7 +402,7 @@ class _BatchNorm(Module, Generic[C]):
     ) -> Tensor[Any, Any, Any]:
         """Inference (running statistics, or batch statistics without them); inplace: into x, returned."""
         inplace = self.inplace
-        if _tensor_arg(x, f"{self._name}.forward")._tape is not None:
+        if ext.tensor_arg(x, f"{self._name}.forward").traced:
             raise TapeError(
                 f"{self._name}.forward is inference and takes an untraced tensor; for a training step call "
                 "forward_mut"
@@ -413,14 +415,15 @@ class _BatchNorm(Module, Generic[C]):
             )
         self._check_fields(False)
         alone = inplace and exclusive(x)  # before any view of x exists here
+        xd = ext.data(x)  # written only when inplace, after the checks below
         x3 = self._view(x)
         addend3 = self._addend(x, addend)
         if inplace:
-            if not x._data.flags.writeable or not x._data.flags.c_contiguous:
+            if not xd.flags.writeable or not xd.flags.c_contiguous:
                 why = (
                     "is read-only (a broadcast or another read-only view)"
-                    if not x._data.flags.writeable
-                    else f"is not C-contiguous (strides {x._data.strides}: F order, channels-last, a transposed, "
+                    if not xd.flags.writeable
+                    else f"is not C-contiguous (strides {xd.strides}: F order, channels-last, a transposed, "
                     "strided or reversed view; tt.tensor(x) keeps that layout)"
                 )
                 raise InplaceError(
@@ -436,23 +439,23 @@ class _BatchNorm(Module, Generic[C]):
                     "the input is a view of another tensor's data; overwriting it would change those too. Pass a "
                     "tensor that owns its data (tt.tensor(x) makes a copy), or build the module with inplace=False"
                 )
-            if addend3 is not None and np.shares_memory(addend3, x._data):
+            if addend3 is not None and np.shares_memory(addend3, xd):
                 addend3 = addend3.copy()  # the output overwrites x before the addend is read
-        out = x3 if inplace and x3.dtype == x._data.dtype else np.empty(x3.shape, x3.dtype)
+        out = x3 if inplace and x3.dtype == xd.dtype else np.empty(x3.shape, x3.dtype)
         if self.running_mean is not None and self.running_var is not None:
             rm, rv = self._param(self.running_mean), self._param(self.running_var)
             _k.infer(x3, rm, rv, self._param(self.scale), self._param(self.bias), self.eps, out)
         else:
-            self._check_train(x3, x._data.shape)
+            self._check_train(x3, xd.shape)
             _, a, b = self._batch_coefficients(*_k.stats(x3))
             _k.affine(x3, a, b, out)
-        result = self._finish(out, addend3, relu).reshape(x._data.shape)
-        if result.dtype != x._data.dtype:  # float16: computed in float32
+        result = self._finish(out, addend3, relu).reshape(xd.shape)
+        if result.dtype != xd.dtype:  # float16: computed in float32
             with np.errstate(over="ignore"):  # beyond 65504 is inf (IEEE, as PyTorch), without the raw warning
-                result = result.astype(x._data.dtype)
+                result = result.astype(xd.dtype)
             if inplace:
-                x._data[...] = result
-        return x if inplace else _make(result, None)
+                xd[...] = result
+        return x if inplace else ext.wrap(result)
 
     def _train(
         self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool
@@ -470,9 +473,9 @@ class _BatchNorm(Module, Generic[C]):
         if self.freeze:
             out, core, stats = *self._frozen(x3), None
         else:
-            out, core, stats = self._normalised(x3, x._data.shape)
+            out, core, stats = self._normalised(x3, ext.data(x).shape)
         out = self._finish(out, addend3, relu)
-        shape, dtype = x._data.shape, x._data.dtype
+        shape, dtype = ext.data(x).shape, ext.data(x).dtype
         parents: list[Tensor[Any, Any, Any]] = [x]
         if self.scale is not None and self.bias is not None and not self.freeze:
             parents += [self.scale, self.bias]
@@ -500,7 +503,7 @@ class _BatchNorm(Module, Generic[C]):
 
         with np.errstate(over="ignore"):  # a float16 output beyond 65504 is inf (IEEE), without the warning
             y = out.reshape(shape).astype(dtype, copy=False)
-        result = _apply((y, backward), tuple(parents))
+        result = ext.record(tuple(parents), y, backward)
         if stats is not None:
             self._update_running(*stats)
         return result
@@ -514,7 +517,7 @@ class _BatchNorm(Module, Generic[C]):
                 f"{self._name}(inplace=True) works only in inference (forward): training keeps the input for the "
                 "backward pass; build a separate module with inplace=False for training"
             )
-        if _tensor_arg(x, f"{self._name}.forward_mut")._tape is None:
+        if not ext.tensor_arg(x, f"{self._name}.forward_mut").traced:
             raise TapeError(
                 f"{self._name}.forward_mut is a training step and takes a traced tensor: x.trace(grads) "
                 "(use forward for inference)"

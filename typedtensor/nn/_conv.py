@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar, TypeVarT
 import numpy as np
 from typing_extensions import Unpack
 
-from .._create import _filled
+from .. import extend as ext
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _float_dtype, _tensor_arg
+from .._tensor import Tensor
 from ._fields import check_fields, fits
 from ._init import uniform_fan_in
 from ._module import FieldSpec, Module, _check_seed
@@ -97,11 +97,11 @@ class _Conv2DInit(Module, Generic[I, O, S]):
             padding if isinstance(padding, str) else _pair(padding, "padding", "Conv2D", 0)
         )
         self.groups = g
-        self.dtype = _float_dtype(dtype, "Conv2D")
+        self.dtype = ext.float_dtype(dtype, "Conv2D")
         shape = (out_channels, in_channels // g, *self.kernel_size)
         # allocated as tt.zeros does (size limits, MemoryError as a TypedTensorError), then initialised
-        self.weight = _filled(shape, 0.0, self.dtype, "Conv2D")
-        self.bias = _filled((out_channels,), 0.0, self.dtype, "Conv2D") if bias else None
+        self.weight = ext.filled(shape, 0.0, self.dtype, "Conv2D")
+        self.bias = ext.filled((out_channels,), 0.0, self.dtype, "Conv2D") if bias else None
         self._reset(np.random.default_rng(seed))
 
     @property
@@ -115,9 +115,9 @@ class _Conv2DInit(Module, Generic[I, O, S]):
         return keeps_size(self.kernel_size, self.stride, pads, self.dilation)
 
     def _reset(self, rng: np.random.Generator) -> None:
-        uniform_fan_in(rng, self.weight._data, self.fan_in)
+        uniform_fan_in(rng, ext.data(self.weight), self.fan_in)
         if self.bias is not None:
-            uniform_fan_in(rng, self.bias._data, self.fan_in)
+            uniform_fan_in(rng, ext.data(self.bias), self.fan_in)
 
 
 class Conv2D(_Conv2DInit[I, O, S]):
@@ -275,7 +275,7 @@ class Conv2D(_Conv2DInit[I, O, S]):
             bias is not None and not fits(bias, (o,), self.dtype)
         ):
             check_fields(self)  # conv2d checks the weight against the input, this against the layer's settings
-        data = _tensor_arg(x, "Conv2D")._data
+        data = ext.data(ext.tensor_arg(x, "Conv2D"))
         if data.ndim in (3, 4) and data.shape[-3] != self.in_channels:  # the annotations check this too
             raise ShapeError(
                 f"Conv2D: expected input with {self.in_channels} channels (in_channels), got shape {data.shape} "

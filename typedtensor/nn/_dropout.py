@@ -7,10 +7,11 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from .. import extend as ext
 from .._errors import TapeError, TypedTensorError
 from .._ops import elementwise as _ew
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _scalar, _tensor_arg, _unary
+from .._tensor import Tensor
 from ._module import Module, _check_seed
 
 __all__ = ["Dropout"]
@@ -30,7 +31,7 @@ class Dropout(Module):
     hparam_names: ClassVar[tuple[str, ...]] = ("p",)  # restored by checkpoint loads
 
     def __init__(self, p: float = 0.5, *, seed: int | None = None) -> None:
-        prob = _scalar(p) if not isinstance(p, bool) else -1.0
+        prob = ext.scalar(p) if not isinstance(p, bool) else -1.0
         if not 0.0 <= prob <= 1.0:
             raise TypedTensorError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
         _check_seed(seed)
@@ -46,7 +47,7 @@ class Dropout(Module):
 
     def forward(self, x: Tensor[S, E, NoneTape]) -> Tensor[S, E, NoneTape]:
         """Inference: x unchanged."""
-        if _tensor_arg(x, "Dropout.forward")._tape is not None:  # the annotation says so too, with checks on
+        if ext.tensor_arg(x, "Dropout.forward").traced:  # the annotation says so too, with checks on
             raise TapeError(
                 "Dropout.forward is inference and takes an untraced tensor; for a training step call forward_mut "
                 "(or pass x.detach() to run inference on these values)"
@@ -55,15 +56,15 @@ class Dropout(Module):
 
     def forward_mut(self, x: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]:
         """Training: each element zeroed with probability p, the others scaled by 1 / (1 - p)."""
-        if _tensor_arg(x, "Dropout.forward_mut")._tape is None:
+        if not ext.tensor_arg(x, "Dropout.forward_mut").traced:
             raise TapeError(
                 "Dropout.forward_mut is a training step and takes a traced tensor: x.trace(grads) (use forward for "
                 "inference)"
             )
-        data = x._data
+        data = ext.data(x)
         if self.p == 1.0:
             factor = np.zeros(data.shape, data.dtype)
         else:
             keep = self._rng.random(data.shape) >= self.p
             factor = keep.astype(data.dtype) * data.dtype.type(1.0 / (1.0 - self.p))
-        return _unary(x, _ew.mul(data, factor))
+        return ext.record((x,), *_ew.mul(data, factor))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from .. import extend as ext
 from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from .._tensor import Tensor
 
@@ -111,7 +112,11 @@ def _wanted(spec: object) -> str:
 def fits(value: object, shape: tuple[int, ...], dtype: np.dtype[Any]) -> bool:
     """Whether ``value`` is a tensor of ``shape`` and ``dtype``: a layer's quick test of a field it is about
     to read (on failure, :func:`check_fields` names the field)."""
-    return isinstance(value, Tensor) and value._data.shape == shape and value._data.dtype == dtype
+    if not isinstance(value, Tensor):
+        return False
+    tensor: Tensor[Any, Any, Any] = value  # pyright: ignore[reportUnknownVariableType]
+    held = ext.data(tensor)
+    return held.shape == shape and held.dtype == dtype
 
 
 def refuse_deletion(module: Module, name: str) -> None:
@@ -180,7 +185,7 @@ def _tensor(module: Module, name: str, value: object, spec: tuple[tuple[int, ...
             f"or load values with load_state_dict({{{name!r}: array}}, strict=False)"
         )
     t: Tensor[Any, Any, Any] = cast("Any", value)
-    data = t._data
+    data = ext.data(t)
     if data.shape != shape:
         raise ShapeError(
             f"{where} must be {wanted} (the shape the layer reads), got shape {data.shape}; assign a tensor of "
@@ -192,7 +197,7 @@ def _tensor(module: Module, name: str, value: object, spec: tuple[tuple[int, ...
             f"{where} must be {wanted} (the module's dtype), got dtype {data.dtype.name}; convert the tensor "
             f"with .astype(np.{dtype.name}), or the whole model with to_dtype()"
         )
-    if t._tape is not None:
+    if t.traced:
         raise TapeError(
             f"{where} must be an untraced (NoneTape) tensor, got a traced one; assign tt.tensor(t) (an untraced copy)"
         )
@@ -206,8 +211,8 @@ def _tensor(module: Module, name: str, value: object, spec: tuple[tuple[int, ...
     except TypedTensorError as e:
         raise type(e)(f"{where}: {e}") from None
     for other in (*cls.param_names, *cls.buffer_names):
-        held = module.__dict__.get(other)
-        if other != name and isinstance(held, Tensor) and np.may_share_memory(held._data, data):
+        held: object = module.__dict__.get(other)
+        if other != name and isinstance(held, Tensor) and np.may_share_memory(ext.data(held), data):  # pyright: ignore[reportUnknownArgumentType]
             raise TypedTensorError(
                 f"{where}: the tensor shares memory with {other} of the same module, so changing one would change "
                 "the other; assign a separate tensor (tt.tensor(t) copies)"

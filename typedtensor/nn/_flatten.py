@@ -6,9 +6,10 @@ from typing import TypeVar, TypeVarTuple
 
 import numpy as np
 
+from .. import extend as ext
 from .._errors import ShapeError
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _tensor_arg
+from .._tensor import Tensor
 from ._module import Module
 
 __all__ = ["Flatten"]
@@ -35,7 +36,7 @@ class Flatten(Module):
 
 
 def _flatten(x: Tensor[tuple[B, *Rest], E, T]) -> Tensor[tuple[B, int], E, T]:
-    shape: tuple[int, ...] = _tensor_arg(x, "Flatten")._data.shape
+    shape: tuple[int, ...] = ext.data(ext.tensor_arg(x, "Flatten")).shape
     if len(shape) < 1:
         raise ShapeError("Flatten: expected an input with a batch dim, got a rank-0 tensor")
     rest = 1

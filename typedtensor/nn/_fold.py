@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .. import extend as ext
 from .._check import checked
 from .._errors import TypedTensorError
-from .._tensor import _make
 from ._batchnorm import BatchNorm2D
 from ._conv import Conv2D
 
@@ -38,14 +38,14 @@ def fold_batchnorm(conv: Conv2D[I, O], bn: BatchNorm2D[O]) -> Conv2D[I, O]:
             "with batch statistics, which no fixed convolution can reproduce"
         )
     c = conv.out_channels
-    mean = bn.running_mean._data.astype(np.float64)
-    r = 1.0 / np.sqrt(bn.running_var._data.astype(np.float64) + bn.eps)
+    mean = ext.data(bn.running_mean).astype(np.float64)
+    r = 1.0 / np.sqrt(ext.data(bn.running_var).astype(np.float64) + bn.eps)
     if bn.scale is not None:
-        r = r * bn.scale._data
-    shift = np.zeros(c) if bn.bias is None else bn.bias._data.astype(np.float64)
-    conv_bias = np.zeros(c) if conv.bias is None else conv.bias._data.astype(np.float64)
+        r = r * ext.data(bn.scale)
+    shift = np.zeros(c) if bn.bias is None else ext.data(bn.bias).astype(np.float64)
+    conv_bias = np.zeros(c) if conv.bias is None else ext.data(conv.bias).astype(np.float64)
     folded: Conv2D[I, O] = copy.deepcopy(conv)
     dtype: Any = conv.dtype
-    folded.weight = _make((conv.weight._data * r[:, None, None, None]).astype(dtype), None)
-    folded.bias = _make(((conv_bias - mean) * r + shift).astype(dtype), None)
+    folded.weight = ext.wrap((ext.data(conv.weight) * r[:, None, None, None]).astype(dtype))
+    folded.bias = ext.wrap(((conv_bias - mean) * r + shift).astype(dtype))
     return folded

@@ -7,11 +7,11 @@ from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple
 
 import numpy as np
 
-from .._create import _filled
+from .. import extend as ext
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._ops import linalg as _la
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _apply, _float_dtype, _tensor_arg
+from .._tensor import Tensor
 from ._fields import check_fields, fits
 from ._init import uniform_fan_in
 from ._module import FieldSpec, Module, _check_seed
@@ -64,16 +64,16 @@ class Linear(Module, Generic[I, O]):
         _check_seed(seed)
         self.in_features = in_features
         self.out_features = out_features
-        self.dtype = _float_dtype(dtype, "Linear")
+        self.dtype = ext.float_dtype(dtype, "Linear")
         # allocated as tt.zeros does (size limits, MemoryError as a TypedTensorError), then initialised
-        self.weight = _filled((out_features, in_features), 0.0, self.dtype, "Linear")
-        self.bias = _filled((out_features,), 0.0, self.dtype, "Linear") if bias else None
+        self.weight = ext.filled((out_features, in_features), 0.0, self.dtype, "Linear")
+        self.bias = ext.filled((out_features,), 0.0, self.dtype, "Linear") if bias else None
         self._reset(np.random.default_rng(seed))
 
     def _reset(self, rng: np.random.Generator) -> None:
-        uniform_fan_in(rng, self.weight._data, self.in_features)
+        uniform_fan_in(rng, ext.data(self.weight), self.in_features)
         if self.bias is not None:
-            uniform_fan_in(rng, self.bias._data, self.in_features)
+            uniform_fan_in(rng, ext.data(self.bias), self.in_features)
 
     def extra_repr(self) -> str:
         return (
@@ -100,7 +100,7 @@ class Linear(Module, Generic[I, O]):
             bias is not None and not fits(bias, (self.out_features,), self.dtype)
         ):
             check_fields(self)  # a wrong bias would broadcast silently, a missing weight fail: the field is named
-        data = _tensor_arg(x, "Linear")._data
+        data = ext.data(ext.tensor_arg(x, "Linear"))
         if data.ndim == 0 or data.shape[-1] != self.in_features:
             raise ShapeError(
                 f"Linear: expected input (..., {self.in_features}), got shape {data.shape}; the last dim must be "
@@ -112,5 +112,5 @@ class Linear(Module, Generic[I, O]):
                 f"convert the input with .astype(np.{self.dtype.name}) or the model with to_dtype()"
             )
         if bias is None:
-            return _apply(_la.linear(data, self.weight._data, None), (x, self.weight))
-        return _apply(_la.linear(data, self.weight._data, bias._data), (x, self.weight, bias))
+            return ext.record((x, self.weight), *_la.linear(data, ext.data(self.weight), None))
+        return ext.record((x, self.weight, bias), *_la.linear(data, ext.data(self.weight), ext.data(bias)))

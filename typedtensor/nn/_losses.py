@@ -10,11 +10,12 @@ from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
+from .. import extend as ext
 from .._check import checked
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._ops import losses as _lo
 from .._tape import NoneTape, OwnedTape
-from .._tensor import Tensor, _apply, _operand, _scalar, _tensor_arg, _unary
+from .._tensor import Tensor
 
 __all__ = ["cross_entropy", "mse_loss"]
 
@@ -63,10 +64,13 @@ def cross_entropy(
     ``label_smoothing`` in [0, 1] mixes the one-hot target with the uniform one (PyTorch's option).
     """
     red = _reduction("cross_entropy", reduction)
-    smoothing = _scalar(label_smoothing)
+    smoothing = ext.scalar(label_smoothing)
     if not 0.0 <= smoothing <= 1.0:
         raise TypedTensorError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    z, y = _tensor_arg(logits, "cross_entropy: logits")._data, _tensor_arg(labels, "cross_entropy: labels")._data
+    z, y = (
+        ext.data(ext.tensor_arg(logits, "cross_entropy: logits")),
+        ext.data(ext.tensor_arg(labels, "cross_entropy: labels")),
+    )
     if z.ndim != 2 or y.shape != z.shape[:1]:
         raise ShapeError(f"cross_entropy: expected logits (B, K) and labels (B,), got {z.shape} and {y.shape}")
     if y.dtype.kind not in "iu":
@@ -81,7 +85,7 @@ def cross_entropy(
             f"cross_entropy: labels must be in [0, {z.shape[1]}) for {z.shape[1]} classes, got values from "
             f"{y.min()} to {y.max()}"
         )
-    return _unary(logits, _lo.cross_entropy(z, y, red, smoothing))
+    return ext.record((logits,), *_lo.cross_entropy(z, y, red, smoothing))
 
 
 @overload
@@ -100,7 +104,7 @@ def mse_loss(
     red = _reduction("mse_loss", reduction)
     if red == "none":
         raise TypedTensorError("mse_loss: reduction='none' is (pred - target).square(); use that expression")
-    t = _operand(_tensor_arg(pred, "mse_loss: pred"), target)
+    t = ext.operand(ext.tensor_arg(pred, "mse_loss: pred"), target)
     if not isinstance(t, np.ndarray):
         raise TypedTensorError(f"mse_loss: target must be a tensor of pred's shape, got {type(target).__name__}")
-    return _apply(_lo.mse(pred._data, t, red), (pred, target))
+    return ext.record((pred, target), *_lo.mse(ext.data(pred), t, red))

@@ -15,13 +15,14 @@ from typing import Any, Literal, TypeVar, cast, overload
 
 import numpy as np
 
+from .. import extend as ext
 from .._check import checked
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._ops import conv as _conv
 from .._ops import pool as _pool
 from .._ops._types import Array, Grads, Result
 from .._tape import NoneTape, OwnedTape
-from .._tensor import _FLOATS, Tensor, _apply, _tensor_arg, _unary
+from .._tensor import Tensor
 
 __all__ = ["avg_pool2d", "conv2d", "global_avg_pool2d", "max_pool2d", "release_conv_buffers"]
 
@@ -68,13 +69,13 @@ def _pair(value: object, name: str, where: str, minimum: int) -> Pair:
 
 def _image(x: Tensor[Any, Any, Any], where: str) -> tuple[Array, bool]:
     """x's data as (N, C, H, W) and whether it was unbatched (C, H, W), after rank and dtype checks."""
-    data: Array = _tensor_arg(x, where)._data
+    data: Array = ext.data(ext.tensor_arg(x, where))
     if data.ndim not in (3, 4):
         raise ShapeError(
             f"{where}: expected a (N, C, H, W) batch or an unbatched (C, H, W) image, got shape {data.shape}; "
             "add the missing dims with reshape()"
         )
-    if data.dtype not in _FLOATS:
+    if data.dtype not in ext.FLOAT_DTYPES:
         raise DTypeError(f"{where}: needs a float16/32/64 input, got {data.dtype.name}; convert it with astype()")
     if data.ndim == 3:
         return data[np.newaxis], True
@@ -198,7 +199,7 @@ def _conv2d(
 ) -> Tensor[Any, Any, Any]:
     """conv2d after the annotations' checks; the modules call it directly."""
     data, unbatched = _image(x, where)
-    w: Array = weight._data
+    w: Array = ext.data(weight)
     if w.ndim != 4:
         raise ShapeError(
             f"{where}: the weight must be (out_channels, in_channels / groups, kH, kW), got shape {w.shape}"
@@ -221,12 +222,12 @@ def _conv2d(
     if c % g != 0 or cg * g != c:
         raise ShapeError(
             f"{where}: with groups={g}, a weight of shape {w.shape} expects input with {cg * g} channels "
-            f"(in_channels / groups = {cg}), got input of shape {x._data.shape} ({c} channels); "
+            f"(in_channels / groups = {cg}), got input of shape {ext.data(x).shape} ({c} channels); "
             "the input's channel dim must equal the weight's dim 1 times groups"
             + ("" if c % g == 0 else f", and {c} channels are not divisible by groups={g}")
         )
     if bias is not None:
-        b: Array = bias._data
+        b: Array = ext.data(bias)
         if b.shape != (o,):
             raise ShapeError(f"{where}: the bias must have shape ({o},) (out_channels), got {b.shape}")
         if b.dtype != data.dtype:
@@ -241,9 +242,9 @@ def _conv2d(
             f"{where}: the kernel {(kh, kw)} with dilation {dil} spans {spans} but the padded input is only "
             f"{padded} (input {(h, wd)} plus padding); use a smaller kernel or dilation, or more padding"
         )
-    res = _conv.conv2d(data, w, None if bias is None else bias._data, st, pads, dil, g)
+    res = _conv.conv2d(data, w, None if bias is None else ext.data(bias), st, pads, dil, g)
     parents = (x, weight) if bias is None else (x, weight, bias)
-    return _apply(_unbatch(res, unbatched, len(parents)), parents)
+    return ext.record(parents, *_unbatch(res, unbatched, len(parents)))
 
 
 def release_conv_buffers() -> None:
@@ -339,7 +340,7 @@ def _pool2d(
             f"would be {out}; use a smaller kernel_size or more padding"
         )
     kernel = _pool.max_pool2d if kind == "max" else _pool.avg_pool2d
-    return _unary(x, _unbatch(kernel(data, k, s, p), unbatched, 1))
+    return ext.record((x,), *_unbatch(kernel(data, k, s, p), unbatched, 1))
 
 
 @overload
@@ -354,4 +355,4 @@ def global_avg_pool2d(x: Tensor[Any, E, T]) -> Tensor[Any, E, T]:
 
 def _global_avg_pool2d(x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
     _image(x, "global_avg_pool2d")
-    return _unary(x, _pool.global_avg_pool2d(x._data))
+    return ext.record((x,), *_pool.global_avg_pool2d(ext.data(x)))
