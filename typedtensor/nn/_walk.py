@@ -15,9 +15,9 @@ another is a parameter (it is trained).
 from __future__ import annotations
 
 from collections.abc import Container
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from .. import extend as ext
 from .._tensor import Tensor
 
 if TYPE_CHECKING:
@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Entry", "by_name", "missing", "state"]
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One parameter or buffer of the tree."""
 
     #: Every dotted name it is reachable under, in tree order; the first is its name.
@@ -53,28 +52,26 @@ class Entry:
 
 def state(module: Module, naming: Literal["typedtensor", "torch"] = "typedtensor") -> list[Entry]:
     """Every parameter and buffer of ``module``'s tree once (see the module docstring), keys under ``naming``."""
-    found: dict[object, tuple[list[str], list[tuple[Module, str]], Tensor[Any, Any, Any] | int, bool]] = {}
+    found: dict[object, list[Any]] = {}  # key -> [names, places, value, param]
     for prefix, owner in module.named_modules():
-        public = owner._torch_names_inverse() if naming == "torch" else {}
+        public = owner._torch_names_inverse() if naming == "torch" else None
+        dot = prefix + "." if prefix else ""
         params = owner.param_names
-        for attr in (*params, *owner.buffer_names):
+        for attr in params + owner.buffer_names:
             value: Tensor[Any, Any, Any] | int | None = getattr(owner, attr)
             if value is None:
                 continue
             # a tensor's identity is the tape's (``realize`` keeps it: the same tensor, as gradients see it)
-            key: object = value._id if isinstance(value, Tensor) else (id(owner), attr)
-            name = public.get(attr, attr)
-            name = f"{prefix}.{name}" if prefix else name
+            key: object = ext.tensor_id(value) if isinstance(value, Tensor) else (id(owner), attr)
+            name = dot + (attr if public is None else public.get(attr, attr))
             entry = found.get(key)
             if entry is None:
-                found[key] = ([name], [(owner, attr)], value, attr in params)
+                found[key] = [[name], [(owner, attr)], value, attr in params]
                 continue
-            names, places, _, param = entry
-            names.append(name)
-            if not any(m is owner and a == attr for m, a in places):
-                places.append((owner, attr))
-            if attr in params and not param:
-                found[key] = (names, places, value, True)
+            entry[0].append(name)
+            if not any(m is owner and a == attr for m, a in entry[1]):
+                entry[1].append((owner, attr))
+            entry[3] = entry[3] or attr in params
     return [Entry(tuple(n), tuple(p), v, is_param) for n, p, v, is_param in found.values()]
 
 
