@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 
 import typedtensor as tt  # noqa: E402
 from bench._timing import Case, ContextFactory, PreparedCase, median_call_us, median_prepared_us  # noqa: E402
+from typedtensor import extend as ext  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_OVERHEAD_US = 3.0
@@ -130,14 +131,14 @@ def operands() -> tuple[Tensor23, Tensor23, Tensor23]:
 def namespace(torch: Any | None) -> dict[str, object]:
     """The globals the timed statements run in (typedtensor, NumPy and, if given, torch operands)."""
     a, b, w = operands()
-    ns: dict[str, object] = {"np": np, "a": a, "b": b, "w": w, "an": a._data, "bn": b._data, "wn": w._data}
+    ns: dict[str, object] = {"np": np, "a": a, "b": b, "w": w, "an": ext.data(a), "bn": ext.data(b), "wn": ext.data(w)}
     if torch is not None:
-        ta = torch.from_numpy(a._data.copy())
+        ta = torch.from_numpy(ext.data(a).copy())
         ns.update(
             torch=torch,
             ta=ta,
-            tb=torch.from_numpy(b._data.copy()),
-            tw=torch.from_numpy(w._data.copy()),
+            tb=torch.from_numpy(ext.data(b).copy()),
+            tw=torch.from_numpy(ext.data(w).copy()),
             tg=ta.detach().clone().requires_grad_(),
         )
     return ns
@@ -200,7 +201,7 @@ def time_backward(contexts: dict[str, ContextFactory], torch: Any | None, settin
     a, b, _ = operands()
     cases = {key: PreparedCase(lambda: chain_backward(a, b), context) for key, context in contexts.items()}
     if torch is not None:
-        ta, tb = torch.from_numpy(a._data.copy()), torch.from_numpy(b._data.copy())
+        ta, tb = torch.from_numpy(ext.data(a).copy()), torch.from_numpy(ext.data(b).copy())
         cases[TORCH] = PreparedCase(lambda: torch_chain_backward(torch, ta, tb))
     medians = median_prepared_us(list(cases.values()), calls=BACKWARD_CALLS, repeat=settings.repeat)
     return dict(zip(cases, medians, strict=True))

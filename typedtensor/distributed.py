@@ -36,9 +36,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _mpi
+from . import extend as ext
 from ._errors import DTypeError, TypedTensorError
 from ._tape import Gradients
-from ._tensor import Tensor, _scalar
+from ._tensor import Tensor
 from .nn import _walk
 from .nn._module import Module
 
@@ -158,16 +159,16 @@ def broadcast_parameters(model: Module, comm: Any = None, root: int = 0) -> None
     if _count(root) is None or not 0 <= root < c.Get_size():
         raise TypedTensorError(f"broadcast_parameters: root must be a rank in 0..{c.Get_size() - 1}, got {root!r}")
     state = _state(model)
-    layout = [(name, np.shape(v._data) if isinstance(v, Tensor) else "int", _dtype(v)) for name, _, _, v in state]
+    layout = [(name, np.shape(ext.data(v)) if isinstance(v, Tensor) else "int", _dtype(v)) for name, _, _, v in state]
     _refuse_different(c, layout, root, "broadcast_parameters")
-    buffer = np.concatenate([np.ravel(v._data) if isinstance(v, Tensor) else [float(v)] for _, _, _, v in state])
+    buffer = np.concatenate([np.ravel(ext.data(v)) if isinstance(v, Tensor) else [float(v)] for _, _, _, v in state])
     buffer = np.ascontiguousarray(buffer, dtype=np.float64)
     c.Bcast(buffer, root=root)
     offset = 0
     for _, module, attr, value in state:
         if isinstance(value, Tensor):
-            n = value._data.size
-            value._data[...] = buffer[offset : offset + n].reshape(value._data.shape)
+            n = ext.data(value).size
+            ext.data_mut(value)[...] = buffer[offset : offset + n].reshape(ext.data(value).shape)
         else:
             n = 1
             setattr(module, attr, int(buffer[offset]))
@@ -175,7 +176,7 @@ def broadcast_parameters(model: Module, comm: Any = None, root: int = 0) -> None
 
 
 def _dtype(value: Tensor[Any, Any, Any] | int) -> str:
-    return str(value._data.dtype) if isinstance(value, Tensor) else "int"
+    return str(ext.data(value).dtype) if isinstance(value, Tensor) else "int"
 
 
 Layout = list[tuple[str, Any, str]]
@@ -222,7 +223,7 @@ def _numbers(extra: object) -> list[float]:
     """``average_gradients``' extra values as floats, or the DTypeError of a value that is not a real number."""
     try:
         values = list(cast("Sequence[object]", extra))
-        return [_scalar(v) for v in values]
+        return [ext.scalar(v) for v in values]
     except (TypeError, TypedTensorError):
         raise DTypeError(
             f"average_gradients: extra must be a sequence of real numbers (e.g. [loss.item()]), got {extra!r}"
@@ -261,12 +262,16 @@ def average_gradients(
     params = list(model.named_parameters())
     if c.Get_size() == 1:
         return values  # one process: nothing to reduce
-    stored = grads._grads
-    arrays: list[NDArray[Any]] = [stored.get(t._id, np.zeros_like(t._data)) for _, t in params]
+    held = [ext.grad_array(grads, t) for _, t in params]
+    arrays: list[NDArray[Any]] = [
+        np.zeros_like(ext.data(t)) if g is None else g for g, (_, t) in zip(held, params, strict=True)
+    ]
     dtype = np.result_type(*arrays) if arrays else np.dtype(np.float64)
     if dtype.kind != "f":
         raise TypedTensorError(f"average_gradients: gradients must be floats, got dtype {dtype}")
-    _check_gradient_layout(c, [(name, t._data.shape, str(t._data.dtype)) for name, t in params], dtype, len(values))
+    _check_gradient_layout(
+        c, [(name, ext.data(t).shape, str(ext.data(t).dtype)) for name, t in params], dtype, len(values)
+    )
     buffer = np.concatenate([*(a.ravel() for a in arrays), np.asarray(values, dtype=dtype)]).astype(dtype, copy=False)
     try:
         c.Allreduce(_mpi.mpi().IN_PLACE, buffer)
@@ -281,9 +286,6 @@ def average_gradients(
     for (_, t), a in zip(params, arrays, strict=True):
         n = a.size
         reduced = buffer[offset : offset + n].reshape(a.shape)
-        if t._id in stored:
-            stored[t._id][...] = reduced
-        else:
-            stored[t._id] = reduced.astype(t._data.dtype)
+        ext.set_grad(grads, t, reduced.astype(ext.data(t).dtype, copy=False))  # into the stored array if any
         offset += n
     return [float(v) for v in buffer[offset:]]

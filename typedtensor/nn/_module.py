@@ -35,10 +35,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import _check
+from .. import extend as ext
 from .._convert import converted
 from .._errors import CheckError, CheckpointError, DTypeError, ShapeError, TypedTensorError
 from .._tape import Gradients
-from .._tensor import Tensor, _float_dtype, _make
+from .._tensor import Tensor
 from . import _fields, _walk
 from ._io._report import LoadReport
 from ._spatial import SameSize
@@ -121,7 +122,7 @@ class Module:
         """
         current = self.__dict__.get(name)
         if isinstance(current, Tensor):
-            data: NDArray[Any] = current._data
+            data: NDArray[Any] = ext.data(current)  # pyright: ignore[reportUnknownArgumentType]
             return data.shape, data.dtype
         if isinstance(current, int) and not isinstance(current, bool):
             return int
@@ -190,7 +191,7 @@ class Module:
 
     def num_trainable_params(self) -> int:
         """How many trainable scalars the tree holds."""
-        return sum(t._data.size for _, t in self.named_parameters())
+        return sum(ext.data(t).size for _, t in self.named_parameters())
 
     def alloc_grads(self) -> Gradients:
         """A Gradients keeping (and accumulating) the gradient of every parameter."""
@@ -202,7 +203,7 @@ class Module:
     def zero_grads(self, grads: Gradients) -> None:
         """Set the stored gradient of every parameter of the tree to zero (in place)."""
         for _, t in self.named_parameters():
-            g = grads._grads.get(t._id)
+            g = ext.grad_array(grads, t)
             if g is not None:
                 g[...] = 0
 
@@ -231,13 +232,13 @@ class Module:
 
         The copy's tensors are new: allocate a new Gradients (``alloc_grads()``) and optimizer for it.
         """
-        dt = _float_dtype(dtype, "to_dtype")
+        dt = ext.float_dtype(dtype, "to_dtype")
         clone = copy.deepcopy(self)  # (keeps tied tensors tied: deepcopy copies a shared object once)
         for entry in _walk.state(clone):
             value = entry.value
             if isinstance(value, Tensor):
                 # as loading does, a finite value too large for dtype is refused, not turned into inf
-                new = _make(converted(value._data, dt, f"to_dtype: {entry.name!r}"), None)
+                new = ext.wrap(converted(ext.data(value), dt, f"to_dtype: {entry.name!r}"))
                 for module, attr in entry.places:  # one new tensor in every place: still tied
                     # into __dict__: __setattr__ refuses a tensor of another dtype
                     module.__dict__[attr] = new
@@ -255,8 +256,9 @@ class Module:
         d = _check_decay(decay)
         pairs = _paired(self, other, "ema")
         for mine, theirs in pairs:
-            mine._data *= d
-            mine._data += (1.0 - d) * theirs._data
+            values = ext.data_mut(mine)
+            values *= d
+            values += (1.0 - d) * ext.data(theirs)
 
     def extra_repr(self) -> str:
         """The module's own settings, shown inside its repr (``'1, 16, kernel_size=(3, 3)'``)."""
@@ -282,7 +284,7 @@ class Module:
         entries = _walk.state(self)
         for entry in (*(e for e in entries if e.param), *(e for e in entries if not e.param)):
             b = entry.value
-            arr = np.array(b, dtype=np.int64) if isinstance(b, int) else np.array(b._data, order="C", copy=True)
+            arr = np.array(b, dtype=np.int64) if isinstance(b, int) else np.array(ext.data(b), order="C", copy=True)
             for name in entry.names:
                 out[name] = arr
         return out
@@ -490,8 +492,8 @@ def _paired(a: Module, b: Module, where: str) -> list[tuple[Tensor[Any, Any, Any
         )
     for name, t in mine.items():
         o = theirs[name]
-        if t._data.shape != o._data.shape:
-            raise ShapeError(f"{where}: {name!r} has shape {t._data.shape} here and {o._data.shape} in other")
+        if ext.data(t).shape != ext.data(o).shape:
+            raise ShapeError(f"{where}: {name!r} has shape {ext.data(t).shape} here and {ext.data(o).shape} in other")
     return [(t, theirs[name]) for name, t in mine.items()]
 
 
@@ -518,7 +520,7 @@ def _apply_state(staged: list[Staged]) -> None:
     for module, attr, value in staged:
         current = getattr(module, attr)
         if isinstance(current, Tensor):
-            current._data[...] = value
+            ext.data_mut(current)[...] = value  # pyright: ignore[reportUnknownArgumentType]
         else:
             setattr(module, attr, value)
 
@@ -543,7 +545,7 @@ def _check_spec(
 ) -> None:
     """Shape and dtype of a value for ``current`` (a tensor or an int counter), before reading any data."""
     if isinstance(current, Tensor):
-        target: NDArray[Any] = current._data
+        target: NDArray[Any] = ext.data(current)  # pyright: ignore[reportUnknownArgumentType]
         if shape != target.shape:
             raise ShapeError(f"{where}: {key!r} has shape {shape}, the module expects {target.shape}")
         if dtype.kind != "f":
@@ -578,7 +580,7 @@ def _validated(
         ) from None
     _check_spec(key, arr.shape, arr.dtype, current, cast, where)
     if isinstance(current, Tensor):
-        target: NDArray[Any] = current._data
+        target: NDArray[Any] = ext.data(current)  # pyright: ignore[reportUnknownArgumentType]
         # The rule of tt.tensor and to_dtype: a finite value the module's dtype cannot hold is a DTypeError.
         values = converted(arr, target.dtype, f"{where}: {key!r}")
         if check_finite and not np.all(np.isfinite(values)):

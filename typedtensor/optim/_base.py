@@ -10,7 +10,7 @@ replaced by a new tensor; ``load_state_dict`` writes into the existing tensors, 
 
 ``update(model, grads)`` first validates everything (hyper-parameters, structure, one finite
 gradient of the right shape per parameter), then computes every new parameter value and state
-into fresh arrays, and only then writes them: parameters in place (``tensor._data[...] = ...``, so
+into fresh arrays, and only then writes them: parameters in place (``ext.data_mut(tensor)[...] = ...``, so
 the tensor objects, their ids and the Gradients keyed by them stay valid), state by replacement.
 A refused update changes nothing. Buffers (running statistics, counters) are never read or written.
 """
@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import extend as ext
 from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from .._tape import Gradients
 from .._tensor import Tensor
@@ -102,11 +103,11 @@ class Optimizer(ABC, Generic[St]):
         self._validate()
         params = _parameters(model, owner)
         for name, t in params:
-            if t._data.dtype.kind != "f":
+            if ext.data(t).dtype.kind != "f":
                 raise DTypeError(
-                    f"{owner}: parameter {name!r} has dtype {t._data.dtype}; optimizers train float parameters"
+                    f"{owner}: parameter {name!r} has dtype {ext.data(t).dtype}; optimizers train float parameters"
                 )
-        self._layout: Layout = tuple((name, t._data.shape, t._data.dtype) for name, t in params)
+        self._layout: Layout = tuple((name, ext.data(t).shape, ext.data(t).dtype) for name, t in params)
         #: The parameter tensors themselves, by dotted name (weak: the optimizer does not keep the model alive).
         self._owned: dict[str, weakref.ref[Tensor[Any, Any, Any]]] = {name: weakref.ref(t) for name, t in params}
         self._state: dict[str, St] = {}
@@ -136,7 +137,7 @@ class Optimizer(ABC, Generic[St]):
         staged: list[tuple[str, Tensor[Any, Any, Any], Array, St]] = []
         with np.errstate(all="ignore"):  # overflow is reported below, with the parameter's name
             for name, t, g in work:
-                value, state = self._step(t._data, g, self._state.get(name))
+                value, state = self._step(ext.data(t), g, self._state.get(name))
                 staged.append((name, t, value, state))
         for name, _, value, _ in staged:
             if not np.all(np.isfinite(value)):
@@ -145,7 +146,7 @@ class Optimizer(ABC, Generic[St]):
                     f"(lr={self.lr}); nothing was changed. Lower the learning rate or clip the gradients"
                 )
         for name, t, value, state in staged:  # nothing is written unless every parameter passed
-            t._data[...] = value
+            ext.data_mut(t)[...] = value
             self._state[name] = state
         self.steps += 1
 
@@ -159,15 +160,14 @@ class Optimizer(ABC, Generic[St]):
             )
         params = _parameters(model, owner)
         self._check_layout(params)
-        stored = grads._grads
         missing: list[str] = []
         work: list[tuple[str, Tensor[Any, Any, Any], Array]] = []
         for name, t in params:
-            g = stored.get(t._id)
+            g = ext.grad_array(grads, t)
             if g is None:
                 missing.append(name)
                 continue
-            p = t._data
+            p = ext.data(t)
             if g.shape != p.shape:
                 raise ShapeError(
                     f"{owner}.update: the gradient of {name!r} has shape {g.shape}, the parameter {p.shape}; "
@@ -198,7 +198,7 @@ class Optimizer(ABC, Generic[St]):
     def _check_layout(self, params: list[tuple[str, Tensor[Any, Any, Any]]]) -> None:
         owner = type(self).__name__
         expected = {name: (shape, dtype) for name, shape, dtype in self._layout}
-        got = {name: (t._data.shape, t._data.dtype) for name, t in params}
+        got = {name: (ext.data(t).shape, ext.data(t).dtype) for name, t in params}
         if expected.keys() != got.keys():
             missing = [n for n in expected if n not in got]
             unexpected = [n for n in got if n not in expected]

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from ... import extend as ext
 from ..._errors import CheckpointError, TypedTensorError
 from .. import _walk
 from .._module import Module, _apply_state, _check_spec, _check_type_application, _join
@@ -158,7 +159,7 @@ def state_arrays(module: Module, naming: Naming) -> dict[str, NDArray[Any]]:
     out: dict[str, NDArray[Any]] = {}
     for entry in _walk.state(module, naming):
         value = entry.value
-        data = np.array(value, dtype=np.int64) if isinstance(value, int) else value._data
+        data = np.array(value, dtype=np.int64) if isinstance(value, int) else ext.data(value)
         out[entry.name] = np.array(data, order="C", copy=True)
     return out
 
@@ -233,8 +234,8 @@ def user_metadata(metadata: object, where: str) -> dict[str, str]:
 
 def default_max_bytes(module: Module) -> int:
     """1 GiB, or twice the module's own state if that is larger."""
-    own = sum(t._data.nbytes for _, t in module.named_parameters())
-    own += sum(8 if isinstance(b, int) else b._data.nbytes for _, b in module.named_buffers())
+    own = sum(ext.data(t).nbytes for _, t in module.named_parameters())
+    own += sum(8 if isinstance(b, int) else ext.data(b).nbytes for _, b in module.named_buffers())
     return max(DEFAULT_MAX_BYTES, 2 * own)
 
 
