@@ -13,6 +13,7 @@ from ._dropout import Dropout as Dropout
 from ._flatten import Flatten as Flatten
 from ._fold import fold_batchnorm as fold_batchnorm
 from ._io._report import LoadReport as LoadReport
+from ._layernorm import LayerNorm as LayerNorm
 from ._linear import Linear as Linear
 from ._losses import cross_entropy as cross_entropy
 from ._losses import mse_loss as mse_loss

@@ -1,0 +1,222 @@
+"""``LayerNorm[D]``: normalise each row over the last dim D, then scale and shift (PyTorch semantics).
+
+``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the mean and the biased variance of each
+row of D values. The statistics are two-pass with float64 accumulation, as PyTorch's CPU kernel;
+``x - mean`` is formed in the compute dtype with the float64 mean split in two (its float32 rounding,
+then the remainder), so rows far from zero (mean 1e4, std 1 in float32) keep their variance and their
+normalised values to float32's precision, not to the mean's ulp. float16 is computed in float32 and rounded once at the end.
+The forward and its closed-form backward (for x, weight and bias) are side by side below.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import extend as ext
+from .._errors import DTypeError, ShapeError, TypedTensorError
+from .._tape import NoneTape, OwnedTape
+from .._tensor import Tensor
+from ._fields import check_fields, fits
+from ._module import FieldSpec, Module
+
+__all__ = ["LayerNorm"]
+
+D = TypeVar("D", bound=int)
+E = TypeVar("E", bound=np.generic)
+T = TypeVar("T", bound=NoneTape | OwnedTape)
+Lead = TypeVarTuple("Lead")
+
+Array = NDArray[Any]
+Floats = NDArray[np.floating[Any]]
+
+
+def _row_mean(a: Array) -> Floats:
+    """The mean over the last dim (kept, of size 1), accumulated in float64."""
+    return cast("Floats", np.mean(a, axis=-1, dtype=np.float64, keepdims=True))
+
+
+def _eps(value: object) -> float:
+    """A finite eps > 0 (a row of equal values has variance 0: eps keeps 1/sqrt(var + eps) finite)."""
+    try:
+        eps = ext.scalar(value)
+    except TypedTensorError:
+        raise TypedTensorError(
+            f"LayerNorm: eps must be a real number, got {value!r}; pass a small positive float such as 1e-5"
+        ) from None
+    if not (math.isfinite(eps) and eps > 0):
+        raise TypedTensorError(
+            f"LayerNorm: eps must be a finite number > 0, got {value!r}; with eps <= 0 a row of equal values "
+            "divides by zero. Pass a small positive float such as the default 1e-5"
+        )
+    return eps
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypedTensorError(f"LayerNorm: {name} must be True or False, got {value!r}")
+    return value is True or value is np.True_
+
+
+def _size(value: object) -> int:
+    if isinstance(value, (tuple, list)):
+        raise TypedTensorError(
+            f"LayerNorm: normalized_shape must be the size of the last dim as an int, got {value!r}; LayerNorm[D] "
+            "normalises over the last dim only: pass LayerNorm(D), and reshape the input so that the trailing dims "
+            "you normalise over are one"
+        )
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise TypedTensorError(
+            f"LayerNorm: normalized_shape must be a positive int (the size of the last dim), got {value!r}"
+        )
+    return value
+
+
+def layer_norm(x: Array, weight: Array | None, bias: Array | None, eps: float) -> ext.Result:
+    """The forward of ``y = xhat * weight + bias`` over x's last dim, and its backward.
+
+    The backward's parents are ``(x, weight, bias)`` without the absent ones. Per row of N values, with
+    ``r = 1/sqrt(var + eps)`` and ``dxhat = g * weight``:
+    ``dx = r * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))``, ``dweight = sum(g * xhat)`` and
+    ``dbias = sum(g)`` over every row.
+    """
+    work: type[np.floating[Any]] = np.float64 if x.dtype == np.float64 else np.float32  # float16 in float32
+    mean = _row_mean(x)
+    high: Floats = mean.astype(work)
+    centred: Floats = np.subtract(x, high, dtype=work)  # exact for x within a factor 2 of the mean (Sterbenz)
+    if work is np.float32:  # the float64 mean's remainder: x - mean to float32's precision, not the mean's ulp
+        centred -= (mean - high).astype(work)
+    var = _row_mean(np.square(centred))
+    r: Floats = (1.0 / np.sqrt(var + eps)).astype(work)
+    xhat = centred
+    xhat *= r
+    w: Floats | None = None if weight is None else weight.astype(work, copy=False)
+    y: Floats = xhat if w is None else xhat * w
+    if bias is not None:
+        y = y + bias.astype(work, copy=False)
+    out = y.astype(x.dtype, copy=y is xhat)  # never xhat itself: the backward keeps it
+    lead = tuple(range(x.ndim - 1))
+
+    def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
+        gw: Floats = g.astype(work, copy=False)
+        grads: list[Array | None] = []
+        if need[0]:
+            dxhat: Floats = gw if w is None else gw * w
+            m1 = _row_mean(dxhat).astype(work)
+            m2 = _row_mean(dxhat * xhat).astype(work)
+            dx: Floats = dxhat - m1
+            dx -= xhat * m2
+            dx *= r
+            grads.append(dx.astype(x.dtype, copy=False))
+        else:
+            grads.append(None)
+        if weight is not None:
+            grads.append(np.sum(gw * xhat, axis=lead, dtype=np.float64).astype(weight.dtype) if need[1] else None)
+        if bias is not None:
+            grads.append(np.sum(gw, axis=lead, dtype=np.float64).astype(bias.dtype) if need[-1] else None)
+        return tuple(grads)
+
+    return out, backward
+
+
+class LayerNorm(Module, Generic[D]):
+    """Layer normalisation over the last dim: ``LayerNorm[L[64]](64)`` maps (..., 64) to (..., 64).
+
+    Args:
+        normalized_shape: D, the size of the last dim (an int; LayerNorm normalises over that dim only).
+        eps: added to the variance, finite and > 0.
+        elementwise_affine: whether to learn ``weight`` (init 1) and ``bias`` (init 0), each (D,).
+        bias: whether to learn ``bias`` (with ``elementwise_affine``).
+        dtype: the parameters' float dtype (inputs must have it too).
+
+    ``weight`` and ``bias`` have PyTorch's names and shapes, so PyTorch state_dicts load as they are.
+    LayerNorm behaves the same in training and inference: ``forward`` and ``forward_mut`` accept either
+    tape, and the output carries the input's.
+    """
+
+    dim_attrs: ClassVar[Mapping[str, str]] = {"D": "normalized_shape"}
+    param_names: ClassVar[tuple[str, ...]] = ("weight", "bias")
+    hparam_names: ClassVar[tuple[str, ...]] = ("eps",)
+    structure_names: ClassVar[tuple[str, ...]] = ("normalized_shape", "elementwise_affine")
+    optional_names: ClassVar[tuple[str, ...]] = ("bias",)  # with elementwise_affine: None removes it
+    _field_flags: ClassVar[Mapping[str, str]] = {"weight": "elementwise_affine", "bias": "elementwise_affine"}
+
+    weight: Tensor[tuple[D], Any, NoneTape] | None
+    bias: Tensor[tuple[D], Any, NoneTape] | None
+
+    def __init__(
+        self,
+        normalized_shape: D,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        dtype: type[Any] = np.float32,
+    ) -> None:
+        size = _size(normalized_shape)  # the run-time value of D, validated whatever the static type said
+        self.eps = _eps(eps)
+        self.elementwise_affine = _flag("elementwise_affine", elementwise_affine)
+        with_bias = _flag("bias", bias)
+        self.normalized_shape = normalized_shape
+        self.dtype = ext.float_dtype(dtype, "LayerNorm")
+        affine = self.elementwise_affine
+        self.weight = ext.filled((size,), 1.0, self.dtype, "LayerNorm") if affine else None
+        self.bias = ext.filled((size,), 0.0, self.dtype, "LayerNorm") if affine and with_bias else None
+
+    def _reset(self, rng: np.random.Generator) -> None:
+        """weight 1, bias 0 (PyTorch's init; nothing random)."""
+        if self.weight is not None:
+            ext.data_mut(self.weight)[...] = 1
+        if self.bias is not None:
+            ext.data_mut(self.bias)[...] = 0
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+            f"bias={self.bias is not None}, dtype={self.dtype.name}"
+        )
+
+    def forward(self, x: Tensor[tuple[*Lead, D], E, T]) -> Tensor[tuple[*Lead, D], E, T]:
+        """Normalise x (..., D) over its last dim."""
+        return self._apply(x)
+
+    def forward_mut(self, x: Tensor[tuple[*Lead, D], E, T]) -> Tensor[tuple[*Lead, D], E, T]:
+        """Same as ``forward`` (no train/infer difference); parameters get gradients when allocated."""
+        return self._apply(x)
+
+    def _field_spec(self, name: str) -> FieldSpec:
+        """weight and bias (D,), of the layer's dtype; neither without elementwise_affine."""
+        return ((self.normalized_shape,), self.dtype) if self.elementwise_affine else None
+
+    def _check_hparams(self, values: Mapping[str, object]) -> None:
+        _eps(values.get("eps", self.eps))
+
+    def _check_setting(self, name: str, value: object) -> object:
+        return _eps(value) if name == "eps" else super()._check_setting(name, value)
+
+    def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
+        weight, bias, shape = self.weight, self.bias, (self.normalized_shape,)
+        if self.elementwise_affine:
+            bad = not fits(weight, shape, self.dtype) or (bias is not None and not fits(bias, shape, self.dtype))
+        else:
+            bad = weight is not None or bias is not None
+        if bad:
+            check_fields(self)  # a write into __dict__ got around the checks: the field is named
+        data = ext.data(ext.tensor_arg(x, "LayerNorm"))
+        if data.ndim == 0 or data.shape[-1] != self.normalized_shape:
+            raise ShapeError(
+                f"LayerNorm: expected input (..., {self.normalized_shape}), got shape {data.shape}; the last dim "
+                "must be normalized_shape"
+            )
+        if data.dtype != self.dtype:
+            raise DTypeError(
+                f"LayerNorm: the layer holds {self.dtype.name} parameters but the input is {data.dtype.name}; "
+                f"convert the input with .astype(np.{self.dtype.name}) or the model with to_dtype()"
+            )
+        params = tuple(p for p in (weight, bias) if p is not None)
+        w = None if weight is None else ext.data(weight)
+        b = None if bias is None else ext.data(bias)
+        return ext.record((x, *params), *layer_norm(data, w, b, self.eps))
