@@ -75,8 +75,12 @@ def run_ours(case: LayerCase, x: Array, w: Array) -> dict[str, Array]:
 def run_torch(case: LayerCase, x: Array, w: Array, params: dict[str, Array]) -> dict[str, Array]:
     """The same for PyTorch, with the parameters copied from ours (``params``: name -> values)."""
     th: Any = importlib.import_module("torch")  # optional, untyped: the checkers pass without it (stubs/README.md)
+    return torch_gradients(th, case.torch(th).double(), x, w, params)
 
-    module = case.torch(th).double()
+
+def torch_gradients(th: Any, module: Any, x: Array, w: Array, params: dict[str, Array]) -> dict[str, Array]:
+    """A PyTorch module's output and gradients of ``sum(out * w)`` (``gx``, ``g/<name>``), its parameters
+    first set to ``params``; ``th`` is the torch module."""
     with th.no_grad():
         for name, p in module.named_parameters():
             p.copy_(th.as_tensor(params[name]))

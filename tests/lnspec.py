@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 import typedtensor as tt
+from tests.layerspec import torch_gradients
 from typedtensor import extend as ext
 from typedtensor import nn
 
@@ -83,13 +84,4 @@ def run_torch(case: LNCase, x: Array, w: Array, params: dict[str, Array]) -> dic
     """The same for ``torch.nn.LayerNorm`` in the case's dtype."""
     th: Any = importlib.import_module("torch")  # optional, untyped: the checkers pass without it
     module = th.nn.LayerNorm(case.shape[-1], **case.options).to(getattr(th, np.dtype(case.dtype).name))
-    with th.no_grad():
-        for name, p in module.named_parameters():
-            p.copy_(th.as_tensor(params[name]))
-    xt = th.tensor(x, requires_grad=True)
-    out = module(xt)
-    (out * th.as_tensor(w)).sum().backward()
-    result = {"out": out.detach().numpy(), "gx": xt.grad.numpy()}
-    for name, p in module.named_parameters():
-        result[f"g/{name}"] = p.grad.numpy()
-    return result
+    return torch_gradients(th, module, x, w, params)

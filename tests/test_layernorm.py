@@ -181,6 +181,24 @@ def test_float16_is_computed_in_float32() -> None:
     np.testing.assert_allclose(got.astype(np.float64), _exact_normalised(x), rtol=1e-3, atol=1e-3)
 
 
+def test_an_empty_batch_and_a_non_finite_row() -> None:
+    """(0, ..., D) gives an empty result and zero parameter gradients; a NaN stays in its own row."""
+    ln = nn.LayerNorm(4, dtype=np.float64)
+    assert ln.weight is not None
+    grads = ln.alloc_grads()
+    empty: tt.Tensor[tuple[int, int, int], np.float64, tt.OwnedTape] = tt.tensor(np.zeros((0, 3, 4))).trace(grads)
+    grads.alloc(empty)
+    out = ln.forward_mut(empty)
+    got = out.sum().backward()
+    assert out.shape == (0, 3, 4)
+    assert got.get(empty).shape == (0, 3, 4)
+    assert np.array_equal(got.get(ln.weight).numpy(), np.zeros(4))
+    x = np.array([[1.0, np.nan, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]])
+    y = ln.forward(tt.tensor(x)).numpy()
+    assert np.isnan(y[0]).all()
+    np.testing.assert_allclose(y[1], _exact_normalised(x[1:])[0])
+
+
 def test_tapes_parameters_and_defaults() -> None:
     ln = nn.LayerNorm[L[4]](4)
     assert [n for n, _ in ln.named_parameters()] == ["weight", "bias"]
@@ -346,6 +364,9 @@ def test_checkpoint_round_trip(tmp_path: Path, fmt: str, naming: Any) -> None:
     np.testing.assert_array_equal(
         dst.fc.forward(dst.norm.forward(x)).numpy(), src.fc.forward(src.norm.forward(x)).numpy()
     )
+    if fmt == "safetensors":  # PyTorch's keys in the file itself
+        keys = importlib.import_module("safetensors.numpy").load_file(str(path))
+        assert sorted(keys) == ["fc.bias", "fc.weight", "norm.bias", "norm.weight"]
     with pytest.raises(tt.CheckpointError):
         load(nn.LayerNorm(6, elementwise_affine=False), fmt, path, naming=naming)
 
