@@ -273,7 +273,7 @@ def test_bad_options_are_refused(kwargs: dict[str, Any], message: str) -> None:
 @pytest.mark.parametrize(
     ("size", "message"),
     [
-        (0, "normalized_shape must be a positive int.*got 0"),
+        (0, r"normalized_shape must be a positive int.*got 0; pass the input's last-dim size"),
         (-2, "normalized_shape must be a positive int"),
         (2.0, "normalized_shape must be a positive int"),
         (True, "normalized_shape must be a positive int"),

@@ -71,7 +71,8 @@ def _size(value: object) -> int:
         )
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise TypedTensorError(
-            f"LayerNorm: normalized_shape must be a positive int (the size of the last dim), got {value!r}"
+            f"LayerNorm: normalized_shape must be a positive int (the size of the last dim), got {value!r}; pass the "
+            "input's last-dim size, e.g. LayerNorm(x.shape[-1])"
         )
     return value
 
@@ -97,7 +98,10 @@ def layer_norm(x: Array, weight: Array | None, bias: Array | None, eps: float) -
     w: Floats | None = None if weight is None else weight.astype(work, copy=False)
     y: Floats = xhat if w is None else xhat * w
     if bias is not None:
-        y = y + bias.astype(work, copy=False)
+        if y is xhat:
+            y = xhat + bias.astype(work, copy=False)
+        else:
+            y += bias.astype(work, copy=False)
     out = y.astype(x.dtype, copy=y is xhat)  # never xhat itself: the backward keeps it
     lead = tuple(range(x.ndim - 1))
 
