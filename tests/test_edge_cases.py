@@ -84,7 +84,7 @@ def test_bool_masks_refuse_arithmetic_and_tracing() -> None:
     for op in ops:
         with pytest.raises(tt.DTypeError, match="bool mask"):
             op()
-    with pytest.raises(tt.TypedTensorError, match="only float tensors can be traced"), tt.checks(False):
+    with pytest.raises(tt.TypedTensorError, match="only float and integer tensors can be traced"), tt.checks(False):
         m.leaky_trace()
 
 

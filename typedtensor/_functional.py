@@ -85,13 +85,14 @@ def where(
     cond: Tensor[S, np.bool_, Any], a: Tensor[S, E, Any] | float, b: Tensor[S, E, Any] | float
 ) -> Tensor[S, E, Any]:
     """``a`` where ``cond`` is True, else ``b``; gradients flow to the chosen places."""
-    tensors = tuple(x for x in (a, b) if isinstance(x, Tensor))
+    ta, tb = (a if isinstance(a, Tensor) else None), (b if isinstance(b, Tensor) else None)
+    tensors = tuple(x for x in (ta, tb) if x is not None)
     if not tensors:
         raise TypedTensorError("where: at least one of a and b must be a tensor (it sets the dtype)")
     if len(tensors) == 2:
         _same(tensors, "where", None)
     mask = _mask(cond, tensors[0], "where")
     dt = tensors[0]._data.dtype  # a scalar must fit it (1e5 is no float16)
-    av = a._data if isinstance(a, Tensor) else _scalar(a, dt)
-    bv = b._data if isinstance(b, Tensor) else _scalar(b, dt)
-    return _apply(_ew.where(mask, av, bv), tensors)
+    av = _scalar(a, dt) if ta is None else ta._data
+    bv = _scalar(b, dt) if tb is None else tb._data
+    return _apply(_ew.where(mask, av, bv), (ta, tb, cond))

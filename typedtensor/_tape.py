@@ -8,6 +8,8 @@ two inputs carry different tapes, the tapes are merged into one: the merged tape
 histories in recording order, and ``backward`` writes gradients into every ``Gradients`` either tape
 was started with. Untraced inputs of a taped op are constants unless a ``Gradients`` of the tape
 allocated them (model parameters) or the tape is leaky: then their gradient is computed too.
+Integer tensors carry a tape like float ones (``ids.trace(grads)`` feeds an embedding) but never get a
+gradient: an integer or bool parent's ``need`` is always False.
 
 ``backward`` consumes the tape: saved buffers are released as each op is run, intermediate
 gradients are freed as soon as they are consumed (unless the tape is leaky), and a second
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["Gradients", "NoneTape", "OwnedTape"]
 
 Array = NDArray[Any]
-#: A recorded op's local derivative: upstream gradient and which inputs need one -> their gradients.
+#: A recorded op's local derivative: upstream gradient and which parents need one (one bool per parent:
+#: False for a constant, an integer or bool parent) -> one gradient or None per parent.
 Backward = Callable[[Array, tuple[bool, ...]], tuple[Array | None, ...]]
 
 S = TypeVar("S")
@@ -56,7 +59,8 @@ class OwnedTape:
     __slots__ = ("_ops", "_parent", "_sinks", "_used")
 
     def __init__(self, sink: Gradients) -> None:
-        self._ops: list[tuple[int, int, tuple[int, ...], tuple[bool, ...], Backward]] = []
+        #: (order, output id, parent ids (-1: a constant), traced float parents, float parents, backward)
+        self._ops: list[tuple[int, int, tuple[int, ...], tuple[bool, ...], tuple[bool, ...], Backward]] = []
         self._sinks: list[Gradients] = [sink]
         self._parent: OwnedTape | None = None
         self._used = False
@@ -91,13 +95,29 @@ def merge(a: OwnedTape, b: OwnedTape) -> OwnedTape:
     return a
 
 
-def record(tape: OwnedTape, out_id: int, parents: tuple[Tensor[Any, Any, Any], ...], bwd: Backward) -> None:
-    """Append one op to ``tape`` (already the root)."""
+def record(tape: OwnedTape, out_id: int, parents: tuple[Tensor[Any, Any, Any] | None, ...], bwd: Backward) -> None:
+    """Append one op to ``tape`` (already the root); ``None`` parents are constants.
+
+    Only float parents can ever need a gradient: an op whose parents are all integer, bool or constant is
+    not recorded at all (its result still carries the tape).
+    """
     if tape._used:
         raise TapeError("this tape was consumed by backward(); trace the inputs again (x.trace(grads)) for a new step")
-    tape._ops.append(
-        (next(_seq), out_id, tuple(p._id for p in parents), tuple(p._tape is not None for p in parents), bwd)
-    )
+    pids: list[int] = []
+    traced: list[bool] = []
+    floats: list[bool] = []
+    for p in parents:
+        if p is None:
+            pids.append(-1)
+            traced.append(False)
+            floats.append(False)
+        else:
+            f = p._data.dtype.kind == "f"
+            pids.append(p._id)
+            traced.append(f and p._tape is not None)
+            floats.append(f)
+    if True in floats:
+        tape._ops.append((next(_seq), out_id, tuple(pids), tuple(traced), tuple(floats), bwd))
 
 
 class Gradients:
@@ -186,18 +206,18 @@ def backward(loss: Tensor[Any, Any, Any]) -> Gradients:
     ops = tape._ops
     tape._ops = []
     while ops:
-        _, out_id, pids, traced, bwd = ops.pop()  # drops the op's saved buffers once run
+        _, out_id, pids, traced, floats, bwd = ops.pop()  # drops the op's saved buffers once run
         g = grads.get(out_id) if (leaky or out_id in keep) else grads.pop(out_id, None)
         if g is None:
             continue
         if leaky:
-            need = (True,) * len(pids)
+            need = floats
         elif keep:
-            need = tuple(t or pid in keep for pid, t in zip(pids, traced, strict=True))
+            need = tuple(t or (f and pid in keep) for pid, t, f in zip(pids, traced, floats, strict=True))
         else:
             need = traced
-        for pid, gi in zip(pids, bwd(g, need), strict=True):
-            if gi is None:
+        for pid, gi, n in zip(pids, bwd(g, need), need, strict=True):
+            if gi is None or not n:  # a parent that needs none (a constant, an integer) gets none
                 continue
             old = grads.get(pid)
             grads[pid] = gi if old is None else old + gi

@@ -116,7 +116,10 @@ class Tensor(Generic[S, E, T]):
     # ---- tapes -------------------------------------------------------------------------------
 
     def trace(self: Tensor[S, E, NoneTape], grads: Gradients) -> Tensor[S, E, OwnedTape]:
-        """Start recording into ``grads`` (kept: tensors ``grads`` allocated, e.g. a model's parameters)."""
+        """Start recording into ``grads`` (kept: tensors ``grads`` allocated, e.g. a model's parameters).
+
+        An integer tensor (token ids) carries the tape into the ops that read it but never gets a gradient.
+        """
         return _make(_traceable(self, grads), OwnedTape(grads), self._id)
 
     def leaky_trace(self: Tensor[S, E, NoneTape]) -> Tensor[S, E, OwnedTape]:
@@ -164,7 +167,7 @@ class Tensor(Generic[S, E, T]):
             src = self._data.dtype
             with np.errstate(over="ignore"):
                 out = self._data.astype(dt)
-            return _record_unary(self, out, lambda g, need: (g.astype(src),))  # bool and int tensors: never traced
+            return _apply((out, lambda g, need: (g.astype(src),)), (self,), keep_dtype=False)
 
     # ---- elementwise binary --------------------------------------------------------------------
 
@@ -214,7 +217,7 @@ class Tensor(Generic[S, E, T]):
 
     def __rsub__(self, other: float) -> Tensor[S, E, T]:
         """scalar - tensor."""
-        return _unary(self, _ew.rsub(self._data, _scalar(other, self._data.dtype)))
+        return _apply(_ew.rsub(self._data, _scalar(other, self._data.dtype)), (self,))
 
     def __rmul__(self, other: float) -> Tensor[S, E, T]:
         """scalar * tensor."""
@@ -222,23 +225,23 @@ class Tensor(Generic[S, E, T]):
 
     def __rtruediv__(self, other: float) -> Tensor[S, E, T]:
         """scalar / tensor."""
-        return _unary(self, _ew.rdiv(self._data, _scalar(other, self._data.dtype)))
+        return _apply(_ew.rdiv(self._data, _scalar(other, self._data.dtype)), (self,))
 
     def __pow__(self, exponent: float, modulo: None = None) -> Tensor[S, E, T]:
         """tensor ** exponent for a real number (PyTorch's gradient, also at 0); a tensor exponent is refused."""
         if modulo is not None:
             raise DTypeError(f"pow(tensor, exponent, modulo): a modulo is not supported, got {modulo!r}")
-        return _unary(_float_operand(self, "**"), _ew.pow_(self._data, _exponent(exponent)))
+        return _apply(_ew.pow_(_float_operand(self, "**")._data, _exponent(exponent)), (self,))
 
     def __rpow__(self, base: float) -> Tensor[S, E, T]:
         """number ** tensor, for a real base (PyTorch's gradient: 0 where base is 0 and the exponent >= 0)."""
-        return _unary(_float_operand(self, "**"), _ew.rpow(self._data, _scalar(base)))
+        return _apply(_ew.rpow(_float_operand(self, "**")._data, _scalar(base)), (self,))
 
     def __neg__(self) -> Tensor[S, E, T]:
         """-tensor."""
-        if self._data.dtype is _BOOL:  # NumPy itself refuses -bool, before _unary could explain
+        if self._data.dtype is _BOOL:  # NumPy itself refuses -bool, before _apply could explain
             _refuse_bool()
-        return _unary(self, _ew.neg(self._data))
+        return _apply(_ew.neg(self._data), (self,))
 
     # ---- comparisons (not differentiable; the mask is a bool tensor) ---------------------------
     # ``==`` and ``!=`` are elementwise too (NumPy and PyTorch): ``bool()`` of the result needs one
@@ -325,42 +328,42 @@ class Tensor(Generic[S, E, T]):
 
     def exp(self) -> Tensor[S, E, T]:
         """e ** x."""
-        return _unary(self, _ew.exp(self._data))
+        return _apply(_ew.exp(self._data), (self,))
 
     def log(self) -> Tensor[S, E, T]:
         """Natural logarithm."""
-        return _unary(self, _ew.log(self._data))
+        return _apply(_ew.log(self._data), (self,))
 
     def sqrt(self) -> Tensor[S, E, T]:
         """Square root."""
-        return _unary(self, _ew.sqrt(self._data))
+        return _apply(_ew.sqrt(self._data), (self,))
 
     def square(self) -> Tensor[S, E, T]:
         """x * x."""
-        return _unary(self, _ew.square(self._data))
+        return _apply(_ew.square(self._data), (self,))
 
     def abs(self) -> Tensor[S, E, T]:
         """|x| (derivative 0 at 0)."""
-        return _unary(self, _ew.abs_(self._data))
+        return _apply(_ew.abs_(self._data), (self,))
 
     def relu(self) -> Tensor[S, E, T]:
         """max(x, 0) (derivative 0 at 0)."""
-        return _unary(self, _ew.relu(self._data))
+        return _apply(_ew.relu(self._data), (self,))
 
     def sigmoid(self) -> Tensor[S, E, T]:
         """1 / (1 + e ** -x), stable for every input."""
-        return _unary(self, _ew.sigmoid(self._data))
+        return _apply(_ew.sigmoid(self._data), (self,))
 
     def tanh(self) -> Tensor[S, E, T]:
         """Hyperbolic tangent."""
-        return _unary(self, _ew.tanh(self._data))
+        return _apply(_ew.tanh(self._data), (self,))
 
     def gelu(self, approximate: Literal["none", "tanh"] = "none") -> Tensor[S, E, T]:
         """x * Phi(x) (``approximate="tanh"``: PyTorch's tanh approximation, faster)."""
         if approximate == "none":
-            return _unary(self, _ew.gelu(self._data))
+            return _apply(_ew.gelu(self._data), (self,))
         if approximate == "tanh":
-            return _unary(self, _ew.gelu_tanh(self._data))
+            return _apply(_ew.gelu_tanh(self._data), (self,))
         raise TypedTensorError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor[S, E, T]:
@@ -371,19 +374,20 @@ class Tensor(Generic[S, E, T]):
         hi = None if max is None else _scalar(max, self._data.dtype)
         if lo is not None and hi is not None and lo > hi:
             raise TypedTensorError(f"clamp(): min ({min}) must not exceed max ({max})")
-        return _unary(self, _ew.clamp(self._data, lo, hi))
+        return _apply(_ew.clamp(self._data, lo, hi), (self,))
 
     def softmax(self, axis: int = -1) -> Tensor[S, E, T]:
         """exp(x) / sum(exp(x)) along ``axis``."""
-        return _unary(self, _sm.softmax(self._data, _nonempty_axis(self, axis)))
+        return _apply(_sm.softmax(self._data, _nonempty_axis(self, axis)), (self,))
 
     def log_softmax(self, axis: int = -1) -> Tensor[S, E, T]:
         """log(softmax(x)) along ``axis``, computed stably."""
-        return _unary(self, _sm.log_softmax(self._data, _nonempty_axis(self, axis)))
+        return _apply(_sm.log_softmax(self._data, _nonempty_axis(self, axis)), (self,))
 
     def masked_fill(self, mask: Tensor[S, np.bool_, Any], value: float) -> Tensor[S, E, T]:
         """``value`` where ``mask`` is True, x elsewhere; no gradient flows to filled places."""
-        return _unary(self, _ew.where(_mask(mask, self, "masked_fill"), _scalar(value, self._data.dtype), self._data))
+        cond = _mask(mask, self, "masked_fill")
+        return _apply(_ew.where(cond, _scalar(value, self._data.dtype), self._data), (None, self, mask))
 
     # ---- matmul --------------------------------------------------------------------------------
     # One triple of overloads (other untraced, other traced, both the same tape) per rank pattern. Batch
@@ -503,19 +507,19 @@ class Tensor(Generic[S, E, T]):
 
         def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor[Any, E, T]:
             """Sum over ``axis`` (all axes when None)."""
-            return _unary(self, _red.sum_(self._data, _axes(self, axis), keepdims))
+            return _apply(_red.sum_(self._data, _axes(self, axis), keepdims), (self,))
 
         def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor[Any, E, T]:
             """Mean over ``axis`` (all axes when None)."""
-            return _unary(self, _red.mean(self._data, _axes(self, axis), keepdims))
+            return _apply(_red.mean(self._data, _axes(self, axis), keepdims), (self,))
 
         def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor[Any, E, T]:
             """Maximum over ``axis``; the gradient is shared evenly among ties."""
-            return _unary(self, _red.max_(self._data, _nonempty(self, _axes(self, axis)), keepdims))
+            return _apply(_red.max_(self._data, _nonempty(self, _axes(self, axis)), keepdims), (self,))
 
         def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor[Any, E, T]:
             """Minimum over ``axis``; the gradient is shared evenly among ties."""
-            return _unary(self, _red.min_(self._data, _nonempty(self, _axes(self, axis)), keepdims))
+            return _apply(_red.min_(self._data, _nonempty(self, _axes(self, axis)), keepdims), (self,))
 
     @overload
     def var(self, axis: None = None, *, correction: int = 1) -> Tensor[tuple[()], E, T]: ...
@@ -538,7 +542,7 @@ class Tensor(Generic[S, E, T]):
                 f"var: {n} value(s) per result with correction={correction} leaves no degrees of freedom; "
                 "reduce over more values or use correction=0"
             )
-        return _unary(self, _red.var(self._data, axes, keepdims, correction))
+        return _apply(_red.var(self._data, axes, keepdims, correction), (self,))
 
     # ---- shape ---------------------------------------------------------------------------------
 
@@ -550,7 +554,7 @@ class Tensor(Generic[S, E, T]):
             raise ShapeError(
                 f"reshape: cannot view shape {self._data.shape} ({self._data.size} elements) as {tuple(shape)}"
             ) from None
-        return _unary(self, res)
+        return _apply(res, (self,))
 
     def broadcast_to(self, shape: S2) -> Tensor[S2, E, T]:
         """Repeat along new leading dims and size-1 dims (NumPy rules); the gradient sums back."""
@@ -561,7 +565,7 @@ class Tensor(Generic[S, E, T]):
                 f"broadcast_to: shape {self._data.shape} cannot broadcast to {tuple(shape)}: dims must match "
                 "or be 1, aligned from the right"
             ) from None
-        return _unary(self, res)
+        return _apply(res, (self,))
 
     def permute(self, axes: tuple[int, ...]) -> Tensor[tuple[Any, ...], E, T]:
         """Reorder the axes (``axes[i]`` is the source of output axis i); realize() to re-type."""
@@ -572,7 +576,7 @@ class Tensor(Generic[S, E, T]):
         order = [_index(a, "permute: an axis") for a in cast("tuple[object, ...]", given)]
         if sorted(a % nd if -nd <= a < nd else a for a in order) != list(range(nd)):
             raise ShapeError(f"permute: axes {axes} are not a permutation of range({nd}) for shape {self._data.shape}")
-        return _unary(self, _sh.permute(self._data, tuple(a % nd for a in order)))
+        return _apply(_sh.permute(self._data, tuple(a % nd for a in order)), (self,))
 
     def transpose(self: Tensor[tuple[*Lead, M, N], E, T]) -> Tensor[tuple[*Lead, N, M], E, T]:
         """Swap the last two axes (PyTorch ``.mT``)."""
@@ -580,7 +584,7 @@ class Tensor(Generic[S, E, T]):
         if nd < 2:
             raise ShapeError(f"transpose: needs rank >= 2, got shape {self._data.shape}")
         axes = (*range(nd - 2), nd - 1, nd - 2)
-        return _unary(self, _sh.permute(self._data, axes))
+        return _apply(_sh.permute(self._data, axes), (self,))
 
     @overload
     def __getitem__(self: Tensor[tuple[D0, *Rest], E, T], index: int) -> Tensor[tuple[*Rest], E, T]: ...
@@ -596,7 +600,7 @@ class Tensor(Generic[S, E, T]):
             res = _sh.getitem(self._data, index)
         except (IndexError, ValueError, TypeError) as e:
             raise ShapeError(f"index {index!r} does not fit shape {self._data.shape}: {e}") from None
-        return _unary(self, res)
+        return _apply(res, (self,))
 
 
 if TYPE_CHECKING:
@@ -664,42 +668,34 @@ def _make(data: NDArray[Any], tape: OwnedTape | None, tid: int | None = None) ->
     return t
 
 
-def _unary(x: Tensor[Any, Any, Any], res: Result) -> Tensor[Any, Any, Any]:
+def _apply(
+    res: Result, parents: tuple[Tensor[Any, Any, Any] | None, ...], keep_dtype: bool = True
+) -> Tensor[Any, Any, Any]:
+    """The one recorder of every op: the kernel's output as a tensor, its backward on the tape.
+
+    ``parents`` are the kernel's operands in its order, ``None`` for a constant in a tensor's place (a
+    scalar operand, a missing bias): the backward gets one ``need`` per parent. The result is traced
+    when any parent is (tapes merge as ``_tape`` describes). With ``keep_dtype`` the output must have
+    the dtype of the first tensor parent, and a bool one is refused.
+    """
     y, bwd = res
-    dt = x._data.dtype
-    if dt is _BOOL:
-        _refuse_bool()
     if y.__class__ is not np.ndarray:  # ufuncs return NumPy scalars for 0-d input
         y = np.asarray(y)
-    if y.dtype is not dt and y.dtype != dt:
-        _refuse_promotion(dt, y.dtype)
-    return _record_unary(x, y, bwd)
-
-
-def _record_unary(x: Tensor[Any, Any, Any], y: NDArray[Any], bwd: Any) -> Tensor[Any, Any, Any]:
-    tape = x._tape
-    if tape is None:
-        return _make(y, None)
-    tape = tape._root()
-    out = _make(y, tape)
-    record(tape, out._id, (x,), bwd)
-    return out
-
-
-def _apply(res: Result, parents: tuple[Tensor[Any, Any, Any], ...]) -> Tensor[Any, Any, Any]:
-    y, bwd = res
-    dt = parents[0]._data.dtype
-    if dt is _BOOL:
-        _refuse_bool()
-    if y.__class__ is not np.ndarray:
-        y = np.asarray(y)
-    if y.dtype is not dt and y.dtype != dt:
-        _refuse_promotion(dt, y.dtype)
+    if keep_dtype:
+        first = parents[0]
+        if first is None:  # where(cond, 2.0, b): the first tensor sets the dtype
+            first = next(p for p in parents if p is not None)
+        dt = first._data.dtype
+        if dt is _BOOL:
+            _refuse_bool()
+        if y.dtype is not dt and y.dtype != dt:
+            _refuse_promotion(dt, y.dtype)
     tape: OwnedTape | None = None
     for p in parents:
-        pt = p._tape
-        if pt is not None:
-            tape = pt._root() if tape is None else merge(tape, pt)
+        if p is not None:
+            pt = p._tape
+            if pt is not None:
+                tape = pt._root() if tape is None else merge(tape, pt)
     out = _make(y, tape)
     if tape is not None:
         record(tape, out._id, parents, bwd)
@@ -731,8 +727,11 @@ def _traceable(x: Tensor[Any, Any, Any], grads: object) -> NDArray[Any]:
         raise TapeError(
             f"trace() needs a Gradients (model.alloc_grads() or tt.Gradients()), got {type(grads).__name__}"
         )
-    if x._data.dtype not in _FLOATS:
-        raise DTypeError(f"only float tensors can be traced, this one is {x._data.dtype.name}")
+    if x._data.dtype is _BOOL:
+        raise DTypeError(
+            "only float and integer tensors can be traced, this one is bool; a mask takes part in traced ops "
+            "untraced (where(), masked_fill())"
+        )
     return x._data
 
 
@@ -854,7 +853,7 @@ def _operand(x: Tensor[Any, Any, Any], other: Any) -> NDArray[Any] | float:
 def _binary(x: Tensor[Any, Any, Any], other: object, kernel: Any) -> Tensor[Any, Any, Any]:
     o = _operand(x, other)
     if isinstance(o, float):
-        return _unary(x, kernel(x._data, o))
+        return _apply(kernel(x._data, o), (x, None))
     return _apply(kernel(x._data, o), (x, other))  # type: ignore[arg-type]
 
 

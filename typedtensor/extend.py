@@ -21,7 +21,11 @@ Contracts:
   traced op's backward may hold it. :func:`data_mut` is the same array for the owner of an untraced
   tensor (a layer's parameters and buffers, an optimizer's update, a checkpoint load).
 - A backward takes the upstream gradient ``g`` (the output's shape and dtype) and ``need`` (one bool
-  per parent) and returns one array or ``None`` per parent, each of that parent's shape and dtype.
+  per parent, always as many as the parents) and returns one array or ``None`` per parent, each of that
+  parent's shape and dtype. ``need[i]`` is False for a constant (``None`` in the parents: a scalar
+  operand, a missing bias) and for an integer or bool parent (indices, labels, a mask: taking part in
+  the op, and carrying a tape, but never getting a gradient); a gradient returned where ``need`` is
+  False is dropped.
 - Gradients are keyed by :func:`tensor_id`, the identity the tape uses (``trace``, ``realize`` and
   ``detach`` of a parameter keep it or make a new one as documented on each).
 """
@@ -117,28 +121,30 @@ def wrap(array: NDArray[E]) -> Tensor[tuple[Any, ...], E, NoneTape]:
     return _make(array, None)
 
 
-def record(parents: tuple[Tensor[Any, Any, Any], ...], out: Array, backward: Backward) -> Tensor[Any, Any, Any]:
+def record(parents: tuple[Tensor[Any, Any, Any] | None, ...], out: Array, backward: Backward) -> Tensor[Any, Any, Any]:
     """The result of an op on ``parents``: ``out`` as a tensor, with ``backward`` on the tape.
 
     The result is traced when any parent is (tapes merge as ``typedtensor._tape`` describes) and untraced
-    otherwise (``backward`` is then dropped). ``out`` must keep the first parent's dtype (a DTypeError
-    names NumPy's promotion otherwise); a bool first parent is refused. Kernels returning a ``Result``
-    pair record with ``record(parents, *kernel(...))``.
+    otherwise (``backward`` is then dropped). A ``None`` parent is a constant in a tensor's place: the
+    backward still gets its ``need`` (False). ``out`` must keep the first tensor parent's dtype (a
+    DTypeError names NumPy's promotion otherwise); a bool first tensor parent is refused. Kernels
+    returning a ``Result`` pair record with ``record(parents, *kernel(...))``.
     """
     try:
         return _apply((out, backward), parents)
-    except (AttributeError, IndexError, TypeError):  # the parents are checked only on failure: no cost otherwise
+    except (AttributeError, IndexError, TypeError, StopIteration):  # parents checked only on failure: no cost otherwise
         _check_parents(parents)
         raise
 
 
 def _check_parents(parents: object) -> None:
-    if not isinstance(parents, tuple) or not parents:
+    if not isinstance(parents, tuple) or all(p is None for p in cast("tuple[object, ...]", parents)):
         raise TapeError(
-            f"record: parents must be a non-empty tuple of tensors, got {parents!r}; wrap() a result that has no parent"
+            f"record: parents must be a non-empty tuple of tensors (None for a constant, at least one tensor), got "
+            f"{parents!r}; wrap() a result that has no parent"
         )
     for p in cast("tuple[object, ...]", parents):
-        if p.__class__ is not Tensor:
+        if p is not None and p.__class__ is not Tensor:
             raise DTypeError(f"record: every parent must be a typedtensor.Tensor, got {type(p).__name__}")
 
 

@@ -361,7 +361,10 @@ class _Scatter:
 def conv2d(
     x: Array, w: Array, b: Array | None, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair, groups: int
 ) -> Result:
-    """y = conv(x, w) + b for x (N, C, H, W), w (O, C/groups, kH, kW), b (O,) or None; validated inputs."""
+    """y = conv(x, w) + b for x (N, C, H, W), w (O, C/groups, kH, kW), b (O,) or None; validated inputs.
+
+    Three parents (x, w, b), b None on the tape without a bias.
+    """
     dtype = x.dtype
     if dtype == np.float16:
         x, w = x.astype(np.float32), w.astype(np.float32)
@@ -424,9 +427,9 @@ def conv2d(
         dx = None if scatter is None else np.ascontiguousarray(scatter.dx, dtype=dtype)
         dw = None if dw3 is None else dw3.reshape(w.shape).astype(dtype, copy=False)
         db = None
-        if len(need) == 3 and need[2]:
+        if need[2]:
             db = g.reshape(n, o, ho * wo).sum(axis=2).sum(axis=0).astype(dtype, copy=False)
-        return (dx, dw) if len(need) == 2 else (dx, dw, db)
+        return dx, dw, db
 
     return y.astype(dtype, copy=False), bwd
 

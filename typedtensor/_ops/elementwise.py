@@ -11,16 +11,19 @@ from ._types import Array, Grads, Result
 # ---- binary (tensor with tensor of the same shape, or tensor with a Python scalar) ----------
 
 
+# Two parents (a, b); b is None on the tape when it is a scalar, and need[1] is then False.
+
+
 def add(a: Array, b: Array | float) -> Result:
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
-        return (g, g) if len(need) == 2 else (g,)
+        return (g if need[0] else None, g if need[1] else None)
 
     return np.add(a, b), bwd
 
 
 def sub(a: Array, b: Array | float) -> Result:
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
-        return (g, -g if need[1] else None) if len(need) == 2 else (g,)
+        return (g if need[0] else None, -g if need[1] else None)
 
     return np.subtract(a, b), bwd
 
@@ -32,8 +35,6 @@ def rsub(a: Array, b: float) -> Result:
 
 def mul(a: Array, b: Array | float) -> Result:
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
-        if len(need) == 1:
-            return (g * b,)
         return (g * b if need[0] else None, g * a if need[1] else None)
 
     return np.multiply(a, b), bwd
@@ -41,10 +42,7 @@ def mul(a: Array, b: Array | float) -> Result:
 
 def div(a: Array, b: Array | float) -> Result:
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
-        ga = g / b if need[0] else None
-        if len(need) == 1:
-            return (ga,)
-        return ga, (-g * a / (b * b) if need[1] else None)
+        return (g / b if need[0] else None, -g * a / (b * b) if need[1] else None)
 
     return np.divide(a, b), bwd
 
@@ -187,16 +185,10 @@ def clamp(a: Array, lo: float | None, hi: float | None) -> Result:
 
 
 def where(cond: Array, a: Array | float, b: Array | float) -> Result:
-    """cond ? a : b, elementwise; inputs are the tensors among a and b, in order."""
+    """cond ? a : b, elementwise; three parents (a, b, cond): a scalar branch is None, cond never needs one."""
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
         zero = np.zeros((), dtype=g.dtype)
-        out: list[Array | None] = []
-        k = 0
-        for side, pick in ((a, True), (b, False)):
-            if isinstance(side, np.ndarray):
-                out.append((np.where(cond, g, zero) if pick else np.where(cond, zero, g)) if need[k] else None)
-                k += 1
-        return tuple(out)
+        return (np.where(cond, g, zero) if need[0] else None, np.where(cond, zero, g) if need[1] else None, None)
 
     return np.where(cond, a, b), bwd

@@ -75,7 +75,7 @@ def matmul(a: Array, b: Array) -> Result:
 def linear(x: Array, w: Array, b: Array | None) -> Result:
     """``x @ w.T + b`` over the last dim of x (any leading dims), w (O, I), b (O,); one recorded op.
 
-    The inputs are (x, w) or (x, w, b). Leading dims are folded into rows so each direction is one GEMM.
+    Three parents (x, w, b), b None on the tape without a bias. Leading dims are folded into rows so each direction is one GEMM.
     """
     rows = x.reshape(-1, x.shape[-1])
     y = rows @ w.T
@@ -87,8 +87,6 @@ def linear(x: Array, w: Array, b: Array | None) -> Result:
         g2 = g.reshape(-1, w.shape[0])
         gx = (g2 @ w).reshape(x.shape) if need[0] else None
         gw = g2.T @ rows if need[1] else None
-        if len(need) == 2:
-            return gx, gw
         return gx, gw, (g2.sum(axis=0) if need[2] else None)
 
     return y.reshape(out_shape), bwd

@@ -30,7 +30,8 @@ def cross_entropy(z: Array, labels: NDArray[np.integer[Any]], reduction: Reducti
     """Cross-entropy of logits z (B, K) against integer labels (B,), as PyTorch's ``cross_entropy``.
 
     With label smoothing s the target is (1 - s) one-hot + s / K. The gradient is
-    ``softmax(z) - target`` times the upstream gradient: one pass, no chain of primitive ops.
+    ``softmax(z) - target`` times the upstream gradient: one pass, no chain of primitive ops. Two
+    parents (logits, labels); the integer labels never need a gradient.
     """
     b, k = int(z.shape[0]), int(z.shape[1])
     shifted = z - z.max(axis=1, keepdims=True)
@@ -49,7 +50,7 @@ def cross_entropy(z: Array, labels: NDArray[np.integer[Any]], reduction: Reducti
         grad[rows, labels] -= 1.0 - smoothing
         up = _upstream(g, b, reduction)
         grad *= up[:, None] if reduction == "none" else up
-        return (grad,)
+        return (grad, None)
 
     return _reduce(per_item, reduction), bwd
 
@@ -60,6 +61,6 @@ def mse(p: Array, t: Array, reduction: Reduction) -> Result:
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
         gp = 2.0 * d * _upstream(g, d.size, reduction)
-        return gp, (-gp if len(need) > 1 and need[1] else None)
+        return (gp if need[0] else None, -gp if need[1] else None)
 
     return _reduce(d * d, reduction), bwd

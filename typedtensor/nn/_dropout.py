@@ -67,4 +67,4 @@ class Dropout(Module):
         else:
             keep = self._rng.random(data.shape) >= self.p
             factor = keep.astype(data.dtype) * data.dtype.type(1.0 / (1.0 - self.p))
-        return ext.record((x,), *_ew.mul(data, factor))
+        return ext.record((x, None), *_ew.mul(data, factor))

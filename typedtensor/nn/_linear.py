@@ -111,6 +111,5 @@ class Linear(Module, Generic[I, O]):
                 f"Linear: the layer holds {self.dtype.name} parameters but the input is {data.dtype.name}; "
                 f"convert the input with .astype(np.{self.dtype.name}) or the model with to_dtype()"
             )
-        if bias is None:
-            return ext.record((x, self.weight), *_la.linear(data, ext.data(self.weight), None))
-        return ext.record((x, self.weight, bias), *_la.linear(data, ext.data(self.weight), ext.data(bias)))
+        b = None if bias is None else ext.data(bias)
+        return ext.record((x, self.weight, bias), *_la.linear(data, ext.data(self.weight), b))

@@ -85,7 +85,7 @@ def cross_entropy(
             f"cross_entropy: labels must be in [0, {z.shape[1]}) for {z.shape[1]} classes, got values from "
             f"{y.min()} to {y.max()}"
         )
-    return ext.record((logits,), *_lo.cross_entropy(z, y, red, smoothing))
+    return ext.record((logits, labels), *_lo.cross_entropy(z, y, red, smoothing))
 
 
 @overload

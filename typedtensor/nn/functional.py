@@ -82,7 +82,7 @@ def _image(x: Tensor[Any, Any, Any], where: str) -> tuple[Array, bool]:
     return data, False
 
 
-def _unbatch(res: Result, unbatched: bool, parents: int) -> Result:
+def _unbatch(res: Result, unbatched: bool) -> Result:
     """Drop the batch axis the unbatched form added (and add it back to x's gradient)."""
     if not unbatched:
         return res
@@ -91,7 +91,7 @@ def _unbatch(res: Result, unbatched: bool, parents: int) -> Result:
     def back(g: Array, need: tuple[bool, ...]) -> Grads:
         grads = bwd(g[np.newaxis], need)
         dx = grads[0]
-        return (None if dx is None else dx[0], *grads[1:parents])
+        return (None if dx is None else dx[0], *grads[1:])
 
     return y[0], back
 
@@ -243,8 +243,7 @@ def _conv2d(
             f"{padded} (input {(h, wd)} plus padding); use a smaller kernel or dilation, or more padding"
         )
     res = _conv.conv2d(data, w, None if bias is None else ext.data(bias), st, pads, dil, g)
-    parents = (x, weight) if bias is None else (x, weight, bias)
-    return ext.record(parents, *_unbatch(res, unbatched, len(parents)))
+    return ext.record((x, weight, bias), *_unbatch(res, unbatched))
 
 
 def release_conv_buffers() -> None:
@@ -340,7 +339,7 @@ def _pool2d(
             f"would be {out}; use a smaller kernel_size or more padding"
         )
     kernel = _pool.max_pool2d if kind == "max" else _pool.avg_pool2d
-    return ext.record((x,), *_unbatch(kernel(data, k, s, p), unbatched, 1))
+    return ext.record((x,), *_unbatch(kernel(data, k, s, p), unbatched))
 
 
 @overload
