@@ -31,6 +31,10 @@ assert_type(tt.tensor(np.zeros(3)), Tensor[tuple[Any, ...], np.float64, NoneTape
 at = a.leaky_trace()
 assert_type(at, Tensor[tuple[L[2], L[3]], F32, OwnedTape])
 assert_type(a.trace(Gradients()), Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+# an integer tensor carries a tape too (token ids into an embedding); it never gets a gradient
+ids: Tensor[tuple[int], np.int64, NoneTape] = tt.tensor([1, 2], np.int64)
+assert_type(ids.trace(Gradients()), Tensor[tuple[int], np.int64, OwnedTape])
+assert_type(ids.leaky_trace(), Tensor[tuple[int], np.int64, OwnedTape])
 loss = (at @ b).relu().mean()
 assert_type(loss, Tensor[tuple[()], F32, OwnedTape])
 grads = loss.backward()
