@@ -386,7 +386,7 @@ def test_pytorch_errors() -> None:
 
 def test_constructor_errors() -> None:
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"momentum": 1.5}, "momentum must be in [0, 1]"),
+        ({"momentum": 1.5}, "momentum must be a number in [0, 1] or None, got 1.5"),
         ({"momentum": None, "momentum_convention": "megengine"}, "no MegEngine form"),
         ({"momentum_convention": "keras"}, "momentum_convention must be"),
         ({"freeze": True, "track_running_stats": False}, "needs track_running_stats=True"),
@@ -557,12 +557,12 @@ def test_inplace_fused_with_the_input_as_addend() -> None:
 
 def test_option_validation() -> None:
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"eps": "x"}, "eps must be a number"),
+        ({"eps": "x"}, "eps must be a real number, got 'x' (str)"),
         ({"momentum": "x"}, "momentum must be a number"),
         ({"seed": "a", "sscale": 0.1}, "seed must be a non-negative int"),
         ({"sscale": float("nan")}, "sscale must be finite"),
         ({"init_factor": float("inf")}, "init_factor must be finite"),
-        ({"min_factor": 2.0}, "min_factor must be in [0, 1]"),
+        ({"min_factor": 2.0}, "min_factor must be a number in [0, 1], got 2.0"),
         ({"init_factor": 1.0, "momentum": None}, "init_factor sets the running-average factor itself"),
         ({"init_factor": 1.0, "track_running_stats": False}, "keep track_running_stats=True"),
     ]

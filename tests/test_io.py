@@ -294,11 +294,11 @@ def test_invalid_or_unknown_hyper_parameters_are_refused(tmp_path: Path, fmt: st
     state = src.state_dict()
     good = {k: v for k, v in _metadata_of(src, tmp_path).items() if k.startswith("typedtensor.")}
     cases: list[tuple[dict[str, str], type[Exception], str]] = [
-        ({"typedtensor.hparams.bn.momentum": "2.0"}, tt.CheckpointError, "momentum must be in [0, 1]"),
-        ({"typedtensor.hparams.bn.eps": '"small"'}, tt.CheckpointError, "eps must be a number"),
+        ({"typedtensor.hparams.bn.momentum": "2.0"}, tt.CheckpointError, "momentum must be a number in [0, 1]"),
+        ({"typedtensor.hparams.bn.eps": '"small"'}, tt.CheckpointError, "eps must be a real number"),
         ({"typedtensor.hparams.bn.eps": "NaN"}, tt.CheckpointError, "not valid JSON"),
         ({"typedtensor.hparams.bn.eps": "{}"}, tt.CheckpointError, "not a plain value"),
-        ({"typedtensor.hparams.drop.p": "1.5"}, tt.CheckpointError, "p must be a probability"),
+        ({"typedtensor.hparams.drop.p": "1.5"}, tt.CheckpointError, "p must be a number in [0, 1]"),
         ({"typedtensor.hparams.bn.freeze": "true"}, tt.CheckpointError, "typedtensor.hparams.bn.freeze"),
         ({"typedtensor.hparams.nope.eps": "0.1"}, tt.CheckpointError, "unexpected keys ['typedtensor.hparams.nope"),
         ({"typedtensor.hparams.bn.affine": "false"}, tt.CheckpointError, "'bn.affine' is False in the file"),

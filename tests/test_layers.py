@@ -134,7 +134,7 @@ def test_dropout_refuses_the_wrong_tape() -> None:
         drop.forward(tt.ones((2, 2)).leaky_trace())  # type: ignore[arg-type]
     with pytest.raises(tt.CheckError, match="OwnedTape"):
         drop.forward_mut(tt.ones((2, 2)))  # type: ignore[arg-type]
-    with pytest.raises(tt.TypedTensorError, match=r"p must be a probability in \[0, 1\]"):
+    with pytest.raises(tt.TypedTensorError, match=r"Dropout: p must be a number in \[0, 1\], got 1\.5"):
         nn.Dropout(1.5)
 
 

@@ -128,7 +128,9 @@ def test_fields_the_module_was_built_without_stay_none() -> None:
 @pytest.mark.parametrize("bad", [-1, True, 1.5, "3", None, 2**63, np.float64(2.0)], ids=repr)
 def test_the_step_counter_takes_a_non_negative_int(bad: object) -> None:
     bn = _bn()
-    with pytest.raises(tt.TypedTensorError, match=r"num_batches_tracked must be an int >= 0"):
+    with pytest.raises(
+        tt.TypedTensorError, match=r"num_batches_tracked must be a non-negative int \(a count of training steps\)"
+    ):
         bn.num_batches_tracked = bad
     assert bn.num_batches_tracked == 0
 
@@ -336,11 +338,11 @@ def test_sscale_changed_after_construction_applies_at_the_next_reset() -> None:
 
 INVALID: list[tuple[dict[str, Any], str, object, str]] = [
     ({}, "eps", -1.0, "eps must be >= 0"),
-    ({}, "eps", "x", "eps must be a number"),
+    ({}, "eps", "x", "eps must be a real number"),
     ({}, "eps", float("nan"), "eps must be finite"),
-    ({}, "momentum", 5.0, "momentum must be in [0, 1] or None"),
+    ({}, "momentum", 5.0, "momentum must be a number in [0, 1] or None"),
     ({}, "momentum", "x", "momentum must be a number"),
-    ({}, "min_factor", 2.0, "min_factor must be in [0, 1]"),
+    ({}, "min_factor", 2.0, "min_factor must be a number in [0, 1]"),
     ({}, "init_factor", 0.0, "init_factor must be > 0"),
     ({"momentum": None}, "init_factor", 1.0, "init_factor sets the running-average factor itself"),
     ({}, "freeze", "yes", "freeze must be True or False"),
@@ -392,7 +394,7 @@ def test_constructor_arguments_a_module_does_not_keep_are_refused() -> None:
 
 def test_dropout_p_is_validated_and_honoured() -> None:
     drop: Any = nn.Dropout(0.5, seed=0)
-    with pytest.raises(tt.TypedTensorError, match=r"Dropout.p = 1.5 is refused: .*p must be a probability"):
+    with pytest.raises(tt.TypedTensorError, match=r"Dropout.p = 1.5 is refused: .*p must be a number in \[0, 1\]"):
         drop.p = 1.5
     drop.p = 1.0
     assert not drop.forward_mut(tt.ones((3, 4)).leaky_trace()).numpy().any()

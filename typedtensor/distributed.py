@@ -73,9 +73,7 @@ def shard(n: int, comm: Any = None) -> slice:
 
     ``batch[shard(len(batch))]``; with 29 items on 2 processes, rank 0 takes 0:14 and rank 1 14:29.
     """
-    total = _count(n)
-    if total is None:
-        raise TypedTensorError(f"shard: n must be a non-negative int (the number of items to split), got {n!r}")
+    total = ext.options.count(n, "n", "shard", why="the number of items to split")
     c = _mpi.resolve(comm, "shard")
     r, p = c.Get_rank(), c.Get_size()
     return slice(total * r // p, total * (r + 1) // p)
@@ -132,14 +130,6 @@ def _set_blas_threads(threads: int) -> None:
                 break
 
 
-def _count(n: object) -> int | None:
-    """``n`` as a non-negative Python int (NumPy integers too), or None."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        return None
-    value = int(cast("Any", n))
-    return value if value >= 0 else None
-
-
 def _state(model: Module) -> list[tuple[str, Module, str, Tensor[Any, Any, Any] | int]]:
     """Every parameter and buffer of the tree once (a tied one under its first name): (dotted name, owner,
     attribute, value), in tree order."""
@@ -156,7 +146,8 @@ def broadcast_parameters(model: Module, comm: Any = None, root: int = 0) -> None
     buffer (exact for every float dtype and for counters below 2**53).
     """
     c = _mpi.resolve(comm, "broadcast_parameters")
-    if _count(root) is None or not 0 <= root < c.Get_size():
+    rank = ext.options.integer(root)
+    if rank is None or not 0 <= rank < c.Get_size():
         raise TypedTensorError(f"broadcast_parameters: root must be a rank in 0..{c.Get_size() - 1}, got {root!r}")
     state = _state(model)
     layout = [(name, np.shape(ext.data(v)) if isinstance(v, Tensor) else "int", _dtype(v)) for name, _, _, v in state]

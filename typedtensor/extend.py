@@ -28,6 +28,9 @@ Contracts:
   False is dropped.
 - Gradients are keyed by :func:`tensor_id`, the identity the tape uses (``trace``, ``realize`` and
   ``detach`` of a parameter keep it or make a new one as documented on each).
+- Constructor and call options are checked with :mod:`options <typedtensor._options>` (``ext.options.real``,
+  ``unit``, ``flag``, ``positive_int``, ``count``, ``seed`` ...): one checker and one message per kind of
+  mistake, the same in every layer and optimizer.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _options as options
 from ._create import _filled
 from ._dtypes import FLOAT_DTYPES, float_dtype
 from ._errors import DTypeError, ShapeError, TapeError
@@ -59,6 +63,7 @@ __all__ = [
     "grad_array",
     "iter_grads",
     "operand",
+    "options",
     "record",
     "scalar",
     "set_grad",

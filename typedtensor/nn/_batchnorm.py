@@ -19,9 +19,8 @@ Options, each from a reference framework:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple, overload
+from typing import Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple, cast, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,7 +33,7 @@ from .._tensor import Tensor
 from . import _bn_backend as _k
 from . import _bn_numpy
 from ._fields import check_fields
-from ._module import FieldSpec, Module, _check_seed
+from ._module import FieldSpec, Module
 
 __all__ = ["BatchNorm1D", "BatchNorm2D", "FusedBatchNorm2D"]
 
@@ -51,24 +50,6 @@ F64 = NDArray[np.float64]
 Convention = Literal["pytorch", "megengine"]
 #: The backward of one BatchNorm forward: (g as (N, C, L), whether x needs a gradient) -> dx, dscale, dbias.
 Core = Callable[[Array, bool], tuple[Array | None, F64 | None, F64 | None]]
-
-
-def _real(name: str, value: Any) -> float:
-    """A finite real number, or a TypedTensorError naming the option."""
-    try:
-        number = ext.scalar(value)
-    except TypedTensorError:
-        raise TypedTensorError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise TypedTensorError(f"{name} must be finite, got {value!r}")
-    return number
-
-
-def _flag(name: str, value: object) -> bool:
-    """A bool option (NumPy's bool too), or a TypedTensorError naming it."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypedTensorError(f"{name} must be True or False, got {value!r}")
-    return value is True or value is np.True_
 
 
 class _BatchNorm(Module, Generic[C]):
@@ -141,39 +122,35 @@ class _BatchNorm(Module, Generic[C]):
         seed: int | None = None,
         inplace: bool = False,
     ) -> None:
-        features: Any = num_features  # validated at run time whatever the static type said
-        if isinstance(features, bool) or not isinstance(features, int) or features <= 0:
-            raise TypedTensorError(f"{self._name}: num_features must be a positive int, got {num_features!r}")
-        eps = _real("eps", eps)
-        if eps < 0:  # eps == 0 is allowed, as in PyTorch: inference with running statistics; training refuses it
-            raise TypedTensorError(
-                f"eps must be >= 0 (it is added to the variance under the square root), got {eps}; the default is 1e-5"
-            )
-        momentum = None if momentum is None else _real("momentum", momentum)
-        min_factor = _real("min_factor", min_factor)
-        init_factor = None if init_factor is None else _real("init_factor", init_factor)
-        sscale = None if sscale is None else _real("sscale", sscale)
-        _check_seed(seed)
-        affine, track_running_stats = _flag("affine", affine), _flag("track_running_stats", track_running_stats)
-        freeze, inplace = _flag("freeze", freeze), _flag("inplace", inplace)
+        # validated at run time whatever the static types said; no prefix but num_features's: the messages also
+        # serve the settings check (bn.eps = ...), which names the module
+        opt, where = ext.options, ""
+        num_features = cast("C", opt.positive_int(num_features, "num_features", self._name))  # as a Python int
+        # eps == 0 is allowed, as in PyTorch: inference with running statistics; training refuses it
+        eps = opt.non_negative(
+            eps, "eps", where, why="it is added to the variance under the square root", fix="the default is 1e-5"
+        )
+        momentum = opt.unit(momentum, "momentum", where, optional=True)
+        min_factor = opt.unit(min_factor, "min_factor", where)
+        init_factor = None if init_factor is None else opt.positive(init_factor, "init_factor", where)
+        sscale = None if sscale is None else opt.real(sscale, "sscale", where)
+        seed = opt.seed(seed, where)
+        affine, track_running_stats = (
+            opt.flag(affine, "affine", where),
+            opt.flag(track_running_stats, "track_running_stats", where),
+        )
+        freeze, inplace = opt.flag(freeze, "freeze", where), opt.flag(inplace, "inplace", where)
         if momentum_convention not in ("pytorch", "megengine"):
             raise TypedTensorError(f"momentum_convention must be 'pytorch' or 'megengine', got {momentum_convention!r}")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise TypedTensorError(f"momentum must be in [0, 1] or None, got {momentum}")
         if momentum is None and momentum_convention == "megengine":
             raise TypedTensorError(
                 "momentum=None (cumulative average) has no MegEngine form; use the PyTorch convention"
             )
-        if not 0.0 <= min_factor <= 1.0:
-            raise TypedTensorError(f"min_factor must be in [0, 1], got {min_factor}")
-        if init_factor is not None:
-            if not init_factor > 0.0:
-                raise TypedTensorError(f"init_factor must be > 0, got {init_factor}")
-            if momentum != 0.1 or momentum_convention != "pytorch" or not track_running_stats:
-                raise TypedTensorError(
-                    "init_factor sets the running-average factor itself: leave momentum at its default and keep "
-                    "track_running_stats=True"
-                )
+        if init_factor is not None and (momentum != 0.1 or momentum_convention != "pytorch" or not track_running_stats):
+            raise TypedTensorError(
+                "init_factor sets the running-average factor itself: leave momentum at its default and keep "
+                "track_running_stats=True"
+            )
         if freeze and not track_running_stats:
             raise TypedTensorError(
                 "freeze=True normalises with the running statistics: it needs track_running_stats=True"

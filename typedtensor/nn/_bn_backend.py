@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import math
 import os
 import sys
 from types import ModuleType
@@ -27,6 +26,7 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import extend as ext
 from .._errors import DTypeError, ShapeError, TypedTensorError
 
 __all__ = ["available", "current", "use"]
@@ -155,9 +155,7 @@ def _vector(name: str, value: object, channels: int) -> None:
 
 def _eps(eps: object) -> float:
     """eps as the kernels take it: a finite float >= 0, -0.0 as +0.0 (so ``-0.0 + eps`` is +0.0, 1/sqrt +inf)."""
-    if not (isinstance(eps, float | int) and 0 <= eps < math.inf):
-        raise TypedTensorError(f"BatchNorm: eps must be a finite number >= 0, got {eps!r}")
-    return float(eps) + 0.0
+    return ext.options.non_negative(eps, "eps", "BatchNorm") + 0.0
 
 
 def stats(x: Any) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar, TypeVarTuple, overload
+from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar, TypeVarTuple, cast, overload
 
 import numpy as np
 from typing_extensions import Unpack
@@ -14,9 +14,9 @@ from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
 from ._fields import check_fields, fits
 from ._init import uniform_fan_in
-from ._module import FieldSpec, Module, _check_seed
+from ._module import FieldSpec, Module
 from ._spatial import AnySize, S, SameSize, Sq0, Sq1, Sq2, Sq3, Sq5, Sq7, keeps_size
-from .functional import Padding, Size2, _conv2d, _conv_padding, _int, _pair
+from .functional import Padding, Size2, _conv2d, _conv_padding, _pair
 
 __all__ = ["Conv2D"]
 
@@ -74,19 +74,17 @@ class _Conv2DInit(Module, Generic[I, O, S]):
         dtype: type[Any] = np.float32,
         seed: int | None = None,
     ) -> None:
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            v = _int(value)
-            if v is None or v <= 0:
-                raise TypedTensorError(f"Conv2D: {name} must be a positive int, got {value!r}")
-        g = _int(groups)
-        if g is None or g < 1:
-            raise TypedTensorError(f"Conv2D: groups must be a positive int, got {groups!r}")
+        opt = ext.options
+        # stored as Python ints (a NumPy integer is accepted and converted)
+        in_channels = cast("I", opt.positive_int(in_channels, "in_channels", "Conv2D"))
+        out_channels = cast("O", opt.positive_int(out_channels, "out_channels", "Conv2D"))
+        g = opt.positive_int(groups, "groups", "Conv2D")
         if in_channels % g or out_channels % g:
             raise TypedTensorError(
                 f"Conv2D: in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible "
                 f"by groups ({g})"
             )
-        _check_seed(seed)
+        bias, seed = opt.flag(bias, "bias", "Conv2D"), opt.seed(seed, "Conv2D")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2D", 1)

@@ -8,11 +8,11 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from .. import extend as ext
-from .._errors import TapeError, TypedTensorError
+from .._errors import TapeError
 from .._ops import elementwise as _ew
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
-from ._module import Module, _check_seed
+from ._module import Module
 
 __all__ = ["Dropout"]
 
@@ -31,12 +31,8 @@ class Dropout(Module):
     hparam_names: ClassVar[tuple[str, ...]] = ("p",)  # restored by checkpoint loads
 
     def __init__(self, p: float = 0.5, *, seed: int | None = None) -> None:
-        prob = ext.scalar(p) if not isinstance(p, bool) else -1.0
-        if not 0.0 <= prob <= 1.0:
-            raise TypedTensorError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
-        _check_seed(seed)
-        self.p = prob
-        self._rng = np.random.default_rng(seed)
+        self.p = ext.options.unit(p, "p", "Dropout")
+        self._rng = np.random.default_rng(ext.options.seed(seed, "Dropout"))
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -158,14 +158,7 @@ def _fixed_hint(module: Module, name: str) -> str:
 
 def _counter(module: Module, name: str, value: object) -> int:
     """An int buffer (a count of training steps): an int >= 0."""
-    number: Any = value
-    if (
-        isinstance(number, (bool, np.bool_))
-        or not isinstance(number, (int, np.integer))
-        or not 0 <= number <= _INT64_MAX
-    ):
-        raise TypedTensorError(f"{_where(module, name)} must be an int >= 0 (a count of training steps), got {value!r}")
-    return int(cast("int", number))
+    return ext.options.count(value, _where(module, name), why="a count of training steps", maximum=_INT64_MAX)
 
 
 def _tensor(module: Module, name: str, value: object, spec: tuple[tuple[int, ...], np.dtype[Any]]) -> object:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple
+from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
 
 import numpy as np
 
 from .. import extend as ext
-from .._errors import DTypeError, ShapeError, TypedTensorError
+from .._errors import DTypeError, ShapeError
 from .._ops import linalg as _la
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
 from ._fields import check_fields, fits
 from ._init import uniform_fan_in
-from ._module import FieldSpec, Module, _check_seed
+from ._module import FieldSpec, Module
 
 __all__ = ["Linear"]
 
@@ -57,13 +57,12 @@ class Linear(Module, Generic[I, O]):
         dtype: type[Any] = np.float32,
         seed: int | None = None,
     ) -> None:
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            v: Any = value
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise TypedTensorError(f"Linear: {name} must be a positive int, got {value!r}")
-        _check_seed(seed)
-        self.in_features = in_features
-        self.out_features = out_features
+        opt = ext.options
+        # stored as Python ints (a NumPy integer is accepted and converted)
+        self.in_features = cast("I", opt.positive_int(in_features, "in_features", "Linear"))
+        self.out_features = cast("O", opt.positive_int(out_features, "out_features", "Linear"))
+        bias, seed = opt.flag(bias, "bias", "Linear"), opt.seed(seed, "Linear")
+        in_features, out_features = self.in_features, self.out_features
         self.dtype = ext.float_dtype(dtype, "Linear")
         # allocated as tt.zeros does (size limits, MemoryError as a TypedTensorError), then initialised
         self.weight = ext.filled((out_features, in_features), 0.0, self.dtype, "Linear")

@@ -64,9 +64,7 @@ def cross_entropy(
     ``label_smoothing`` in [0, 1] mixes the one-hot target with the uniform one (PyTorch's option).
     """
     red = _reduction("cross_entropy", reduction)
-    smoothing = ext.scalar(label_smoothing)
-    if not 0.0 <= smoothing <= 1.0:
-        raise TypedTensorError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    smoothing = ext.options.unit(label_smoothing, "label_smoothing", "cross_entropy")
     z, y = (
         ext.data(ext.tensor_arg(logits, "cross_entropy: logits")),
         ext.data(ext.tensor_arg(labels, "cross_entropy: labels")),

@@ -213,8 +213,7 @@ class Module:
         Buffers are reset too (running statistics to mean 0, variance 1). Tensors keep their
         identity, so a Gradients allocated before stays valid.
         """
-        _check_seed(seed)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(ext.options.seed(seed, "reset_params"))
         seen: set[int] = set()
         for _, module in self.named_modules():
             if id(module) not in seen:  # a layer tied under two names is reset once
@@ -253,7 +252,7 @@ class Module:
         Parameters only: running statistics and counters are left alone (as dfdx). ``other`` must
         have the same structure (names and shapes).
         """
-        d = _check_decay(decay)
+        d = ext.options.unit(decay, "decay", "ema")
         pairs = _paired(self, other, "ema")
         for mine, theirs in pairs:
             values = ext.data_mut(mine)
@@ -495,17 +494,6 @@ def _paired(a: Module, b: Module, where: str) -> list[tuple[Tensor[Any, Any, Any
         if ext.data(t).shape != ext.data(o).shape:
             raise ShapeError(f"{where}: {name!r} has shape {ext.data(t).shape} here and {ext.data(o).shape} in other")
     return [(t, theirs[name]) for name, t in mine.items()]
-
-
-def _check_seed(seed: object) -> None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise TypedTensorError(f"seed must be a non-negative int or None, got {seed!r}")
-
-
-def _check_decay(decay: object) -> float:
-    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 <= decay <= 1.0:
-        raise TypedTensorError(f"ema: decay must be a number in [0, 1], got {decay!r}")
-    return float(decay)
 
 
 def _join(prefix: str, name: str) -> str:

@@ -43,22 +43,10 @@ Pair = tuple[int, int]
 # ---- argument validation -------------------------------------------------------------------------
 
 
-def _int(value: object) -> int | None:
-    """``value`` as an int when it is a Python or NumPy integer (not a bool), else None."""
-    if isinstance(value, bool | np.bool_):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, np.integer):
-        number: np.integer[Any] = value  # pyright: ignore[reportUnknownVariableType]
-        return int(number)
-    return None
-
-
 def _pair(value: object, name: str, where: str, minimum: int) -> Pair:
     """An int or a pair of ints, each >= minimum, as a pair."""
     items = cast("tuple[object, ...]", value) if isinstance(value, tuple) else (value, value)
-    ints = [_int(v) for v in items]
+    ints = [ext.options.integer(v) for v in items]
     if len(ints) != 2 or any(v is None or v < minimum for v in ints):
         bound = "positive" if minimum == 1 else "non-negative"
         raise TypedTensorError(
@@ -209,9 +197,7 @@ def _conv2d(
             f"{where}: the input is {data.dtype.name} but the weight is {w.dtype.name}; convert the input with "
             f".astype(np.{w.dtype.name}) (or the model with to_dtype())"
         )
-    g = _int(groups)
-    if g is None or g < 1:
-        raise TypedTensorError(f"{where}: groups must be a positive int, got {groups!r}")
+    g = ext.options.positive_int(groups, "groups", where)
     o, cg, kh, kw = w.shape
     _, c, h, wd = data.shape
     if o % g != 0:

@@ -9,8 +9,9 @@ from typing import Any, ClassVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import extend as ext
 from ..nn._module import Module
-from ._base import Optimizer, OptimizerError, at_least_zero, flag, real
+from ._base import Optimizer, OptimizerError
 
 __all__ = ["Adam"]
 
@@ -66,11 +67,13 @@ class Adam(Optimizer[AdamState]):
 
     def _validate(self) -> None:
         owner = type(self).__name__
-        self.lr = at_least_zero(owner, "lr", self.lr)
-        self.eps = at_least_zero(owner, "eps", self.eps)
-        self.weight_decay = at_least_zero(owner, "weight_decay", self.weight_decay)
-        self.amsgrad = flag(owner, "amsgrad", self.amsgrad)
-        self.maximize = flag(owner, "maximize", self.maximize)
+        opt = ext.options
+        err = OptimizerError
+        self.lr = opt.non_negative(self.lr, "lr", owner, error=err)
+        self.eps = opt.non_negative(self.eps, "eps", owner, error=err)
+        self.weight_decay = opt.non_negative(self.weight_decay, "weight_decay", owner, error=err)
+        self.amsgrad = opt.flag(self.amsgrad, "amsgrad", owner, error=err)
+        self.maximize = opt.flag(self.maximize, "maximize", owner, error=err)
         betas = cast("object", self.betas)  # whatever the caller passed
         pair = (
             ()
@@ -79,7 +82,7 @@ class Adam(Optimizer[AdamState]):
         )
         if len(pair) != 2:
             raise OptimizerError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
-        beta1, beta2 = (real(owner, f"betas[{i}]", b) for i, b in enumerate(pair))
+        beta1, beta2 = (opt.real(b, f"betas[{i}]", owner, error=err) for i, b in enumerate(pair))
         for i, b in enumerate((beta1, beta2)):
             if not 0.0 <= b < 1.0:
                 raise OptimizerError(f"{owner}: betas[{i}] must be in [0, 1), got {b}")

@@ -17,10 +17,9 @@ A refused update changes nothing. Buffers (running statistics, counters) are nev
 
 from __future__ import annotations
 
-import math
 import weakref
 from abc import ABC, abstractmethod
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,36 +44,6 @@ class OptimizerError(TypedTensorError, ValueError):
 
 class MissingGradientError(OptimizerError, TapeError):
     """A parameter of the model has no gradient in the Gradients passed to ``update``."""
-
-
-def real(owner: str, name: str, value: object) -> float:
-    """``value`` as a finite Python float, or an OptimizerError naming the hyper-parameter.
-
-    Python floats keep the arithmetic in the parameter's dtype (a NumPy float64 scalar would
-    promote float32 parameters).
-    """
-    cls: type[Any] = value.__class__
-    if issubclass(cls, (bool, np.bool_)) or not issubclass(cls, (int, float, np.integer, np.floating)):
-        raise OptimizerError(f"{owner}: {name} must be a real number, got {value!r} ({cls.__name__})")
-    number = float(value)  # type: ignore[arg-type]  # checked just above: int, float or a NumPy number
-    if not math.isfinite(number):
-        raise OptimizerError(f"{owner}: {name} must be finite, got {value!r}")
-    return number
-
-
-def at_least_zero(owner: str, name: str, value: object) -> float:
-    """A finite float >= 0 (PyTorch's check for lr, momentum, eps and weight_decay)."""
-    number = real(owner, name, value)
-    if number < 0.0:
-        raise OptimizerError(f"{owner}: {name} must be >= 0, got {value!r}")
-    return number
-
-
-def flag(owner: str, name: str, value: object) -> bool:
-    """A bool option (NumPy bools accepted)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise OptimizerError(f"{owner}: {name} must be True or False, got {value!r}")
-    return bool(cast("object", value))
 
 
 def _parameters(model: object, owner: str) -> list[tuple[str, Tensor[Any, Any, Any]]]:

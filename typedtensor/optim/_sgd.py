@@ -7,8 +7,9 @@ from typing import Any
 
 from numpy.typing import NDArray
 
+from .. import extend as ext
 from ..nn._module import Module
-from ._base import Optimizer, OptimizerError, at_least_zero, flag, real
+from ._base import Optimizer, OptimizerError
 
 __all__ = ["SGD"]
 
@@ -57,12 +58,14 @@ class SGD(Optimizer[SGDState]):
         super().__init__(model)
 
     def _validate(self) -> None:
-        self.lr = at_least_zero("SGD", "lr", self.lr)
-        self.momentum = at_least_zero("SGD", "momentum", self.momentum)
-        self.dampening = real("SGD", "dampening", self.dampening)
-        self.weight_decay = at_least_zero("SGD", "weight_decay", self.weight_decay)
-        self.nesterov = flag("SGD", "nesterov", self.nesterov)
-        self.maximize = flag("SGD", "maximize", self.maximize)
+        opt = ext.options
+        err = OptimizerError
+        self.lr = opt.non_negative(self.lr, "lr", "SGD", error=err)
+        self.momentum = opt.non_negative(self.momentum, "momentum", "SGD", error=err)
+        self.dampening = opt.real(self.dampening, "dampening", "SGD", error=err)
+        self.weight_decay = opt.non_negative(self.weight_decay, "weight_decay", "SGD", error=err)
+        self.nesterov = opt.flag(self.nesterov, "nesterov", "SGD", error=err)
+        self.maximize = opt.flag(self.maximize, "maximize", "SGD", error=err)
         if self.nesterov and (self.momentum <= 0.0 or self.dampening != 0.0):
             raise OptimizerError(
                 f"SGD: Nesterov momentum requires a momentum and zero dampening, got momentum={self.momentum}, "

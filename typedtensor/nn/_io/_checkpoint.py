@@ -110,12 +110,6 @@ class Reader(Protocol):
         ...
 
 
-def _flag(name: str, value: object, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypedTensorError(f"{where}: {name} must be True or False, got {value!r}")
-    return value
-
-
 def _naming(naming: object, where: str) -> Naming:
     if naming == "typedtensor":
         return "typedtensor"
@@ -134,15 +128,15 @@ def options(
     max_bytes: object = None,
 ) -> Options:
     """The arguments of a save or load, checked (the Module methods are not wrapped by beartype)."""
-    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0):
-        raise TypedTensorError(f"{where}: max_bytes must be a positive int or None, got {max_bytes!r}")
+    opt = ext.options
+    limit = opt.positive_int(max_bytes, "max_bytes", where, optional=True)
     return Options(
         path=checked_path(path, where),
         naming=_naming(naming, where),
-        strict=_flag("strict", strict, where),
-        cast=_flag("cast", cast, where),
-        check_finite=_flag("check_finite", check_finite, where),
-        max_bytes=max_bytes,
+        strict=opt.flag(strict, "strict", where),
+        cast=opt.flag(cast, "cast", where),
+        check_finite=opt.flag(check_finite, "check_finite", where),
+        max_bytes=limit,
         where=where,
     )
 
