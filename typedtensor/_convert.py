@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._dtypes import astype_advice
 from ._errors import DTypeError
 
 __all__ = ["converted", "fits", "overflow_limit"]
@@ -32,6 +33,8 @@ def overflow_limit(dt: np.dtype[Any]) -> float:
 
 
 _LIMITS: dict[np.dtype[Any], float] = {np.dtype(t): overflow_limit(np.dtype(t)) for t in (np.float16, np.float32)}
+_F64 = np.dtype(np.float64)
+_WIDER = {np.dtype(np.float16): np.dtype(np.float32)}  # the next float dtype (float32's is float64)
 
 
 def fits(value: float, dt: np.dtype[Any]) -> float:
@@ -39,8 +42,8 @@ def fits(value: float, dt: np.dtype[Any]) -> float:
     limit = _LIMITS.get(dt)
     if limit is not None and not -limit < value < limit and not math.isinf(value) and value == value:
         raise DTypeError(
-            f"the scalar {value!r} is too large for {dt.name} (largest finite {_largest(dt)}); convert the "
-            "tensor to a wider dtype with astype() first"
+            f"the scalar {value!r} is too large for {dt.name} (largest finite {_largest(dt)}); "
+            f"{astype_advice('the tensor to a wider dtype first', _WIDER.get(dt, _F64))}"
         )
     return value
 

@@ -14,12 +14,32 @@ import numpy as np
 
 from ._errors import DTypeError
 
-__all__ = ["FLOAT_DTYPES", "float_dtype", "tensor_dtype"]
+__all__ = ["FLOAT_DTYPES", "astype_advice", "float_dtype", "input_dtype_error", "tensor_dtype"]
 
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _FLOATS: dict[object, np.dtype[Any]] = {d.type: d for d in FLOAT_DTYPES}
 _EXPECTED = "dtype must be np.float16, np.float32 or np.float64"
 _OR_INTS = ", or np.bool_ or a NumPy integer type (np.int64, np.uint8...)"
+
+
+def astype_advice(subject: str, *dtypes: np.dtype[Any], model: bool = False) -> str:
+    """The fix of a dtype mismatch, written once for every message that gives it.
+
+    ``"convert <subject> with .astype(np.float32)"``; with several dtypes ``"... .astype(np.float32) or
+    .astype(np.float64)"`` (either operand may be converted); with ``model`` (the other side is a layer's
+    parameters) ``"... or the model with to_dtype()"``. A tensor's ``astype`` makes floats only: the way to
+    an integer or bool dtype is ``tt.tensor(x, np.int64)`` (an untraced copy).
+    """
+    calls = " or ".join(f".astype(np.{d.name})" if d in FLOAT_DTYPES else f"tt.tensor(x, np.{d.name})" for d in dtypes)
+    return f"convert {subject} with {calls}" + (" or the model with to_dtype()" if model else "")
+
+
+def input_dtype_error(where: str, params: np.dtype[Any], got: np.dtype[Any]) -> DTypeError:
+    """The DTypeError of a layer whose input's dtype ``got`` is not its parameters' ``params``."""
+    return DTypeError(
+        f"{where}: the layer holds {params.name} parameters but the input is {got.name}; "
+        f"{astype_advice('the input', params, model=True)}"
+    )
 
 
 def float_dtype(dtype: object, where: str) -> np.dtype[Any]:

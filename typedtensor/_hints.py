@@ -22,6 +22,7 @@ from typing import Any, NewType, Self, TypeVar, TypeVarTuple, cast
 import numpy as np
 
 from ._dimexpr import DimExpr
+from ._dtypes import astype_advice
 from ._errors import CHECK_ERRORS, CheckError, DTypeCheckError, ShapeCheckError, TapeCheckError, TypedTensorError
 
 __all__ = ["Bindings", "HintMeta", "Violation", "get_bindings", "reset_bindings", "set_bindings", "tensor_hint"]
@@ -488,9 +489,13 @@ def _explain(
     problems: list[str] = []
     if isinstance(dtype, type):
         if data.dtype != np.dtype(dtype):
-            problems.append(f"dtype is {data.dtype.name} but {np.dtype(dtype).name} is expected (convert with .astype)")
+            wanted = np.dtype(dtype)
+            problems.append(f"dtype is {data.dtype.name} but {wanted.name} is expected ({astype_advice('it', wanted)})")
     elif _is_symbol(dtype) and dtype in m and m[dtype] is not data.dtype.type:
-        problems.append(f"dtype is {data.dtype.name} but {_name(dtype)} is bound to {np.dtype(m[dtype]).name}")
+        held = np.dtype(m[dtype])
+        problems.append(
+            f"dtype is {data.dtype.name} but {_name(dtype)} is bound to {held.name} ({astype_advice('it', held)})"
+        )
     elif _is_symbol(dtype) and not issubclass(data.dtype.type, _allowed_types(dtype) or object):
         allowed = ", ".join(c.__name__ for c in _allowed_types(dtype) or ())
         problems.append(f"dtype is {data.dtype.name} but {_name(dtype)} admits only {allowed}")

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from . import _check, _tape
 from ._convert import fits
-from ._dtypes import FLOAT_DTYPES, float_dtype
+from ._dtypes import FLOAT_DTYPES, astype_advice, float_dtype
 from ._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from ._ops import elementwise as _ew
 from ._ops import linalg as _la
@@ -484,7 +484,9 @@ class Tensor(Generic[S, E, T]):
         if not sa or not sb or sa[-1] != sb[-2 if len(sb) > 1 else 0] or (len(sa) > 2 < len(sb) and sa[:-2] != sb[:-2]):
             _la.check_shapes(sa, sb)  # raises, or returns for batch dims that broadcast
         if a.dtype != b.dtype:
-            raise DTypeError(f"matmul: dtypes {a.dtype.name} and {b.dtype.name} differ; convert one with astype()")
+            raise DTypeError(
+                f"matmul: dtypes {a.dtype.name} and {b.dtype.name} differ; {astype_advice('one', b.dtype, a.dtype)}"
+            )
         return _apply(_la.matmul(a, b), (self, other))
 
     if not TYPE_CHECKING:  # statically ``2 @ t`` is already an error: no signature to offer
@@ -703,20 +705,21 @@ def _apply(
 
 
 _BOOL = np.dtype(np.bool_)
+_F32 = np.dtype(np.float32)
 
 
 def _refuse_promotion(src: np.dtype[Any], res: np.dtype[Any]) -> None:
     """An op would change the dtype (NumPy's promotion: int64 * 2.0 is float64), which its type says it keeps."""
     raise DTypeError(
         f"this op would turn a tensor of {src.name} into {res.name} (NumPy's promotion), but ops keep their input's "
-        "dtype; convert the tensor first, e.g. x.astype(np.float32)"
+        f"dtype; {astype_advice('the tensor first', _F32)}"
     )
 
 
 def _refuse_bool() -> None:
     raise DTypeError(
-        "this op needs a float tensor but got a bool mask; use it with where()/masked_fill(), or convert it with "
-        "mask.astype(np.float32)"
+        "this op needs a float tensor but got a bool mask; use it with where()/masked_fill(), or "
+        f"{astype_advice('it', _F32)}"
     )
 
 
@@ -787,7 +790,7 @@ def _float_operand(x: Tensor[Any, Any, Any], op: str) -> Tensor[Any, Any, Any]:
     if dt is _BOOL:
         _refuse_bool()
     if dt not in _FLOATS:
-        raise DTypeError(f"{op} needs a float tensor, this one is {dt.name}; convert it with astype(np.float32)")
+        raise DTypeError(f"{op} needs a float tensor, this one is {dt.name}; {astype_advice('it', _F32)}")
     return x
 
 
@@ -843,8 +846,8 @@ def _operand(x: Tensor[Any, Any, Any], other: Any) -> NDArray[Any] | float:
             )
         if o._data.dtype != x._data.dtype:
             raise DTypeError(
-                f"elementwise op: dtypes {x._data.dtype.name} and {o._data.dtype.name} differ; convert one "
-                "with astype()"
+                f"elementwise op: dtypes {x._data.dtype.name} and {o._data.dtype.name} differ; "
+                f"{astype_advice('one', o._data.dtype, x._data.dtype)}"
             )
         return o._data
     return _scalar(other, x._data.dtype)

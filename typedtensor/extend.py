@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 
 from . import _options as options
 from ._create import _filled
-from ._dtypes import FLOAT_DTYPES, float_dtype
+from ._dtypes import FLOAT_DTYPES, astype_advice, float_dtype, input_dtype_error
 from ._errors import DTypeError, ShapeError, TapeError
 from ._ops._types import Array, Backward, Grads, Result
 from ._tape import Gradients, NoneTape
@@ -56,11 +56,13 @@ __all__ = [
     "Grads",
     "Result",
     "accumulate_grad",
+    "astype_advice",
     "data",
     "data_mut",
     "filled",
     "float_dtype",
     "grad_array",
+    "input_dtype_error",
     "iter_grads",
     "operand",
     "options",
@@ -87,6 +89,7 @@ operand = _operand
 filled = _filled
 
 _WRAPPABLE = frozenset("fiub")
+_F32 = np.dtype(np.float32)
 
 
 def data(t: Tensor[Any, Any, Any]) -> NDArray[Any]:
@@ -120,8 +123,8 @@ def wrap(array: NDArray[E]) -> Tensor[tuple[Any, ...], E, NoneTape]:
     dt = array.dtype
     if dt.kind not in _WRAPPABLE or (dt.kind == "f" and dt not in FLOAT_DTYPES):
         raise DTypeError(
-            f"wrap: a tensor holds float16/32/64, bool or integer values, got dtype {dt}; convert the array "
-            "first, e.g. array.astype(np.float32)"
+            f"wrap: a tensor holds float16/32/64, bool or integer values, got dtype {dt}; "
+            f"{astype_advice('the array first', _F32)}"
         )
     return _make(array, None)
 
@@ -171,7 +174,7 @@ def _checked_grad(t: Tensor[Any, Any, Any], g: Array, where: str) -> None:
     if g.shape != shape:
         raise ShapeError(f"{where}: the gradient has shape {g.shape} but the tensor {shape}; they must be equal")
     if g.dtype != dt:
-        raise DTypeError(f"{where}: the gradient has dtype {g.dtype} but the tensor {dt}; convert it with astype()")
+        raise DTypeError(f"{where}: the gradient has dtype {g.dtype} but the tensor {dt}; {astype_advice('it', dt)}")
 
 
 def set_grad(grads: Gradients, t: Tensor[Any, Any, Any], g: Array) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import extend as ext
-from .._errors import DTypeError, InplaceError, ShapeError, TapeError, TypedTensorError
+from .._errors import InplaceError, ShapeError, TapeError, TypedTensorError
 from .._exclusive import exclusive
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
@@ -210,10 +210,7 @@ class _BatchNorm(Module, Generic[C]):
             wanted = " or ".join(f"{r}D" for r in self._ranks)
             raise ShapeError(f"{self._name}: expected {wanted} input (got {data.ndim}D input)")
         if data.dtype != self.dtype:
-            raise DTypeError(
-                f"{self._name}: the module holds {self.dtype.name} parameters but the input is {data.dtype.name}; "
-                f"convert the input with .astype(np.{self.dtype.name})"
-            )
+            raise ext.input_dtype_error(self._name, self.dtype, data.dtype)
         unbatched = len(shape) == 3 and self._ranks == (3, 4)
         channels = shape[0] if unbatched else shape[1]
         if channels != self.num_features:  # the annotations check this too, unless checks are off

@@ -9,7 +9,7 @@ import numpy as np
 from typing_extensions import Unpack
 
 from .. import extend as ext
-from .._errors import DTypeError, ShapeError, TypedTensorError
+from .._errors import ShapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
 from ._fields import check_fields, fits
@@ -280,8 +280,5 @@ class Conv2D(_Conv2DInit[I, O, S]):
                 f"({data.shape[-3]} channels at dim {data.ndim - 3})"
             )
         if data.dtype != self.dtype:
-            raise DTypeError(
-                f"Conv2D: the layer holds {self.dtype.name} parameters but the input is {data.dtype.name}; "
-                f"convert the input with .astype(np.{self.dtype.name}) or the model with to_dtype()"
-            )
+            raise ext.input_dtype_error("Conv2D", self.dtype, data.dtype)
         return _conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, "Conv2D")

@@ -187,8 +187,8 @@ def _tensor(module: Module, name: str, value: object, spec: tuple[tuple[int, ...
         )
     if data.dtype != dtype:
         raise DTypeError(
-            f"{where} must be {wanted} (the module's dtype), got dtype {data.dtype.name}; convert the tensor "
-            f"with .astype(np.{dtype.name}), or the whole model with to_dtype()"
+            f"{where} must be {wanted} (the module's dtype), got dtype {data.dtype.name}; "
+            f"{ext.astype_advice('the tensor', dtype, model=True)}"
         )
     if t.traced:
         raise TapeError(

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import extend as ext
-from .._errors import DTypeError, ShapeError, TypedTensorError
+from .._errors import ShapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
 from ._fields import check_fields, fits
@@ -216,10 +216,7 @@ class LayerNorm(Module, Generic[D]):
                 "must be normalized_shape"
             )
         if data.dtype != self.dtype:
-            raise DTypeError(
-                f"LayerNorm: the layer holds {self.dtype.name} parameters but the input is {data.dtype.name}; "
-                f"convert the input with .astype(np.{self.dtype.name}) or the model with to_dtype()"
-            )
+            raise ext.input_dtype_error("LayerNorm", self.dtype, data.dtype)
         params = tuple(p for p in (weight, bias) if p is not None)
         w = None if weight is None else ext.data(weight)
         b = None if bias is None else ext.data(bias)

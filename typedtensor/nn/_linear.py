@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
 import numpy as np
 
 from .. import extend as ext
-from .._errors import DTypeError, ShapeError
+from .._errors import ShapeError
 from .._ops import linalg as _la
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
@@ -106,9 +106,6 @@ class Linear(Module, Generic[I, O]):
                 "in_features"
             )
         if data.dtype != self.dtype:
-            raise DTypeError(
-                f"Linear: the layer holds {self.dtype.name} parameters but the input is {data.dtype.name}; "
-                f"convert the input with .astype(np.{self.dtype.name}) or the model with to_dtype()"
-            )
+            raise ext.input_dtype_error("Linear", self.dtype, data.dtype)
         b = None if bias is None else ext.data(bias)
         return ext.record((x, self.weight, bias), *_la.linear(data, ext.data(self.weight), b))

@@ -38,6 +38,7 @@ Size2 = int | tuple[int, int]
 Padding = int | tuple[int, int] | Literal["same", "valid"]
 
 Pair = tuple[int, int]
+_F32 = np.dtype(np.float32)
 
 
 # ---- argument validation -------------------------------------------------------------------------
@@ -64,7 +65,9 @@ def _image(x: Tensor[Any, Any, Any], where: str) -> tuple[Array, bool]:
             "add the missing dims with reshape()"
         )
     if data.dtype not in ext.FLOAT_DTYPES:
-        raise DTypeError(f"{where}: needs a float16/32/64 input, got {data.dtype.name}; convert it with astype()")
+        raise DTypeError(
+            f"{where}: needs a float16/32/64 input, got {data.dtype.name}; {ext.astype_advice('it', _F32)}"
+        )
     if data.ndim == 3:
         return data[np.newaxis], True
     return data, False
@@ -194,8 +197,8 @@ def _conv2d(
         )
     if w.dtype != data.dtype:
         raise DTypeError(
-            f"{where}: the input is {data.dtype.name} but the weight is {w.dtype.name}; convert the input with "
-            f".astype(np.{w.dtype.name}) (or the model with to_dtype())"
+            f"{where}: the input is {data.dtype.name} but the weight is {w.dtype.name}; "
+            f"{ext.astype_advice('the input', w.dtype, model=True)}"
         )
     g = ext.options.positive_int(groups, "groups", where)
     o, cg, kh, kw = w.shape
