@@ -254,10 +254,10 @@ def test_to_dtype_and_reset_params() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"eps": 0.0}, r"eps must be a finite number > 0, got 0\.0.*1e-5"),
-        ({"eps": -1e-5}, "eps must be a finite number > 0"),
-        ({"eps": float("nan")}, "eps must be a finite number > 0"),
-        ({"eps": float("inf")}, "eps must be a finite number > 0"),
+        ({"eps": 0.0}, r"eps must be > 0 \(with eps <= 0 a row of equal values divides by zero\), got 0\.0.*1e-5"),
+        ({"eps": -1e-5}, "eps must be > 0"),
+        ({"eps": float("nan")}, "eps must be finite, got nan"),
+        ({"eps": float("inf")}, "eps must be finite, got inf"),
         ({"eps": "1e-5"}, "eps must be a real number, got '1e-5'"),
         ({"eps": True}, "eps must be a real number"),
         ({"elementwise_affine": 1}, "elementwise_affine must be True or False, got 1"),

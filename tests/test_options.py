@@ -134,6 +134,10 @@ def test_positive_int() -> None:
         )
     assert ext.options.positive_int(None, "max_bytes", optional=True) is None
     _refused(
+        lambda: ext.options.positive_int(0, "size", "L", why="the last dim", fix="pass x.shape[-1]"),
+        "L: size must be a positive int (the last dim), got 0; pass x.shape[-1]",
+    )
+    _refused(
         lambda: ext.options.positive_int(0, "max_bytes", "save", optional=True),
         "save: max_bytes must be a positive int or None, got 0",
     )
@@ -176,6 +180,9 @@ def test_layers_take_numpy_integers_and_store_python_ints() -> None:
     assert (type(conv.in_channels), type(conv.out_channels), type(conv.groups)) == (int, int, int)
     bn = nn.BatchNorm2D(_any(np.int64(3)))
     assert type(bn.num_features) is int
+    ln = nn.LayerNorm(_any(np.int64(4)))
+    assert type(ln.normalized_shape) is int
+    assert ln.forward(tt.ones((2, 4))).shape == (2, 4)
 
 
 @pytest.mark.parametrize(

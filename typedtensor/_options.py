@@ -84,11 +84,13 @@ def non_negative(
     return number
 
 
-def positive(value: object, name: str, where: str = "", *, error: Error = TypedTensorError) -> float:
+def positive(
+    value: object, name: str, where: str = "", *, why: str = "", fix: str = "", error: Error = TypedTensorError
+) -> float:
     """A ``real`` > 0: "must be > 0" otherwise."""
     number = real(value, name, where, error=error)
     if not number > 0.0:
-        _fail(error, name, where, "> 0", value)
+        _fail(error, name, where, "> 0", value, why, fix)
     return number
 
 
@@ -134,21 +136,42 @@ def integer(value: object) -> int | None:
 
 @overload
 def positive_int(
-    value: object, name: str, where: str = "", *, optional: Literal[False] = False, error: Error = TypedTensorError
+    value: object,
+    name: str,
+    where: str = "",
+    *,
+    optional: Literal[False] = False,
+    why: str = "",
+    fix: str = "",
+    error: Error = TypedTensorError,
 ) -> int: ...
 @overload
 def positive_int(
-    value: object, name: str, where: str = "", *, optional: bool, error: Error = TypedTensorError
+    value: object,
+    name: str,
+    where: str = "",
+    *,
+    optional: bool,
+    why: str = "",
+    fix: str = "",
+    error: Error = TypedTensorError,
 ) -> int | None: ...
 def positive_int(
-    value: object, name: str, where: str = "", *, optional: bool = False, error: Error = TypedTensorError
+    value: object,
+    name: str,
+    where: str = "",
+    *,
+    optional: bool = False,
+    why: str = "",
+    fix: str = "",
+    error: Error = TypedTensorError,
 ) -> int | None:
     """An int >= 1 (NumPy integers too) as a Python int; None too when ``optional``."""
     if value is None and optional:
         return None
     number = integer(value)
     if number is None or number < 1:
-        _fail(error, name, where, "a positive int or None" if optional else "a positive int", value)
+        _fail(error, name, where, "a positive int or None" if optional else "a positive int", value, why, fix)
     return number
 
 

@@ -10,7 +10,6 @@ The forward and its closed-form backward (for x, weight and bias) are side by si
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
 
@@ -42,24 +41,13 @@ def _row_mean(a: Array) -> Floats:
 
 def _eps(value: object) -> float:
     """A finite eps > 0 (a row of equal values has variance 0: eps keeps 1/sqrt(var + eps) finite)."""
-    try:
-        eps = ext.scalar(value)
-    except TypedTensorError:
-        raise TypedTensorError(
-            f"LayerNorm: eps must be a real number, got {value!r}; pass a small positive float such as 1e-5"
-        ) from None
-    if not (math.isfinite(eps) and eps > 0):
-        raise TypedTensorError(
-            f"LayerNorm: eps must be a finite number > 0, got {value!r}; with eps <= 0 a row of equal values "
-            "divides by zero. Pass a small positive float such as the default 1e-5"
-        )
-    return eps
-
-
-def _flag(name: str, value: object) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypedTensorError(f"LayerNorm: {name} must be True or False, got {value!r}")
-    return value is True or value is np.True_
+    return ext.options.positive(
+        value,
+        "eps",
+        "LayerNorm",
+        why="with eps <= 0 a row of equal values divides by zero",
+        fix="pass a small positive float such as the default 1e-5",
+    )
 
 
 def _size(value: object) -> int:
@@ -69,12 +57,13 @@ def _size(value: object) -> int:
             "normalises over the last dim only: pass LayerNorm(D), and reshape the input so that the trailing dims "
             "you normalise over are one"
         )
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise TypedTensorError(
-            f"LayerNorm: normalized_shape must be a positive int (the size of the last dim), got {value!r}; pass the "
-            "input's last-dim size, e.g. LayerNorm(x.shape[-1])"
-        )
-    return value
+    return ext.options.positive_int(
+        value,
+        "normalized_shape",
+        "LayerNorm",
+        why="the size of the last dim",
+        fix="pass the input's last-dim size, e.g. LayerNorm(x.shape[-1])",
+    )
 
 
 def layer_norm(x: Array, weight: Array | None, bias: Array | None, eps: float) -> ext.Result:
@@ -162,9 +151,9 @@ class LayerNorm(Module, Generic[D]):
     ) -> None:
         size = _size(normalized_shape)  # the run-time value of D, validated whatever the static type said
         self.eps = _eps(eps)
-        self.elementwise_affine = _flag("elementwise_affine", elementwise_affine)
-        with_bias = _flag("bias", bias)
-        self.normalized_shape = normalized_shape
+        self.elementwise_affine = ext.options.flag(elementwise_affine, "elementwise_affine", "LayerNorm")
+        with_bias = ext.options.flag(bias, "bias", "LayerNorm")
+        self.normalized_shape = cast("D", size)  # a Python int (a NumPy integer is accepted and converted)
         self.dtype = ext.float_dtype(dtype, "LayerNorm")
         affine = self.elementwise_affine
         self.weight = ext.filled((size,), 1.0, self.dtype, "LayerNorm") if affine else None
