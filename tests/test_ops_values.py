@@ -71,5 +71,6 @@ def test_every_tensor_op_has_a_case() -> None:
     names = {c.name.split("_")[0] for c in CASES}
     for op in ["add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "square", "abs", "relu", "sigmoid", "tanh",
                "clamp", "matmul", "sum", "mean", "var", "max", "min", "broadcast", "reshape", "permute", "transpose",
-               "index", "concat", "stack", "where", "masked", "softmax", "log", "pow", "rpow"]:  # fmt: skip
+               "index", "concat", "stack", "where", "masked", "softmax", "log", "pow", "rpow", "squeeze",
+               "unsqueeze"]:  # fmt: skip
         assert op in names, op

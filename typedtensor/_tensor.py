@@ -580,6 +580,39 @@ class Tensor(Generic[S, E, T]):
             raise ShapeError(f"permute: axes {axes} are not a permutation of range({nd}) for shape {self._data.shape}")
         return _apply(_sh.permute(self._data, tuple(a % nd for a in order)), (self,))
 
+    @overload
+    def squeeze(self: Tensor[tuple[D0, *Rest], E, T], axis: Literal[0]) -> Tensor[tuple[*Rest], E, T]: ...
+    @overload
+    def squeeze(self: Tensor[tuple[*Lead, DN], E, T], axis: Literal[-1]) -> Tensor[tuple[*Lead], E, T]: ...
+    @overload
+    def squeeze(self, axis: int) -> Tensor[tuple[Any, ...], E, T]: ...
+    def squeeze(self, axis: int) -> Tensor[Any, E, T]:
+        """Drop ``axis``, which must have size 1 (PyTorch leaves other sizes alone; here that is a ShapeError)."""
+        ax = _axis(self, axis, "squeeze: axis")
+        if self._data.shape[ax] != 1:
+            raise ShapeError(
+                f"squeeze: axis {axis} of shape {self._data.shape} has size {self._data.shape[ax]}, expected 1; "
+                "squeeze only a size-1 axis (reshape() merges or drops others)"
+            )
+        return _apply(_sh.squeeze(self._data, ax), (self,))
+
+    @overload
+    def unsqueeze(self: Tensor[tuple[*Rest], E, T], axis: Literal[0]) -> Tensor[tuple[Literal[1], *Rest], E, T]: ...
+    @overload
+    def unsqueeze(self: Tensor[tuple[*Rest], E, T], axis: Literal[-1]) -> Tensor[tuple[*Rest, Literal[1]], E, T]: ...
+    @overload
+    def unsqueeze(self, axis: int) -> Tensor[tuple[Any, ...], E, T]: ...
+    def unsqueeze(self, axis: int) -> Tensor[Any, E, T]:
+        """Insert a size-1 axis at ``axis`` of the result (-1 appends one, as ``torch.unsqueeze``)."""
+        nd = self._data.ndim + 1
+        a = _index(axis, "unsqueeze: axis")
+        if not -nd <= a < nd:
+            raise ShapeError(
+                f"unsqueeze: axis {a} is out of range for shape {self._data.shape}: expected -{nd} <= axis < {nd} "
+                "(the result has one more axis)"
+            )
+        return _apply(_sh.unsqueeze(self._data, a % nd), (self,))
+
     def transpose(self: Tensor[tuple[*Lead, M, N], E, T]) -> Tensor[tuple[*Lead, N, M], E, T]:
         """Swap the last two axes (PyTorch ``.mT``)."""
         nd = self._data.ndim

@@ -140,6 +140,13 @@ r: Tensor[tuple[L[6]], F32, NoneTape] = a.reshape((6,))
 assert_type(a.transpose(), Tensor[tuple[L[3], L[2]], F32, NoneTape])
 assert_type(x3.transpose(), Tensor[tuple[L[5], L[3], L[2]], F32, NoneTape])
 bc: Tensor[tuple[L[4], L[2], L[3]], F32, NoneTape] = a.broadcast_to((4, 2, 3))
+assert_type(a.unsqueeze(0), Tensor[tuple[L[1], L[2], L[3]], F32, NoneTape])
+assert_type(a.unsqueeze(-1), Tensor[tuple[L[2], L[3], L[1]], F32, NoneTape])
+assert_type(at.unsqueeze(0).squeeze(0), Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+assert_type(a.unsqueeze(-1).squeeze(-1), Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(a.unsqueeze(1), Tensor[tuple[Any, ...], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(a.unsqueeze(1), Tensor[tuple[L[2], L[1], L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(x3.unsqueeze(2).squeeze(2), Tensor[tuple[L[5], L[2], L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(a[0], Tensor[tuple[L[3]], F32, NoneTape])
 assert_type(a[0:1], Tensor[tuple[int, L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
 assert_type(a[0:1], Tensor[tuple[L[1], L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin

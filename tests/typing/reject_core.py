@@ -50,6 +50,12 @@ n: Tensor[tuple[L[2], L[3]], F32, NoneTape] = a.leaky_trace()  # type: ignore[as
 # realize misuse: the requested shape must match the target type
 r1: Tensor[tuple[L[3], L[2]], F32, NoneTape] = a.realize((2, 3))  # type: ignore[arg-type]  # pyright: ignore[reportAssignmentType]
 r2: Tensor[tuple[L[2], L[3], L[1]], F32, NoneTape] = a.realize((2, 3))  # type: ignore[arg-type]  # pyright: ignore[reportAssignmentType]
+# unsqueeze(0) / squeeze(-1) are typed: the new size-1 axis is in front, the last axis is gone
+u0: Tensor[tuple[L[2], L[3], L[1]], F32, NoneTape] = a.unsqueeze(0)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+s1: Tensor[tuple[L[2], L[1]], F32, NoneTape] = a.unsqueeze(-1).squeeze(-1)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+# squeezing a dim other than 1, or an axis out of range: only the plugin sees it (the run time refuses it)
+a.squeeze(0)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
+a.unsqueeze(3)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
 # invariant shapes: Literal dims do not silently widen to int (use realize)
 w: Tensor[tuple[int, int], F32, NoneTape] = a  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 

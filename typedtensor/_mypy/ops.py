@@ -1,4 +1,5 @@
-"""Tensor shape ops: reshape, broadcast_to, permute, reductions, basic indexing, concat and stack.
+"""Tensor shape ops: reshape, broadcast_to, permute, squeeze/unsqueeze, reductions, basic indexing, concat and
+stack.
 
 Dims that an op moves without computing (permute, the kept dims of a reduction or an index) keep their
 type, TypeVar or not; computed dims (products, sums, slice lengths) are Literal when all their inputs
@@ -123,6 +124,40 @@ def permute(ctx: MethodContext) -> Type:
         fail(ctx, f"permute: axes {tuple(order)} are not a permutation of range({nd}) for shape {describe(dims)}")
         return ctx.default_return_type
     return refined(ctx, with_shape(ctx.api, ctx.default_return_type, [dims[a % nd] for a in order]))
+
+
+def squeeze(ctx: MethodContext) -> Type:
+    """Drop a literal axis; out of range, or a known dim other than 1, is an error (as at run time)."""
+    dims = shape(ctx.type)
+    given = arg(ctx, "axis")
+    a = value(given) if given is not None else None
+    if dims is None or type(a) is not int:
+        return ctx.default_return_type
+    nd = len(dims)
+    if not -nd <= a < nd:
+        fail(ctx, f"squeeze: axis {a} is out of range for shape {describe(dims)} (rank {nd})")
+        return ctx.default_return_type
+    n = dim(dims[a % nd])
+    if n is not None and n != 1:
+        fail(ctx, f"squeeze: axis {a} of shape {describe(dims)} has size {n}, expected 1")
+        return ctx.default_return_type
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, dims[: a % nd] + dims[a % nd + 1 :]))
+
+
+def unsqueeze(ctx: MethodContext) -> Type:
+    """A Literal 1 inserted at a literal axis of the result; out of range is an error."""
+    dims = shape(ctx.type)
+    given = arg(ctx, "axis")
+    a = value(given) if given is not None else None
+    if dims is None or type(a) is not int:
+        return ctx.default_return_type
+    nd = len(dims) + 1
+    if not -nd <= a < nd:
+        fail(ctx, f"unsqueeze: axis {a} is out of range for shape {describe(dims)}: expected -{nd} <= axis < {nd}")
+        return ctx.default_return_type
+    out = list(dims)
+    out.insert(a % nd, literal(ctx.api, 1))
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
 
 
 def _name(ctx: Ctx, default: str) -> str:

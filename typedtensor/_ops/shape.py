@@ -1,4 +1,4 @@
-"""Shape kernels: reshape, broadcast_to, permute, indexing, concat, stack."""
+"""Shape kernels: reshape, broadcast_to, permute, squeeze/unsqueeze, indexing, concat, stack."""
 
 from __future__ import annotations
 
@@ -20,6 +20,14 @@ def broadcast_to(a: Array, shape: tuple[int, ...]) -> Result:
 def permute(a: Array, axes: tuple[int, ...]) -> Result:
     inverse = tuple(np.argsort(axes))
     return np.transpose(a, axes), lambda g, need: (np.transpose(g, inverse),)
+
+
+def squeeze(a: Array, axis: int) -> Result:
+    return np.squeeze(a, axis), lambda g, need: (np.expand_dims(g, axis),)
+
+
+def unsqueeze(a: Array, axis: int) -> Result:
+    return np.expand_dims(a, axis), lambda g, need: (np.squeeze(g, axis),)
 
 
 def _is_basic(index: Any) -> bool:
