@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._errors import TapeError as TapeError
     from ._errors import TypedTensorError as TypedTensorError
     from ._functional import concat as concat
+    from ._functional import maximum as maximum
     from ._functional import stack as stack
     from ._functional import where as where
     from ._ranks import Rank0 as Rank0
@@ -86,6 +87,7 @@ __all__ = [
     "checks_enabled",
     "concat",
     "full",
+    "maximum",
     "nn",
     "ones",
     "optim",
@@ -116,7 +118,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TapeError",
         "TypedTensorError",
     ),
-    "._functional": ("concat", "stack", "where"),
+    "._functional": ("concat", "maximum", "stack", "where"),
     "._ranks": ("Rank0", "Rank1", "Rank2", "Rank3", "Rank4"),
     "._tape": ("Gradients", "NoneTape", "OwnedTape"),
     "._tensor": ("Tensor",),

@@ -1,4 +1,4 @@
-"""Functions over several tensors: concat, stack, where.
+"""Functions over several tensors: concat, stack, where, maximum.
 
 Statically, the inputs of ``concat``/``stack`` share one tape kind (trace all or none); at run time
 mixed inputs are accepted and their tapes merge. With mypy, pass inputs whose first dims differ as a
@@ -18,9 +18,9 @@ from ._ops import elementwise as _ew
 from ._ops import shape as _sh
 from ._shapes import E, Rest, S, T
 from ._tape import NoneTape, OwnedTape
-from ._tensor import Tensor, _apply, _axis, _index, _mask, _scalar, _tensor_arg
+from ._tensor import Tensor, _apply, _axis, _binary, _index, _mask, _scalar, _tensor_arg
 
-__all__ = ["concat", "stack", "where"]
+__all__ = ["concat", "maximum", "stack", "where"]
 
 
 def _same(tensors: Sequence[Tensor[Any, Any, Any]], where: str, axis: int | None) -> list[np.ndarray[Any, Any]]:
@@ -96,3 +96,16 @@ def where(
     av = _scalar(a, dt) if ta is None else ta._data
     bv = _scalar(b, dt) if tb is None else tb._data
     return _apply(_ew.where(mask, av, bv), (ta, tb, cond))
+
+
+@overload
+def maximum(a: Tensor[S, E, T], b: Tensor[S, E, NoneTape] | float) -> Tensor[S, E, T]: ...
+@overload
+def maximum(a: Tensor[S, E, Any], b: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]: ...
+@overload
+def maximum(a: Tensor[S, E, T], b: Tensor[S, E, T]) -> Tensor[S, E, T]: ...
+@checked
+def maximum(a: Tensor[S, E, Any], b: Tensor[S, E, Any] | float) -> Tensor[S, E, Any]:
+    """The elementwise larger of ``a`` and ``b`` (a tensor of the same shape and dtype, or a number), as
+    ``torch.maximum``: a NaN propagates; the gradient goes to the larger, half to each at a tie."""
+    return _binary(_tensor_arg(a, "maximum: a"), b, _ew.maximum)

@@ -162,6 +162,10 @@ assert_type(tt.stack([a, a]), Tensor[tuple[int, L[2], L[3]], F32, NoneTape])  # 
 assert_type(tt.stack([a, a]), Tensor[tuple[L[2], L[2], L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(tt.where(a > 0.0, a, 0.0), Tensor[tuple[L[2], L[3]], F32, NoneTape])
 assert_type(tt.where(a > 0.0, a, at), Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+assert_type(tt.maximum(a, a), Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(tt.maximum(a, 0.0), Tensor[tuple[L[2], L[3]], F32, NoneTape])
+assert_type(tt.maximum(at, a), Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+assert_type(tt.maximum(a, at), Tensor[tuple[L[2], L[3]], F32, OwnedTape])
 
 # realize: run-time dims <-> constant dims
 dyn: Tensor[tuple[int, int], F32, NoneTape] = a.realize((2, 3))

@@ -19,6 +19,9 @@ bad_shape: Tensor[tuple[L[2], L[3]], F32, NoneTape] = tt.zeros((2, 4))  # type: 
 # the dtype argument becomes E
 bad_dtype: Tensor[tuple[L[2], L[3]], F32, NoneTape] = tt.zeros((2, 3), np.float64)  # type: ignore[arg-type]  # pyright: ignore[reportAssignmentType]
 
+# maximum takes what + takes: the same shape and dtype, or a number
+tt.maximum(a, c)  # type: ignore[misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
+tt.maximum(a, d)  # type: ignore[misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
 # elementwise shape mismatch
 a + c  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
 a * c  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]

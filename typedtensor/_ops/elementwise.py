@@ -184,6 +184,25 @@ def clamp(a: Array, lo: float | None, hi: float | None) -> Result:
     return y, bwd
 
 
+def maximum(a: Array, b: Array | float) -> Result:
+    """The larger of a and b (a NaN propagates); the gradient goes to the larger, halves to each at a tie.
+
+    torch.maximum's rule: a side gets 0 where it is smaller, g/2 where a == b, else g; at a NaN neither holds,
+    so both sides get g there.
+    """
+    y = np.maximum(a, b)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        tie = a == b
+        zero = np.zeros((), dtype=g.dtype)
+        half = 0.5 * g
+        ga = np.where(a < b, zero, np.where(tie, half, g)) if need[0] else None
+        gb = np.where(a > b, zero, np.where(tie, half, g)) if need[1] else None
+        return (ga, gb)
+
+    return y, bwd
+
+
 def where(cond: Array, a: Array | float, b: Array | float) -> Result:
     """cond ? a : b, elementwise; three parents (a, b, cond): a scalar branch is None, cond never needs one."""
 
