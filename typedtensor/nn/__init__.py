@@ -10,6 +10,7 @@ from ._batchnorm import BatchNorm2D as BatchNorm2D
 from ._batchnorm import FusedBatchNorm2D as FusedBatchNorm2D
 from ._conv import Conv2D as Conv2D
 from ._dropout import Dropout as Dropout
+from ._embedding import Embedding as Embedding
 from ._flatten import Flatten as Flatten
 from ._fold import fold_batchnorm as fold_batchnorm
 from ._io._report import LoadReport as LoadReport
