@@ -537,14 +537,24 @@ class Tensor(Generic[S, E, T]):
     def var(self, axis: Axis, keepdims: bool = False, *, correction: int = 1) -> Tensor[tuple[Any, ...], E, T]: ...
     def var(self, axis: Axis = None, keepdims: bool = False, *, correction: int = 1) -> Tensor[Any, E, T]:
         """Variance over ``axis``; ``correction=1`` (default, as PyTorch) is unbiased, 0 is biased."""
-        axes = _axes(self, axis)
-        n = int(np.prod([self._data.shape[a] for a in (range(self.ndim) if axes is None else axes)]))
-        if n - correction <= 0:
-            raise ShapeError(
-                f"var: {n} value(s) per result with correction={correction} leaves no degrees of freedom; "
-                "reduce over more values or use correction=0"
-            )
-        return _apply(_red.var(self._data, axes, keepdims, correction), (self,))
+        return _spread(self, axis, keepdims, correction, _red.var, "var")
+
+    @overload
+    def std(self, axis: None = None, *, correction: int = 1) -> Tensor[tuple[()], E, T]: ...
+    @overload
+    def std(
+        self: Tensor[tuple[D0, *Rest], E, T], axis: Literal[0], *, correction: int = 1
+    ) -> Tensor[tuple[*Rest], E, T]: ...
+    @overload
+    def std(
+        self: Tensor[tuple[*Lead, DN], E, T], axis: Literal[-1], *, correction: int = 1
+    ) -> Tensor[tuple[*Lead], E, T]: ...
+    @overload
+    def std(self, axis: Axis, keepdims: bool = False, *, correction: int = 1) -> Tensor[tuple[Any, ...], E, T]: ...
+    def std(self, axis: Axis = None, keepdims: bool = False, *, correction: int = 1) -> Tensor[Any, E, T]:
+        """Standard deviation over ``axis`` (the square root of ``var``, same arguments); where it is 0 the
+        gradient is 0, as in PyTorch."""
+        return _spread(self, axis, keepdims, correction, _red.std, "std")
 
     # ---- shape ---------------------------------------------------------------------------------
 
@@ -935,6 +945,21 @@ def _axes(x: Tensor[Any, Any, Any], axis: object) -> tuple[int, ...] | None:
     if len(set(out)) != len(out):
         raise ShapeError(f"axis {axis} repeats an axis of shape {x._data.shape}")
     return out
+
+
+def _spread(
+    x: Tensor[Any, Any, Any], axis: object, keepdims: bool, correction: object, kernel: Any, name: str
+) -> Tensor[Any, Any, Any]:
+    """var/std: the axes and ``correction`` checked (an int leaving at least one degree of freedom)."""
+    axes = _axes(x, axis)
+    c = _index(correction, f"{name}: correction")
+    n = int(np.prod([x._data.shape[a] for a in (range(x.ndim) if axes is None else axes)]))
+    if n - c <= 0:
+        raise ShapeError(
+            f"{name}: {n} value(s) per result with correction={c} leaves no degrees of freedom; "
+            "reduce over more values or use correction=0"
+        )
+    return _apply(kernel(x._data, axes, keepdims, c), (x,))
 
 
 def _nonempty_axis(x: Tensor[Any, Any, Any], axis: int) -> int:

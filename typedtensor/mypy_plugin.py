@@ -133,6 +133,7 @@ _METHODS: dict[str, Callable[[MethodContext], Type]] = {
     "typedtensor._tensor.Tensor.squeeze": ops.squeeze,
     "typedtensor._tensor.Tensor.unsqueeze": ops.unsqueeze,
     "typedtensor._tensor.Tensor.var": ops.reduce,
+    "typedtensor._tensor.Tensor.std": ops.reduce,
     "typedtensor._tensor._Reducer.__call__": ops.reduce,  # sum, mean, max, min, any, all
     "typedtensor._tensor.Tensor.__getitem__": ops.getitem,
     "typedtensor._tensor.Tensor.__matmul__": matmul.matmul,

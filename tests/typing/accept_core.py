@@ -134,6 +134,9 @@ assert_type(x3.sum((0, 2)), Tensor[tuple[Any, ...], F32, NoneTape])  # type: ign
 assert_type(x3.sum((0, 2)), Tensor[tuple[L[2]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(a.var(), Tensor[tuple[()], F32, NoneTape])
 assert_type(a.var(0, correction=0), Tensor[tuple[L[3]], F32, NoneTape])
+assert_type(a.std(), Tensor[tuple[()], F32, NoneTape])
+assert_type(at.std(-1, correction=0), Tensor[tuple[L[2]], F32, OwnedTape])
+assert_type(a.std(0), Tensor[tuple[L[3]], F32, NoneTape])
 
 # shapes
 r: Tensor[tuple[L[6]], F32, NoneTape] = a.reshape((6,))

@@ -1,4 +1,4 @@
-"""Reductions over axes: sum, mean, var, max, min (with keepdims)."""
+"""Reductions over axes: sum, mean, var, std, max, min (with keepdims)."""
 
 from __future__ import annotations
 
@@ -67,15 +67,34 @@ def mean(a: Array, axis: Axes, keepdims: bool) -> Result:
     return np.asarray(_add_reduce(a, axes, None, None, keepdims)) * (1.0 / n), bwd
 
 
+def _spread(a: Array, axis: Axes, keepdims: bool, correction: int) -> tuple[tuple[int, ...], Array, Array, int]:
+    """The axes, ``a`` centred on its mean over them, the variance (shape per keepdims) and its divisor."""
+    axes = _axes(a.ndim, axis)
+    dof = _count(a.shape, axes) - correction
+    centred = a - np.mean(a, axis=axes, keepdims=True)
+    return axes, centred, np.sum(centred * centred, axis=axes, keepdims=keepdims) / dof, dof
+
+
 def var(a: Array, axis: Axes, keepdims: bool, correction: int) -> Result:
     """Variance with ``correction`` subtracted from the count (1: unbiased, PyTorch's default)."""
-    axes = _axes(a.ndim, axis)
-    n = _count(a.shape, axes)
-    centred = a - np.mean(a, axis=axes, keepdims=True)
-    y = np.sum(centred * centred, axis=axes, keepdims=keepdims) / (n - correction)
+    axes, centred, y, dof = _spread(a, axis, keepdims, correction)
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
-        return (_expand(g, a.shape, axes, keepdims) * centred * (2 / (n - correction)),)
+        return (_expand(g, a.shape, axes, keepdims) * centred * (2 / dof),)
+
+    return y.astype(a.dtype, copy=False), bwd
+
+
+def std(a: Array, axis: Axes, keepdims: bool, correction: int) -> Result:
+    """The square root of ``var``; where it is 0 the gradient is 0 (PyTorch's choice; the formula gives NaN)."""
+    axes, centred, v, dof = _spread(a, axis, keepdims, correction)
+    y = np.sqrt(v)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        s = np.broadcast_to(y if keepdims else np.expand_dims(y, axes), a.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ga = _expand(g, a.shape, axes, keepdims) * centred / (dof * s)
+        return (np.where(s == 0, np.zeros((), ga.dtype), ga).astype(a.dtype, copy=False),)
 
     return y.astype(a.dtype, copy=False), bwd
 
