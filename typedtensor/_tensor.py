@@ -556,6 +556,24 @@ class Tensor(Generic[S, E, T]):
         gradient is 0, as in PyTorch."""
         return _spread(self, axis, keepdims, correction, _red.std, "std")
 
+    @overload
+    def argmax(self, axis: None = None) -> Tensor[tuple[()], np.int64, NoneTape]: ...
+    @overload
+    def argmax(self: Tensor[tuple[D0, *Rest], E, T], axis: Literal[0]) -> Tensor[tuple[*Rest], np.int64, NoneTape]: ...
+    @overload
+    def argmax(self: Tensor[tuple[*Lead, DN], E, T], axis: Literal[-1]) -> Tensor[tuple[*Lead], np.int64, NoneTape]: ...
+    @overload
+    def argmax(self, axis: int) -> Tensor[tuple[Any, ...], np.int64, NoneTape]: ...
+    def argmax(self, axis: int | None = None) -> Tensor[Any, np.int64, NoneTape]:
+        """The index of the largest value over ``axis`` (of the flattened tensor for None), int64 and untraced
+        (no gradient); the first one at a tie, a NaN counts as the largest (both as ``torch.argmax``)."""
+        d = self._data
+        if axis is None:
+            _nonempty(self, None)
+            return _make(np.asarray(np.argmax(d), dtype=np.int64), None)
+        ax = _nonempty_axis(self, axis)
+        return _make(np.asarray(np.argmax(d, axis=ax), dtype=np.int64), None)
+
     # ---- shape ---------------------------------------------------------------------------------
 
     def reshape(self, shape: S2) -> Tensor[S2, E, T]:

@@ -137,6 +137,9 @@ assert_type(a.var(0, correction=0), Tensor[tuple[L[3]], F32, NoneTape])
 assert_type(a.std(), Tensor[tuple[()], F32, NoneTape])
 assert_type(at.std(-1, correction=0), Tensor[tuple[L[2]], F32, OwnedTape])
 assert_type(a.std(0), Tensor[tuple[L[3]], F32, NoneTape])
+assert_type(at.argmax(), Tensor[tuple[()], np.int64, NoneTape])
+assert_type(at.argmax(-1), Tensor[tuple[L[2]], np.int64, NoneTape])
+assert_type(a.argmax(0), Tensor[tuple[L[3]], np.int64, NoneTape])
 
 # shapes
 r: Tensor[tuple[L[6]], F32, NoneTape] = a.reshape((6,))
