@@ -898,6 +898,8 @@ def _check_index(index: object) -> None:
 
 
 def _operand(x: Tensor[Any, Any, Any], other: Any) -> NDArray[Any] | float:
+    """The data of a binary op's second operand: a tensor of x's shape and dtype, or a number that fits
+    x's dtype (a ShapeError or DTypeError, saying how to fix it, otherwise)."""
     if other.__class__ is Tensor:
         o: Tensor[Any, Any, Any] = other
         if o._data.shape != x._data.shape:
