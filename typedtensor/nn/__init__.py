@@ -5,6 +5,7 @@ from ._activation import GELU as GELU
 from ._activation import ReLU as ReLU
 from ._activation import Sigmoid as Sigmoid
 from ._activation import Tanh as Tanh
+from ._attention import MultiHeadAttention as MultiHeadAttention
 from ._batchnorm import BatchNorm1D as BatchNorm1D
 from ._batchnorm import BatchNorm2D as BatchNorm2D
 from ._batchnorm import FusedBatchNorm2D as FusedBatchNorm2D
@@ -29,3 +30,4 @@ from ._spatial import SameSize as SameSize
 from ._sync_batchnorm import SyncBatchNorm1D as SyncBatchNorm1D
 from ._sync_batchnorm import SyncBatchNorm2D as SyncBatchNorm2D
 from ._sync_batchnorm import convert_sync_batchnorm as convert_sync_batchnorm
+from ._transformer import TransformerBlock as TransformerBlock

@@ -1,0 +1,161 @@
+"""Attention's typed steps: heads split and merged, and scaled dot-product attention (forward and backward).
+
+The dims are TypeVars, so the checkers verify every transpose inside these functions: ``split_heads``
+maps (B, T, D) to (B, H, T, Dh), ``merge_heads`` (B, H, T, Dh) back to (B, T, D), and
+``scaled_dot_product_attention`` takes queries (B, H, T, Dh) and keys/values (B, H, S, Dh) to
+(B, H, T, Dh). The attention itself is one recorded op with its closed-form backward beside the forward:
+
+``P = softmax(Q K^T / sqrt(Dh) + mask)``, ``O = (P * keep) V``; with ``A = P * keep`` and ``dA = dO V^T``,
+``dV = A^T dO``, ``dS = P * (dA * keep - rowsum(dA * keep * P))``, ``dQ = dS K / sqrt(Dh)``,
+``dK = dS^T Q / sqrt(Dh)``.
+
+The softmax subtracts each row's maximum (logits of 1e4 in float32 stay finite). A row whose every
+position is masked has no maximum: its probabilities, output and every gradient it reaches are NaN, as
+PyTorch's ``nn.MultiheadAttention`` with its default ``need_weights=True``. float16 is computed in
+float32 and rounded once at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import extend as ext
+from .._errors import DTypeError, ShapeError
+from .._tape import NoneTape, OwnedTape
+from .._tensor import Tensor
+
+__all__ = ["attention_mask", "merge_heads", "scaled_dot_product_attention", "split_heads"]
+
+B = TypeVar("B", bound=int)
+H = TypeVar("H", bound=int)
+T = TypeVar("T", bound=int)
+S = TypeVar("S", bound=int)
+D = TypeVar("D", bound=int)
+Dh = TypeVar("Dh", bound=int)
+E = TypeVar("E", bound=np.generic)
+Tape = TypeVar("Tape", bound=NoneTape | OwnedTape)
+
+Array = NDArray[Any]
+Floats = NDArray[np.floating[Any]]
+
+
+def work_dtype(dtype: np.dtype[Any]) -> type[np.floating[Any]]:
+    """The dtype attention computes in: float16 in float32, others in their own."""
+    return np.float32 if dtype == np.float16 else dtype.type
+
+
+def split_heads(x: Tensor[tuple[B, T, D], E, Tape], heads: H, head_dim: Dh) -> Tensor[tuple[B, H, T, Dh], E, Tape]:
+    """(B, T, D) -> (B, H, T, Dh) with D = H * Dh: head h holds the features [h * Dh, (h + 1) * Dh)."""
+    b, t, _ = x.shape
+    return x.reshape((b, t, heads, head_dim)).permute((0, 2, 1, 3)).realize((b, heads, t, head_dim))
+
+
+def merge_heads(x: Tensor[tuple[B, H, T, Dh], E, Tape], dim: D) -> Tensor[tuple[B, T, D], E, Tape]:
+    """(B, H, T, Dh) -> (B, T, D) with D = H * Dh, the inverse of ``split_heads``."""
+    b, h, t, dh = x.shape
+    return x.permute((0, 2, 1, 3)).realize((b, t, h, dh)).reshape((b, t, dim))
+
+
+def attention_mask(
+    mask: Tensor[Any, Any, Any] | None, batch: int, queries: int, keys: int, causal: bool, where: str
+) -> NDArray[np.bool_] | None:
+    """The boolean mask (True: not attended) as an array broadcasting to (B, 1, T, S), or None for none.
+
+    ``mask`` is a bool tensor (T, S) or (B, T, S); ``causal`` adds the positions after the query's own
+    (key j > query i, top-left aligned as ``torch.nn.functional.scaled_dot_product_attention(is_causal=True)``).
+    """
+    out: NDArray[np.bool_] | None = None
+    if mask is not None:
+        m = ext.data(ext.tensor_arg(mask, where))
+        if m.dtype != np.bool_:
+            raise DTypeError(
+                f"{where}: attn_mask must be a bool tensor (True where attention is not allowed), got dtype "
+                f"{m.dtype}; an additive float mask is not taken: pass a bool one (float_mask == -inf gives it)"
+            )
+        if m.shape == (queries, keys):
+            out = m.reshape(1, 1, queries, keys)
+        elif m.shape == (batch, queries, keys):
+            out = m.reshape(batch, 1, queries, keys)
+        else:
+            raise ShapeError(
+                f"{where}: attn_mask must have shape (T, S) = {(queries, keys)} or (B, T, S) = "
+                f"{(batch, queries, keys)}, got {m.shape}; a key-padding mask (B, S) becomes (B, T, S) with "
+                "mask[:, None, :] repeated over T"
+            )
+    if causal:
+        after = np.triu(np.ones((queries, keys), np.bool_), k=1).reshape(1, 1, queries, keys)
+        out = after if out is None else out | after
+    return out
+
+
+def scaled_dot_product_attention(
+    query: Tensor[tuple[B, H, T, Dh], E, Tape],
+    key: Tensor[tuple[B, H, S, Dh], E, Any],
+    value: Tensor[tuple[B, H, S, Dh], E, Any],
+    attn_mask: Tensor[tuple[T, S], np.bool_, Any] | Tensor[tuple[B, T, S], np.bool_, Any] | None = None,
+    *,
+    causal: bool = False,
+) -> Tensor[tuple[B, H, T, Dh], E, Tape]:
+    """``softmax(query @ key^T / sqrt(Dh), masked) @ value`` per batch and head (no dropout).
+
+    ``attn_mask`` is True where attention is not allowed (PyTorch's boolean convention), (T, S) or
+    (B, T, S); ``causal`` masks the keys after each query's position. A fully masked row is NaN.
+    """
+    q, k, v = (ext.data(ext.tensor_arg(t, "scaled_dot_product_attention")) for t in (query, key, value))
+    check_qkv(q, k, v, "scaled_dot_product_attention")
+    mask = attention_mask(attn_mask, q.shape[0], q.shape[2], k.shape[2], causal, "scaled_dot_product_attention")
+    return ext.record((query, key, value), *attend(q, k, v, mask, None))
+
+
+def check_qkv(q: Array, k: Array, v: Array, where: str) -> None:
+    """Queries (B, H, T, Dh), keys and values (B, H, S, Dh) of one float dtype (ShapeError, DTypeError)."""
+    if q.ndim != 4 or k.shape != v.shape or k.ndim != 4 or k.shape[:2] != q.shape[:2] or k.shape[3] != q.shape[3]:
+        raise ShapeError(
+            f"{where}: expected query (B, H, T, Dh) and key, value (B, H, S, Dh), got {q.shape}, {k.shape}, {v.shape}"
+        )
+    if q.dtype != k.dtype or q.dtype != v.dtype or q.dtype not in ext.FLOAT_DTYPES:
+        raise DTypeError(
+            f"{where}: query, key and value must have one float dtype, got {q.dtype}, {k.dtype}, {v.dtype}; "
+            f"{ext.astype_advice('them', q.dtype if q.dtype in ext.FLOAT_DTYPES else np.dtype(np.float32))}"
+        )
+
+
+def attend(q: Array, k: Array, v: Array, mask: NDArray[np.bool_] | None, keep: Floats | None) -> ext.Result:
+    """The attention of q (B, H, T, Dh) over k, v (B, H, S, Dh) and its backward for (q, k, v).
+
+    ``mask`` (broadcasting to (B, H, T, S)) is True where attention is not allowed; ``keep`` (B, H, T, S),
+    if given, multiplies the probabilities (dropout's 0 or 1 / (1 - p)).
+    """
+    work = work_dtype(q.dtype)
+    scale = work(1.0 / np.sqrt(q.shape[-1]))
+    qw, kw, vw = (a.astype(work, copy=False) for a in (q, k, v))
+    scores: Floats = np.matmul(qw * scale, np.swapaxes(kw, -1, -2))
+    if mask is not None:
+        np.putmask(scores, np.broadcast_to(mask, scores.shape), -np.inf)
+    with np.errstate(invalid="ignore"):  # a fully masked row: -inf - -inf is NaN, as in PyTorch
+        scores -= np.max(scores, axis=-1, keepdims=True)
+    p = np.exp(scores, out=scores)
+    p /= np.sum(p, axis=-1, keepdims=True)
+    a = p if keep is None else p * keep
+    out: Floats = np.matmul(a, vw)
+
+    def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
+        gw = g.astype(work, copy=False)
+        gv = np.matmul(np.swapaxes(a, -1, -2), gw).astype(v.dtype, copy=False) if need[2] else None
+        if not (need[0] or need[1]):
+            return None, None, gv
+        dp: Floats = np.matmul(gw, np.swapaxes(vw, -1, -2))
+        if keep is not None:
+            dp *= keep
+        ds = dp
+        ds -= np.sum(dp * p, axis=-1, keepdims=True)
+        ds *= p
+        ds *= scale
+        gq = np.matmul(ds, kw).astype(q.dtype, copy=False) if need[0] else None
+        gk = np.matmul(np.swapaxes(ds, -1, -2), qw).astype(k.dtype, copy=False) if need[1] else None
+        return gq, gk, gv
+
+    return out.astype(q.dtype, copy=False), backward

@@ -1,0 +1,121 @@
+"""``TransformerBlock[D]``: a pre-norm Transformer encoder block on (B, T, D).
+
+``x = x + dropout1(self_attn(norm1(x)))`` then ``x = x + dropout2(linear2(dropout(gelu(linear1(norm2(x))))))``:
+PyTorch's ``nn.TransformerEncoderLayer(D, H, dim_feedforward=mlp_ratio * D, dropout, activation="gelu",
+batch_first=True, norm_first=True)``, with its attribute names, so its state_dicts load as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar, cast
+
+import numpy as np
+
+from .. import extend as ext
+from .._tape import NoneTape, OwnedTape
+from .._tensor import Tensor
+from ._activation import GELU
+from ._attention import MultiHeadAttention
+from ._dropout import Dropout
+from ._layernorm import LayerNorm
+from ._linear import Linear
+from ._module import Module
+
+__all__ = ["TransformerBlock"]
+
+B = TypeVar("B", bound=int)
+T = TypeVar("T", bound=int)
+D = TypeVar("D", bound=int)
+E = TypeVar("E", bound=np.generic)
+
+_WHERE = "TransformerBlock"
+
+
+class TransformerBlock(Module, Generic[D]):
+    """A pre-norm Transformer block: ``TransformerBlock[L[64]](64, 4)`` maps (B, T, 64) to (B, T, 64).
+
+    Args:
+        dim: D, the size of the last dim.
+        num_heads: the attention heads (must divide D).
+        mlp_ratio: the MLP's hidden size is ``mlp_ratio * dim``.
+        dropout: the probability of the attention dropout and of the three dropouts (after the attention,
+            after the GELU, after the MLP), in training (``forward_mut``) only.
+        causal: whether each position attends only to itself and the positions before it.
+        dtype: the parameters' float dtype (inputs must have it too).
+        seed: seed of the init (each sub-layer's PyTorch default) and of the dropout masks.
+
+    Sub-layers, with PyTorch's ``TransformerEncoderLayer`` names: ``norm1`` (LayerNorm), ``self_attn``
+    (MultiHeadAttention), ``dropout1``, ``norm2`` (LayerNorm), ``linear1`` (D -> mlp_ratio * D),
+    ``activation`` (GELU), ``dropout``, ``linear2`` (mlp_ratio * D -> D), ``dropout2``: parameters
+    ``norm1.weight``, ``self_attn.in_proj_weight``, ``linear1.weight``... A PyTorch
+    ``TransformerEncoderLayer(D, H, mlp_ratio * D, dropout, "gelu", batch_first=True, norm_first=True)``
+    loads into it with ``load_state_dict``.
+    """
+
+    structure_names: ClassVar[tuple[str, ...]] = ("dim", "num_heads", "mlp_ratio")
+
+    norm1: LayerNorm[D]
+    self_attn: MultiHeadAttention[D]
+    norm2: LayerNorm[D]
+    linear1: Linear[D, int]
+    linear2: Linear[int, D]
+
+    dim_attrs: ClassVar[Mapping[str, str]] = {"D": "dim"}
+
+    def __init__(
+        self,
+        dim: D,
+        num_heads: int,
+        mlp_ratio: int = 4,
+        dropout: float = 0.0,
+        causal: bool = False,
+        *,
+        dtype: type[Any] = np.float32,
+        seed: int | None = None,
+    ) -> None:
+        opt = ext.options
+        d = opt.positive_int(dim, "dim", _WHERE)
+        self.dim = cast("D", d)
+        self.num_heads = opt.positive_int(num_heads, "num_heads", _WHERE)
+        self.mlp_ratio = opt.positive_int(mlp_ratio, "mlp_ratio", _WHERE)
+        p = opt.unit(dropout, "dropout", _WHERE)
+        seed = opt.seed(seed, _WHERE)
+        seeds = np.random.default_rng(seed).integers(0, 2**63, 4)
+        hidden = self.mlp_ratio * d
+        self.norm1 = LayerNorm(self.dim, dtype=dtype)
+        self.self_attn = MultiHeadAttention(self.dim, self.num_heads, causal, p, dtype=dtype, seed=int(seeds[0]))
+        self.dropout1 = Dropout(p, seed=int(seeds[1]))
+        self.norm2 = LayerNorm(self.dim, dtype=dtype)
+        self.linear1 = Linear(self.dim, hidden, dtype=dtype)
+        self.activation = GELU()
+        self.dropout = Dropout(p, seed=int(seeds[2]))
+        self.linear2 = Linear(hidden, self.dim, dtype=dtype)
+        self.dropout2 = Dropout(p, seed=int(seeds[3]))
+        self.reset_params(seed)
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, num_heads={self.num_heads}, mlp_ratio={self.mlp_ratio}"
+
+    def forward(
+        self,
+        x: Tensor[tuple[B, T, D], E, NoneTape],
+        attn_mask: Tensor[tuple[T, T], np.bool_, Any] | Tensor[tuple[B, T, T], np.bool_, Any] | None = None,
+    ) -> Tensor[tuple[B, T, D], E, NoneTape]:
+        """Inference (no dropout): x (B, T, D) through the attention and the MLP, each with its residual."""
+        h = x + self.self_attn.forward(self.norm1.forward(x), attn_mask=attn_mask)
+        hidden = self.activation.forward(self.linear1.forward(self.norm2.forward(h)))
+        return h + self.linear2.forward(hidden)
+
+    def forward_mut(
+        self,
+        x: Tensor[tuple[B, T, D], E, OwnedTape],
+        attn_mask: Tensor[tuple[T, T], np.bool_, Any] | Tensor[tuple[B, T, T], np.bool_, Any] | None = None,
+    ) -> Tensor[tuple[B, T, D], E, OwnedTape]:
+        """Training: as ``forward``, with the dropouts; x must be traced."""
+        a = self.self_attn.forward_mut(self.norm1.forward_mut(x), attn_mask=attn_mask)
+        h = x + self.dropout1.forward_mut(a)
+        hidden = self.dropout.forward_mut(
+            self.activation.forward_mut(self.linear1.forward_mut(self.norm2.forward_mut(h)))
+        )
+        return h + self.dropout2.forward_mut(self.linear2.forward_mut(hidden))
