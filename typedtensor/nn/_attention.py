@@ -24,7 +24,7 @@ from .._tensor import Tensor
 from ._fields import check_fields, fits
 from ._linear import Linear
 from ._module import FieldSpec, Module
-from ._sdpa import attend, attention_mask, check_qkv, merge_heads, split_heads, work_dtype
+from ._sdpa import AttnMask, attend, attention_mask, check_qkv, merge_heads, split_heads, work_dtype
 
 __all__ = ["MultiHeadAttention"]
 
@@ -173,7 +173,7 @@ class MultiHeadAttention(Module, Generic[D]):
         query: Tensor[tuple[B, T, D], E, NoneTape],
         key: Tensor[tuple[B, S, D], E, NoneTape] | None = None,
         value: Tensor[tuple[B, S, D], E, NoneTape] | None = None,
-        attn_mask: Tensor[tuple[T, S], np.bool_, Any] | Tensor[tuple[B, T, S], np.bool_, Any] | None = None,
+        attn_mask: AttnMask[B, T, S] | None = None,
     ) -> Tensor[tuple[B, T, D], E, NoneTape]:
         """Inference: the queries (B, T, D) attend over key/value (B, S, D), or over themselves when both are None."""
         if ext.tensor_arg(query, f"{_WHERE}.forward").traced:
@@ -188,7 +188,7 @@ class MultiHeadAttention(Module, Generic[D]):
         query: Tensor[tuple[B, T, D], E, OwnedTape],
         key: Tensor[tuple[B, S, D], E, Any] | None = None,
         value: Tensor[tuple[B, S, D], E, Any] | None = None,
-        attn_mask: Tensor[tuple[T, S], np.bool_, Any] | Tensor[tuple[B, T, S], np.bool_, Any] | None = None,
+        attn_mask: AttnMask[B, T, S] | None = None,
     ) -> Tensor[tuple[B, T, D], E, OwnedTape]:
         """Training: as ``forward``, with dropout on the attention probabilities; the query must be traced."""
         if not ext.tensor_arg(query, f"{_WHERE}.forward_mut").traced:

@@ -17,7 +17,7 @@ float32 and rounded once at the end.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,7 +27,7 @@ from .._errors import DTypeError, ShapeError
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
 
-__all__ = ["attention_mask", "merge_heads", "scaled_dot_product_attention", "split_heads"]
+__all__ = ["AttnMask", "attention_mask", "merge_heads", "scaled_dot_product_attention", "split_heads"]
 
 B = TypeVar("B", bound=int)
 H = TypeVar("H", bound=int)
@@ -40,6 +40,18 @@ Tape = TypeVar("Tape", bound=NoneTape | OwnedTape)
 
 Array = NDArray[Any]
 Floats = NDArray[np.floating[Any]]
+
+if TYPE_CHECKING:
+    #: ``attn_mask``'s type: a bool tensor (B, T, S) or (T, S), written ``AttnMask[B, T, S]``.
+    AttnMask: TypeAlias = Tensor[tuple[B, T, S], np.bool_, Any] | Tensor[tuple[T, S], np.bool_, Any]
+else:
+
+    class AttnMask:
+        """At run time any tensor: the layer checks the mask itself, and a ShapeError names both shapes (the
+        annotation check of a union of two tensor hints would not say which dims differ)."""
+
+        def __class_getitem__(cls, _dims: object) -> object:
+            return Tensor[Any, Any, Any]
 
 
 def work_dtype(dtype: np.dtype[Any]) -> type[np.floating[Any]]:
@@ -95,7 +107,7 @@ def scaled_dot_product_attention(
     query: Tensor[tuple[B, H, T, Dh], E, Tape],
     key: Tensor[tuple[B, H, S, Dh], E, Any],
     value: Tensor[tuple[B, H, S, Dh], E, Any],
-    attn_mask: Tensor[tuple[T, S], np.bool_, Any] | Tensor[tuple[B, T, S], np.bool_, Any] | None = None,
+    attn_mask: AttnMask[B, T, S] | None = None,
     *,
     causal: bool = False,
 ) -> Tensor[tuple[B, H, T, Dh], E, Tape]:

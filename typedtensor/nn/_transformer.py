@@ -21,6 +21,7 @@ from ._dropout import Dropout
 from ._layernorm import LayerNorm
 from ._linear import Linear
 from ._module import Module
+from ._sdpa import AttnMask
 
 __all__ = ["TransformerBlock"]
 
@@ -100,7 +101,7 @@ class TransformerBlock(Module, Generic[D]):
     def forward(
         self,
         x: Tensor[tuple[B, T, D], E, NoneTape],
-        attn_mask: Tensor[tuple[T, T], np.bool_, Any] | Tensor[tuple[B, T, T], np.bool_, Any] | None = None,
+        attn_mask: AttnMask[B, T, T] | None = None,
     ) -> Tensor[tuple[B, T, D], E, NoneTape]:
         """Inference (no dropout): x (B, T, D) through the attention and the MLP, each with its residual."""
         h = x + self.self_attn.forward(self.norm1.forward(x), attn_mask=attn_mask)
@@ -110,7 +111,7 @@ class TransformerBlock(Module, Generic[D]):
     def forward_mut(
         self,
         x: Tensor[tuple[B, T, D], E, OwnedTape],
-        attn_mask: Tensor[tuple[T, T], np.bool_, Any] | Tensor[tuple[B, T, T], np.bool_, Any] | None = None,
+        attn_mask: AttnMask[B, T, T] | None = None,
     ) -> Tensor[tuple[B, T, D], E, OwnedTape]:
         """Training: as ``forward``, with the dropouts; x must be traced."""
         a = self.self_attn.forward_mut(self.norm1.forward_mut(x), attn_mask=attn_mask)

@@ -23,8 +23,20 @@ from .._ops import pool as _pool
 from .._ops._types import Array, Grads, Result
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
+from ._sdpa import merge_heads as merge_heads
+from ._sdpa import scaled_dot_product_attention as scaled_dot_product_attention
+from ._sdpa import split_heads as split_heads
 
-__all__ = ["avg_pool2d", "conv2d", "global_avg_pool2d", "max_pool2d", "release_conv_buffers"]
+__all__ = [
+    "avg_pool2d",
+    "conv2d",
+    "global_avg_pool2d",
+    "max_pool2d",
+    "merge_heads",
+    "release_conv_buffers",
+    "scaled_dot_product_attention",
+    "split_heads",
+]
 
 B = TypeVar("B", bound=int)
 C = TypeVar("C", bound=int)
