@@ -5,9 +5,12 @@
 symbolic dims). Symbolic dims (TypeVars, NewTypes, TypeVarTuples) bind through a per-call memo kept in
 a ContextVar, which the checked wrappers of ``typedtensor._check`` set for the duration of a call.
 
-When a check fails, beartype asks the hint for an explanation (``__instancecheck_str__``); the
-explanation also records which kinds of problem it found (shape, dtype, tape), and the violation
-class beartype raises, :class:`Violation`, turns that into the matching ``CheckError`` subclass.
+A hint is first described as a list of clauses (:class:`Clause`: the kind of problem, the test that
+finds it, the symbol it binds, the message that reports it); the check and its explanation are both
+generated from that one list, so they cannot disagree. When a check fails, beartype asks the hint for
+an explanation (``__instancecheck_str__``); the explanation also records which kinds of problem it
+found (shape, dtype, tape), and the violation class beartype raises, :class:`Violation`, turns that
+into the matching ``CheckError`` subclass.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import types
 import typing
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, NewType, Self, TypeVar, TypeVarTuple, cast
+from typing import Any, NamedTuple, NewType, Self, TypeVar, TypeVarTuple, cast
 
 import numpy as np
 
@@ -305,103 +308,32 @@ def _tape_classes() -> tuple[type, type]:
 
 
 def _build_hint(tensor_cls: type, shape: object, dtype: Any, tape: Any) -> type:
-    none_tape, owned_tape = _tape_classes()
-    spec = _DimSpec(shape)
-    env: dict[str, object] = {"Tensor": tensor_cls, "_get": _get_bindings, "NoneTape": none_tape}
-    body: list[str] = ["if obj.__class__ is not Tensor: return False", "d = obj._data"]
-    binds: list[tuple[object, str]] = []  # (symbol, expression) committed on success
-    exprs: list[tuple[int, DimExpr, tuple[object, ...]]] = []  # (position, expression, its symbols)
-    firsts: list[tuple[object, int]] = []  # (symbol, its first position) of this hint's symbolic dims
-
-    # dtype
-    if _scalar_type(dtype) is not None:
-        env["DT"] = _scalar_type(dtype)
-        body.append("if d.dtype is not DT: return False")
-    elif _is_symbol(dtype):
-        allowed = _allowed_types(dtype)
-        if allowed is not None:
-            env["DTS"] = allowed
-            body.append("if not issubclass(d.dtype.type, DTS): return False")
-        binds.append((dtype, "d.dtype.type"))
-    elif dtype is not Any:
-        raise TypedTensorError(f"Tensor[S, E, T]: E must be a NumPy scalar type such as np.float32, got {dtype!r}")
-
-    # tape
-    if tape is none_tape:
-        body.append("if obj._tape is not None: return False")
-    elif tape is owned_tape:
-        body.append("if obj._tape is None: return False")
-    elif _is_symbol(tape):
-        env["OwnedTape"] = owned_tape
-        allowed_tapes = _allowed_types(tape) or (none_tape, owned_tape)
-        if none_tape not in allowed_tapes:
-            body.append("if obj._tape is None: return False")
-        if owned_tape not in allowed_tapes:
-            body.append("if obj._tape is not None: return False")
-        binds.append((tape, "(NoneTape if obj._tape is None else OwnedTape)"))
-    elif tape is not Any:
-        raise TypedTensorError(f"Tensor[S, E, T]: T must be NoneTape or OwnedTape, got {tape!r}")
-
-    # shape
-    if spec.whole is not None:
-        binds.append((spec.whole, "d.shape"))
-    elif not spec.any_shape:
-        body.append("s = d.shape")
-        p, q = len(spec.prefix), len(spec.suffix)
-        if spec.variadic is None:
-            body.append(f"if len(s) != {p}: return False")
-        else:
-            body.append(f"if len(s) < {p + q}: return False")
-        seen: dict[object, str] = {}
-        positions = [(i, d) for i, d in enumerate(spec.prefix)] + [(i - q, d) for i, d in enumerate(spec.suffix)]
-        for i, (kind, val) in positions:
-            if kind == "const":
-                body.append(f"if s[{i}] != {val}: return False")
-            elif kind == "sym":
-                if val in seen:
-                    body.append(f"if s[{i}] != {seen[val]}: return False")
-                else:
-                    seen[val] = f"s[{i}]"
-                    binds.append((val, f"s[{i}]"))
-                    firsts.append((val, i))
-            elif kind == "expr":
-                assert isinstance(val, DimExpr)
-                exprs.append((i, val, tuple(val.symbols())))
-        if spec.variadic is not None and spec.variadic is not Any:
-            binds.append((spec.variadic, f"s[{p}:len(s)-{q}]" if q else f"s[{p}:]"))
-
-    last = "return True"
-    if exprs:
-        env["_XC"] = _expr_check(exprs, firsts, spec.text)
-        last = "return _XC(s, m)"
-    if binds or exprs:
-        body.append("m = _get()")
-        # Outside a checked call there is nothing to bind across arguments; repeats of a symbol
-        # inside this one hint were already compared directly above.
-        body.append("if m is None: " + ("return _XC(s, None)" if exprs else "return True"))
-        for j, (sym, expr) in enumerate(binds):
-            env[f"K{j}"] = sym
-            body.append(f"v{j} = {expr}")
-            body.append(f"if m.get(K{j}, v{j}) != v{j}: return False")
-        for j in range(len(binds)):
-            body.append(f"m[K{j}] = v{j}")
-        if binds:  # expressions of earlier tensors waiting for a symbol bound here
-            env["P"], env["_PC"] = PENDING, _pending_ok
-            body.append("if P in m and not _PC(m): return False")
-    body.append(last)
-    src = "def check(obj):\n" + "".join(f"    {line}\n" for line in body)
-    exec(compile(src, f"<typedtensor hint {spec.text}>", "exec"), env)
+    desc = _describe(tensor_cls, shape, dtype, tape)
+    env = dict(desc.env)
+    exec(compile(_check_source(desc), f"<typedtensor hint {desc.text}>", "exec"), env)
+    exec(compile(_problems_source(desc), f"<typedtensor explanation {desc.text}>", "exec"), env)
     check = cast(Callable[[object], bool], env["check"])
-
-    text = f"Tensor[{spec.text}, {_dtype_name(dtype)}, {_name(tape)}]"
+    problems = cast(_Problems, env["problems"])
+    text = desc.text
 
     def explain(obj: object) -> str:
-        return _explain(obj, spec, dtype, tape, text, tensor_cls, none_tape, owned_tape)
+        m = _get_bindings() or {}
+        if obj.__class__ is not tensor_cls:  # the check's first test
+            _found(obj, _DTYPE)
+            return f"expected {text}, got {type(obj).__name__} (pass a typedtensor.Tensor, e.g. tt.tensor(...))"
+        found = problems(obj, m)
+        data = cast("np.ndarray[Any, np.dtype[Any]]", getattr(obj, "_data"))  # noqa: B009
+        actual_tape = "NoneTape" if getattr(obj, "_tape") is None else "OwnedTape"  # noqa: B009
+        got = f"Tensor of shape {tuple(data.shape)}, dtype {data.dtype.name}, {actual_tape}"
+        _found(obj, frozenset(kind for kind, _ in found) or _DTYPE)
+        said = "; ".join(message for _, message in found) or "it does not satisfy the hint"
+        return f"expected {text}, got {got}: {said} [bindings: {_fmt_bindings(m)}]"
 
     # beartype requires repr(hint) == module.qualname (that is how unions print their members).
     ns = {
         "_check": staticmethod(check),
         "_explain": staticmethod(explain),
+        "_problems": staticmethod(problems),
         "_hint_repr": "typedtensor." + text,
         "_params": (shape, dtype, tape),
         "_tensor_cls": tensor_cls,
@@ -412,48 +344,283 @@ def _build_hint(tensor_cls: type, shape: object, dtype: Any, tape: Any) -> type:
     return hint
 
 
+# ---- a hint as a list of clauses, from which both its check and its explanation are generated -------
+
+#: The stages of a check. LOCAL clauses read only the tensor; BOUND ones compare a value of it with the
+#: call's memo and bind the symbol when every clause passed; LATE ones compare the expression dims that
+#: earlier tensors of the call left waiting; KNOWN ones compare this tensor's expression dims with the
+#: symbols known so far.
+LOCAL, BOUND, LATE, KNOWN = range(4)
+
 #: Memo key of the expression dims checked before all their symbols were bound: (expression, its symbols,
-#: the size found), compared as soon as a later tensor of the call binds the last of them.
+#: the size found, where it was found), compared as soon as a later tensor of the call binds the last of them.
 PENDING = object()
-_Waiting = list[tuple[DimExpr, tuple[object, ...], int, str]]
+
+_Problems = Callable[[object, Bindings], list[tuple[type[CheckError], str]]]
 
 
-def _expr_check(
-    exprs: list[tuple[int, DimExpr, tuple[object, ...]]], firsts: list[tuple[object, int]], shape_text: str
-) -> Callable[[tuple[int, ...], Bindings | None], bool]:
-    """The check of a hint's expression dims, after its symbolic dims are bound (``m``: the call's memo,
-    or None outside a checked call: then only this hint's own symbols are known)."""
-    labels = [f"dim {i} of an earlier tensor of the call, typed {shape_text}," for i, _, _ in exprs]
+class Clause(NamedTuple):
+    """One condition a tensor meets to satisfy a hint, written once for the check and its explanation.
 
-    def check(s: tuple[int, ...], m: Bindings | None) -> bool:
-        known: Bindings = m if m is not None else {sym: s[i] for sym, i in firsts}
-        for (i, e, syms), label in zip(exprs, labels, strict=True):
-            if all(x in known for x in syms):
-                if e.value(known) != s[i]:
-                    return False
-            elif m is not None:
-                waiting: _Waiting = m.setdefault(PENDING, [])
-                waiting.append((e, syms, s[i], label))
-        return True
+    ``fails`` is a Python expression, true when the condition is violated: the generated check returns
+    False on it, the generated explanation reports ``message`` (the body of an f-string). Both are
+    source over the tensor ``obj``, its data ``d`` and shape ``s``, the call's memo ``m``, the known
+    dim values ``k`` (KNOWN and LATE clauses), the clause's ``value`` as ``v{j}`` and its symbol as
+    ``K{j}`` (BOUND clauses), the waiting item ``w`` (LATE clauses) and the names of the hint's env.
+    """
 
-    return check
+    kind: type[CheckError]
+    stage: int
+    fails: str
+    message: str
+    #: BOUND: ``j``, the clause's symbol ``K{j}`` bound to ``v{j} = value`` when the whole check passed.
+    bound: int = -1
+    value: str = ""
+    #: KNOWN: the clause applies only when ``ready``; until then the check leaves ``wait`` in the memo for LATE.
+    ready: str = ""
+    wait: str = ""
+    #: When violated, the explanation skips the later clauses of its kind (they presume it, or repeat it).
+    moot: bool = False
 
 
-def _pending_ok(m: Bindings) -> bool:
-    """Compare the waiting expressions whose symbols are now all bound; False if one differs (kept, for
-    the explanation)."""
-    waiting: _Waiting = m[PENDING]
-    ok = True
-    keep: _Waiting = []
-    for item in waiting:
-        e, syms, n, _ = item
-        if not all(x in m for x in syms):
-            keep.append(item)
-        elif e.value(m) != n:
-            ok = False
-            keep.append(item)
-    m[PENDING] = keep
-    return ok
+class Description(NamedTuple):
+    """A hint's clauses in the order the explanation reports them, and the names their source uses."""
+
+    text: str
+    clauses: list[Clause]
+    env: dict[str, object]
+    shaped: bool  #: the clauses read ``s``
+    local: str  #: source of the dict of this hint's own symbolic dims (``{K3: s[0]}``)
+
+
+_KIND_NAMES: dict[type[CheckError], str] = {DTypeCheckError: "DTK", TapeCheckError: "TPK", ShapeCheckError: "SHK"}
+
+
+def _lit(text: str) -> str:
+    """``text`` as literal f-string source."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _all_known(symbols: tuple[object, ...], known: Bindings) -> bool:
+    return all(x in known for x in symbols)
+
+
+def _it_advice(dtype: np.dtype[Any]) -> str:
+    return astype_advice("it", dtype)
+
+
+class _Describer:
+    """Builds a hint's :class:`Description`: the clauses and the environment their source reads."""
+
+    def __init__(self, tensor_cls: type) -> None:
+        self.none_tape, self.owned_tape = _tape_classes()
+        self.env: dict[str, object] = {
+            "Tensor": tensor_cls,
+            "NoneTape": self.none_tape,
+            "OwnedTape": self.owned_tape,
+            "P": PENDING,
+            "_get": _get_bindings,
+            "_all": _all_known,
+            "_advice": _it_advice,
+            "_dt": np.dtype,
+            **{name: kind for kind, name in _KIND_NAMES.items()},
+        }
+        self.out: list[Clause] = []
+        self.local: list[str] = []  # this hint's own symbolic dims, as ``K{j}: s[i]``
+
+    def put(self, value: object, prefix: str) -> str:
+        """A name for ``value`` in the environment."""
+        key = f"{prefix}{len(self.env)}"
+        self.env[key] = value
+        return key
+
+    def add(self, kind: type[CheckError], stage: int, fails: str, message: str, **more: Any) -> None:
+        self.out.append(Clause(kind, stage, fails, message, **more))
+
+    def symbol(self, symbol: object) -> int:
+        """``j``: the symbol is ``K{j}`` in the environment, the value a BOUND clause gives it ``v{j}``."""
+        j = len(self.env)
+        self.env[f"K{j}"] = symbol
+        return j
+
+    def bind(self, kind: type[CheckError], j: int, value: str, message: str, moot: bool = False) -> None:
+        """A BOUND clause: ``v{j} = value`` agrees with the symbol's value in the memo (if any)."""
+        self.add(kind, BOUND, f"m.get(K{j}, v{j}) != v{j}", message, bound=j, value=value, moot=moot)
+
+    def dtype(self, dtype: object) -> None:
+        D = DTypeCheckError
+        exact = _scalar_type(dtype)
+        if exact is not None:
+            self.env["DT"] = exact
+            self.add(D, LOCAL, "d.dtype is not DT", "dtype is {d.dtype.name} but {DT.name} is expected ({_advice(DT)})")
+        elif _is_symbol(dtype):
+            name = _lit(_name(dtype))
+            j = self.symbol(dtype)
+            held = f"_dt(m[K{j}])"
+            said = f"dtype is {{d.dtype.name}} but {name} is bound to {{{held}.name}} ({{_advice({held})}})"
+            self.bind(D, j, "d.dtype.type", said, moot=True)
+            allowed = _allowed_types(dtype)
+            if allowed is not None:
+                names = _lit(", ".join(c.__name__ for c in allowed))
+                fails = f"not issubclass(d.dtype.type, {self.put(allowed, 'A')})"
+                self.add(D, LOCAL, fails, f"dtype is {{d.dtype.name}} but {name} admits only {names}")
+        elif dtype is not Any:
+            raise TypedTensorError(f"Tensor[S, E, T]: E must be a NumPy scalar type such as np.float32, got {dtype!r}")
+
+    def tape(self, tape: object) -> None:
+        T = TapeCheckError
+        if tape is self.none_tape:
+            self.add(T, LOCAL, "obj._tape is not None", _lit(_NOT_INFERENCE))
+        elif tape is self.owned_tape:
+            self.add(T, LOCAL, "obj._tape is None", _lit(_NOT_TRAINING))
+        elif _is_symbol(tape):
+            name = _lit(_name(tape))
+            actual = "(NoneTape if obj._tape is None else OwnedTape)"
+            j = self.symbol(tape)
+            self.bind(T, j, actual, f"tape is {{v{j}.__name__}} but {name} is bound to {{m[K{j}].__name__}}", moot=True)
+            allowed = _allowed_types(tape) or (self.none_tape, self.owned_tape)
+            if self.none_tape not in allowed:
+                self.add(T, LOCAL, "obj._tape is None", f"tape is NoneTape but {name} admits only the other tape")
+            if self.owned_tape not in allowed:
+                self.add(T, LOCAL, "obj._tape is not None", f"tape is OwnedTape but {name} admits only the other tape")
+        elif tape is not Any:
+            raise TypedTensorError(f"Tensor[S, E, T]: T must be NoneTape or OwnedTape, got {tape!r}")
+
+    def shape(self, spec: _DimSpec) -> None:
+        S = ShapeCheckError
+        if spec.whole is not None:
+            name = _lit(_name(spec.whole))
+            j = self.symbol(spec.whole)
+            self.bind(S, j, "d.shape", f"shape {{v{j}}} differs from {name} = {{tuple(m[K{j}])}}")
+            return
+        if spec.any_shape:
+            return
+        p, q = len(spec.prefix), len(spec.suffix)
+        if spec.variadic is None:
+            self.add(S, LOCAL, f"len(s) != {p}", f"rank is {{len(s)}} but {p} is expected", moot=True)
+        else:
+            self.add(S, LOCAL, f"len(s) < {p + q}", f"rank is {{len(s)}} but at least {p + q} is expected", moot=True)
+        firsts: dict[object, tuple[int, int]] = {}  # symbol: (its clause's j, its first index)
+        exprs: list[tuple[int, str, DimExpr]] = []
+        positions = [(i, d) for i, d in enumerate(spec.prefix)] + [(i - q, d) for i, d in enumerate(spec.suffix)]
+        for i, (kind, val) in positions:
+            at = str(i) if i >= 0 else f"{{len(s) - {-i}}}"  # the position counted from the start, in a message
+            if kind == "const":
+                self.add(S, LOCAL, f"s[{i}] != {val}", f"dim {at} is {{s[{i}]}} but {val} is expected")
+            elif kind == "sym":
+                name = _lit(_name(val))
+                if val in firsts:  # a repeat within the hint: equal to its first occurrence, without the memo
+                    j, first = firsts[val]
+                    said = f"dim {at} ({name}) is {{s[{i}]}} but {name} is bound to {{m.get(K{j}, s[{first}])}}"
+                    self.add(S, LOCAL, f"s[{i}] != s[{first}]", said)
+                else:
+                    j = self.symbol(val)
+                    self.bind(S, j, f"s[{i}]", f"dim {at} ({name}) is {{v{j}}} but {name} is bound to {{m[K{j}]}}")
+                    firsts[val] = (j, i)
+                    self.local.append(f"K{j}: s[{i}]")
+            elif kind == "expr":
+                assert isinstance(val, DimExpr)
+                exprs.append((i, at, val))
+        for i, at, e in exprs:
+            ex, xs = self.put(e, "E"), self.put(tuple(e.symbols()), "X")
+            label = self.put(f"dim {i} of an earlier tensor of the call, typed {spec.text},", "L")
+            said = f"dim {at} is {{s[{i}]}} but {{{ex}.explain(k)}} is expected"
+            wait = f"({ex}, {xs}, s[{i}], {label})"
+            self.add(S, KNOWN, f"{ex}.value(k) != s[{i}]", said, ready=f"_all({xs}, k)", wait=wait)
+        var = spec.variadic
+        if var is not None and var is not Any:
+            name = _lit(_name(var))
+            middle = f"s[{p}:len(s)-{q}]" if q else f"s[{p}:]"
+            j = self.symbol(var)
+            said = f"dims {p}..{{len(s) - {q + 1}}} ({name}) are {{v{j}}} but {name} is bound to {{tuple(m[K{j}])}}"
+            self.bind(S, j, middle, said)
+
+    def late(self) -> None:
+        """Expressions of earlier tensors waiting for a symbol: compared when this hint binds one."""
+        if any(c.stage == BOUND for c in self.out):
+            said = "{w[3]} is {w[2]} but {w[0].explain(k)} is expected"
+            self.add(ShapeCheckError, LATE, "w[0].value(k) != w[2]", said, ready="_all(w[1], k)")
+
+
+def _describe(tensor_cls: type, shape: object, dtype: Any, tape: Any) -> Description:
+    """The clauses of ``Tensor[shape, dtype, tape]``: dtype, tape, then shape, each in the order of the hint."""
+    spec = _DimSpec(shape)
+    build = _Describer(tensor_cls)
+    build.dtype(dtype)
+    build.tape(tape)
+    build.shape(spec)
+    build.late()
+    text = f"Tensor[{spec.text}, {_dtype_name(dtype)}, {_name(tape)}]"
+    shaped = spec.whole is None and not spec.any_shape
+    return Description(text, build.out, build.env, shaped, "{" + ", ".join(build.local) + "}")
+
+
+_NOT_INFERENCE = (
+    "tape is OwnedTape but NoneTape is expected (this is an inference input: for a training step call the "
+    "training method, e.g. forward_mut; to infer on these values pass x.detach())"
+)
+_NOT_TRAINING = (
+    "tape is NoneTape but OwnedTape is expected (this is a training input: trace it with x.trace(grads); for "
+    "inference call the inference method, e.g. forward)"
+)
+
+
+def _stage(desc: Description, stage: int) -> list[Clause]:
+    return [c for c in desc.clauses if c.stage == stage]
+
+
+def _check_source(desc: Description) -> str:
+    """``check(obj)``: False at the first clause that fails, stage by stage; the symbols bound on success."""
+    body = ["if obj.__class__ is not Tensor: return False", "d = obj._data"]
+    for c in _stage(desc, LOCAL):
+        if desc.shaped and c.kind is ShapeCheckError and "s = d.shape" not in body:
+            body.append("s = d.shape")  # after the dtype and tape clauses (the rank clause comes first)
+        body.append(f"if {c.fails}: return False")
+    bound, late, known = _stage(desc, BOUND), _stage(desc, LATE), _stage(desc, KNOWN)
+    if bound or known:
+        body.append("m = _get()")
+        # Outside a checked call there is nothing to bind across arguments; repeats of a symbol inside
+        # this one hint were compared by LOCAL clauses, and its expressions see its own symbols.
+        body.append("if m is None:")
+        if known:
+            body.append(f"    k = {desc.local}")
+            body += [f"    if {c.ready} and {c.fails}: return False" for c in known]
+        body.append("    return True")
+        for c in bound:
+            body += [f"v{c.bound} = {c.value}", f"if {c.fails}: return False"]
+        body += [f"m[K{c.bound}] = v{c.bound}" for c in bound]
+        if late or known:
+            body.append("k = m")
+        for c in late:
+            body += ["if P in m:", "    for w in m[P]:", f"        if {c.ready} and {c.fails}: return False"]
+        for c in known:
+            body += [f"if not {c.ready}: m.setdefault(P, []).append({c.wait})", f"elif {c.fails}: return False"]
+    body.append("return True")
+    return "def check(obj):\n" + "".join(f"    {line}\n" for line in body)
+
+
+def _problems_source(desc: Description) -> str:
+    """``problems(obj, m)``: every clause that fails, in order, as (kind, message); ``m`` is the memo or {}.
+
+    Stated for a Tensor (the check's first test). A clause marked ``moot`` that fails makes the later
+    clauses of its kind skipped; ``k`` is this hint's own symbolic dims and the memo's.
+    """
+    body = ["out = []", "d = obj._data"] + (["s = d.shape"] if desc.shaped else [])
+    body += [f"{flag} = False" for flag in ("mDTK", "mTPK", "mSHK")]
+    for c in desc.clauses:
+        kind = _KIND_NAMES[c.kind]
+        report = [f"out.append(({kind}, f{c.message!r}))"] + ([f"m{kind} = True"] if c.moot else [])
+        inner = [f"v{c.bound} = {c.value}"] if c.stage == BOUND else []
+        if c.stage in (LATE, KNOWN):  # shape clauses: read when the rank is right
+            inner.append(f"k = {{**{desc.local}, **m}}")
+        test = f"{c.ready} and {c.fails}" if c.ready else c.fails
+        if c.stage == LATE:
+            inner += ["for w in m.get(P, ()):", f"    if {test}:", *(f"        {r}" for r in report)]
+        else:
+            inner += [f"if {test}:", *(f"    {r}" for r in report)]
+        body += [f"if not m{kind}:", *(f"    {line}" for line in inner)]
+    body.append("return out")
+    return "def problems(obj, m):\n" + "".join(f"    {line}\n" for line in body)
 
 
 def _fmt_bindings(m: Bindings | None) -> str:
@@ -467,107 +634,3 @@ def _fmt_bindings(m: Bindings | None) -> str:
             v = v.__name__
         parts.append(f"{_name(k)}={v}")
     return ", ".join(parts)
-
-
-def _explain(
-    obj: object,
-    spec: _DimSpec,
-    dtype: object,
-    tape: object,
-    text: str,
-    tensor_cls: type,
-    none_tape: type,
-    owned_tape: type,
-) -> str:
-    m = _get_bindings() or {}
-    if not isinstance(obj, tensor_cls):
-        _found(obj, _DTYPE)
-        return f"expected {text}, got {type(obj).__name__} (pass a typedtensor.Tensor, e.g. tt.tensor(...))"
-    data = cast("np.ndarray[Any, np.dtype[Any]]", getattr(obj, "_data"))  # noqa: B009
-    actual_tape = "NoneTape" if getattr(obj, "_tape") is None else "OwnedTape"  # noqa: B009
-    got = f"Tensor of shape {tuple(data.shape)}, dtype {data.dtype.name}, {actual_tape}"
-    problems: list[str] = []
-    if isinstance(dtype, type):
-        if data.dtype != np.dtype(dtype):
-            wanted = np.dtype(dtype)
-            problems.append(f"dtype is {data.dtype.name} but {wanted.name} is expected ({astype_advice('it', wanted)})")
-    elif _is_symbol(dtype) and dtype in m and m[dtype] is not data.dtype.type:
-        held = np.dtype(m[dtype])
-        problems.append(
-            f"dtype is {data.dtype.name} but {_name(dtype)} is bound to {held.name} ({astype_advice('it', held)})"
-        )
-    elif _is_symbol(dtype) and not issubclass(data.dtype.type, _allowed_types(dtype) or object):
-        allowed = ", ".join(c.__name__ for c in _allowed_types(dtype) or ())
-        problems.append(f"dtype is {data.dtype.name} but {_name(dtype)} admits only {allowed}")
-    after_dtype = len(problems)
-    if tape is none_tape and actual_tape != "NoneTape":
-        problems.append(
-            "tape is OwnedTape but NoneTape is expected (this is an inference input: for a training step call the "
-            "training method, e.g. forward_mut; to infer on these values pass x.detach())"
-        )
-    elif tape is owned_tape and actual_tape != "OwnedTape":
-        problems.append(
-            "tape is NoneTape but OwnedTape is expected (this is a training input: trace it with x.trace(grads); for "
-            "inference call the inference method, e.g. forward)"
-        )
-    elif _is_symbol(tape) and tape in m and m[tape].__name__ != actual_tape:
-        problems.append(f"tape is {actual_tape} but {_name(tape)} is bound to {m[tape].__name__}")
-    elif _is_symbol(tape) and actual_tape not in {c.__name__ for c in _allowed_types(tape) or (none_tape, owned_tape)}:
-        problems.append(f"tape is {actual_tape} but {_name(tape)} admits only the other tape")
-    after_tape = len(problems)
-    shape: tuple[int, ...] = tuple(data.shape)
-    local: dict[object, int] = {}
-    computed: list[tuple[int, DimExpr, int]] = []
-    if spec.whole is not None:
-        if spec.whole in m and tuple(m[spec.whole]) != shape:
-            problems.append(f"shape {shape} differs from {_name(spec.whole)} = {tuple(m[spec.whole])}")
-    elif not spec.any_shape:
-        p, q = len(spec.prefix), len(spec.suffix)
-        if spec.variadic is None and len(shape) != p:
-            problems.append(f"rank is {len(shape)} but {p} is expected")
-        elif spec.variadic is not None and len(shape) < p + q:
-            problems.append(f"rank is {len(shape)} but at least {p + q} is expected")
-        else:
-            fixed = [(i, d) for i, d in enumerate(spec.prefix)] + [
-                (len(shape) - q + i, d) for i, d in enumerate(spec.suffix)
-            ]
-            for i, (kind, val) in fixed:
-                n = shape[i]
-                if kind == "const" and n != val:
-                    problems.append(f"dim {i} is {n} but {val} is expected")
-                elif kind == "sym":
-                    bound = m.get(val, local.get(val))
-                    if bound is not None and bound != n:
-                        problems.append(f"dim {i} ({_name(val)}) is {n} but {_name(val)} is bound to {bound}")
-                    local.setdefault(val, n)
-                elif kind == "expr":
-                    assert isinstance(val, DimExpr)
-                    computed.append((i, val, n))
-            known = {**local, **m}
-            for i, e, n in computed:
-                if all(x in known for x in e.symbols()) and e.value(known) != n:
-                    problems.append(f"dim {i} is {n} but {e.explain(known)} is expected")
-            var = spec.variadic
-            if var is not None and var is not Any and var in m:
-                middle = shape[p : len(shape) - q]
-                if tuple(m[var]) != middle:
-                    problems.append(
-                        f"dims {p}..{len(shape) - q - 1} ({_name(var)}) are {middle} but {_name(var)} is bound to "
-                        f"{tuple(m[var])}"
-                    )
-    known = {**local, **m}
-    waiting: _Waiting = m.get(PENDING, [])
-    for e, syms, n, label in waiting:
-        if all(x in known for x in syms) and e.value(known) != n:
-            problems.append(f"{label} is {n} but {e.explain(known)} is expected")
-    kinds: set[type[CheckError]] = set()
-    if after_dtype:
-        kinds.add(DTypeCheckError)
-    if after_tape > after_dtype:
-        kinds.add(TapeCheckError)
-    if len(problems) > after_tape:
-        kinds.add(ShapeCheckError)
-    _found(obj, frozenset(kinds) or _DTYPE)
-    if not problems:
-        problems.append("it does not satisfy the hint")
-    return f"expected {text}, got {got}: " + "; ".join(problems) + f" [bindings: {_fmt_bindings(m)}]"
