@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pytest
 
 import typedtensor as tt
+from typedtensor import NoneTape
 from typedtensor import extend as ext
 from typedtensor.extend import Array
+
+C = TypeVar("C", bound=int)
 
 
 def _cube(x: tt.Tensor[Any, Any, Any]) -> tt.Tensor[Any, Any, Any]:
@@ -133,3 +136,40 @@ def test_the_argument_helpers_raise_the_library_errors() -> None:
     assert float(t.sum().item()) == 6.0
     with pytest.raises(tt.ShapeError, match="layer: shape must be a tuple of non-negative ints"):
         ext.filled((-1,), 0.0, np.dtype(np.float32), "layer")
+
+
+class _Scale(Generic[C]):
+    """A layer base of one's own (not nn.Module), generic in its width C."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.refused: list[tt.CheckError] = []
+
+    def apply(self, x: tt.Tensor[tuple[C], np.float32, NoneTape]) -> tt.Tensor[tuple[C], np.float32, NoneTape]:
+        return x * 2.0
+
+    def strict_apply(self, x: tt.Tensor[tuple[C], np.float32, NoneTape]) -> tt.Tensor[tuple[C], np.float32, NoneTape]:
+        return x
+
+
+def _refuse(self: _Scale[Any], error: tt.CheckError) -> None:
+    self.refused.append(error)
+
+
+ext.install_checks(_Scale, lambda self: {C: self.width}, refusing=("strict_apply",), refuse=_refuse)
+
+
+def test_install_checks_binds_the_instance_dims_on_a_class_of_ones_own() -> None:
+    """What nn.Module does for every layer class, for any class: the width bound from the instance."""
+    layer = _Scale[Any](3)
+    np.testing.assert_array_equal(layer.apply(tt.ones((3,))).numpy(), [2.0, 2.0, 2.0])
+    with pytest.raises(tt.ShapeCheckError, match="C"):
+        layer.apply(tt.ones((4,)))
+    wide: Any = tt.ones((3,), dtype=np.float64)  # (statically refused too)
+    with pytest.raises(tt.DTypeCheckError):
+        layer.apply(wide)
+    with pytest.raises(tt.ShapeCheckError) as refused:
+        layer.strict_apply(tt.ones((4,)))
+    assert layer.refused == [refused.value]  # handed to refuse(self, error) before it was raised
+    with tt.checks(False):
+        assert layer.apply(tt.ones((4,))).shape == (4,)

@@ -20,10 +20,8 @@ CORE = {p.stem for p in PACKAGE.iterdir() if p.name.startswith("_") and p.stem n
 #: Private attributes of Tensor and Gradients (extend.data / data_mut / tensor_id / grad_array ... instead).
 PRIVATE_ATTRS = {"_data", "_grads", "_id", "_tape", "_keep", "_accumulate", "_sinks"}
 #: Uses that remain, by file, until their migration is done (the test fails when an entry goes stale).
-ALLOWED: dict[str, set[str]] = {
-    # Module installs the core's run-time checks on each layer class (_check.install); issue 12 A5 places it.
-    "typedtensor/nn/_module.py": {"import _check"},
-}
+#: None remain: Module installs the run-time checks through ``extend.install_checks``.
+ALLOWED: dict[str, set[str]] = {}
 
 
 def _files() -> list[Path]:

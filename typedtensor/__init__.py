@@ -50,12 +50,14 @@ if TYPE_CHECKING:
     from ._ranks import Rank2 as Rank2
     from ._ranks import Rank3 as Rank3
     from ._ranks import Rank4 as Rank4
-    from ._tape import Gradients as Gradients
     from ._tape import NoneTape as NoneTape
     from ._tape import OwnedTape as OwnedTape
+    from ._tensor import Gradients as Gradients
     from ._tensor import Tensor as Tensor
 
-__version__ = "0.1.0"
+from ._version import VERSION as _VERSION
+
+__version__ = _VERSION
 
 __all__ = [
     "Add",
@@ -120,8 +122,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "._functional": ("concat", "maximum", "stack", "where"),
     "._ranks": ("Rank0", "Rank1", "Rank2", "Rank3", "Rank4"),
-    "._tape": ("Gradients", "NoneTape", "OwnedTape"),
-    "._tensor": ("Tensor",),
+    "._tape": ("NoneTape", "OwnedTape"),
+    "._tensor": ("Gradients", "Tensor"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -1,4 +1,4 @@
-"""Gradient tapes and the Gradients store (dfdx semantics).
+"""Gradient tapes and the store of gradient arrays (dfdx semantics).
 
 A tensor either carries no tape (``NoneTape``: inference, nothing recorded) or an ``OwnedTape``: a
 shared record of every operation done on traced tensors since ``trace``/``leaky_trace``.
@@ -14,6 +14,9 @@ gradient: an integer or bool parent's ``need`` is always False.
 ``backward`` consumes the tape: saved buffers are released as each op is run, intermediate
 gradients are freed as soon as they are consumed (unless the tape is leaky), and a second
 ``backward`` on the same tape is an error.
+
+The tape knows a tensor only as a ``Node`` (its data, identity and tape), so that it stands below the
+tensor: the public ``Gradients``, whose ``get`` returns a tensor, is ``_tensor``'s subclass of ``GradientStore``.
 """
 
 from __future__ import annotations
@@ -21,25 +24,22 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._errors import ShapeError, TapeError, TypedTensorError
 
-if TYPE_CHECKING:
-    from ._tensor import Tensor as Tensor
-
-__all__ = ["Gradients", "NoneTape", "OwnedTape"]
+__all__ = ["GradientStore", "Node", "NoneTape", "OwnedTape"]
 
 Array = NDArray[Any]
 #: A recorded op's local derivative: upstream gradient and which parents need one (one bool per parent:
 #: False for a constant, an integer or bool parent) -> one gradient or None per parent.
 Backward = Callable[[Array, tuple[bool, ...]], tuple[Array | None, ...]]
 
-S = TypeVar("S")
-E = TypeVar("E", bound=np.generic)
+#: The public store (``Gradients``) a backward pass returns.
+G = TypeVar("G", bound="GradientStore")
 
 _seq = itertools.count()
 
@@ -53,15 +53,26 @@ class NoneTape:
         raise TypedTensorError("NoneTape is a type-level marker; an untraced tensor simply has no tape")
 
 
+class Node(Protocol):
+    """What the tape reads of a tensor (``Tensor`` is one)."""
+
+    @property
+    def _data(self) -> Array: ...
+    @property
+    def _id(self) -> int: ...
+    @property
+    def _tape(self) -> OwnedTape | None: ...
+
+
 class OwnedTape:
     """The tape of a traced tensor: the recorded ops and the Gradients they will write to."""
 
     __slots__ = ("_ops", "_parent", "_sinks", "_used")
 
-    def __init__(self, sink: Gradients) -> None:
+    def __init__(self, sink: GradientStore) -> None:
         #: (order, output id, parent ids (-1: a constant), traced float parents, float parents, backward)
         self._ops: list[tuple[int, int, tuple[int, ...], tuple[bool, ...], tuple[bool, ...], Backward]] = []
-        self._sinks: list[Gradients] = [sink]
+        self._sinks: list[GradientStore] = [sink]
         self._parent: OwnedTape | None = None
         self._used = False
 
@@ -95,7 +106,7 @@ def merge(a: OwnedTape, b: OwnedTape) -> OwnedTape:
     return a
 
 
-def record(tape: OwnedTape, out_id: int, parents: tuple[Tensor[Any, Any, Any] | None, ...], bwd: Backward) -> None:
+def record(tape: OwnedTape, out_id: int, parents: tuple[Node | None, ...], bwd: Backward) -> None:
     """Append one op to ``tape`` (already the root); ``None`` parents are constants.
 
     Only float parents can ever need a gradient: an op whose parents are all integer, bool or constant is
@@ -120,13 +131,8 @@ def record(tape: OwnedTape, out_id: int, parents: tuple[Tensor[Any, Any, Any] | 
         tape._ops.append((next(_seq), out_id, tuple(pids), tuple(traced), tuple(floats), bwd))
 
 
-class Gradients:
-    """Gradients of a backward pass, looked up by tensor: ``grads.get(t)``.
-
-    ``Gradients()`` keeps the gradients of the tensors allocated in it (``alloc``; modules allocate
-    their parameters) and accumulates into them across backward passes until ``zero()``.
-    ``Gradients(leaky=True)`` (what ``leaky_trace`` uses) keeps every gradient, intermediates too.
-    """
+class GradientStore:
+    """The gradient arrays of backward passes, by tensor id (the tensor-level lookup is ``Gradients.get``)."""
 
     __slots__ = ("_grads", "_keep", "leaky")
 
@@ -135,7 +141,7 @@ class Gradients:
         self._keep: set[int] = set()
         self.leaky = leaky
 
-    def alloc(self, t: Tensor[Any, Any, Any]) -> None:
+    def alloc(self, t: Node) -> None:
         """Keep (and accumulate) the gradient of ``t``, starting from zeros."""
         if getattr(t, "_id", None) is None or not hasattr(t, "_data"):
             raise TapeError(f"Gradients.alloc needs a typedtensor Tensor, got {type(t).__name__}")
@@ -154,19 +160,6 @@ class Gradients:
     def __len__(self) -> int:
         return len(self._grads)
 
-    def get(self, t: Tensor[S, E, Any]) -> Tensor[S, E, NoneTape]:
-        """The gradient of ``t`` as an untraced tensor of ``t``'s shape and dtype."""
-        from ._tensor import _make
-
-        g = self._grads.get(t._id)
-        if g is None:
-            raise TapeError(
-                f"no gradient is stored for this tensor (shape {t._data.shape}): it was not on the path "
-                "to the loss, or the tape was not leaky and the tensor was not allocated; use "
-                "x.leaky_trace(), or grads.alloc(x) / model.alloc_grads() before tracing"
-            )
-        return _make(g.copy(), None)  # a snapshot: later backward() or zero() calls do not change it
-
     def _accumulate(self, gid: int, g: Array) -> None:
         old = self._grads.get(gid)
         if old is None:
@@ -178,11 +171,11 @@ class Gradients:
         return f"Gradients({len(self._grads)} tensors, leaky={self.leaky})"
 
 
-def backward(loss: Tensor[Any, Any, Any]) -> Gradients:
-    """Run the tape of the rank-0 ``loss`` backwards; return its Gradients.
+def backward(loss: Node, kind: type[G]) -> G:
+    """Run the tape of the rank-0 ``loss`` backwards; return its store (of class ``kind``: ``Gradients``).
 
-    When the tape merged several tapes, each of their Gradients receives its own tensors' gradients
-    and the returned Gradients holds all of them.
+    When the tape merged several tapes, each of their stores receives its own tensors' gradients
+    and the returned one (a new ``kind``) holds all of them.
     """
     tape = loss._tape
     if tape is None:
@@ -225,10 +218,10 @@ def backward(loss: Tensor[Any, Any, Any]) -> Gradients:
         for gid, g in grads.items():
             if sink.leaky or gid in sink._keep:
                 sink._accumulate(gid, g)
-    if len(sinks) == 1:
+    if len(sinks) == 1 and isinstance(sinks[0], kind):
         return sinks[0]
     # Merged tapes: one store answering for every tensor any of them kept (as dfdx merges them).
-    merged = Gradients(leaky=leaky)
+    merged = kind(leaky=leaky)
     for sink in sinks:
         merged._grads.update(sink._grads)
         merged._keep |= sink._keep

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, cast, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _check, _tape
+from . import _check
 from ._convert import fits
 from ._dtypes import FLOAT_DTYPES, astype_advice, float_dtype
 from ._errors import DTypeError, ShapeError, TapeError, TypedTensorError
@@ -27,7 +27,7 @@ from ._ops import shape as _sh
 from ._ops import softmax as _sm
 from ._ops._types import Result
 from ._shapes import D0, D1, DN, E2, S2, E, K, Lead, M, N, Rest, S, T
-from ._tape import Gradients, NoneTape, OwnedTape, backward, merge, record
+from ._tape import GradientStore, NoneTape, OwnedTape, backward, merge, record
 
 __all__ = ["Tensor"]
 
@@ -133,7 +133,7 @@ class Tensor(Generic[S, E, T]):
 
     def backward(self: Tensor[tuple[()], E, OwnedTape]) -> Gradients:
         """Back-propagate from this scalar loss; returns the Gradients (``grads.get(t)``)."""
-        return backward(self)
+        return backward(self, Gradients)
 
     def realize(self, shape: S2) -> Tensor[S2, E, T]:
         """The same tensor with the shape type ``S2``, checked at run time (dfdx ``realize``).
@@ -1005,11 +1005,30 @@ def _prebind(x: Tensor[Any, Any, Any]) -> dict[object, Any]:
     return {S: d.shape, E: d.dtype.type, T: NoneTape if x._tape is None else OwnedTape}
 
 
+class Gradients(GradientStore):
+    """Gradients of a backward pass, looked up by tensor: ``grads.get(t)``.
+
+    ``Gradients()`` keeps the gradients of the tensors allocated in it (``alloc``; modules allocate
+    their parameters) and accumulates into them across backward passes until ``zero()``.
+    ``Gradients(leaky=True)`` (what ``leaky_trace`` uses) keeps every gradient, intermediates too.
+    (The store is the tape's, ``_tape.GradientStore``; the lookup by tensor is here, beside ``Tensor``.)
+    """
+
+    __slots__ = ()
+
+    def get(self, t: Tensor[S, E, Any]) -> Tensor[S, E, NoneTape]:
+        """The gradient of ``t`` as an untraced tensor of ``t``'s shape and dtype."""
+        g = self._grads.get(t._id)
+        if g is None:
+            raise TapeError(
+                f"no gradient is stored for this tensor (shape {t._data.shape}): it was not on the path "
+                "to the loss, or the tape was not leaky and the tensor was not allocated; use "
+                "x.leaky_trace(), or grads.alloc(x) / model.alloc_grads() before tracing"
+            )
+        return _make(g.copy(), None)  # a snapshot: later backward() or zero() calls do not change it
+
+
 _check.install(Tensor, _prebind)
 # == is an elementwise op like <: checked like it, although the checker leaves object's __eq__ alone.
 Tensor.__eq__ = _check._wrap(Tensor.__eq__, _prebind)  # type: ignore[method-assign]
-
-# Gradients.get is annotated with Tensor, which _tape (imported first) can only name lazily: give its
-# module the class now, then check it like every public method.
-setattr(_tape, "Tensor", Tensor)  # noqa: B010
 _check.install(Gradients, lambda _: {}, ["get"])

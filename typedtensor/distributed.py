@@ -38,8 +38,7 @@ from numpy.typing import NDArray
 from . import _mpi
 from . import extend as ext
 from ._errors import DTypeError, TypedTensorError
-from ._tape import Gradients
-from ._tensor import Tensor
+from ._tensor import Gradients, Tensor
 from .nn import _walk
 from .nn._module import Module
 

@@ -41,13 +41,14 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _check
 from . import _options as options
 from ._create import _filled
 from ._dtypes import FLOAT_DTYPES, astype_advice, float_dtype, input_dtype_error
 from ._errors import DTypeError, ShapeError, TapeError
 from ._ops._types import Array, Backward, Grads, Result
-from ._tape import Gradients, NoneTape
-from ._tensor import Tensor, _apply, _make, _operand, _scalar, _tensor_arg
+from ._tape import NoneTape
+from ._tensor import Gradients, Tensor, _apply, _make, _operand, _scalar, _tensor_arg
 
 __all__ = [
     "FLOAT_DTYPES",
@@ -63,6 +64,7 @@ __all__ = [
     "float_dtype",
     "grad_array",
     "input_dtype_error",
+    "install_checks",
     "iter_grads",
     "operand",
     "options",
@@ -87,6 +89,11 @@ operand = _operand
 #: ``filled(shape, value, dtype, where)``: a new untraced tensor; ``dtype`` an np.dtype from
 #: :func:`float_dtype`, ``where`` names the caller in the errors (bad shape, too large to allocate).
 filled = _filled
+#: ``install_checks(cls, bindings, names=None, refusing=(), refuse=None)``: wrap the public methods of ``cls``
+#: (or ``names``) in the run-time check of their annotations, with the dims ``bindings(self)`` returns (a
+#: dict of TypeVar to value) bound before each call; ``nn.Module`` installs it on every layer class.
+#: ``refusing`` names methods whose failed argument check goes to ``refuse(self, error)`` before it is raised.
+install_checks = _check.install
 
 _WRAPPABLE = frozenset("fiub")
 _F32 = np.dtype(np.float32)

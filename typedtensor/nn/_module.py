@@ -13,8 +13,9 @@ are its children. ``named_parameters``, ``named_buffers``, ``state_dict``, ``loa
 ``alloc_grads``, ``zero_grads``, ``reset_params``, ``to_dtype``, ``ema`` and the repr are all built on
 that one walk, with dotted names (``blocks.0.bn.running_var``); the state goes through ``_walk.state``,
 which yields a tied tensor (one layer or tensor under two names) once, with all its names. So are the checkpoint files
-(``save_npz``/``load_npz``, ``save_safetensors``/``load_safetensors``, in ``_io/``), which also record
-``hparam_names`` (restored when loading) and ``structure_names`` (which must match).
+(``save_npz``/``load_npz``, ``save_safetensors``/``load_safetensors``: the loading in ``_checkpoint``, the
+file formats in ``_io/``), which also record ``hparam_names`` (restored when loading) and
+``structure_names`` (which must match).
 
 Every module has ``forward`` (untraced ``NoneTape`` input: inference) and ``forward_mut`` (traced
 ``OwnedTape`` input: training). Layers that behave the same in both accept either tape in both;
@@ -34,19 +35,15 @@ from typing import Any, ClassVar, Literal, Self, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import _check
 from .. import extend as ext
 from .._convert import converted
-from .._errors import CheckError, CheckpointError, DTypeError, ShapeError, TypedTensorError
-from .._tape import Gradients
-from .._tensor import Tensor
-from . import _fields, _walk
+from .._errors import CheckError, ShapeError, TypedTensorError
+from .._tensor import Gradients, Tensor
+from . import _checkpoint, _fields, _walk
+from ._io._checkpoint import Naming
 from ._io._report import LoadReport
 from ._spatial import SameSize
 
-Naming = Literal["typedtensor", "torch"]
-#: A value validated for loading into (module, attribute).
-Staged = tuple["Module", str, object]
 #: What a parameter or buffer may hold: a tensor's (shape, dtype), ``int`` (a counter), or None (nothing).
 FieldSpec = tuple[tuple[int, ...], np.dtype[Any]] | type[int] | None
 
@@ -95,7 +92,7 @@ class Module:
         signature = inspect.signature(cls.__init__)
         named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         cls._tt_init_args = frozenset(n for n, p in list(signature.parameters.items())[1:] if p.kind in named)
-        _check.install(cls, _module_bindings, refusing=cls._tt_refusing, refuse=_refuse_call)
+        ext.install_checks(cls, _module_bindings, refusing=cls._tt_refusing, refuse=_refuse_call)
 
     # ---- assignments after construction (see _fields) ------------------------------------------
 
@@ -172,7 +169,7 @@ class Module:
         """This module and every descendant, with dotted names ('' for this one)."""
         yield prefix, self
         for name, child in _children(self):
-            yield from child.named_modules(_join(prefix, name))
+            yield from child.named_modules(_walk.join(prefix, name))
 
     def named_parameters(self) -> Iterator[tuple[str, Tensor[Any, Any, Any]]]:
         """Every trainable tensor of the tree once, with its dotted name (disabled ones skipped).
@@ -301,10 +298,10 @@ class Module:
             raise TypedTensorError(f"load_state_dict: naming must be 'typedtensor' or 'torch', got {naming!r}")
         if not isinstance(cast("object", mapping), Mapping):
             raise TypedTensorError(f"load_state_dict needs a mapping of names to arrays, got {type(mapping).__name__}")
-        staged, _, _ = self._stage_state(mapping, strict=strict, naming=naming)
-        _apply_state(staged)
+        staged, _, _ = _checkpoint.stage(self, mapping, strict=strict, naming=naming)
+        _checkpoint.apply_state(staged)
 
-    # ---- checkpoint files (the format code is in _io/) --------------------------------------------
+    # ---- checkpoint files (the loading is in _checkpoint, the format code in _io/) -----------------
 
     def save_npz(self, path: str | os.PathLike[str], *, naming: Naming = "typedtensor") -> None:
         """Write parameters, buffers and hyper-parameters to an ``.npz`` file, atomically.
@@ -313,9 +310,7 @@ class Module:
         in the same directory, flushed and fsynced, then renamed over ``path``: a failure leaves a
         previous file unchanged. Read it back with ``load_npz`` (or ``numpy.load``).
         """
-        from ._io import _npz
-
-        _npz.save(self, path, naming=naming)
+        _checkpoint.save_npz(self, path, naming=naming)
 
     def load_npz(
         self,
@@ -336,9 +331,7 @@ class Module:
         structural settings must match. Any problem raises a ``TypedTensorError`` and leaves the module
         as it was.
         """
-        from ._io import _npz
-
-        return _npz.load(
+        return _checkpoint.load_npz(
             self, path, naming=naming, strict=strict, cast=cast, check_finite=check_finite, max_bytes=max_bytes
         )
 
@@ -356,9 +349,7 @@ class Module:
         ``naming="torch"`` the file loads into PyTorch with ``safetensors.torch.load_file`` and
         ``load_state_dict``. Needs the ``safetensors`` package (``pip install 'typedtensor[io]'``).
         """
-        from ._io import _safetensors
-
-        _safetensors.save(self, path, metadata, naming=naming)
+        _checkpoint.save_safetensors(self, path, metadata, naming=naming)
 
     def load_safetensors(
         self,
@@ -374,58 +365,16 @@ class Module:
 
         ``max_bytes`` bounds the file's size. The returned report holds the file's metadata.
         """
-        from ._io import _safetensors
-
-        return _safetensors.load(
+        return _checkpoint.load_safetensors(
             self, path, naming=naming, strict=strict, cast=cast, check_finite=check_finite, max_bytes=max_bytes
         )
 
-    # ---- loading machinery shared by load_state_dict and the file formats --------------------------
+    # ---- hooks of the loading (in _checkpoint) ----------------------------------------------------
 
-    def _stage_state(
-        self,
-        mapping: Mapping[str, object],
-        *,
-        strict: bool,
-        naming: Naming,
-        cast: bool = True,
-        check_finite: bool = True,
-        where: str = "load_state_dict",
-    ) -> tuple[list[Staged], list[str], list[str]]:
-        """Validate ``mapping`` against the tree without changing anything: (staged values, missing, unexpected).
-
-        A tied tensor is loaded from any of its names; where ``mapping`` has several, they must be equal.
-        """
-        entries = _walk.state(self, naming)
-        missing = _walk.missing(entries, mapping)
-        unexpected = sorted(set(mapping) - set(_walk.by_name(entries)))
-        if strict and (missing or unexpected):
-            raise CheckpointError(
-                f"{where}: missing keys {missing}, unexpected keys {unexpected}; pass strict=False to "
-                + (
-                    "load a subset"
-                    if naming == "torch"
-                    else "load a subset, or naming='torch' for a PyTorch checkpoint"
-                )
-            )
-        staged: list[Staged] = []
-        for entry in entries:
-            keys = [name for name in entry.names if name in mapping]
-            if not keys:
-                continue
-            key = keys[0]
-            value = _validated(key, mapping[key], entry.value, cast, check_finite, where)
-            for alias in keys[1:]:
-                _check_tied(
-                    key, value, alias, _validated(alias, mapping[alias], entry.value, cast, check_finite, where), where
-                )
-            for module, attr in entry.places:
-                try:
-                    module._check_state(attr, key, value)
-                except TypedTensorError as e:
-                    raise type(e)(f"{where}: {e}") from None
-            staged.append((entry.owner, entry.attr, value))
-        return staged, missing, unexpected
+    def _check_declared_dims(self) -> None:
+        """Refuse an explicit type application that disagrees with this module's sizes
+        (``Linear[L[3], L[5]](4, 5)``), as a checked call's first binding does, caching nothing."""
+        _check_type_application(self, dict(self._typed_dims()))
 
     def _check_state(self, attr: str, key: str, value: object) -> None:
         """Module-specific validation of a value about to be loaded (raise TypedTensorError to refuse)."""
@@ -494,92 +443,6 @@ def _paired(a: Module, b: Module, where: str) -> list[tuple[Tensor[Any, Any, Any
         if ext.data(t).shape != ext.data(o).shape:
             raise ShapeError(f"{where}: {name!r} has shape {ext.data(t).shape} here and {ext.data(o).shape} in other")
     return [(t, theirs[name]) for name, t in mine.items()]
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-_INT64_MAX = np.iinfo(np.int64).max
-
-
-def _apply_state(staged: list[Staged]) -> None:
-    """Assign validated values (tensors in place, so Gradients and optimizers stay valid); cannot fail."""
-    for module, attr, value in staged:
-        current = getattr(module, attr)
-        if isinstance(current, Tensor):
-            ext.data_mut(current)[...] = value  # pyright: ignore[reportUnknownArgumentType]
-        else:
-            setattr(module, attr, value)
-
-
-def _check_tied(key: str, value: object, alias: str, other: object, where: str) -> None:
-    """Two names of one tied tensor must bring the same value."""
-    same = (
-        value == other
-        if isinstance(value, int)
-        else np.array_equal(cast("Any", value), cast("Any", other), equal_nan=True)
-    )
-    if not same:
-        raise CheckpointError(
-            f"{where}: {key!r} and {alias!r} are one tied tensor (the same tensor under both names in this module), "
-            "but they hold different values; load a checkpoint of a model tied the same way, or keep only the "
-            "value you want under one of the names"
-        )
-
-
-def _check_spec(
-    key: str, shape: tuple[int, ...], dtype: np.dtype[Any], current: object, cast: bool, where: str
-) -> None:
-    """Shape and dtype of a value for ``current`` (a tensor or an int counter), before reading any data."""
-    if isinstance(current, Tensor):
-        target: NDArray[Any] = ext.data(current)  # pyright: ignore[reportUnknownArgumentType]
-        if shape != target.shape:
-            raise ShapeError(f"{where}: {key!r} has shape {shape}, the module expects {target.shape}")
-        if dtype.kind != "f":
-            raise DTypeError(f"{where}: {key!r} has dtype {dtype}, a float array is expected ({target.dtype})")
-        if not cast and dtype.newbyteorder("=") != target.dtype:
-            raise DTypeError(
-                f"{where}: {key!r} has dtype {dtype}, the module holds {target.dtype}; pass cast=True to convert "
-                f"it, or load into a model converted with to_dtype(np.{dtype.name})"
-            )
-        return
-    if shape not in ((), (1,)) or dtype.kind not in "iu" or (not cast and dtype.newbyteorder("=") != np.int64):
-        raise DTypeError(
-            f"{where}: {key!r} must be a non-negative integer scalar (int64), got shape {shape} dtype {dtype}"
-            + ("" if cast or dtype.kind not in "iu" else "; pass cast=True to convert another integer dtype")
-        )
-
-
-def _validated(
-    key: str,
-    value: object,
-    current: object,
-    cast: bool = True,
-    check_finite: bool = True,
-    where: str = "load_state_dict",
-) -> object:
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError, RuntimeError) as e:
-        raise TypedTensorError(
-            f"{where}: {key!r} is not convertible to a NumPy array ({e}); pass arrays "
-            "(for a PyTorch tensor: t.detach().cpu().numpy())"
-        ) from None
-    _check_spec(key, arr.shape, arr.dtype, current, cast, where)
-    if isinstance(current, Tensor):
-        target: NDArray[Any] = ext.data(current)  # pyright: ignore[reportUnknownArgumentType]
-        # The rule of tt.tensor and to_dtype: a finite value the module's dtype cannot hold is a DTypeError.
-        values = converted(arr, target.dtype, f"{where}: {key!r}")
-        if check_finite and not np.all(np.isfinite(values)):
-            hint = "" if where == "load_state_dict" else "; pass check_finite=False to load them as they are"
-            raise TypedTensorError(f"{where}: {key!r} holds NaN or infinite values{hint}")
-        return values
-    if not 0 <= int(arr.reshape(())) <= _INT64_MAX:
-        raise DTypeError(
-            f"{where}: {key!r} must be a non-negative integer scalar (int64), got shape {arr.shape} dtype {arr.dtype}"
-        )
-    return int(arr.reshape(()))
 
 
 def _bind_alias(name: str, param: object, arg: object, values: dict[object, Any]) -> None:

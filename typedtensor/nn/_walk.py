@@ -23,7 +23,7 @@ from .._tensor import Tensor
 if TYPE_CHECKING:
     from ._module import Module
 
-__all__ = ["Entry", "by_name", "missing", "state"]
+__all__ = ["Entry", "by_name", "join", "missing", "state"]
 
 
 class Entry(NamedTuple):
@@ -73,6 +73,11 @@ def state(module: Module, naming: Literal["typedtensor", "torch"] = "typedtensor
                 entry[1].append((owner, attr))
             entry[3] = entry[3] or attr in params
     return [Entry(tuple(n), tuple(p), v, is_param) for n, p, v, is_param in found.values()]
+
+
+def join(prefix: str, name: str) -> str:
+    """The dotted name of ``name`` under ``prefix`` ('' for the root)."""
+    return f"{prefix}.{name}" if prefix else name
 
 
 def by_name(entries: list[Entry]) -> dict[str, Entry]:

@@ -26,8 +26,7 @@ from numpy.typing import NDArray
 
 from .. import extend as ext
 from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
-from .._tape import Gradients
-from .._tensor import Tensor
+from .._tensor import Gradients, Tensor
 from ..nn._module import Module
 
 __all__ = ["MissingGradientError", "Optimizer", "OptimizerError"]

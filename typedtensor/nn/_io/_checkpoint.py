@@ -1,26 +1,18 @@
-"""What every checkpoint format shares: argument checks, metadata, hyper-parameters, and the load.
+"""What every checkpoint format shares: argument checks, the metadata's keys and values, opening a file.
 
-A format module (``_npz``, ``_safetensors``) writes ``state_arrays`` and ``typedtensor_metadata`` in
-its own way, and for loading supplies an opened ``Reader``: the names in the file, its metadata and
-size, then on request one tensor's shape and dtype, then its data. Loading follows one order, so
-nothing is read that has not been checked and nothing is changed until everything has been checked:
-
-1. the module tree: its keys under ``naming`` and its declared dims (a ``Linear[L[3], L[5]]`` built
-   with other sizes is refused);
-2. the file: its size against ``max_bytes``, then its key set and its ``typedtensor.hparams.*``
-   metadata against the module (``strict``), structural settings (``structure_names``) equal;
-3. each expected tensor's shape and dtype from the file's header, before its data is read;
-4. the data, then its values (``check_finite``, a module's own ``_check_state``) and the restored
-   hyper-parameters (each module's ``_check_hparams``);
-5. everything assigned at once.
+A format module (``_npz``, ``_safetensors``) writes arrays and string metadata in its own way
+(``write``), and for loading opens a file as a ``Reader``: the names in the file, its metadata and
+size, then on request one tensor's shape and dtype, then its data. These modules know arrays and
+files, not modules: what is saved and the order of a load (nothing read before it is checked, nothing
+changed before everything is checked) are ``nn/_checkpoint``'s.
 
 Metadata (string to string, as safetensors has it; an npz holds it as JSON in a member
 ``__metadata__``): ``typedtensor.version``, ``typedtensor.class`` (the saved module's class, for
 information) and ``typedtensor.hparams.<module path>.<attribute>`` holding the JSON of each
 hyper-parameter and structural setting (``typedtensor.hparams.bn1.eps = 1e-05``,
-``typedtensor.hparams.conv1.stride = [1, 1]``), and ``typedtensor.tied.<alias> = <name>`` for each
-other name of a tied tensor, which the file holds once, under its first name (safetensors'
-``save_model`` convention). Loading takes a tied tensor from any of its names (equal values if several).
+``typedtensor.hparams.conv1.stride = [1, 1]``; ``encode`` and ``decode``), and
+``typedtensor.tied.<alias> = <name>`` for each other name of a tied tensor, which the file holds once,
+under its first name (safetensors' ``save_model`` convention).
 """
 
 from __future__ import annotations
@@ -32,35 +24,32 @@ import os
 import stat
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
+from typing import Any, BinaryIO, Literal, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ... import extend as ext
 from ..._errors import CheckpointError, TypedTensorError
-from .. import _walk
-from .._module import Module, _apply_state, _check_spec, _check_type_application, _join
 from ._paths import checked_path, file_kind, os_errors
-from ._report import LoadReport
 
-if TYPE_CHECKING:
-    from .._module import Naming, Staged
+#: The key names of a file: typedtensor's own, or PyTorch's.
+Naming = Literal["typedtensor", "torch"]
 
 __all__ = [
     "MAX_ENTRIES",
+    "Naming",
     "Options",
     "Reader",
     "check_entry_count",
-    "check_module",
     "checked_metadata",
     "converted",
+    "decode",
+    "encode",
     "json_metadata",
-    "load",
     "open_regular",
     "options",
-    "state_arrays",
-    "typedtensor_metadata",
+    "plain",
     "unique_pairs",
     "user_metadata",
 ]
@@ -70,8 +59,6 @@ CLASS_KEY = "typedtensor.class"
 HPARAM_PREFIX = "typedtensor.hparams."
 TIED_PREFIX = "typedtensor.tied."
 RESERVED_PREFIX = "typedtensor."
-#: The default ``max_bytes``: this, or twice the module's own size if that is larger.
-DEFAULT_MAX_BYTES = 1 << 30
 #: At most this many tensors (or npz members) in a file: bounds what parsing the index can allocate.
 MAX_ENTRIES = 65_536
 
@@ -141,54 +128,25 @@ def options(
     )
 
 
-# ---- saving ------------------------------------------------------------------------------------
+# ---- metadata ------------------------------------------------------------------------------------
 
 
-def state_arrays(module: Module, naming: Naming) -> dict[str, NDArray[Any]]:
-    """Every parameter and buffer once as a fresh C-contiguous array (0-d kept 0-d), by key under ``naming``
-    (a tied tensor under its first name only).
-
-    The copy matters: safetensors writes an array's memory as it lies, ignoring its strides.
-    """
-    out: dict[str, NDArray[Any]] = {}
-    for entry in _walk.state(module, naming):
-        value = entry.value
-        data = np.array(value, dtype=np.int64) if isinstance(value, int) else ext.data(value)
-        out[entry.name] = np.array(data, order="C", copy=True)
-    return out
-
-
-def typedtensor_metadata(module: Module, where: str, naming: Naming) -> dict[str, str]:
-    """The version, the module's class, every module's hyper-parameters and structural settings, and the
-    other names of tied tensors (keys under ``naming``)."""
-    from ... import __version__
-
-    cls = type(module)
-    meta = {VERSION_KEY: __version__, CLASS_KEY: f"{cls.__module__}.{cls.__qualname__}"}
-    for entry in _walk.state(module, naming):
-        meta.update({TIED_PREFIX + alias: entry.name for alias in entry.names[1:]})
-    for prefix, owner in module.named_modules():
-        for attr in (*owner.hparam_names, *owner.structure_names):
-            name = _join(prefix, attr)
-            meta[HPARAM_PREFIX + name] = _encode(getattr(owner, attr), name, where)
-    return meta
-
-
-def _encode(value: object, name: str, where: str) -> str:
-    plain = _plain(value)
-    if plain is _BAD:
+def encode(value: object, name: str, where: str) -> str:
+    """A hyper-parameter or structural setting as the JSON text of its metadata entry."""
+    out = plain(value)
+    if out is _BAD:
         raise TypedTensorError(
             f"{where}: the hyper-parameter {name!r} is {value!r}; hparam_names and structure_names may only "
             "name None, bool, int, finite float, str, or tuples and lists of those"
         )
-    return json.dumps(plain, allow_nan=False)
+    return json.dumps(out, allow_nan=False)
 
 
 _BAD = object()
 
 
-def _plain(value: object) -> object:
-    """``value`` as JSON-ready data (tuples as lists), or _BAD."""
+def plain(value: object) -> object:
+    """``value`` as JSON-ready data (tuples as lists), or a marker that equals nothing else."""
     if isinstance(value, np.generic):
         value = cast("object", value.item())
     if value is None or isinstance(value, (bool, int, str)):
@@ -196,7 +154,7 @@ def _plain(value: object) -> object:
     if isinstance(value, float):
         return value if math.isfinite(value) else _BAD
     if isinstance(value, (tuple, list)):
-        items = [_plain(v) for v in cast("Sequence[object]", value)]
+        items = [plain(v) for v in cast("Sequence[object]", value)]
         return _BAD if any(i is _BAD for i in items) else items
     return _BAD
 
@@ -223,23 +181,7 @@ def user_metadata(metadata: object, where: str) -> dict[str, str]:
     return out
 
 
-# ---- loading -----------------------------------------------------------------------------------
-
-
-def default_max_bytes(module: Module) -> int:
-    """1 GiB, or twice the module's own state if that is larger."""
-    own = sum(ext.data(t).nbytes for _, t in module.named_parameters())
-    own += sum(8 if isinstance(b, int) else ext.data(b).nbytes for _, b in module.named_buffers())
-    return max(DEFAULT_MAX_BYTES, 2 * own)
-
-
-def check_size(reader: Reader, module: Module, opts: Options) -> None:
-    limit = opts.max_bytes if opts.max_bytes is not None else default_max_bytes(module)
-    if reader.nbytes > limit:
-        raise CheckpointError(
-            f"{opts.where}: {opts.path!r} holds {reader.nbytes} bytes (decompressed), more than max_bytes={limit}; "
-            "if you trust the file, pass a larger max_bytes"
-        )
+# ---- reading ------------------------------------------------------------------------------------
 
 
 def check_entry_count(count: int, where: str, path: str) -> None:
@@ -249,52 +191,9 @@ def check_entry_count(count: int, where: str, path: str) -> None:
         )
 
 
-def check_module(module: Module) -> None:
-    """Refuse a module whose declared dims disagree with its sizes (``Linear[L[3], L[5]](4, 5)``).
+def decode(text: str, key: str, where: str) -> object:
+    """A metadata entry's JSON text as a plain value (lists as tuples); refuses anything else."""
 
-    The same check as a checked call's first binding, without caching anything on the modules.
-    """
-    for _, owner in module.named_modules():
-        _check_type_application(owner, dict(owner._typed_dims()))
-
-
-@dataclass
-class _HParams:
-    restore: dict[Module, dict[str, object]]
-    restored: dict[str, object]
-    unexpected: list[str]
-
-
-def _hparams(module: Module, metadata: Mapping[str, str], where: str) -> _HParams:
-    """The file's hyper-parameters: structural ones compared now, restorable ones decoded for later."""
-    modules = dict(module.named_modules())
-    out = _HParams({}, {}, [])
-    for meta_key, text in sorted(metadata.items()):
-        if not meta_key.startswith(HPARAM_PREFIX):
-            continue
-        name = meta_key[len(HPARAM_PREFIX) :]
-        path, _, attr = name.rpartition(".")
-        owner = modules.get(path)
-        if owner is None or attr not in (*owner.hparam_names, *owner.structure_names):
-            out.unexpected.append(meta_key)
-            continue
-        value = _decode(text, meta_key, where)
-        current = getattr(owner, attr)
-        if attr in owner.structure_names:
-            if _plain(current) != _plain(value):
-                raise CheckpointError(
-                    f"{where}: {name!r} is {value!r} in the file but {current!r} in this "
-                    f"{type(owner).__name__}; build the module with {attr}={value!r} to load this file"
-                )
-            continue
-        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        out.restore.setdefault(owner, {})[attr] = value
-        out.restored[name] = value
-    return out
-
-
-def _decode(text: str, key: str, where: str) -> object:
     def refuse(constant: str) -> object:
         raise ValueError(f"{constant} is not a finite number")
 
@@ -302,67 +201,16 @@ def _decode(text: str, key: str, where: str) -> object:
         value = json.loads(text, parse_constant=refuse)
     except (ValueError, RecursionError) as e:
         raise CheckpointError(f"{where}: metadata {key!r} is not valid JSON ({e}): {text[:80]!r}") from None
-    plain = _plain(value)
-    if plain is _BAD:
+    out = plain(value)
+    if out is _BAD:
         raise CheckpointError(f"{where}: metadata {key!r} holds {text[:80]!r}, not a plain value")
-    return _tuples(plain)
+    return _tuples(out)
 
 
 def _tuples(value: object) -> object:
     if isinstance(value, list):
         return tuple(_tuples(v) for v in cast("list[object]", value))
     return value
-
-
-def _check_restored(hp: _HParams, where: str) -> None:
-    for owner, values in hp.restore.items():
-        merged = {attr: values.get(attr, getattr(owner, attr)) for attr in owner.hparam_names}
-        try:
-            owner._check_hparams(merged)
-        except TypedTensorError as e:
-            raise CheckpointError(
-                f"{where}: the file's hyper-parameters for {type(owner).__name__} are refused: {e}"
-            ) from None
-
-
-def load(module: Module, reader: Reader, opts: Options) -> LoadReport:
-    """Steps 2-5 of the module docstring on an opened file (step 1 is ``check_module``)."""
-    where = opts.where
-    check_size(reader, module, opts)
-    entries = _walk.state(module, opts.naming)
-    targets = _walk.by_name(entries)
-    keys = reader.keys
-    in_file = set(keys)
-    missing = _walk.missing(entries, in_file)
-    unexpected = sorted(in_file - set(targets))
-    hp = _hparams(module, reader.metadata, where)
-    unexpected += sorted(hp.unexpected)
-    if opts.strict and (missing or unexpected):
-        fix = "load a subset" if opts.naming == "torch" else "load a subset, or naming='torch' for a PyTorch file"
-        raise CheckpointError(
-            f"{where}: {opts.path!r} does not fit the module: missing keys {missing}, unexpected keys {unexpected}; "
-            f"pass strict=False to {fix}"
-        )
-    present = [k for k in targets if k in in_file]
-    for key in present:
-        shape, dtype = reader.spec(key)
-        _check_spec(key, shape, dtype, targets[key].value, opts.cast, where)
-    arrays = {key: reader.read(key) for key in present}
-    staged, _, _ = module._stage_state(
-        arrays, strict=False, naming=opts.naming, cast=opts.cast, check_finite=opts.check_finite, where=where
-    )
-    _check_restored(hp, where)
-    _apply(staged, hp)
-    return LoadReport(tuple(missing), tuple(unexpected), dict(hp.restored), dict(sorted(reader.metadata.items())))
-
-
-def _apply(staged: list[Staged], hp: _HParams) -> None:
-    _apply_state(staged)
-    for owner, values in hp.restore.items():
-        # validated together by _check_restored: one assignment at a time (Module.__setattr__ checks each)
-        # could pass through a combination that is refused (init_factor before momentum); a float -0.0 is
-        # restored as +0.0, as the constructors store it (BatchNorm's eps: 1/sqrt(-0.0 + -0.0) is -inf)
-        owner.__dict__.update({k: v + 0.0 if type(v) is float else v for k, v in values.items()})
 
 
 def json_metadata(text: str, where: str, path: str) -> dict[str, str]:

@@ -12,22 +12,22 @@ header, or a member of any size, before complaining.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import zipfile
+from collections.abc import Generator, Mapping
 from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..._errors import CheckpointError, TypedTensorError
-from .._module import Module
 from . import _checkpoint as ck
 from ._atomic import atomic_write
-from ._report import LoadReport
 
-__all__ = ["load", "save"]
+__all__ = ["opened", "write"]
 
 METADATA = "__metadata__"
 #: numpy's own bound on a .npy header.
@@ -38,16 +38,14 @@ _WHAT = "npz"
 _DATE = (1980, 1, 1, 0, 0, 0)
 
 
-def save(module: Module, path: object, *, naming: object) -> None:
-    """``Module.save_npz``."""
-    where = "save_npz"
-    opts = ck.options(where, path, naming)
-    arrays = ck.state_arrays(module, opts.naming)
+def write(opts: ck.Options, arrays: Mapping[str, NDArray[Any]], metadata: Mapping[str, str]) -> None:
+    """Write ``arrays`` and ``metadata`` to ``opts.path`` as an npz, atomically (``Module.save_npz``)."""
+    where = opts.where
     if METADATA in arrays:
         raise TypedTensorError(f"{where}: a tensor is named {METADATA!r}, the name of the file's metadata member")
-    meta = np.array(json.dumps(ck.typedtensor_metadata(module, where, opts.naming), sort_keys=True))
+    meta = np.array(json.dumps(dict(metadata), sort_keys=True))
 
-    def write(f: BinaryIO) -> None:
+    def write_to(f: BinaryIO) -> None:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             for key, arr in (*arrays.items(), (METADATA, meta)):
                 # A fixed date (zip's earliest), so that the same module gives the same bytes.
@@ -55,26 +53,16 @@ def save(module: Module, path: object, *, naming: object) -> None:
                 with zf.open(info, "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, arr, allow_pickle=False)
 
-    atomic_write(opts.path, write, where)
+    atomic_write(opts.path, write_to, where)
 
 
-def load(
-    module: Module,
-    path: object,
-    *,
-    naming: object,
-    strict: object,
-    cast: object,
-    check_finite: object,
-    max_bytes: object,
-) -> LoadReport:
-    """``Module.load_npz``."""
-    opts = ck.options("load_npz", path, naming, strict, cast, check_finite, max_bytes)
-    ck.check_module(module)
+@contextlib.contextmanager
+def opened(opts: ck.Options) -> Generator[ck.Reader]:
+    """The npz at ``opts.path`` opened, its index checked, as a ``Reader`` (``Module.load_npz``)."""
     with ck.open_regular(opts.path, opts.where) as f:
         reader = _Reader(f, opts)
         with reader.zip:
-            return ck.load(module, reader, opts)
+            yield reader
 
 
 class _Reader:

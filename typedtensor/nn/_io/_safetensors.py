@@ -10,21 +10,20 @@ a shape changed to one with as many bytes, the shape and dtype checks against th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, BinaryIO, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..._errors import CheckpointError
-from .._module import Module
 from . import _checkpoint as ck
 from ._atomic import atomic_write
-from ._report import LoadReport
 
-__all__ = ["load", "save"]
+__all__ = ["opened", "require", "write"]
 
 #: Bound on the JSON header read (safetensors' own is 100 MB).
 _MAX_HEADER = 16 << 20
@@ -48,7 +47,7 @@ _DTYPES: dict[str, np.dtype[Any]] = {
 }
 
 
-def _library(where: str) -> tuple[Callable[..., bytes], Any]:
+def require(where: str) -> tuple[Callable[..., bytes], Any]:
     """``safetensors.numpy.save`` and ``safetensors.safe_open``, or an ImportError saying how to install them."""
     try:
         from safetensors import safe_open
@@ -60,20 +59,17 @@ def _library(where: str) -> tuple[Callable[..., bytes], Any]:
     return save, safe_open
 
 
-def save(module: Module, path: object, metadata: object, *, naming: object) -> None:
-    """``Module.save_safetensors``."""
-    where = "save_safetensors"
-    opts = ck.options(where, path, naming)
-    serialize, _ = _library(where)
-    meta = {**ck.typedtensor_metadata(module, where, opts.naming), **ck.user_metadata(metadata, where)}
-    data = serialize(ck.state_arrays(module, opts.naming), metadata=meta)
+def write(opts: ck.Options, arrays: Mapping[str, NDArray[Any]], metadata: Mapping[str, str]) -> None:
+    """Write ``arrays`` and ``metadata`` to ``opts.path`` as safetensors, atomically (``Module.save_safetensors``)."""
+    serialize, _ = require(opts.where)
+    data = serialize(dict(arrays), metadata=dict(metadata))
     header, body = _canonical(data)
 
-    def write(f: BinaryIO) -> None:
+    def write_to(f: BinaryIO) -> None:
         f.write(header)
         f.write(body)
 
-    atomic_write(opts.path, write, where)
+    atomic_write(opts.path, write_to, opts.where)
 
 
 def _canonical(data: bytes) -> tuple[bytes, memoryview]:
@@ -94,27 +90,17 @@ def _canonical(data: bytes) -> tuple[bytes, memoryview]:
     return len(text).to_bytes(8, "little") + text, memoryview(data)[8 + n :]
 
 
-def load(
-    module: Module,
-    path: object,
-    *,
-    naming: object,
-    strict: object,
-    cast: object,
-    check_finite: object,
-    max_bytes: object,
-) -> LoadReport:
-    """``Module.load_safetensors``."""
-    opts = ck.options("load_safetensors", path, naming, strict, cast, check_finite, max_bytes)
-    _, safe_open = _library(opts.where)
-    ck.check_module(module)
+@contextlib.contextmanager
+def opened(opts: ck.Options) -> Generator[ck.Reader]:
+    """The safetensors file at ``opts.path`` opened, its header checked, as a ``Reader`` (``Module.load_safetensors``)."""
+    _, safe_open = require(opts.where)
     with ck.open_regular(opts.path, opts.where) as f:
         size = os.fstat(f.fileno()).st_size
         _check_header(f, size, opts)
         with ck.converted(opts.where, opts.path, _WHAT):
             handle: Any = safe_open(opts.path, framework="numpy", backend="pread")
         with handle:
-            return ck.load(module, _Reader(handle, size, opts), opts)
+            yield _Reader(handle, size, opts)
 
 
 def _check_header(f: BinaryIO, size: int, opts: ck.Options) -> None:

@@ -1,0 +1,379 @@
+"""Loading and saving a module's state: ``load_state_dict`` and the checkpoint files, in one place.
+
+The file formats (``_io``: npz and safetensors files, argument checks, the metadata's keys and values)
+know arrays and files; this is the half that knows modules. Saving writes ``state_arrays`` and
+``typedtensor_metadata`` through a format's ``write``. Loading a file follows one order, so that nothing
+is read that has not been checked and nothing is changed until everything has been checked:
+
+1. the module tree: its keys under ``naming`` and its declared dims (a ``Linear[L[3], L[5]]`` built
+   with other sizes is refused);
+2. the file (opened by its format as a ``Reader``): its size against ``max_bytes``, then its key set and
+   its ``typedtensor.hparams.*`` metadata against the module (``strict``), structural settings
+   (``structure_names``) equal;
+3. each expected tensor's shape and dtype from the file's header, before its data is read;
+4. the data, then its values (``check_finite``, a module's own ``_check_state``) and the restored
+   hyper-parameters (each module's ``_check_hparams``);
+5. everything assigned at once (``apply_state``: tensors in place).
+
+``load_state_dict`` is steps 4 and 5 on a mapping (``stage`` then ``apply_state``). A tied tensor is
+saved once, under its first name, with a ``typedtensor.tied.<alias> = <name>`` entry for each other
+name, and loaded from any of its names (equal values if several): see ``_io/_checkpoint``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import extend as ext
+from .._convert import converted
+from .._errors import CheckpointError, DTypeError, ShapeError, TypedTensorError
+from .._tensor import Tensor
+from .._version import VERSION
+from . import _walk
+from ._io import _checkpoint as ck
+from ._io import _npz, _safetensors
+from ._io._report import LoadReport
+
+if TYPE_CHECKING:
+    from ._module import Module
+
+__all__ = [
+    "apply_state",
+    "load_npz",
+    "load_safetensors",
+    "save_npz",
+    "save_safetensors",
+    "stage",
+]
+
+#: A value validated for loading into (module, attribute).
+Staged = tuple["Module", str, object]
+#: The default ``max_bytes``: this, or twice the module's own size if that is larger.
+DEFAULT_MAX_BYTES = 1 << 30
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+# ---- the Module methods --------------------------------------------------------------------------
+
+
+def save_npz(module: Module, path: object, *, naming: object) -> None:
+    """``Module.save_npz``."""
+    opts = ck.options("save_npz", path, naming)
+    _npz.write(opts, state_arrays(module, opts.naming), typedtensor_metadata(module, opts.where, opts.naming))
+
+
+def load_npz(
+    module: Module,
+    path: object,
+    *,
+    naming: object,
+    strict: object,
+    cast: object,
+    check_finite: object,
+    max_bytes: object,
+) -> LoadReport:
+    """``Module.load_npz``."""
+    opts = ck.options("load_npz", path, naming, strict, cast, check_finite, max_bytes)
+    check_module(module)
+    with _npz.opened(opts) as reader:
+        return load(module, reader, opts)
+
+
+def save_safetensors(module: Module, path: object, metadata: object, *, naming: object) -> None:
+    """``Module.save_safetensors``."""
+    where = "save_safetensors"
+    opts = ck.options(where, path, naming)
+    _safetensors.require(where)
+    meta = {**typedtensor_metadata(module, where, opts.naming), **ck.user_metadata(metadata, where)}
+    _safetensors.write(opts, state_arrays(module, opts.naming), meta)
+
+
+def load_safetensors(
+    module: Module,
+    path: object,
+    *,
+    naming: object,
+    strict: object,
+    cast: object,
+    check_finite: object,
+    max_bytes: object,
+) -> LoadReport:
+    """``Module.load_safetensors``."""
+    opts = ck.options("load_safetensors", path, naming, strict, cast, check_finite, max_bytes)
+    _safetensors.require(opts.where)
+    check_module(module)
+    with _safetensors.opened(opts) as reader:
+        return load(module, reader, opts)
+
+
+# ---- saving --------------------------------------------------------------------------------------
+
+
+def state_arrays(module: Module, naming: ck.Naming) -> dict[str, NDArray[Any]]:
+    """Every parameter and buffer once as a fresh C-contiguous array (0-d kept 0-d), by key under ``naming``
+    (a tied tensor under its first name only).
+
+    The copy matters: safetensors writes an array's memory as it lies, ignoring its strides.
+    """
+    out: dict[str, NDArray[Any]] = {}
+    for entry in _walk.state(module, naming):
+        value = entry.value
+        data = np.array(value, dtype=np.int64) if isinstance(value, int) else ext.data(value)
+        out[entry.name] = np.array(data, order="C", copy=True)
+    return out
+
+
+def typedtensor_metadata(module: Module, where: str, naming: ck.Naming) -> dict[str, str]:
+    """The version, the module's class, every module's hyper-parameters and structural settings, and the
+    other names of tied tensors (keys under ``naming``)."""
+    cls = type(module)
+    meta = {ck.VERSION_KEY: VERSION, ck.CLASS_KEY: f"{cls.__module__}.{cls.__qualname__}"}
+    for entry in _walk.state(module, naming):
+        meta.update({ck.TIED_PREFIX + alias: entry.name for alias in entry.names[1:]})
+    for prefix, owner in module.named_modules():
+        for attr in (*owner.hparam_names, *owner.structure_names):
+            name = _walk.join(prefix, attr)
+            meta[ck.HPARAM_PREFIX + name] = ck.encode(getattr(owner, attr), name, where)
+    return meta
+
+
+# ---- loading a file ------------------------------------------------------------------------------
+
+
+def default_max_bytes(module: Module) -> int:
+    """1 GiB, or twice the module's own state if that is larger."""
+    own = sum(ext.data(t).nbytes for _, t in module.named_parameters())
+    own += sum(8 if isinstance(b, int) else ext.data(b).nbytes for _, b in module.named_buffers())
+    return max(DEFAULT_MAX_BYTES, 2 * own)
+
+
+def check_size(reader: ck.Reader, module: Module, opts: ck.Options) -> None:
+    limit = opts.max_bytes if opts.max_bytes is not None else default_max_bytes(module)
+    if reader.nbytes > limit:
+        raise CheckpointError(
+            f"{opts.where}: {opts.path!r} holds {reader.nbytes} bytes (decompressed), more than max_bytes={limit}; "
+            "if you trust the file, pass a larger max_bytes"
+        )
+
+
+def check_module(module: Module) -> None:
+    """Refuse a module whose declared dims disagree with its sizes (``Linear[L[3], L[5]](4, 5)``).
+
+    The same check as a checked call's first binding, without caching anything on the modules.
+    """
+    for _, owner in module.named_modules():
+        owner._check_declared_dims()
+
+
+@dataclass
+class _HParams:
+    restore: dict[Module, dict[str, object]]
+    restored: dict[str, object]
+    unexpected: list[str]
+
+
+def _hparams(module: Module, metadata: Mapping[str, str], where: str) -> _HParams:
+    """The file's hyper-parameters: structural ones compared now, restorable ones decoded for later."""
+    modules = dict(module.named_modules())
+    out = _HParams({}, {}, [])
+    for meta_key, text in sorted(metadata.items()):
+        if not meta_key.startswith(ck.HPARAM_PREFIX):
+            continue
+        name = meta_key[len(ck.HPARAM_PREFIX) :]
+        path, _, attr = name.rpartition(".")
+        owner = modules.get(path)
+        if owner is None or attr not in (*owner.hparam_names, *owner.structure_names):
+            out.unexpected.append(meta_key)
+            continue
+        value = ck.decode(text, meta_key, where)
+        current = getattr(owner, attr)
+        if attr in owner.structure_names:
+            if ck.plain(current) != ck.plain(value):
+                raise CheckpointError(
+                    f"{where}: {name!r} is {value!r} in the file but {current!r} in this "
+                    f"{type(owner).__name__}; build the module with {attr}={value!r} to load this file"
+                )
+            continue
+        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        out.restore.setdefault(owner, {})[attr] = value
+        out.restored[name] = value
+    return out
+
+
+def _check_restored(hp: _HParams, where: str) -> None:
+    for owner, values in hp.restore.items():
+        merged = {attr: values.get(attr, getattr(owner, attr)) for attr in owner.hparam_names}
+        try:
+            owner._check_hparams(merged)
+        except TypedTensorError as e:
+            raise CheckpointError(
+                f"{where}: the file's hyper-parameters for {type(owner).__name__} are refused: {e}"
+            ) from None
+
+
+def load(module: Module, reader: ck.Reader, opts: ck.Options) -> LoadReport:
+    """Steps 2-5 of the module docstring on an opened file (step 1 is ``check_module``)."""
+    where = opts.where
+    check_size(reader, module, opts)
+    entries = _walk.state(module, opts.naming)
+    targets = _walk.by_name(entries)
+    keys = reader.keys
+    in_file = set(keys)
+    missing = _walk.missing(entries, in_file)
+    unexpected = sorted(in_file - set(targets))
+    hp = _hparams(module, reader.metadata, where)
+    unexpected += sorted(hp.unexpected)
+    if opts.strict and (missing or unexpected):
+        fix = "load a subset" if opts.naming == "torch" else "load a subset, or naming='torch' for a PyTorch file"
+        raise CheckpointError(
+            f"{where}: {opts.path!r} does not fit the module: missing keys {missing}, unexpected keys {unexpected}; "
+            f"pass strict=False to {fix}"
+        )
+    present = [k for k in targets if k in in_file]
+    for key in present:
+        shape, dtype = reader.spec(key)
+        check_spec(key, shape, dtype, targets[key].value, opts.cast, where)
+    arrays = {key: reader.read(key) for key in present}
+    staged, _, _ = stage(
+        module, arrays, strict=False, naming=opts.naming, cast=opts.cast, check_finite=opts.check_finite, where=where
+    )
+    _check_restored(hp, where)
+    _apply(staged, hp)
+    return LoadReport(tuple(missing), tuple(unexpected), dict(hp.restored), dict(sorted(reader.metadata.items())))
+
+
+def _apply(staged: list[Staged], hp: _HParams) -> None:
+    apply_state(staged)
+    for owner, values in hp.restore.items():
+        # validated together by _check_restored: one assignment at a time (Module.__setattr__ checks each)
+        # could pass through a combination that is refused (init_factor before momentum); a float -0.0 is
+        # restored as +0.0, as the constructors store it (BatchNorm's eps: 1/sqrt(-0.0 + -0.0) is -inf)
+        owner.__dict__.update({k: v + 0.0 if type(v) is float else v for k, v in values.items()})
+
+
+# ---- staging and applying values (load_state_dict and the files) ---------------------------------
+
+
+def stage(
+    module: Module,
+    mapping: Mapping[str, object],
+    *,
+    strict: bool,
+    naming: ck.Naming,
+    cast: bool = True,
+    check_finite: bool = True,
+    where: str = "load_state_dict",
+) -> tuple[list[Staged], list[str], list[str]]:
+    """Validate ``mapping`` against the tree without changing anything: (staged values, missing, unexpected).
+
+    A tied tensor is loaded from any of its names; where ``mapping`` has several, they must be equal.
+    """
+    entries = _walk.state(module, naming)
+    missing = _walk.missing(entries, mapping)
+    unexpected = sorted(set(mapping) - set(_walk.by_name(entries)))
+    if strict and (missing or unexpected):
+        raise CheckpointError(
+            f"{where}: missing keys {missing}, unexpected keys {unexpected}; pass strict=False to "
+            + ("load a subset" if naming == "torch" else "load a subset, or naming='torch' for a PyTorch checkpoint")
+        )
+    staged: list[Staged] = []
+    for entry in entries:
+        keys = [name for name in entry.names if name in mapping]
+        if not keys:
+            continue
+        key = keys[0]
+        value = _validated(key, mapping[key], entry.value, cast, check_finite, where)
+        for alias in keys[1:]:
+            _check_tied(
+                key, value, alias, _validated(alias, mapping[alias], entry.value, cast, check_finite, where), where
+            )
+        for owner, attr in entry.places:
+            try:
+                owner._check_state(attr, key, value)
+            except TypedTensorError as e:
+                raise type(e)(f"{where}: {e}") from None
+        staged.append((entry.owner, entry.attr, value))
+    return staged, missing, unexpected
+
+
+def apply_state(staged: list[Staged]) -> None:
+    """Assign validated values (tensors in place, so Gradients and optimizers stay valid); cannot fail."""
+    for module, attr, value in staged:
+        current = getattr(module, attr)
+        if isinstance(current, Tensor):
+            ext.data_mut(current)[...] = value  # pyright: ignore[reportUnknownArgumentType]
+        else:
+            setattr(module, attr, value)
+
+
+def _check_tied(key: str, value: object, alias: str, other: object, where: str) -> None:
+    """Two names of one tied tensor must bring the same value."""
+    same = (
+        value == other
+        if isinstance(value, int)
+        else np.array_equal(cast("Any", value), cast("Any", other), equal_nan=True)
+    )
+    if not same:
+        raise CheckpointError(
+            f"{where}: {key!r} and {alias!r} are one tied tensor (the same tensor under both names in this module), "
+            "but they hold different values; load a checkpoint of a model tied the same way, or keep only the "
+            "value you want under one of the names"
+        )
+
+
+def check_spec(key: str, shape: tuple[int, ...], dtype: np.dtype[Any], current: object, cast: bool, where: str) -> None:
+    """Shape and dtype of a value for ``current`` (a tensor or an int counter), before reading any data."""
+    if isinstance(current, Tensor):
+        target: NDArray[Any] = ext.data(current)  # pyright: ignore[reportUnknownArgumentType]
+        if shape != target.shape:
+            raise ShapeError(f"{where}: {key!r} has shape {shape}, the module expects {target.shape}")
+        if dtype.kind != "f":
+            raise DTypeError(f"{where}: {key!r} has dtype {dtype}, a float array is expected ({target.dtype})")
+        if not cast and dtype.newbyteorder("=") != target.dtype:
+            raise DTypeError(
+                f"{where}: {key!r} has dtype {dtype}, the module holds {target.dtype}; pass cast=True to convert "
+                f"it, or load into a model converted with to_dtype(np.{dtype.name})"
+            )
+        return
+    if shape not in ((), (1,)) or dtype.kind not in "iu" or (not cast and dtype.newbyteorder("=") != np.int64):
+        raise DTypeError(
+            f"{where}: {key!r} must be a non-negative integer scalar (int64), got shape {shape} dtype {dtype}"
+            + ("" if cast or dtype.kind not in "iu" else "; pass cast=True to convert another integer dtype")
+        )
+
+
+def _validated(
+    key: str,
+    value: object,
+    current: object,
+    cast: bool = True,
+    check_finite: bool = True,
+    where: str = "load_state_dict",
+) -> object:
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypedTensorError(
+            f"{where}: {key!r} is not convertible to a NumPy array ({e}); pass arrays "
+            "(for a PyTorch tensor: t.detach().cpu().numpy())"
+        ) from None
+    check_spec(key, arr.shape, arr.dtype, current, cast, where)
+    if isinstance(current, Tensor):
+        target: NDArray[Any] = ext.data(current)  # pyright: ignore[reportUnknownArgumentType]
+        # The rule of tt.tensor and to_dtype: a finite value the module's dtype cannot hold is a DTypeError.
+        values = converted(arr, target.dtype, f"{where}: {key!r}")
+        if check_finite and not np.all(np.isfinite(values)):
+            hint = "" if where == "load_state_dict" else "; pass check_finite=False to load them as they are"
+            raise TypedTensorError(f"{where}: {key!r} holds NaN or infinite values{hint}")
+        return values
+    if not 0 <= int(arr.reshape(())) <= _INT64_MAX:
+        raise DTypeError(
+            f"{where}: {key!r} must be a non-negative integer scalar (int64), got shape {arr.shape} dtype {arr.dtype}"
+        )
+    return int(arr.reshape(()))
