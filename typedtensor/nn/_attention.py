@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -168,6 +168,24 @@ class MultiHeadAttention(Module, Generic[D]):
             f"bias={self.in_proj_bias is not None}, dtype={self.dtype.name}"
         )
 
+    # Self-attention (no key, no value: a mask (T, T) or (B, T, T)) and cross-attention (keys and values
+    # (B, S, D): a mask (T, S) or (B, T, S)); the implementation's annotations are the run-time check.
+    @overload
+    def forward(
+        self,
+        query: Tensor[tuple[B, T, D], E, NoneTape],
+        key: None = None,
+        value: None = None,
+        attn_mask: AttnMask[B, T, T] | None = None,
+    ) -> Tensor[tuple[B, T, D], E, NoneTape]: ...
+    @overload
+    def forward(
+        self,
+        query: Tensor[tuple[B, T, D], E, NoneTape],
+        key: Tensor[tuple[B, S, D], E, NoneTape],
+        value: Tensor[tuple[B, S, D], E, NoneTape],
+        attn_mask: AttnMask[B, T, S] | None = None,
+    ) -> Tensor[tuple[B, T, D], E, NoneTape]: ...
     def forward(
         self,
         query: Tensor[tuple[B, T, D], E, NoneTape],
@@ -183,6 +201,22 @@ class MultiHeadAttention(Module, Generic[D]):
             )
         return self._apply(query, key, value, attn_mask, False)
 
+    @overload
+    def forward_mut(
+        self,
+        query: Tensor[tuple[B, T, D], E, OwnedTape],
+        key: None = None,
+        value: None = None,
+        attn_mask: AttnMask[B, T, T] | None = None,
+    ) -> Tensor[tuple[B, T, D], E, OwnedTape]: ...
+    @overload
+    def forward_mut(
+        self,
+        query: Tensor[tuple[B, T, D], E, OwnedTape],
+        key: Tensor[tuple[B, S, D], E, Any],
+        value: Tensor[tuple[B, S, D], E, Any],
+        attn_mask: AttnMask[B, T, S] | None = None,
+    ) -> Tensor[tuple[B, T, D], E, OwnedTape]: ...
     def forward_mut(
         self,
         query: Tensor[tuple[B, T, D], E, OwnedTape],
