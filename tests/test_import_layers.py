@@ -16,7 +16,7 @@ lower ones):
 * ``io``: the checkpoint file formats (``nn/_io``: npz and safetensors files, atomic writes, argument
   checks, metadata, the ``LoadReport``), which know arrays and files, not modules;
 * ``nn``: ``Module`` (whose ``save_npz``/``load_npz``/``save_safetensors``/``load_safetensors`` use the
-  formats below it, the loading logic in ``nn/_checkpoint``) and the layers;
+  formats below it, the loading logic in ``nn/_checkpoint`` and ``nn/_staging``) and the layers;
 * ``optim`` and ``distributed`` (peers: neither imports the other);
 * ``package``: the public facade ``typedtensor`` (its lazy table reaches everything);
 * ``examples``.
@@ -25,8 +25,8 @@ The mypy plugin (``mypy_plugin``, ``_mypy``) is a layer of its own beside ``core
 mypy and itself). A new top-level module of the package must be given its layer in ``TOP_LEVEL``.
 
 ``TYPE_ONLY`` lists the ``if TYPE_CHECKING:`` imports allowed to close a circle: helpers of ``Module``
-(the state walk, the assignment checks, the checkpoint loading) annotate with ``Module``, which uses
-them. They import nothing at run time (``from __future__ import annotations``).
+(the state walk, the assignment checks, the staging of loaded values, the checkpoint files) annotate
+with ``Module``, which uses them. They import nothing at run time (``from __future__ import annotations``).
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ TYPE_ONLY = {
     ("typedtensor.nn._walk", "typedtensor.nn._module"),
     ("typedtensor.nn._fields", "typedtensor.nn._module"),
     ("typedtensor.nn._checkpoint", "typedtensor.nn._module"),
+    ("typedtensor.nn._staging", "typedtensor.nn._module"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Loading and saving a module's state: ``load_state_dict`` and the checkpoint files, in one place.
+"""Saving and loading a module's checkpoint files: the half of the formats that knows modules.
 
 The file formats (``_io``: npz and safetensors files, argument checks, the metadata's keys and values)
 know arrays and files; this is the half that knows modules. Saving writes ``state_arrays`` and
@@ -15,7 +15,7 @@ is read that has not been checked and nothing is changed until everything has be
    hyper-parameters (each module's ``_check_hparams``);
 5. everything assigned at once (``apply_state``: tensors in place).
 
-``load_state_dict`` is steps 4 and 5 on a mapping (``stage`` then ``apply_state``). A tied tensor is
+``load_state_dict`` is steps 4 and 5 on a mapping (``_staging``: ``stage`` then ``apply_state``). A tied tensor is
 saved once, under its first name, with a ``typedtensor.tied.<alias> = <name>`` entry for each other
 name, and loaded from any of its names (equal values if several): see ``_io/_checkpoint``.
 """
@@ -24,38 +24,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .. import extend as ext
-from .._convert import converted
-from .._errors import CheckpointError, DTypeError, ShapeError, TypedTensorError
-from .._tensor import Tensor
+from .._errors import CheckpointError, TypedTensorError
 from .._version import VERSION
 from . import _walk
 from ._io import _checkpoint as ck
 from ._io import _npz, _safetensors
-from ._io._report import LoadReport
+from ._io._report import LoadReport, Naming
+from ._staging import Staged, apply_state, check_spec, stage
 
 if TYPE_CHECKING:
     from ._module import Module
 
-__all__ = [
-    "apply_state",
-    "load_npz",
-    "load_safetensors",
-    "save_npz",
-    "save_safetensors",
-    "stage",
-]
+__all__ = ["load_npz", "load_safetensors", "save_npz", "save_safetensors"]
 
-#: A value validated for loading into (module, attribute).
-Staged = tuple["Module", str, object]
 #: The default ``max_bytes``: this, or twice the module's own size if that is larger.
 DEFAULT_MAX_BYTES = 1 << 30
-_INT64_MAX = np.iinfo(np.int64).max
 
 
 # ---- the Module methods --------------------------------------------------------------------------
@@ -114,7 +103,7 @@ def load_safetensors(
 # ---- saving --------------------------------------------------------------------------------------
 
 
-def state_arrays(module: Module, naming: ck.Naming) -> dict[str, NDArray[Any]]:
+def state_arrays(module: Module, naming: Naming) -> dict[str, NDArray[Any]]:
     """Every parameter and buffer once as a fresh C-contiguous array (0-d kept 0-d), by key under ``naming``
     (a tied tensor under its first name only).
 
@@ -128,7 +117,7 @@ def state_arrays(module: Module, naming: ck.Naming) -> dict[str, NDArray[Any]]:
     return out
 
 
-def typedtensor_metadata(module: Module, where: str, naming: ck.Naming) -> dict[str, str]:
+def typedtensor_metadata(module: Module, where: str, naming: Naming) -> dict[str, str]:
     """The version, the module's class, every module's hyper-parameters and structural settings, and the
     other names of tied tensors (keys under ``naming``)."""
     cls = type(module)
@@ -255,125 +244,3 @@ def _apply(staged: list[Staged], hp: _HParams) -> None:
         # could pass through a combination that is refused (init_factor before momentum); a float -0.0 is
         # restored as +0.0, as the constructors store it (BatchNorm's eps: 1/sqrt(-0.0 + -0.0) is -inf)
         owner.__dict__.update({k: v + 0.0 if type(v) is float else v for k, v in values.items()})
-
-
-# ---- staging and applying values (load_state_dict and the files) ---------------------------------
-
-
-def stage(
-    module: Module,
-    mapping: Mapping[str, object],
-    *,
-    strict: bool,
-    naming: ck.Naming,
-    cast: bool = True,
-    check_finite: bool = True,
-    where: str = "load_state_dict",
-) -> tuple[list[Staged], list[str], list[str]]:
-    """Validate ``mapping`` against the tree without changing anything: (staged values, missing, unexpected).
-
-    A tied tensor is loaded from any of its names; where ``mapping`` has several, they must be equal.
-    """
-    entries = _walk.state(module, naming)
-    missing = _walk.missing(entries, mapping)
-    unexpected = sorted(set(mapping) - set(_walk.by_name(entries)))
-    if strict and (missing or unexpected):
-        raise CheckpointError(
-            f"{where}: missing keys {missing}, unexpected keys {unexpected}; pass strict=False to "
-            + ("load a subset" if naming == "torch" else "load a subset, or naming='torch' for a PyTorch checkpoint")
-        )
-    staged: list[Staged] = []
-    for entry in entries:
-        keys = [name for name in entry.names if name in mapping]
-        if not keys:
-            continue
-        key = keys[0]
-        value = _validated(key, mapping[key], entry.value, cast, check_finite, where)
-        for alias in keys[1:]:
-            _check_tied(
-                key, value, alias, _validated(alias, mapping[alias], entry.value, cast, check_finite, where), where
-            )
-        for owner, attr in entry.places:
-            try:
-                owner._check_state(attr, key, value)
-            except TypedTensorError as e:
-                raise type(e)(f"{where}: {e}") from None
-        staged.append((entry.owner, entry.attr, value))
-    return staged, missing, unexpected
-
-
-def apply_state(staged: list[Staged]) -> None:
-    """Assign validated values (tensors in place, so Gradients and optimizers stay valid); cannot fail."""
-    for module, attr, value in staged:
-        current = getattr(module, attr)
-        if isinstance(current, Tensor):
-            ext.data_mut(current)[...] = value  # pyright: ignore[reportUnknownArgumentType]
-        else:
-            setattr(module, attr, value)
-
-
-def _check_tied(key: str, value: object, alias: str, other: object, where: str) -> None:
-    """Two names of one tied tensor must bring the same value."""
-    same = (
-        value == other
-        if isinstance(value, int)
-        else np.array_equal(cast("Any", value), cast("Any", other), equal_nan=True)
-    )
-    if not same:
-        raise CheckpointError(
-            f"{where}: {key!r} and {alias!r} are one tied tensor (the same tensor under both names in this module), "
-            "but they hold different values; load a checkpoint of a model tied the same way, or keep only the "
-            "value you want under one of the names"
-        )
-
-
-def check_spec(key: str, shape: tuple[int, ...], dtype: np.dtype[Any], current: object, cast: bool, where: str) -> None:
-    """Shape and dtype of a value for ``current`` (a tensor or an int counter), before reading any data."""
-    if isinstance(current, Tensor):
-        target: NDArray[Any] = ext.data(current)  # pyright: ignore[reportUnknownArgumentType]
-        if shape != target.shape:
-            raise ShapeError(f"{where}: {key!r} has shape {shape}, the module expects {target.shape}")
-        if dtype.kind != "f":
-            raise DTypeError(f"{where}: {key!r} has dtype {dtype}, a float array is expected ({target.dtype})")
-        if not cast and dtype.newbyteorder("=") != target.dtype:
-            raise DTypeError(
-                f"{where}: {key!r} has dtype {dtype}, the module holds {target.dtype}; pass cast=True to convert "
-                f"it, or load into a model converted with to_dtype(np.{dtype.name})"
-            )
-        return
-    if shape not in ((), (1,)) or dtype.kind not in "iu" or (not cast and dtype.newbyteorder("=") != np.int64):
-        raise DTypeError(
-            f"{where}: {key!r} must be a non-negative integer scalar (int64), got shape {shape} dtype {dtype}"
-            + ("" if cast or dtype.kind not in "iu" else "; pass cast=True to convert another integer dtype")
-        )
-
-
-def _validated(
-    key: str,
-    value: object,
-    current: object,
-    cast: bool = True,
-    check_finite: bool = True,
-    where: str = "load_state_dict",
-) -> object:
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError, RuntimeError) as e:
-        raise TypedTensorError(
-            f"{where}: {key!r} is not convertible to a NumPy array ({e}); pass arrays "
-            "(for a PyTorch tensor: t.detach().cpu().numpy())"
-        ) from None
-    check_spec(key, arr.shape, arr.dtype, current, cast, where)
-    if isinstance(current, Tensor):
-        target: NDArray[Any] = ext.data(current)  # pyright: ignore[reportUnknownArgumentType]
-        # The rule of tt.tensor and to_dtype: a finite value the module's dtype cannot hold is a DTypeError.
-        values = converted(arr, target.dtype, f"{where}: {key!r}")
-        if check_finite and not np.all(np.isfinite(values)):
-            hint = "" if where == "load_state_dict" else "; pass check_finite=False to load them as they are"
-            raise TypedTensorError(f"{where}: {key!r} holds NaN or infinite values{hint}")
-        return values
-    if not 0 <= int(arr.reshape(())) <= _INT64_MAX:
-        raise DTypeError(
-            f"{where}: {key!r} must be a non-negative integer scalar (int64), got shape {arr.shape} dtype {arr.dtype}"
-        )
-    return int(arr.reshape(()))

@@ -13,8 +13,8 @@ are its children. ``named_parameters``, ``named_buffers``, ``state_dict``, ``loa
 ``alloc_grads``, ``zero_grads``, ``reset_params``, ``to_dtype``, ``ema`` and the repr are all built on
 that one walk, with dotted names (``blocks.0.bn.running_var``); the state goes through ``_walk.state``,
 which yields a tied tensor (one layer or tensor under two names) once, with all its names. So are the checkpoint files
-(``save_npz``/``load_npz``, ``save_safetensors``/``load_safetensors``: the loading in ``_checkpoint``, the
-file formats in ``_io/``), which also record ``hparam_names`` (restored when loading) and
+(``save_npz``/``load_npz``, ``save_safetensors``/``load_safetensors``: the loading in ``_checkpoint`` and
+``_staging``, the file formats in ``_io/``), which also record ``hparam_names`` (restored when loading) and
 ``structure_names`` (which must match).
 
 Every module has ``forward`` (untraced ``NoneTape`` input: inference) and ``forward_mut`` (traced
@@ -39,9 +39,8 @@ from .. import extend as ext
 from .._convert import converted
 from .._errors import CheckError, ShapeError, TypedTensorError
 from .._tensor import Gradients, Tensor
-from . import _checkpoint, _fields, _walk
-from ._io._checkpoint import Naming
-from ._io._report import LoadReport
+from . import _fields, _staging, _walk
+from ._io._report import LoadReport, Naming
 from ._spatial import SameSize
 
 #: What a parameter or buffer may hold: a tensor's (shape, dtype), ``int`` (a counter), or None (nothing).
@@ -298,10 +297,10 @@ class Module:
             raise TypedTensorError(f"load_state_dict: naming must be 'typedtensor' or 'torch', got {naming!r}")
         if not isinstance(cast("object", mapping), Mapping):
             raise TypedTensorError(f"load_state_dict needs a mapping of names to arrays, got {type(mapping).__name__}")
-        staged, _, _ = _checkpoint.stage(self, mapping, strict=strict, naming=naming)
-        _checkpoint.apply_state(staged)
+        staged, _, _ = _staging.stage(self, mapping, strict=strict, naming=naming)
+        _staging.apply_state(staged)
 
-    # ---- checkpoint files (the loading is in _checkpoint, the format code in _io/) -----------------
+    # ---- checkpoint files (_checkpoint, on the formats in _io/: loaded on first use) ---------------
 
     def save_npz(self, path: str | os.PathLike[str], *, naming: Naming = "typedtensor") -> None:
         """Write parameters, buffers and hyper-parameters to an ``.npz`` file, atomically.
@@ -310,6 +309,8 @@ class Module:
         in the same directory, flushed and fsynced, then renamed over ``path``: a failure leaves a
         previous file unchanged. Read it back with ``load_npz`` (or ``numpy.load``).
         """
+        from . import _checkpoint
+
         _checkpoint.save_npz(self, path, naming=naming)
 
     def load_npz(
@@ -331,6 +332,8 @@ class Module:
         structural settings must match. Any problem raises a ``TypedTensorError`` and leaves the module
         as it was.
         """
+        from . import _checkpoint
+
         return _checkpoint.load_npz(
             self, path, naming=naming, strict=strict, cast=cast, check_finite=check_finite, max_bytes=max_bytes
         )
@@ -349,6 +352,8 @@ class Module:
         ``naming="torch"`` the file loads into PyTorch with ``safetensors.torch.load_file`` and
         ``load_state_dict``. Needs the ``safetensors`` package (``pip install 'typedtensor[io]'``).
         """
+        from . import _checkpoint
+
         _checkpoint.save_safetensors(self, path, metadata, naming=naming)
 
     def load_safetensors(
@@ -365,11 +370,13 @@ class Module:
 
         ``max_bytes`` bounds the file's size. The returned report holds the file's metadata.
         """
+        from . import _checkpoint
+
         return _checkpoint.load_safetensors(
             self, path, naming=naming, strict=strict, cast=cast, check_finite=check_finite, max_bytes=max_bytes
         )
 
-    # ---- hooks of the loading (in _checkpoint) ----------------------------------------------------
+    # ---- hooks of the loading (_staging, _checkpoint) ------------------------------------------------
 
     def _check_declared_dims(self) -> None:
         """Refuse an explicit type application that disagrees with this module's sizes

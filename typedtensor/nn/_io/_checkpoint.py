@@ -24,7 +24,7 @@ import os
 import stat
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Literal, Protocol, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,9 +32,7 @@ from numpy.typing import NDArray
 from ... import extend as ext
 from ..._errors import CheckpointError, TypedTensorError
 from ._paths import checked_path, file_kind, os_errors
-
-#: The key names of a file: typedtensor's own, or PyTorch's.
-Naming = Literal["typedtensor", "torch"]
+from ._report import Naming
 
 __all__ = [
     "MAX_ENTRIES",

@@ -1,11 +1,16 @@
-"""``LoadReport``: what loading a checkpoint file did (kept apart so ``_module`` can import it)."""
+"""``LoadReport``, what loading a checkpoint file did, and ``Naming``, the key names it uses: the names
+``Module``'s signatures need, kept apart from the format code (which loads on a module's first save or load)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["LoadReport"]
+__all__ = ["LoadReport", "Naming"]
+
+#: The key names of a state dict or a file: typedtensor's own, or PyTorch's.
+Naming = Literal["typedtensor", "torch"]
 
 
 @dataclass(frozen=True)
