@@ -10,6 +10,7 @@ parameter. A block case does the same for ``nn.TransformerBlock`` and PyTorch's
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -168,9 +169,18 @@ class BlockCase:
     mlp_ratio: int = 4
     causal: bool = False
     mask: MaskKind = "none"
+    approximate: Literal["none", "tanh"] = "none"
 
     def module(self) -> nn.TransformerBlock[int]:
-        return nn.TransformerBlock(self.dim, self.heads, self.mlp_ratio, causal=self.causal, dtype=self.dtype, seed=0)
+        return nn.TransformerBlock(
+            self.dim,
+            self.heads,
+            self.mlp_ratio,
+            causal=self.causal,
+            approximate=self.approximate,
+            dtype=self.dtype,
+            seed=0,
+        )
 
 
 BLOCK_CASES: list[BlockCase] = [
@@ -179,6 +189,7 @@ BLOCK_CASES: list[BlockCase] = [
     BlockCase("f64_mask3d_ratio2", 3, 4, 6, 3, mlp_ratio=2, mask="3d"),
     BlockCase("f32_causal", 4, 10, 32, 4, np.float32, causal=True),
     BlockCase("f32_mask2d", 2, 7, 16, 2, np.float32, mask="2d"),
+    BlockCase("f64_gelu_tanh", 2, 5, 8, 2, causal=True, approximate="tanh"),
 ]
 
 
@@ -221,8 +232,9 @@ def run_block_torch(
     case: BlockCase, x: Array, w: Array, mask: Array | None, params: dict[str, Array]
 ) -> dict[str, Array]:
     th: Any = importlib.import_module("torch")
+    gelu = "gelu" if case.approximate == "none" else functools.partial(th.nn.functional.gelu, approximate="tanh")
     layer = th.nn.TransformerEncoderLayer(
-        case.dim, case.heads, case.mlp_ratio * case.dim, 0.0, "gelu", batch_first=True, norm_first=True
+        case.dim, case.heads, case.mlp_ratio * case.dim, 0.0, gelu, batch_first=True, norm_first=True
     ).to(getattr(th, np.dtype(case.dtype).name))
     with th.no_grad():
         for name, p in layer.named_parameters():
