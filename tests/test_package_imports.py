@@ -41,6 +41,22 @@ def test_a_name_loads_its_module_on_first_access() -> None:
     assert "typedtensor._tensor" in _loaded_after("import typedtensor as tt\ntt.zeros((2,))")
 
 
+def test_the_checkpoint_formats_load_on_a_modules_first_save_or_load(tmp_path: Path) -> None:
+    """``import typedtensor.nn`` loads no file-format code (zipfile, the npz/safetensors modules); a save does."""
+    code = (
+        "import sys\nimport typedtensor.nn as nn\nbefore = set(sys.modules)\n"
+        f"nn.Linear(2, 3).save_npz({str(tmp_path / 'm.npz')!r})\n"
+        "print(' '.join(sorted(before)), '|', ' '.join(sorted(set(sys.modules) - before)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    before, after = (part.split() for part in done.stdout.split("|"))
+    formats = ("zipfile", "typedtensor.nn._checkpoint", "typedtensor.nn._io._npz", "typedtensor.nn._io._safetensors")
+    assert not [m for m in formats if m in before]
+    assert [m for m in formats if m in after] == list(formats)
+    assert "safetensors" not in after  # the library: on a safetensors save or load only
+
+
 def _static_exports() -> dict[str, str]:
     """``{name: module}`` of the ``from X import name as name`` lines under ``if TYPE_CHECKING:``."""
     exports: dict[str, str] = {}
