@@ -9,28 +9,21 @@ the test can tell changed inputs from a changed result.
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tests.embspec import CASES, inputs, run_torch
+from tests.golden.write import write_golden
 
 OUT = Path(__file__).with_name("embedding.npz")
 
 
-def main() -> None:
-    torch: Any = importlib.import_module("torch")
-    data: dict[str, Any] = {"torch_version": np.array(torch.__version__)}
+def _cases() -> Iterator[tuple[str, Mapping[str, Any]]]:
     for case in CASES:
         weight, ids, w = inputs(case)
-        data[f"{case.name}/ids"] = ids
-        for key, value in run_torch(case, weight, ids, w).items():
-            data[f"{case.name}/{key}"] = value
-    np.savez_compressed(OUT, **data)
-    print(f"wrote {len(CASES)} Embedding cases from torch {torch.__version__} to {OUT}")
+        yield case.name, {"ids": ids, **run_torch(case, weight, ids, w)}
 
 
 if __name__ == "__main__":
-    main()
+    write_golden(OUT, "Embedding", _cases())

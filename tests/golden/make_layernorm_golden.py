@@ -9,28 +9,21 @@ input (``<case>/x``), so that the test can tell a changed input from a changed r
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from tests.golden.write import write_golden
 from tests.lnspec import CASES, inputs, run_torch
 
 OUT = Path(__file__).with_name("layernorm.npz")
 
 
-def main() -> None:
-    torch: Any = importlib.import_module("torch")
-    data: dict[str, Any] = {"torch_version": np.array(torch.__version__)}
+def _cases() -> Iterator[tuple[str, Mapping[str, Any]]]:
     for case in CASES:
         x, w, params = inputs(case)
-        data[f"{case.name}/x"] = x
-        for key, value in run_torch(case, x, w, params).items():
-            data[f"{case.name}/{key}"] = value
-    np.savez_compressed(OUT, **data)
-    print(f"wrote {len(CASES)} LayerNorm cases from torch {torch.__version__} to {OUT}")
+        yield case.name, {"x": x, **run_torch(case, x, w, params)}
 
 
 if __name__ == "__main__":
-    main()
+    write_golden(OUT, "LayerNorm", _cases())
