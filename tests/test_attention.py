@@ -185,6 +185,16 @@ def test_fully_masked_rows_are_nan_as_pytorch() -> None:
         assert torch.isnan(y).all()
 
 
+@pytest.mark.parametrize("sizes", [(0, 3, 4), (2, 0, 4), (2, 3, 0)], ids=["no_batch", "no_query", "no_key"])
+def test_empty_batch_queries_or_keys_as_pytorch(sizes: tuple[int, int, int]) -> None:
+    """No keys (S = 0): the attention's output is 0 (the output projection's bias), as PyTorch's."""
+    pytest.importorskip("torch", reason="the live PyTorch comparison needs torch")
+    b, t, s = sizes
+    case = AttnCase("empty", b, t, s, 4, 2)
+    arrays, mask, params = inputs(case)
+    _compare(run_ours(case, arrays, mask, params), run_torch(case, arrays, mask, params), case)
+
+
 def test_large_logits_are_stable_in_float32() -> None:
     """Logits about 1e4 (the queries and keys scaled up): the softmax subtracts each row's maximum, so the
     float32 result is finite and within float32's error of the float64 one."""

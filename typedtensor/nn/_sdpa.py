@@ -148,7 +148,7 @@ def attend(q: Array, k: Array, v: Array, mask: NDArray[np.bool_] | None, keep: F
     if mask is not None:
         np.putmask(scores, np.broadcast_to(mask, scores.shape), -np.inf)
     with np.errstate(invalid="ignore"):  # a fully masked row: -inf - -inf is NaN, as in PyTorch
-        scores -= np.max(scores, axis=-1, keepdims=True)
+        scores -= np.max(scores, axis=-1, keepdims=True, initial=-np.inf)  # S = 0: no keys, an output of 0
     p = np.exp(scores, out=scores)
     p /= np.sum(p, axis=-1, keepdims=True)
     a = p if keep is None else p * keep
