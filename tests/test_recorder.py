@@ -94,6 +94,25 @@ def test_integer_labels_are_a_parent_that_needs_nothing(monkeypatch: pytest.Monk
     assert grads.get(logits).shape == (2, 3)
 
 
+@pytest.mark.parametrize("leaky", [False, True])
+def test_traced_integer_labels_are_accepted_and_never_get_a_gradient(leaky: bool) -> None:
+    """Labels cut from traced token ids (a language model's shifted targets) carry the ids' tape."""
+    lin = nn.Linear(3, 3, dtype=np.float64, seed=0)
+    grads = lin.alloc_grads()
+    ids = tt.tensor([2, 0], np.int64)
+    labels = ids.leaky_trace() if leaky else ids.trace(grads)
+    # the loss carries the logits' tape: untraced logits give an untraced loss, as their static type says
+    assert not nn.cross_entropy(lin.forward(_x()), labels).traced
+    logits = lin.forward_mut(_x().trace(grads))
+    for reduction in ("sum", "none"):
+        assert nn.cross_entropy(logits, labels, reduction).traced
+    back = nn.cross_entropy(logits, labels).backward()
+    assert back.get(lin.weight).shape == (3, 3)
+    assert labels not in back
+    with pytest.raises(tt.TapeError):
+        back.get(labels)
+
+
 def _gather(w: tt.Tensor[Any, Any, Any], ids: tt.Tensor[Any, Any, Any]) -> tt.Tensor[Any, Any, Any]:
     """Rows of ``w`` picked by the integer ``ids`` (an Embedding's forward), as a user writes it."""
     wd, idx = ext.data(w), ext.data(ids)
@@ -171,3 +190,61 @@ def test_bool_tensors_are_still_not_traced() -> None:
     m: Any = tt.zeros((2,)) > 0.0
     with pytest.raises(tt.DTypeError, match="only float and integer tensors can be traced, this one is bool"):
         m.leaky_trace()
+
+
+def _spy_record(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, tuple[bool, ...], int]]:
+    """Replace ``extend.record`` by one that notes, for each backward run: the number of parents, the ``need``
+    it gets and the number of gradients it returns."""
+    seen: list[tuple[int, tuple[bool, ...], int]] = []
+    real = ext.record
+
+    def record(parents: tuple[Any, ...], out: Array, backward: ext.Backward) -> Any:
+        def back(g: Array, need: tuple[bool, ...]) -> ext.Grads:
+            grads = backward(g, need)
+            seen.append((len(parents), need, len(grads)))
+            return grads
+
+        return real(parents, out, back)
+
+    monkeypatch.setattr(ext, "record", record)
+    return seen
+
+
+@pytest.mark.parametrize(("affine", "bias"), [(True, True), (True, False), (False, False)])
+def test_layer_norm_has_three_parents_whatever_its_options(
+    monkeypatch: pytest.MonkeyPatch, affine: bool, bias: bool
+) -> None:
+    seen = _spy_record(monkeypatch)
+    norm: Any = nn.LayerNorm(3, elementwise_affine=affine, bias=bias, dtype=np.float64)
+    x = _x()
+    grads = norm.alloc_grads()
+    grads.alloc(x)
+    (norm.forward_mut(x.trace(grads)) * _x()).sum().backward()
+    # x, weight, bias: an absent parameter is a None parent (need False), not a shorter list
+    assert seen == [(3, (True, affine, affine and bias), 3)]
+    assert grads.get(x).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("affine", "freeze", "addend"),
+    [(True, False, False), (False, False, False), (True, True, False), (True, False, True), (False, True, True)],
+)
+def test_batch_norm_has_four_parents_whatever_its_options(
+    monkeypatch: pytest.MonkeyPatch, affine: bool, freeze: bool, addend: bool
+) -> None:
+    seen = _spy_record(monkeypatch)
+    layer: Any = nn.FusedBatchNorm2D if addend else nn.BatchNorm2D
+    norm: Any = layer(2, affine=affine, freeze=freeze, dtype=np.float64)
+    x: Any = tt.randn((3, 2, 2, 2), np.float64, seed=0)
+    grads = norm.alloc_grads()
+    grads.alloc(x)
+    args: list[Any] = [x.trace(grads)]
+    if addend:
+        other: Any = tt.randn((3, 2, 2, 2), np.float64, seed=1)
+        grads.alloc(other)
+        args.append(other.trace(grads))
+    (norm.forward_mut(*args) * tt.randn((3, 2, 2, 2), np.float64, seed=2)).sum().backward()
+    # x, scale, bias, addend: parameters without a gradient (affine=False, freeze) and no addend are None parents
+    wants = affine and not freeze
+    assert seen[:1] == [(4, (True, wants, wants, addend), 4)]
+    assert grads.get(x).shape == (3, 2, 2, 2)

@@ -450,12 +450,9 @@ class _BatchNorm(Module, Generic[C]):
             out, core, stats = self._normalised(x3, ext.data(x).shape)
         out = self._finish(out, addend3, relu)
         shape, dtype = ext.data(x).shape, ext.data(x).dtype
-        parents: list[Tensor[Any, Any, Any]] = [x]
-        if self.scale is not None and self.bias is not None and not self.freeze:
-            parents += [self.scale, self.bias]
-        if addend is not None:
-            parents.append(addend)
-        with_affine = len(parents) - (addend is not None) == 3
+        # (x, scale, bias, addend): the parameters are None (constants) when frozen or without affine
+        learn = self.scale is not None and self.bias is not None and not self.freeze
+        parents = (x, self.scale if learn else None, self.bias if learn else None, addend)
 
         def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
             g3 = np.ascontiguousarray(g, dtype=x3.dtype).reshape(x3.shape)
@@ -465,19 +462,16 @@ class _BatchNorm(Module, Generic[C]):
             # float16: a sum over many values (dbias, dscale) may pass 65504 and becomes inf, as in IEEE
             # and PyTorch, without NumPy's raw warning; the optimizers refuse a non-finite gradient.
             with np.errstate(over="ignore"):
-                grads: list[Array | None] = [
-                    dx.reshape(shape).astype(dtype, copy=False) if need[0] and dx is not None else None
-                ]
-                if with_affine:
-                    grads.append(dscale.astype(dtype) if need[1] and dscale is not None else None)
-                    grads.append(dbias.astype(dtype) if need[2] and dbias is not None else None)
-                if addend is not None:
-                    grads.append(g3.reshape(shape).astype(dtype, copy=False) if need[-1] else None)
-            return tuple(grads)
+                return (
+                    dx.reshape(shape).astype(dtype, copy=False) if need[0] and dx is not None else None,
+                    dscale.astype(dtype) if need[1] and dscale is not None else None,
+                    dbias.astype(dtype) if need[2] and dbias is not None else None,
+                    g3.reshape(shape).astype(dtype, copy=False) if need[3] else None,
+                )
 
         with np.errstate(over="ignore"):  # a float16 output beyond 65504 is inf (IEEE), without the warning
             y = out.reshape(shape).astype(dtype, copy=False)
-        result = ext.record(tuple(parents), y, backward)
+        result = ext.record(parents, y, backward)
         if stats is not None:
             self._update_running(*stats)
         return result

@@ -69,7 +69,7 @@ def _size(value: object) -> int:
 def layer_norm(x: Array, weight: Array | None, bias: Array | None, eps: float) -> ext.Result:
     """The forward of ``y = xhat * weight + bias`` over x's last dim, and its backward.
 
-    The backward's parents are ``(x, weight, bias)`` without the absent ones. Per row of N values, with
+    The backward's parents are ``(x, weight, bias)``, None for an absent one (its ``need`` is False). Per row of N values, with
     ``r = 1/sqrt(var + eps)`` and ``dxhat = g * weight``:
     ``dx = r * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))``, ``dweight = sum(g * xhat)`` and
     ``dbias = sum(g)`` over every row.
@@ -96,22 +96,22 @@ def layer_norm(x: Array, weight: Array | None, bias: Array | None, eps: float) -
 
     def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
         gw: Floats = g.astype(work, copy=False)
-        grads: list[Array | None] = []
+        dx: Array | None = None
         if need[0]:
             dxhat: Floats = gw if w is None else gw * w
             m1 = _row_mean(dxhat).astype(work)
             m2 = _row_mean(dxhat * xhat).astype(work)
-            dx: Floats = dxhat - m1
-            dx -= xhat * m2
-            dx *= r
-            grads.append(dx.astype(x.dtype, copy=False))
-        else:
-            grads.append(None)
-        if weight is not None:
-            grads.append(np.sum(gw * xhat, axis=lead, dtype=np.float64).astype(weight.dtype) if need[1] else None)
-        if bias is not None:
-            grads.append(np.sum(gw, axis=lead, dtype=np.float64).astype(bias.dtype) if need[-1] else None)
-        return tuple(grads)
+            d: Floats = dxhat - m1
+            d -= xhat * m2
+            d *= r
+            dx = d.astype(x.dtype, copy=False)
+        dw = (
+            None
+            if weight is None or not need[1]
+            else np.sum(gw * xhat, axis=lead, dtype=np.float64).astype(weight.dtype)
+        )
+        db = None if bias is None or not need[2] else np.sum(gw, axis=lead, dtype=np.float64).astype(bias.dtype)
+        return dx, dw, db
 
     return out, backward
 
@@ -206,7 +206,6 @@ class LayerNorm(Module, Generic[D]):
             )
         if data.dtype != self.dtype:
             raise ext.input_dtype_error("LayerNorm", self.dtype, data.dtype)
-        params = tuple(p for p in (weight, bias) if p is not None)
         w = None if weight is None else ext.data(weight)
         b = None if bias is None else ext.data(bias)
-        return ext.record((x, *params), *layer_norm(data, w, b, self.eps))
+        return ext.record((x, weight, bias), *layer_norm(data, w, b, self.eps))

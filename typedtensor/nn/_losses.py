@@ -35,10 +35,12 @@ def _reduction(where: str, reduction: _lo.Reduction) -> _lo.Reduction:
     return reduction
 
 
+# labels of any tape (cut from traced token ids, they carry the ids' tape): a constant of the op, never given a
+# gradient; the loss carries the logits' tape.
 @overload
 def cross_entropy(
     logits: Tensor[tuple[B, K], E, T],
-    labels: Tensor[tuple[B], Int, NoneTape],
+    labels: Tensor[tuple[B], Int, Any],
     reduction: Literal["mean", "sum"] = "mean",
     *,
     label_smoothing: float = 0.0,
@@ -46,7 +48,7 @@ def cross_entropy(
 @overload
 def cross_entropy(
     logits: Tensor[tuple[B, K], E, T],
-    labels: Tensor[tuple[B], Int, NoneTape],
+    labels: Tensor[tuple[B], Int, Any],
     reduction: Literal["none"],
     *,
     label_smoothing: float = 0.0,
@@ -54,12 +56,15 @@ def cross_entropy(
 @checked
 def cross_entropy(
     logits: Tensor[tuple[B, K], E, T],
-    labels: Tensor[tuple[B], Int, NoneTape],
+    labels: Tensor[tuple[B], Int, Any],
     reduction: Literal["mean", "sum", "none"] = "mean",
     *,
     label_smoothing: float = 0.0,
 ) -> Tensor[Any, E, T]:
     """Cross-entropy between ``logits`` (B, K) and class indices ``labels`` (B,) in [0, K).
+
+    The labels may carry a tape (cut from traced token ids): they are a constant of the op (never given a
+    gradient) and the loss carries the logits' tape.
 
     ``label_smoothing`` in [0, 1] mixes the one-hot target with the uniform one (PyTorch's option).
     """
@@ -83,7 +88,7 @@ def cross_entropy(
             f"cross_entropy: labels must be in [0, {z.shape[1]}) for {z.shape[1]} classes, got values from "
             f"{y.min()} to {y.max()}"
         )
-    return ext.record((logits, labels), *_lo.cross_entropy(z, y, red, smoothing))
+    return ext.record((logits, None), *_lo.cross_entropy(z, y, red, smoothing))  # the labels: a constant
 
 
 @overload
