@@ -45,6 +45,22 @@ class Case:
 
 _IDX = np.array([0, 2, 0, 1])
 _LABELS = np.array([1, 0, 4, 1])
+#: take_along_axis/gather indices (repeats accumulate) and index tensors (negative ids wrap, as in torch)
+_ALONG = np.array([[1, 1], [0, 3], [2, 0]])
+_ALONG3 = np.array([[[3, 0, 3, 1, 2, 0], [1, 1, 2, 0, 3, 3], [0, 2, 1, 1, 0, 3]]] * 2)
+_ROWS = np.array([[0, 2], [2, 3], [3, 0]])
+_PAIRS = np.array([[2, 0], [1, 1], [0, 2]])
+
+
+def _ids(ids: NDArray[np.int64], view: Callable[[Any], Any] = lambda t: t, dtype: type[Any] = np.int64) -> Any:
+    """An integer tensor of ``ids``, seen through ``view`` (a layout: ``[::-1]``, ``.transpose()``, ``[:, ::2]``)."""
+    return view(tt.tensor(ids.astype(dtype), dtype))
+
+
+def _th(th: Any, ids: NDArray[np.int64], view: Callable[[Any], Any] = lambda a: a) -> Any:
+    """The same indices as a torch tensor (int64: torch's index dtype)."""
+    return th.as_tensor(np.ascontiguousarray(view(ids)), dtype=th.int64)
+
 
 CASES: list[Case] = [
     Case("add", ((2, 3), (2, 3)), lambda a, b: a + b, lambda th, a, b: a + b),
@@ -175,6 +191,96 @@ CASES: list[Case] = [
     Case("index_int", ((3, 4),), lambda a: a[1], lambda th, a: a[1]),
     Case("index_slice", ((3, 4),), lambda a: a[1:, ::2], lambda th, a: a[1:, ::2]),
     Case("index_array", ((3, 4),), lambda a: a[_IDX], lambda th, a: a[th.as_tensor(_IDX)]),
+    Case(
+        "split_sizes_unused_chunk",
+        ((3, 5),),
+        lambda a: tt.concat((a.split([2, 1, 2], axis=1)[2], a.split([2, 1, 2], axis=1)[0]), axis=1),
+        lambda th, a: th.cat([th.split(a, [2, 1, 2], 1)[2], th.split(a, [2, 1, 2], 1)[0]], 1),
+    ),
+    Case(
+        "split_int_last_smaller_fortran",
+        ((5, 3),),
+        lambda a: tt.concat((a.transpose().split(2, axis=-1)[2], a.transpose().split(2, axis=-1)[0]), axis=1),
+        lambda th, a: th.cat([th.split(a.mT, 2, -1)[2], th.split(a.mT, 2, -1)[0]], 1),
+    ),
+    Case(
+        "split_axis0_negative_strides",
+        ((4, 3),),
+        lambda a: tt.concat(tuple(reversed(a[::-1].split(3)))),
+        lambda th, a: th.cat(list(reversed(th.split(a.flip(0), 3))), 0),
+    ),
+    Case(
+        "chunk_last_strided",
+        ((2, 12),),
+        lambda a: (lambda q, k, v: q * k + v)(*a[:, ::2].chunk(3, axis=-1)),
+        lambda th, a: (lambda q, k, v: q * k + v)(*a[:, ::2].chunk(3, -1)),
+    ),
+    Case(
+        "take_along_axis_repeats",
+        ((3, 4),),
+        lambda a: a.take_along_axis(_ids(_ALONG), 1),
+        lambda th, a: th.gather(a, 1, _th(th, _ALONG)),
+    ),
+    Case(
+        "take_along_axis_indices_broadcast",
+        ((3, 4),),
+        lambda a: a.take_along_axis(_ids(_ALONG[:1], dtype=np.int32), 1),
+        lambda th, a: th.gather(a, 1, _th(th, _ALONG[:1]).expand(3, 2)),
+    ),
+    Case(
+        "take_along_axis_tensor_broadcast_fortran_indices",
+        ((1, 3),),
+        lambda a: a.take_along_axis(_ids(_ALONG.T % 3, lambda t: t.transpose()), 1),
+        lambda th, a: th.gather(a.expand(3, 3), 1, _th(th, _ALONG % 3)),
+    ),
+    Case(
+        "take_along_axis_3d_strided_indices_negative_strides",
+        ((2, 3, 4),),
+        lambda a: a[:, ::-1].take_along_axis(_ids(_ALONG3, lambda t: t[..., ::2]), -1),
+        lambda th, a: th.gather(a.flip(1), -1, _th(th, _ALONG3, lambda i: i[..., ::2])),
+    ),
+    Case(
+        "gather_axis0_fortran",
+        ((4, 3),),
+        lambda a: tt.gather(a.transpose(), 0, _ids(_PAIRS[:2].repeat(2, axis=1))),
+        lambda th, a: th.gather(a.mT, 0, _th(th, _PAIRS[:2].repeat(2, axis=1))),
+    ),
+    Case(
+        "gather_negative_strides_indices",
+        ((3, 4),),
+        lambda a: tt.gather(a[::-1, ::-1], 1, _ids(_ALONG, lambda t: t[::-1])),
+        lambda th, a: th.gather(a.flip(0).flip(1), 1, _th(th, _ALONG, lambda i: i[::-1])),
+    ),
+    Case(
+        "index_tensor_rows",
+        ((4, 3),),
+        lambda a: a[_ids(_ROWS)],
+        lambda th, a: a[_th(th, _ROWS)],
+    ),
+    Case(
+        "index_tensor_negative_ids_fortran",
+        ((3, 4),),
+        lambda a: a.transpose()[_ids(np.array([-1, 0, -1, 2]), dtype=np.int32)],
+        lambda th, a: a.mT[_th(th, np.array([-1, 0, -1, 2]))],
+    ),
+    Case(
+        "index_tensor_columns_strided",
+        ((3, 6),),
+        lambda a: a[:, ::2][:, _ids(_PAIRS, lambda t: t[:, ::-1])],
+        lambda th, a: a[:, ::2][:, _th(th, _PAIRS, lambda i: i[:, ::-1])],
+    ),
+    Case(
+        "index_tensor_pairs_negative_strides",
+        ((4, 3),),
+        lambda a: a[::-1][_ids(_PAIRS.T.copy(), lambda t: t.transpose()), _ids(_PAIRS[::-1])],
+        lambda th, a: a.flip(0)[_th(th, _PAIRS), _th(th, _PAIRS[::-1])],
+    ),
+    Case(
+        "index_tensor_bool_mask",
+        ((3, 4),),
+        lambda a: a[tt.tensor(_mask((3, 4)))],
+        lambda th, a: a[th.as_tensor(_mask((3, 4)))],
+    ),
     Case("concat_axis1", ((2, 3), (2, 2)), lambda a, b: tt.concat([a, b], axis=1), lambda th, a, b: th.cat([a, b], 1)),
     Case("stack_axis1", ((2, 3), (2, 3)), lambda a, b: tt.stack([a, b], axis=1), lambda th, a, b: th.stack([a, b], 1)),
     Case(

@@ -341,7 +341,8 @@ def test_indices_of_the_wrong_kind_are_dtype_errors_with_checks_on_or_off(on: bo
         (0, "a"),
         [0, [1]],
         [0, 1.5],
-        x > 0.0,
+        tt.tensor(np.array([0.5])),  # a float tensor (integer and bool tensors index: tests/test_int_index.py)
+        (0, tt.tensor(np.array([1.0]))),
         {0: 1},
     ]
     with tt.checks(on):

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ._functional import maximum as maximum
     from ._functional import stack as stack
     from ._functional import where as where
+    from ._gather import gather as gather
     from ._ranks import Rank0 as Rank0
     from ._ranks import Rank1 as Rank1
     from ._ranks import Rank2 as Rank2
@@ -89,6 +90,7 @@ __all__ = [
     "checks_enabled",
     "concat",
     "full",
+    "gather",
     "maximum",
     "nn",
     "ones",
@@ -121,6 +123,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TypedTensorError",
     ),
     "._functional": ("concat", "maximum", "stack", "where"),
+    "._gather": ("gather",),
     "._ranks": ("Rank0", "Rank1", "Rank2", "Rank3", "Rank4"),
     "._tape": ("NoneTape", "OwnedTape"),
     "._tensor": ("Gradients", "Tensor"),

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import EllipsisType
-from typing import TYPE_CHECKING, Any, Generic, Literal, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
 import numpy as np
 from numpy.typing import NDArray
 
 from . import _check
 from ._convert import fits
+from ._dimexpr import Div
 from ._dtypes import FLOAT_DTYPES, astype_advice, float_dtype
 from ._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from ._ops import elementwise as _ew
+from ._ops import index as _ix
 from ._ops import linalg as _la
 from ._ops import reduce as _red
 from ._ops import shape as _sh
@@ -36,6 +38,8 @@ Axis = int | tuple[int, ...] | None
 
 _ids = itertools.count()
 _new = object.__new__
+#: The dtype of an index tensor (take_along_axis, gather, w[ids]).
+Ix = TypeVar("Ix", bound=np.integer[Any])
 
 
 class Tensor(Generic[S, E, T]):
@@ -649,15 +653,130 @@ class Tensor(Generic[S, E, T]):
         axes = (*range(nd - 2), nd - 1, nd - 2)
         return _apply(_sh.permute(self._data, axes), (self,))
 
+    # ---- splitting and gathering (kernels in _ops/index.py) ------------------------------------
+
+    @overload
+    def split(
+        self: Tensor[tuple[D0, *Rest], E, T], size: int | Sequence[int], axis: Literal[0] = 0
+    ) -> tuple[Tensor[tuple[int, *Rest], E, T], ...]: ...
+    @overload
+    def split(
+        self: Tensor[tuple[*Lead, DN], E, T], size: int | Sequence[int], axis: Literal[-1]
+    ) -> tuple[Tensor[tuple[*Lead, int], E, T], ...]: ...
+    @overload
+    def split(self, size: int | Sequence[int], axis: int) -> tuple[Tensor[tuple[Any, ...], E, T], ...]: ...
+    def split(self, size: int | Sequence[int], axis: int = 0) -> tuple[Tensor[Any, E, T], ...]:
+        """``torch.split``: chunks of ``size`` along ``axis`` (the last one smaller), or chunks of the listed
+        sizes (which must sum to the axis length). Each chunk is a view on the same tape; the gradient is
+        joined into one buffer (zeros where a chunk is not used)."""
+        ax = _axis(self, axis, "split: axis")
+        return _split(self, _ix.split_sizes(self._data.shape[ax], size, ax, "split"), ax)
+
+    @overload
+    def chunk(
+        self: Tensor[tuple[*Lead, DN], E, T], chunks: Literal[2], axis: Literal[-1]
+    ) -> tuple[Tensor[tuple[*Lead, Div[DN, Literal[2]]], E, T], Tensor[tuple[*Lead, Div[DN, Literal[2]]], E, T]]: ...
+    @overload
+    def chunk(
+        self: Tensor[tuple[*Lead, DN], E, T], chunks: Literal[3], axis: Literal[-1]
+    ) -> tuple[
+        Tensor[tuple[*Lead, Div[DN, Literal[3]]], E, T],
+        Tensor[tuple[*Lead, Div[DN, Literal[3]]], E, T],
+        Tensor[tuple[*Lead, Div[DN, Literal[3]]], E, T],
+    ]: ...
+    @overload
+    def chunk(
+        self: Tensor[tuple[D0, *Rest], E, T], chunks: Literal[2], axis: Literal[0] = 0
+    ) -> tuple[Tensor[tuple[Div[D0, Literal[2]], *Rest], E, T], Tensor[tuple[Div[D0, Literal[2]], *Rest], E, T]]: ...
+    @overload
+    def chunk(
+        self: Tensor[tuple[D0, *Rest], E, T], chunks: Literal[3], axis: Literal[0] = 0
+    ) -> tuple[
+        Tensor[tuple[Div[D0, Literal[3]], *Rest], E, T],
+        Tensor[tuple[Div[D0, Literal[3]], *Rest], E, T],
+        Tensor[tuple[Div[D0, Literal[3]], *Rest], E, T],
+    ]: ...
+    @overload
+    def chunk(self, chunks: int, axis: int = 0) -> tuple[Tensor[tuple[Any, ...], E, T], ...]: ...
+    def chunk(self, chunks: int, axis: int = 0) -> tuple[Tensor[Any, E, T], ...]:
+        """``chunks`` equal parts along ``axis``: ``qkv.chunk(3, -1)`` splits (B, T, 3*D) into three (B, T, D).
+        The length must divide by ``chunks`` (a ShapeError otherwise; ``torch.chunk`` then returns unequal or
+        fewer chunks)."""
+        ax = _axis(self, axis, "chunk: axis")
+        n = _index(chunks, "chunk: chunks")
+        length = self._data.shape[ax]
+        if n <= 0 or length % n:
+            raise ShapeError(
+                f"chunk: axis {ax} of shape {self._data.shape} has length {length}, which does not split into "
+                f"{n} equal chunks; chunks must be a positive divisor of it (split() takes unequal sizes)"
+            )
+        return _split(self, [length // n] * n, ax)
+
+    @overload
+    def take_along_axis(self, indices: Tensor[Any, Ix, NoneTape], axis: int) -> Tensor[tuple[Any, ...], E, T]: ...
+    @overload
+    def take_along_axis(
+        self, indices: Tensor[Any, Ix, OwnedTape], axis: int
+    ) -> Tensor[tuple[Any, ...], E, OwnedTape]: ...
+    @overload
+    def take_along_axis(
+        self: Tensor[S, E, T], indices: Tensor[Any, Ix, T], axis: int
+    ) -> Tensor[tuple[Any, ...], E, T]: ...
+    def take_along_axis(self, indices: Tensor[Any, Ix, Any], axis: int) -> Tensor[Any, E, Any]:
+        """``np.take_along_axis``: ``out[..., j, ...] = x[..., indices[..., j, ...], ...]`` along ``axis``, for
+        integer ``indices`` of x's rank whose other dims equal x's or are 1 (they broadcast, as NumPy's).
+        Every index must be in ``[0, x.shape[axis])`` (torch.gather's rule: a negative one is a ShapeError);
+        the gradient scatters back, repeated indices accumulating. The result has the indices' tape too."""
+        return _gather(self, indices, axis, "take_along_axis", exact=False)
+
     @overload
     def __getitem__(self: Tensor[tuple[D0, *Rest], E, T], index: int) -> Tensor[tuple[*Rest], E, T]: ...
     @overload
     def __getitem__(self: Tensor[tuple[D0, *Rest], E, T], index: slice) -> Tensor[tuple[int, *Rest], E, T]: ...
     @overload
+    def __getitem__(
+        self: Tensor[tuple[D0, *Rest], E, T], index: Tensor[tuple[N], Ix, NoneTape]
+    ) -> Tensor[tuple[N, *Rest], E, T]: ...
+    @overload
+    def __getitem__(
+        self: Tensor[tuple[D0, *Rest], E, Any], index: Tensor[tuple[N], Ix, OwnedTape]
+    ) -> Tensor[tuple[N, *Rest], E, OwnedTape]: ...
+    @overload
+    def __getitem__(
+        self: Tensor[tuple[D0, *Rest], E, T], index: Tensor[tuple[M, N], Ix, NoneTape]
+    ) -> Tensor[tuple[M, N, *Rest], E, T]: ...
+    @overload
+    def __getitem__(
+        self: Tensor[tuple[D0, *Rest], E, Any], index: Tensor[tuple[M, N], Ix, OwnedTape]
+    ) -> Tensor[tuple[M, N, *Rest], E, OwnedTape]: ...
+    @overload
+    def __getitem__(self: Tensor[S, E, T], index: Tensor[S, np.bool_, NoneTape]) -> Tensor[tuple[int], E, T]: ...
+    @overload
     def __getitem__(self, index: Index | tuple[Index, ...]) -> Tensor[tuple[Any, ...], E, T]: ...
-    def __getitem__(self, index: Index | tuple[Index, ...]) -> Tensor[Any, E, T]:
-        """NumPy indexing: ints, slices, None, ..., integer and bool arrays (gradient scatters back)."""
+    @overload
+    def __getitem__(
+        self,
+        index: Tensor[Any, Ix, NoneTape]
+        | Tensor[Any, np.bool_, NoneTape]
+        | tuple[Index | Tensor[Any, Any, NoneTape], ...],
+    ) -> Tensor[tuple[Any, ...], E, T]: ...
+    @overload
+    def __getitem__(
+        self, index: Tensor[Any, Ix, Any] | tuple[Index | Tensor[Any, Any, Any], ...]
+    ) -> Tensor[tuple[Any, ...], E, Any]: ...
+    def __getitem__(
+        self, index: Index | Tensor[Any, Any, Any] | tuple[Index | Tensor[Any, Any, Any], ...]
+    ) -> Tensor[Any, E, Any]:
+        """NumPy indexing: ints, slices, None, ..., integer and bool arrays (gradient scatters back).
+
+        An integer tensor indexes like an integer array (``w[ids]`` gathers rows; ids in ``[-n, n)``, a
+        ShapeError naming the first one out of range) and a bool tensor like a mask; the result carries their
+        tape too, and repeated ids accumulate their gradients."""
         if index.__class__ is not int:
+            if index.__class__ is Tensor or (
+                index.__class__ is tuple and Tensor in {p.__class__ for p in cast("tuple[object, ...]", index)}
+            ):
+                return _tensor_index(self, index)
             _check_index(index)
         try:
             res = _sh.getitem(self._data, index)
@@ -890,11 +1009,48 @@ def _check_index(index: object) -> None:
             if not all(_is_int(i) for i in cast("list[object]", p)):
                 raise DTypeError(f"index: an index list must hold ints, got {p!r}")
         else:
-            mask = " (index with a mask through where()/masked_fill(), or with mask.numpy())" if kind is Tensor else ""
             raise DTypeError(
-                f"index: an index is an int, slice, None, ..., integer or bool array or list of ints, got "
-                f"{kind.__name__}{mask}"
+                "index: an index is an int, slice, None, ..., integer or bool array or tensor, or list of ints, got "
+                f"{kind.__name__}"
             )
+
+
+def _split(x: Tensor[Any, Any, Any], sizes: list[int], axis: int) -> tuple[Tensor[Any, Any, Any], ...]:
+    """The chunks of split/chunk: a join recorded on x (when traced), then each chunk as a view of it."""
+    join, chunks = _ix.split(x._data, sizes, axis)
+    whole = x if x._tape is None else _apply(join, (x,))
+    return tuple(_apply(c, (whole,)) for c in chunks)
+
+
+def _gather(x: Tensor[Any, Any, Any], indices: object, axis: object, what: str, exact: bool) -> Tensor[Any, Any, Any]:
+    """take_along_axis and gather: the indices checked (integers, x's rank, dims that fit, values in range)."""
+    idx = _tensor_arg(indices, f"{what}: indices")
+    ax = _axis(x, axis, f"{what}: axis")
+    _ix.along_indices(x._data.shape, idx._data, ax, what, exact)
+    return _apply(_ix.take_along_axis(x._data, idx._data, ax), (x, idx))
+
+
+def _tensor_index(x: Tensor[Any, Any, Any], index: object) -> Tensor[Any, Any, Any]:
+    """``x[index]`` where the index holds integer or bool tensors: NumPy's advanced indexing by their data,
+    the tensors as parents (their tape joins, they get no gradient)."""
+    parts = cast("tuple[object, ...]", index if index.__class__ is tuple else (index,))
+    tensors: list[Tensor[Any, Any, Any]] = []
+    plain: list[object] = []
+    for i, p in enumerate(parts):
+        if p.__class__ is Tensor:
+            t: Tensor[Any, Any, Any] = p  # pyright: ignore[reportAssignmentType]
+            _ix.index_dtype(t._data, i)
+            tensors.append(t)
+            plain.append(t._data)
+        else:
+            plain.append(p)
+    _check_index(tuple(p for p in parts if p.__class__ is not Tensor))
+    _ix.index_ranges(x._data.shape, tuple(plain))
+    try:
+        res = _ix.advanced(x._data, tuple(plain), len(tensors))
+    except (IndexError, ValueError, TypeError) as e:
+        raise ShapeError(f"index does not fit shape {x._data.shape}: {e}") from None
+    return _apply(res, (x, *tensors))
 
 
 def _operand(x: Tensor[Any, Any, Any], other: Any) -> NDArray[Any] | float:

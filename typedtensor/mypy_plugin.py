@@ -87,7 +87,7 @@ from mypy.plugin import (
 from mypy.types import FunctionLike, Type
 
 from typedtensor import _mypy
-from typedtensor._mypy import create, dims, exprs, layers, matmul, ops
+from typedtensor._mypy import create, dims, exprs, index, layers, matmul, ops
 
 
 def sources_digest(directory: Path) -> str:
@@ -136,6 +136,7 @@ _METHODS: dict[str, Callable[[MethodContext], Type]] = {
     "typedtensor._tensor.Tensor.std": ops.reduce,
     "typedtensor._tensor._Reducer.__call__": ops.reduce,  # sum, mean, max, min, any, all
     "typedtensor._tensor.Tensor.__getitem__": ops.getitem,
+    "typedtensor._tensor.Tensor.chunk": index.chunk,
     "typedtensor._tensor.Tensor.__matmul__": matmul.matmul,
 }
 

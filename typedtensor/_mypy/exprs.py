@@ -7,7 +7,8 @@ arguments are Literal (``Half[Literal[32]]`` is ``Literal[16]``):
 - ``Mul`` and ``Add`` are binary and nested to the right, their operands flattened, the Literal ones
   folded into one constant first, the others sorted by their text: ``Mul[W, C, H]`` and
   ``Mul[C, Mul[H, W]]`` are one type, ``Mul[C, H, W]``; a factor 1 or a term 0 is dropped.
-- ``Sub[A, L[0]]`` and ``Div[A, L[1]]`` are ``A``; a Literal ``Sub`` below 0 or ``Div`` by 0 is an error.
+- ``Sub[A, L[0]]`` and ``Div[A, L[1]]`` are ``A``; a Literal ``Sub`` below 0 or ``Div`` by 0 is an error; a
+  product divided by a divisor of its constant is exact: ``Div[Mul[L[3], D], L[3]]`` is ``D`` (``chunk(3)``).
 
 An expression dim matches only itself (as a TypeVar dim matches only itself): ``int`` in its place is an
 error, as ``int`` where ``H`` is expected is. At a call of a user's function whose signature has
@@ -110,6 +111,11 @@ class Builder:
             return args[0]
         if a is not None and b is not None:
             return _literal(a // b, probe)
+        head = get_proper_type(args[0])
+        if b is not None and isinstance(head, Instance) and head.type.fullname == f"{STATIC}.Mul":
+            factor = _value(head.args[0])  # a product's constant comes first: Div[Mul[6, D], 3] is Mul[2, D]
+            if factor is not None and factor % b == 0:
+                return self.make("Mul", [_literal(factor // b, probe), head.args[1]])
         return Instance(info, args)
 
     def _assoc(self, name: str, info: TypeInfo, args: list[Type], probe: Instance) -> Type:
@@ -295,3 +301,9 @@ def product(dims: list[Type]) -> Type | None:
     if len(dims) == 1:
         return dims[0]
     return _made("Mul", dims)
+
+
+def quotient(d: Type, k: int) -> Type | None:
+    """``Div[d, L[k]]`` of a symbolic dim (a chunk of a TypeVar, exact for ``Mul[L[k], D]``), else None."""
+    divisor = _const(k)
+    return None if not _symbolic(d) or divisor is None else _made("Div", [d, divisor])

@@ -1,0 +1,260 @@
+"""Index kernels: split/chunk, take_along_axis (gather) and indexing by integer or bool arrays.
+
+The gradients scatter back with accumulation: a position read twice gets both upstream values. The
+scatter is one ``np.bincount`` over the flat positions of the input (summed in float64, rounded once
+to the input's dtype), about twice as fast as ``np.add.at`` on NumPy 2.4 and exact in float64.
+
+The checks come first (``split_sizes``, ``along_indices``, ``index_arrays``: integer dtypes, indices in
+range, shapes that fit); the kernels trust what they are given.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import numpy as np
+
+from .._errors import DTypeError, ShapeError
+from ._types import Array, Grads, Result
+
+
+def scatter_add(shape: tuple[int, ...], dtype: np.dtype[Any], flat: Array, g: Array) -> Array:
+    """A ``shape`` array of ``dtype`` holding at each flat position the sum of the ``g`` values ``flat`` sends there."""
+    size = int(np.prod(shape))
+    summed = np.bincount(flat.reshape(-1), weights=g.reshape(-1), minlength=size)
+    return summed.astype(dtype, copy=False).reshape(shape)
+
+
+def scatter_rows(shape: tuple[int, ...], dtype: np.dtype[Any], ids: Array, g: Array) -> Array:
+    """A ``shape`` array whose row i is the sum of the rows of ``g`` (``(*ids.shape, *shape[1:])``) with id i.
+
+    The ids sorted (stably) and each run of equal ids summed by ``np.add.reduceat``: on NumPy 2.4 that is 7x
+    faster than ``np.add.at`` for 640 ids into 10 rows of 64 and 1.4x for 4096 into 50,000 rows of 256, in
+    the same order (float64 bit for bit); float16 rows are summed in float32.
+    """
+    work = np.dtype(np.float32) if dtype == np.float16 else dtype
+    out = np.zeros(shape, work)
+    if g.size == 0:
+        return out.astype(dtype, copy=False)
+    flat = ids.reshape(-1).astype(np.intp, copy=False) % shape[0]  # negative ids count from the end
+    order = np.argsort(flat, kind="stable")
+    sorted_ids = flat[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    rows = g.reshape(flat.size, -1)[order].astype(work, copy=False)
+    out.reshape(shape[0], -1)[sorted_ids[starts]] = np.add.reduceat(rows, starts, axis=0)
+    return out.astype(dtype, copy=False)
+
+
+# ---- split: chunks of one axis, one gradient buffer ------------------------------------------------
+
+
+def split(a: Array, sizes: list[int], axis: int) -> tuple[Result, list[Result]]:
+    """The chunks of ``a`` along ``axis`` (views), and the op that joins their gradients.
+
+    The caller records the join (parent: the input) and then each chunk (parent: the join's output),
+    so the chunks' backwards run one after the other: the first to run allocates one zero gradient of
+    ``a``'s shape, each writes its part, and the join hands the buffer to the input. A chunk that
+    is not used writes nothing and leaves zeros.
+    """
+    buffer: list[Array] = []
+
+    def join(g: Array, need: tuple[bool, ...]) -> Grads:
+        if not need[0]:
+            return (None,)
+        return (buffer[0] if buffer else np.zeros_like(a),)
+
+    chunks: list[Result] = []
+    start = 0
+    for n in sizes:
+        part = (slice(None),) * axis + (slice(start, start + n),)
+        start += n
+
+        def chunk(g: Array, need: tuple[bool, ...], part: tuple[slice, ...] = part) -> Grads:
+            if not need[0]:
+                return (None,)
+            first = not buffer
+            if first:
+                buffer.append(np.zeros(a.shape, g.dtype))
+            buffer[0][part] = g
+            return (buffer[0] if first else None,)  # one gradient is enough for the join to run
+
+        chunks.append((a[part], chunk))
+    return (a, join), chunks
+
+
+# ---- take_along_axis: out[..., i, ...] = a[..., idx[..., i, ...], ...] ------------------------------
+
+
+def _positions(a_shape: tuple[int, ...], idx: Array, axis: int) -> Array:
+    """The flat position in ``a`` (C order) each output element reads, ``a``'s size-1 dims broadcast."""
+    out_shape = np.broadcast_shapes(
+        tuple(1 if d == axis else n for d, n in enumerate(a_shape)),
+        tuple(1 if d == axis else n for d, n in enumerate(idx.shape)),
+    )
+    strides = [int(np.prod(a_shape[d + 1 :])) for d in range(len(a_shape))]
+    flat = idx.astype(np.intp, copy=False) * strides[axis]
+    nd = len(a_shape)
+    for d in range(nd):
+        if d == axis or a_shape[d] == 1:
+            continue
+        flat = flat + (np.arange(out_shape[d], dtype=np.intp) * strides[d]).reshape((-1,) + (1,) * (nd - 1 - d))
+    full = tuple(idx.shape[axis] if d == axis else n for d, n in enumerate(out_shape))
+    return np.broadcast_to(flat, full)
+
+
+def take_along_axis(a: Array, idx: Array, axis: int) -> Result:
+    """NumPy's ``take_along_axis`` (non-axis dims broadcast); parents ``(a, indices)``."""
+    out = np.take_along_axis(a, idx, axis)
+
+    def backward(g: Array, need: tuple[bool, ...]) -> Grads:
+        if not need[0]:
+            return None, None
+        return scatter_add(a.shape, a.dtype, _positions(a.shape, idx, axis), g), None
+
+    return out, backward
+
+
+# ---- advanced indexing: a[index] with integer and bool arrays among the parts ------------------------
+
+
+def advanced(a: Array, index: tuple[Any, ...], arrays: int) -> Result:
+    """``a[index]`` where the index has integer or bool arrays; parents ``(a, *the index tensors)``.
+
+    ``arrays`` is the number of index tensors (the parents after ``a``), which get no gradient.
+    """
+    out = np.asarray(a[index])
+    rows = len(index) == 1 and index[0].dtype.kind in "iu"  # w[ids]: whole rows, the embedding case
+
+    def backward(g: Array, need: tuple[bool, ...]) -> Grads:
+        none = (None,) * arrays
+        if not need[0]:
+            return (None, *none)
+        if rows:
+            return (scatter_rows(a.shape, a.dtype, index[0], g), *none)
+        if any(getattr(p, "dtype", None) is not None and p.dtype.kind in "iu" for p in index):
+            work = np.float32 if a.dtype == np.float16 else a.dtype
+            ga = np.zeros(a.shape, work)
+            np.add.at(ga, index, g.astype(work, copy=False))  # repeated positions accumulate
+            return (ga.astype(a.dtype, copy=False), *none)
+        ga = np.zeros_like(a)
+        ga[index] = g  # bool masks and basic parts reach each position at most once
+        return (ga, *none)
+
+    return out, backward
+
+
+# ---- the checks -------------------------------------------------------------------------------------
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def split_sizes(length: int, size: object, axis: int, what: str) -> list[int]:
+    """torch.split's chunk sizes for an axis of ``length``: an int (the last chunk smaller) or sizes summing to it."""
+    if _is_int(size):
+        n = int(cast("int", size))
+        if n <= 0:
+            raise ShapeError(f"{what}: the chunk size must be a positive int, got {n}")
+        if length == 0:
+            return [0]
+        return [min(n, length - i) for i in range(0, length, n)]
+    if isinstance(size, (list, tuple)):
+        parts = list(cast("list[object] | tuple[object, ...]", size))
+        if not parts or not all(_is_int(p) for p in parts):
+            raise DTypeError(f"{what}: sizes must be an int or a non-empty list of ints, got {size!r}")
+        sizes = [int(cast("int", p)) for p in parts]
+        if min(sizes) < 0 or sum(sizes) != length:
+            raise ShapeError(
+                f"{what}: sizes {sizes} must be >= 0 and sum to the length of axis {axis}, {length} "
+                f"(they sum to {sum(sizes)})"
+            )
+        return sizes
+    raise DTypeError(f"{what}: sizes must be an int or a list of ints, got {type(size).__name__}")
+
+
+def _integers(idx: Array, what: str) -> None:
+    if idx.dtype.kind not in "iu":
+        kind = "bool" if idx.dtype.kind == "b" else idx.dtype.name
+        raise DTypeError(
+            f"{what}: the indices must be an integer tensor (int32 or int64), got {kind}; build them with "
+            "tt.tensor(ids, np.int64) (a float tensor's values with tt.tensor(t.numpy().astype(np.int64)))"
+        )
+
+
+def _in_range(idx: Array, low: int, high: int, what: str, limit: str) -> None:
+    """ShapeError naming the first index outside [low, high) and its position in the indices."""
+    if idx.size == 0:
+        return
+    if int(idx.min()) >= low and int(idx.max()) < high:
+        return
+    bad = int(np.flatnonzero((idx < low) | (idx >= high))[0])
+    where = tuple(int(i) for i in np.unravel_index(bad, idx.shape))
+    raise ShapeError(
+        f"{what}: index {int(idx.reshape(-1)[bad])} at position {where} of the indices is out of range: "
+        f"expected {low} <= index < {high} ({limit})"
+    )
+
+
+def along_indices(shape: tuple[int, ...], idx: Array, axis: int, what: str, exact: bool) -> None:
+    """Indices for take_along_axis (``exact``: gather, every other dim equal) along ``axis`` of ``shape``."""
+    _integers(idx, what)
+    if idx.ndim != len(shape):
+        raise ShapeError(
+            f"{what}: the indices have rank {idx.ndim} (shape {idx.shape}) but the tensor has rank {len(shape)} "
+            f"(shape {shape}); give the indices the tensor's rank (unsqueeze() a size-1 axis)"
+        )
+    for d, (n, m) in enumerate(zip(shape, idx.shape, strict=True)):
+        if d == axis or n == m:
+            continue
+        if exact:
+            raise ShapeError(
+                f"{what}: the indices have shape {idx.shape} and the tensor {shape}: every dim but axis {axis} must "
+                f"be equal (dim {d}: {m} vs {n}); slice the tensor first (torch.gather reads a corner of it) or use "
+                "take_along_axis, which broadcasts"
+            )
+        if n != 1 and m != 1:
+            raise ShapeError(
+                f"{what}: the indices' shape {idx.shape} does not broadcast with the tensor's {shape} at dim {d} "
+                f"({m} vs {n}): every dim but axis {axis} must be equal or 1"
+            )
+    n = shape[axis]
+    _in_range(idx, 0, n, what, f"axis {axis} has length {n}")
+
+
+def index_dtype(idx: Array, position: int) -> None:
+    """An index tensor holds integers or bools (a DTypeError saying how to convert otherwise)."""
+    if idx.dtype.kind not in "iub":
+        raise DTypeError(
+            f"index: the tensor at position {position} of the index holds {idx.dtype.name}; an index tensor holds "
+            "integers (positions) or bools (a mask): build it with tt.tensor(ids, np.int64), or compare (x > 0.0) "
+            "for a mask"
+        )
+
+
+def index_ranges(shape: tuple[int, ...], parts: tuple[object, ...]) -> None:
+    """ShapeError naming the first integer index out of range for the axis it reads (``-n <= i < n``)."""
+    if sum(p is Ellipsis for p in parts) > 1:
+        return  # NumPy refuses it, and says why
+    counted = [_axes_read(p) for p in parts]
+    axis = 0
+    for p, used in zip(parts, counted, strict=True):
+        if p is Ellipsis:
+            axis += len(shape) - sum(counted)
+            continue
+        if isinstance(p, np.ndarray):
+            arr = cast("Array", p)
+            if arr.dtype.kind in "iu" and axis < len(shape):
+                n = shape[axis]
+                _in_range(arr, -n, n, "index", f"axis {axis} has length {n}")
+        axis += used
+
+
+def _axes_read(p: object) -> int:
+    """How many axes of the tensor an index part reads (None, ``...`` and a bool scalar: none by themselves)."""
+    if p is None or p is Ellipsis or isinstance(p, (bool, np.bool_)):
+        return 0
+    if isinstance(p, np.ndarray):
+        arr = cast("Array", p)
+        return arr.ndim if arr.dtype.kind == "b" else 1
+    return 1
