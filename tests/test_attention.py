@@ -377,6 +377,28 @@ def test_constructor_errors() -> None:
     assert module.dropout == 0.25
 
 
+def test_fields_are_checked() -> None:
+    module = nn.MultiHeadAttention(4, 2)
+    any_module: Any = module
+    x = tt.zeros((2, 3, 4))
+    with pytest.raises(tt.ShapeError, match=r"in_proj_weight must be a Tensor of shape \(12, 4\)"):
+        any_module.in_proj_weight = tt.zeros((4, 4))
+    with pytest.raises(tt.ShapeError, match=r"in_proj_bias must be a Tensor of shape \(12,\)"):
+        any_module.in_proj_bias = tt.zeros((4,))
+    for name in ("causal", "num_heads", "embed_dim"):
+        with pytest.raises(tt.TypedTensorError, match=f"{name} is fixed"):
+            setattr(module, name, 1)
+    with pytest.raises(tt.TypedTensorError, match="head_dim is read-only"):
+        any_module.head_dim = 1
+    module.in_proj_bias = None  # an optional parameter: removed, then added back
+    assert [n for n, _ in module.named_parameters()] == ["in_proj_weight", "out_proj.weight", "out_proj.bias"]
+    assert any_module.forward(x).shape == (2, 3, 4)
+    module.in_proj_bias = tt.zeros((12,))
+    module.__dict__["in_proj_weight"] = tt.zeros((4, 4))  # around the checks: named at the next call
+    with pytest.raises(tt.ShapeError, match="in_proj_weight"):
+        any_module.forward(x)
+
+
 def test_init_is_pytorchs() -> None:
     module = nn.MultiHeadAttention(16, 4, seed=0)
     w = ext.data(module.in_proj_weight)

@@ -144,7 +144,6 @@ class MultiHeadAttention(Module, Generic[D]):
             )
         self.embed_dim = cast("D", dim)
         self.num_heads = heads
-        self.head_dim = dim // heads
         self.causal = opt.flag(causal, "causal", _WHERE)
         self.dropout = _dropout(dropout)
         with_bias = opt.flag(bias, "bias", _WHERE)
@@ -155,6 +154,11 @@ class MultiHeadAttention(Module, Generic[D]):
         self.out_proj = cast("Linear[D, D]", OutProjection(dim, dim, bias=with_bias, dtype=dtype))
         self._rng = np.random.default_rng(seed)
         self.reset_params(seed)
+
+    @property
+    def head_dim(self) -> int:
+        """Dh = embed_dim / num_heads, the features of each head."""
+        return self.embed_dim // self.num_heads
 
     def _reset(self, rng: np.random.Generator) -> None:
         """in_proj_weight Xavier-uniform, in_proj_bias 0 (PyTorch's init; out_proj resets itself)."""
