@@ -162,6 +162,26 @@ CASES: list[Case] = [
     Case("reshape", ((2, 3, 4),), lambda a: a.reshape((6, 4)), lambda th, a: a.reshape(6, 4)),
     Case("permute", ((2, 3, 4),), lambda a: a.permute((2, 0, 1)), lambda th, a: a.permute(2, 0, 1)),
     Case("transpose", ((2, 3, 4),), lambda a: a.transpose(), lambda th, a: a.mT),
+    Case("transpose_dims_1_2", ((2, 3, 4, 5),), lambda a: a.transpose(1, 2), lambda th, a: a.transpose(1, 2)),
+    Case(
+        "transpose_negative_dims_fortran",
+        ((3, 4, 5),),
+        lambda a: a.permute((2, 1, 0)).transpose(-1, 0),
+        lambda th, a: a.permute(2, 1, 0).transpose(-1, 0),
+    ),
+    Case(
+        "transpose_strided_negative_strides",
+        ((4, 3, 6),),
+        lambda a: a[::-1, :, ::2].transpose(2, 0),
+        lambda th, a: a.flip(0)[:, :, ::2].transpose(2, 0),
+    ),
+    Case("transpose_same_dim", ((2, 3, 4),), lambda a: a.transpose(1, -2), lambda th, a: a.transpose(1, -2)),
+    Case(
+        "permute_rank4_negative_axes",
+        ((2, 3, 4, 5),),
+        lambda a: a.permute((0, -2, 1, -1)),
+        lambda th, a: a.permute(0, -2, 1, -1),
+    ),
     Case("squeeze_axis1", ((2, 1, 3),), lambda a: a.squeeze(1), lambda th, a: a.squeeze(1)),
     Case(
         "squeeze_last_negative_strides",

@@ -601,8 +601,169 @@ class Tensor(Generic[S, E, T]):
             ) from None
         return _apply(res, (self,))
 
-    def permute(self, axes: tuple[int, ...]) -> Tensor[tuple[Any, ...], E, T]:
-        """Reorder the axes (``axes[i]`` is the source of output axis i); realize() to re-type."""
+    # permute and transpose: an overload per literal axis order of rank 2, 3 and 4, so that every checker moves
+    # the dims, TypeVars included (a head split ``x.reshape((b, t, h, dh)).transpose(1, 2)``). The dims are
+    # matched from the front (non-negative axes) and from the back (negative ones) around a *Rest, which makes
+    # transpose exact at every rank; a permute whose length is not the rank is a ShapeError at run time. Other
+    # axes (a positive dim after a negative one, rank 5 permutes, non-literal ints) give tuple[Any, ...]; the mypy
+    # plugin computes literal axes at any rank and reports a wrong one.
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, *Rest], E, T], axes: tuple[Literal[0, -2], Literal[1, -1]]
+    ) -> Tensor[tuple[D0, D1, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, *Rest], E, T], axes: tuple[Literal[1, -1], Literal[0, -2]]
+    ) -> Tensor[tuple[D1, D0, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, *Rest], E, T], axes: tuple[Literal[0, -3], Literal[1, -2], Literal[2, -1]]
+    ) -> Tensor[tuple[D0, D1, K, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, *Rest], E, T], axes: tuple[Literal[0, -3], Literal[2, -1], Literal[1, -2]]
+    ) -> Tensor[tuple[D0, K, D1, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, *Rest], E, T], axes: tuple[Literal[1, -2], Literal[0, -3], Literal[2, -1]]
+    ) -> Tensor[tuple[D1, D0, K, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, *Rest], E, T], axes: tuple[Literal[1, -2], Literal[2, -1], Literal[0, -3]]
+    ) -> Tensor[tuple[D1, K, D0, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, *Rest], E, T], axes: tuple[Literal[2, -1], Literal[0, -3], Literal[1, -2]]
+    ) -> Tensor[tuple[K, D0, D1, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, *Rest], E, T], axes: tuple[Literal[2, -1], Literal[1, -2], Literal[0, -3]]
+    ) -> Tensor[tuple[K, D1, D0, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[0, -4], Literal[1, -3], Literal[2, -2], Literal[3, -1]],
+    ) -> Tensor[tuple[D0, D1, K, DN, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[0, -4], Literal[1, -3], Literal[3, -1], Literal[2, -2]],
+    ) -> Tensor[tuple[D0, D1, DN, K, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[0, -4], Literal[2, -2], Literal[1, -3], Literal[3, -1]],
+    ) -> Tensor[tuple[D0, K, D1, DN, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[0, -4], Literal[2, -2], Literal[3, -1], Literal[1, -3]],
+    ) -> Tensor[tuple[D0, K, DN, D1, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[0, -4], Literal[3, -1], Literal[1, -3], Literal[2, -2]],
+    ) -> Tensor[tuple[D0, DN, D1, K, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[0, -4], Literal[3, -1], Literal[2, -2], Literal[1, -3]],
+    ) -> Tensor[tuple[D0, DN, K, D1, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[1, -3], Literal[0, -4], Literal[2, -2], Literal[3, -1]],
+    ) -> Tensor[tuple[D1, D0, K, DN, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[1, -3], Literal[0, -4], Literal[3, -1], Literal[2, -2]],
+    ) -> Tensor[tuple[D1, D0, DN, K, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[1, -3], Literal[2, -2], Literal[0, -4], Literal[3, -1]],
+    ) -> Tensor[tuple[D1, K, D0, DN, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[1, -3], Literal[2, -2], Literal[3, -1], Literal[0, -4]],
+    ) -> Tensor[tuple[D1, K, DN, D0, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[1, -3], Literal[3, -1], Literal[0, -4], Literal[2, -2]],
+    ) -> Tensor[tuple[D1, DN, D0, K, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[1, -3], Literal[3, -1], Literal[2, -2], Literal[0, -4]],
+    ) -> Tensor[tuple[D1, DN, K, D0, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[2, -2], Literal[0, -4], Literal[1, -3], Literal[3, -1]],
+    ) -> Tensor[tuple[K, D0, D1, DN, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[2, -2], Literal[0, -4], Literal[3, -1], Literal[1, -3]],
+    ) -> Tensor[tuple[K, D0, DN, D1, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[2, -2], Literal[1, -3], Literal[0, -4], Literal[3, -1]],
+    ) -> Tensor[tuple[K, D1, D0, DN, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[2, -2], Literal[1, -3], Literal[3, -1], Literal[0, -4]],
+    ) -> Tensor[tuple[K, D1, DN, D0, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[2, -2], Literal[3, -1], Literal[0, -4], Literal[1, -3]],
+    ) -> Tensor[tuple[K, DN, D0, D1, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[2, -2], Literal[3, -1], Literal[1, -3], Literal[0, -4]],
+    ) -> Tensor[tuple[K, DN, D1, D0, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[3, -1], Literal[0, -4], Literal[1, -3], Literal[2, -2]],
+    ) -> Tensor[tuple[DN, D0, D1, K, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[3, -1], Literal[0, -4], Literal[2, -2], Literal[1, -3]],
+    ) -> Tensor[tuple[DN, D0, K, D1, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[3, -1], Literal[1, -3], Literal[0, -4], Literal[2, -2]],
+    ) -> Tensor[tuple[DN, D1, D0, K, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[3, -1], Literal[1, -3], Literal[2, -2], Literal[0, -4]],
+    ) -> Tensor[tuple[DN, D1, K, D0, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[3, -1], Literal[2, -2], Literal[0, -4], Literal[1, -3]],
+    ) -> Tensor[tuple[DN, K, D0, D1, *Rest], E, T]: ...
+    @overload
+    def permute(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T],
+        axes: tuple[Literal[3, -1], Literal[2, -2], Literal[1, -3], Literal[0, -4]],
+    ) -> Tensor[tuple[DN, K, D1, D0, *Rest], E, T]: ...
+    @overload
+    def permute(self, axes: tuple[int, ...]) -> Tensor[tuple[Any, ...], E, T]: ...
+    def permute(self, axes: tuple[int, ...]) -> Tensor[Any, E, T]:
+        """Reorder the axes (``axes[i]`` is the source of output axis i, negative ones count from the end), as
+        ``torch.permute``; typed for literal axes up to rank 4, else realize() to re-type."""
         nd = self._data.ndim
         given = cast("object", axes)  # checked at run time too: with checks off anything may come
         if not isinstance(given, tuple):
@@ -645,13 +806,173 @@ class Tensor(Generic[S, E, T]):
             )
         return _apply(_sh.unsqueeze(self._data, a % nd), (self,))
 
-    def transpose(self: Tensor[tuple[*Lead, M, N], E, T]) -> Tensor[tuple[*Lead, N, M], E, T]:
-        """Swap the last two axes (PyTorch ``.mT``)."""
-        nd = self._data.ndim
+    @overload
+    def transpose(self: Tensor[tuple[*Lead, M, N], E, T]) -> Tensor[tuple[*Lead, N, M], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, *Rest], E, T], dim0: Literal[0], dim1: Literal[1]
+    ) -> Tensor[tuple[D1, D0, *Rest], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, *Rest], E, T], dim0: Literal[1], dim1: Literal[0]
+    ) -> Tensor[tuple[D1, D0, *Rest], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, K, *Rest], E, T], dim0: Literal[0], dim1: Literal[2]
+    ) -> Tensor[tuple[K, D1, D0, *Rest], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, K, *Rest], E, T], dim0: Literal[2], dim1: Literal[0]
+    ) -> Tensor[tuple[K, D1, D0, *Rest], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T], dim0: Literal[0], dim1: Literal[3]
+    ) -> Tensor[tuple[DN, D1, K, D0, *Rest], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T], dim0: Literal[3], dim1: Literal[0]
+    ) -> Tensor[tuple[DN, D1, K, D0, *Rest], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, K, *Rest], E, T], dim0: Literal[1], dim1: Literal[2]
+    ) -> Tensor[tuple[D0, K, D1, *Rest], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, K, *Rest], E, T], dim0: Literal[2], dim1: Literal[1]
+    ) -> Tensor[tuple[D0, K, D1, *Rest], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T], dim0: Literal[1], dim1: Literal[3]
+    ) -> Tensor[tuple[D0, DN, K, D1, *Rest], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T], dim0: Literal[3], dim1: Literal[1]
+    ) -> Tensor[tuple[D0, DN, K, D1, *Rest], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T], dim0: Literal[2], dim1: Literal[3]
+    ) -> Tensor[tuple[D0, D1, DN, K, *Rest], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, K, DN, *Rest], E, T], dim0: Literal[3], dim1: Literal[2]
+    ) -> Tensor[tuple[D0, D1, DN, K, *Rest], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[*Rest, D0, D1], E, T], dim0: Literal[-1], dim1: Literal[-2]
+    ) -> Tensor[tuple[*Rest, D1, D0], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[*Rest, D0, D1], E, T], dim0: Literal[-2], dim1: Literal[-1]
+    ) -> Tensor[tuple[*Rest, D1, D0], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[*Rest, D0, D1, K], E, T], dim0: Literal[-1], dim1: Literal[-3]
+    ) -> Tensor[tuple[*Rest, K, D1, D0], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[*Rest, D0, D1, K], E, T], dim0: Literal[-3], dim1: Literal[-1]
+    ) -> Tensor[tuple[*Rest, K, D1, D0], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[*Rest, D0, D1, K, DN], E, T], dim0: Literal[-1], dim1: Literal[-4]
+    ) -> Tensor[tuple[*Rest, DN, D1, K, D0], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[*Rest, D0, D1, K, DN], E, T], dim0: Literal[-4], dim1: Literal[-1]
+    ) -> Tensor[tuple[*Rest, DN, D1, K, D0], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[*Rest, D0, D1, K], E, T], dim0: Literal[-2], dim1: Literal[-3]
+    ) -> Tensor[tuple[*Rest, D1, D0, K], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[*Rest, D0, D1, K], E, T], dim0: Literal[-3], dim1: Literal[-2]
+    ) -> Tensor[tuple[*Rest, D1, D0, K], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[*Rest, D0, D1, K, DN], E, T], dim0: Literal[-2], dim1: Literal[-4]
+    ) -> Tensor[tuple[*Rest, K, D1, D0, DN], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[*Rest, D0, D1, K, DN], E, T], dim0: Literal[-4], dim1: Literal[-2]
+    ) -> Tensor[tuple[*Rest, K, D1, D0, DN], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[*Rest, D0, D1, K, DN], E, T], dim0: Literal[-3], dim1: Literal[-4]
+    ) -> Tensor[tuple[*Rest, D1, D0, K, DN], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[*Rest, D0, D1, K, DN], E, T], dim0: Literal[-4], dim1: Literal[-3]
+    ) -> Tensor[tuple[*Rest, D1, D0, K, DN], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, *Rest, D1], E, T], dim0: Literal[0], dim1: Literal[-1]
+    ) -> Tensor[tuple[D1, *Rest, D0], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, *Rest, D1], E, T], dim0: Literal[-1], dim1: Literal[0]
+    ) -> Tensor[tuple[D1, *Rest, D0], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, *Rest, D1, K], E, T], dim0: Literal[0], dim1: Literal[-2]
+    ) -> Tensor[tuple[D1, *Rest, D0, K], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, *Rest, D1, K], E, T], dim0: Literal[-2], dim1: Literal[0]
+    ) -> Tensor[tuple[D1, *Rest, D0, K], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, *Rest, D1, K, DN], E, T], dim0: Literal[0], dim1: Literal[-3]
+    ) -> Tensor[tuple[D1, *Rest, D0, K, DN], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, *Rest, D1, K, DN], E, T], dim0: Literal[-3], dim1: Literal[0]
+    ) -> Tensor[tuple[D1, *Rest, D0, K, DN], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, *Rest, K], E, T], dim0: Literal[1], dim1: Literal[-1]
+    ) -> Tensor[tuple[D0, K, *Rest, D1], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, *Rest, K], E, T], dim0: Literal[-1], dim1: Literal[1]
+    ) -> Tensor[tuple[D0, K, *Rest, D1], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, *Rest, K, DN], E, T], dim0: Literal[1], dim1: Literal[-2]
+    ) -> Tensor[tuple[D0, K, *Rest, D1, DN], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, *Rest, K, DN], E, T], dim0: Literal[-2], dim1: Literal[1]
+    ) -> Tensor[tuple[D0, K, *Rest, D1, DN], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, K, *Rest, DN], E, T], dim0: Literal[2], dim1: Literal[-1]
+    ) -> Tensor[tuple[D0, D1, DN, *Rest, K], E, T]: ...
+    @overload
+    def transpose(
+        self: Tensor[tuple[D0, D1, K, *Rest, DN], E, T], dim0: Literal[-1], dim1: Literal[2]
+    ) -> Tensor[tuple[D0, D1, DN, *Rest, K], E, T]: ...
+    @overload
+    def transpose(self: Tensor[tuple[*Lead, M, N], E, T], dim0: int, dim1: int) -> Tensor[tuple[Any, ...], E, T]: ...
+    # pyright cannot match the fixed-rank overloads' self to this one's tuple[*Lead, M, N] (each has rank >= 2,
+    # which this annotation checks at run time for every form).
+    def transpose(  # pyright: ignore[reportInconsistentOverload]
+        self: Tensor[tuple[*Lead, M, N], E, T], dim0: int | None = None, dim1: int | None = None
+    ) -> Tensor[Any, E, T]:
+        """Swap the last two axes (PyTorch ``.mT``), or ``dim0`` and ``dim1`` (``torch.transpose``: negative dims
+        count from the end, equal dims give the tensor unchanged). Rank >= 2 in either form."""
+        d = self._data
+        nd = d.ndim
         if nd < 2:
-            raise ShapeError(f"transpose: needs rank >= 2, got shape {self._data.shape}")
-        axes = (*range(nd - 2), nd - 1, nd - 2)
-        return _apply(_sh.permute(self._data, axes), (self,))
+            raise ShapeError(f"transpose: needs rank >= 2, got shape {d.shape}")
+        if dim0 is None and dim1 is None:
+            axes = (*range(nd - 2), nd - 1, nd - 2)
+        else:
+            a, b = _transpose_dim(d.shape, dim0, "dim0"), _transpose_dim(d.shape, dim1, "dim1")
+            order = list(range(nd))
+            order[a], order[b] = b, a
+            axes = tuple(order)
+        return _apply(_sh.permute(d, axes), (self,))
 
     # ---- splitting and gathering (kernels in _ops/index.py) ------------------------------------
 
@@ -1105,6 +1426,19 @@ def _axis(x: Tensor[Any, Any, Any], axis: object, what: str = "axis") -> int:
     a: int = axis if type(axis) is int else _index(axis, what)
     if not -nd <= a < nd:
         raise ShapeError(f"axis {a} is out of range for shape {x._data.shape} (rank {nd})")
+    return a % nd
+
+
+def _transpose_dim(shape: tuple[int, ...], dim: object, name: str) -> int:
+    """One dim of ``transpose(dim0, dim1)`` as a non-negative axis (both must be given: a DTypeError for None)."""
+    if dim is None:
+        raise DTypeError(f"transpose: {name} is missing; give both dim0 and dim1, or neither to swap the last two axes")
+    a = _index(dim, f"transpose: {name}")
+    nd = len(shape)
+    if not -nd <= a < nd:
+        raise ShapeError(
+            f"transpose: {name}={a} is out of range for shape {shape} (rank {nd}): expected -{nd} <= dim < {nd}"
+        )
     return a % nd
 
 

@@ -9,9 +9,9 @@ arguments of ``Linear``, ``Conv2D`` and the BatchNorm layers from literal constr
 ``Conv2D`` and ``MaxPool2D``/``AvgPool2D`` output H and W, ``(L + 2*P - D*(K-1) - 1)//S + 1`` (any
 H, even a TypeVar, is kept by a stride-1 window whose padding keeps the size: ``"same"``, kernel 3 /
 padding 1, ...); ``Flatten`` (the product); ``reshape`` (one ``-1`` solved), ``broadcast_to``,
-``permute``, ``squeeze``/``unsqueeze`` on a literal axis, the reductions over an int or a tuple of axes
+``permute`` and ``transpose(dim0, dim1)`` at any rank, ``squeeze``/``unsqueeze`` on a literal axis, the reductions over an int or a tuple of axes
 with keepdims, basic indexing with literal ints, slices, ``None`` and ``...``, ``concat``/``stack`` on any
-axis; ``@`` with broadcast batch dims (``typedtensor._mypy.matmul``). ``GlobalAvgPool2D`` and ``transpose`` need nothing: their declared
+axis; ``@`` with broadcast batch dims (``typedtensor._mypy.matmul``). ``GlobalAvgPool2D`` and ``transpose()`` need nothing: their declared
 signatures are exact for every rank the run time accepts.
 
 Design:
@@ -130,6 +130,7 @@ _METHODS: dict[str, Callable[[MethodContext], Type]] = {
     "typedtensor._tensor.Tensor.reshape": ops.reshape,
     "typedtensor._tensor.Tensor.broadcast_to": ops.broadcast_to,
     "typedtensor._tensor.Tensor.permute": ops.permute,
+    "typedtensor._tensor.Tensor.transpose": ops.transpose,
     "typedtensor._tensor.Tensor.squeeze": ops.squeeze,
     "typedtensor._tensor.Tensor.unsqueeze": ops.unsqueeze,
     "typedtensor._tensor.Tensor.var": ops.reduce,
@@ -145,6 +146,8 @@ _SIGNATURES: dict[str, Callable[[MethodSigContext], FunctionLike]] = {
     "typedtensor._tensor.Tensor.reshape": dims.relax_shape,
     "typedtensor._tensor.Tensor.broadcast_to": dims.relax_shape,
     "typedtensor._tensor.Tensor.__matmul__": matmul.signature,
+    "typedtensor._tensor.Tensor.permute": ops.general_axes,
+    "typedtensor._tensor.Tensor.transpose": ops.general_axes,
     **{
         f"{cls}.{m}": layers.relax
         for cls in (layers.CONV, layers.LINEAR, *layers.BATCHNORM)

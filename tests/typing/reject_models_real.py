@@ -3,8 +3,8 @@ shortcut missing its stride, mismatched skips, reshape to a wrong size, permute 
 Linear on the wrong axis.
 
 Where the mistake needs arithmetic (a product, a sum of channels, a window's output size) or an op the
-declared signatures type ``tuple[Any, ...]`` (concat off axis 0, reshape, permute), only mypy+plugin
-rejects it statically and the run-time checks do everywhere else; the others every checker rejects.
+declared signatures type ``tuple[Any, ...]`` (concat off axis 0, reshape, permute of the wrong rank), only
+mypy+plugin rejects it statically and the run-time checks do everywhere else; the others every checker rejects.
 """
 
 from __future__ import annotations
@@ -80,5 +80,5 @@ x.permute((0, 2, 1))  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+pl
 # a Linear over the channels applied on the last axis (W = 16), not on the 8 channels
 per_pixel = nn.Linear[L[8], L[4]](8, 4)
 per_pixel.forward(x)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-# the permute puts H last, not the channels: (2, 16, 8, 16)
-per_pixel.forward(x.permute((0, 2, 1, 3)))  # type: ignore[arg-type, unused-ignore]  # reject: mypy+plugin
+# the permute puts H last, not the channels: (2, 16, 8, 16) (literal axes of a rank-4 tensor: every checker)
+per_pixel.forward(x.permute((0, 2, 1, 3)))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]

@@ -1,4 +1,4 @@
-"""Tensor shape ops: reshape, broadcast_to, permute, squeeze/unsqueeze, reductions, basic indexing, concat and
+"""Tensor shape ops: reshape, broadcast_to, permute, transpose, squeeze/unsqueeze, reductions, basic indexing, concat and
 stack.
 
 Dims that an op moves without computing (permute, the kept dims of a reduction or an index) keep their
@@ -22,9 +22,19 @@ from mypy.nodes import (
     TupleExpr,
     UnaryExpr,
 )
-from mypy.plugin import FunctionContext, MethodContext
+from mypy.plugin import FunctionContext, MethodContext, MethodSigContext
 from mypy.subtypes import is_same_type
-from mypy.types import Instance, NoneType, TupleType, Type, get_proper_type
+from mypy.types import (
+    FunctionLike,
+    Instance,
+    LiteralType,
+    NoneType,
+    TupleType,
+    Type,
+    UninhabitedType,
+    UnionType,
+    get_proper_type,
+)
 
 from .dims import (
     Ctx,
@@ -33,6 +43,7 @@ from .dims import (
     dim,
     fail,
     flag,
+    fold,
     int_type,
     literal,
     lookup,
@@ -124,6 +135,75 @@ def permute(ctx: MethodContext) -> Type:
         fail(ctx, f"permute: axes {tuple(order)} are not a permutation of range({nd}) for shape {describe(dims)}")
         return ctx.default_return_type
     return refined(ctx, with_shape(ctx.api, ctx.default_return_type, [dims[a % nd] for a in order]))
+
+
+def transpose(ctx: MethodContext) -> Type:
+    """``transpose(dim0, dim1)`` with literal dims of a fixed-rank shape: the two dims swapped, TypeVars
+    included; a dim out of range is an error worded as at run time (no arguments: the declared type)."""
+    dims = shape(ctx.type)
+    if dims is None or not passed(ctx, "dim0") or not passed(ctx, "dim1"):
+        return ctx.default_return_type
+    picked: list[int] = []
+    nd = len(dims)
+    for name in ("dim0", "dim1"):
+        given = arg(ctx, name)
+        a = value(given) if given is not None else None
+        if type(a) is not int:
+            return ctx.default_return_type
+        if not -nd <= a < nd:
+            fail(
+                ctx,
+                f"transpose: {name}={a} is out of range for shape {describe(dims)} (rank {nd}): expected -{nd} <= dim < {nd}",
+            )
+            return ctx.default_return_type
+        picked.append(a % nd)
+    out = list(dims)
+    out[picked[0]], out[picked[1]] = dims[picked[1]], dims[picked[0]]
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
+
+
+def _is_literal_param(t: Type) -> bool:
+    """A parameter of a literal-axes overload: ``Literal[1, -3]`` or a tuple of such."""
+    p = get_proper_type(t)
+    if isinstance(p, TupleType):
+        return any(_is_literal_param(i) for i in p.items)
+    if isinstance(p, UnionType):
+        return all(isinstance(get_proper_type(i), LiteralType) for i in p.items)
+    return isinstance(p, LiteralType)
+
+
+def _axes_valid(ctx: MethodSigContext, rank: int) -> bool:
+    """Whether the call's axes, where all are int literals, fit a fixed rank (True when any is not a literal:
+    the overloads judge it). permute needs a permutation, transpose two dims in range."""
+    given = [e for exprs in ctx.args for e in exprs]
+    if len(given) == 1 and isinstance(given[0], TupleExpr):
+        found = [fold(e) for e in given[0].items]
+        axes = [a for a in found if a is not None]
+        if len(axes) != len(found):
+            return True
+        return sorted(a % rank if -rank <= a < rank else a for a in axes) == list(range(rank))
+    found = [fold(e) for e in given]
+    return any(a is None for a in found) or all(-rank <= a < rank for a in found if a is not None)
+
+
+def general_axes(ctx: MethodSigContext) -> FunctionLike:
+    """permute/transpose with literal axes that do not fit a fixed-rank receiver: only the general overload.
+
+    The literal-axes overloads type every checker, and the method hook computes the same result at any rank;
+    where an axis is wrong, mypy would report a mismatch against the first literal overload, so they are set
+    aside (``Never`` parameters: none matches) and the method hook reports the run-time message. Elsewhere
+    they stay: an argument's context (``a @ b.transpose(-2, -1)``) would otherwise meet the general
+    overload's ``tuple[Any, ...]``, which fits any rank.
+    """
+    sig = ctx.default_signature  # one overload: mypy runs the hook for each
+    if not any(ctx.args) or not any(_is_literal_param(t) for t in sig.arg_types):
+        return sig
+    dims = shape(ctx.type)
+    if dims is None or _axes_valid(ctx, len(dims)):
+        return sig
+    never = UninhabitedType()
+    types = [never if _is_literal_param(t) else t for t in sig.arg_types]
+    return sig.copy_modified(arg_types=types)  # pyright: ignore[reportUnknownMemberType]  # mypy's Bogus alias
 
 
 def squeeze(ctx: MethodContext) -> Type:
