@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import typedtensor as tt
 from typedtensor import _hints
 from typedtensor._dimexpr import Add, DimExpr, Half, Mul, Sub
-from typedtensor._errors import CheckError, DTypeCheckError, ShapeCheckError, TapeCheckError
+from typedtensor._errors import CHECK_ERRORS, CheckError, DTypeCheckError, ShapeCheckError, TapeCheckError
 
 B = TypeVar("B")
 N = TypeVar("N")
@@ -244,6 +244,43 @@ def test_check_and_explanation_agree(data: st.DataObject) -> None:
             return  # a failed argument ends the call
     finally:
         _hints.reset_bindings(token)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_a_checked_call_raises_the_error_class_of_the_problems_found(data: st.DataObject) -> None:
+    """End to end, through beartype: a call fails at the first argument the oracle finds wrong, with the error
+    class of its kinds of problem, and its message is that argument's explanation; a call the oracle passes runs."""
+    call = data.draw(assignments(None))
+    params = [data.draw(hints()) for _ in range(3)]
+    args = [data.draw(fitting(p, call)) if data.draw(st.integers(0, 4)) else data.draw(values()) for p in params]
+
+    def fn(a: object, b: object, c: object) -> None:
+        del a, b, c
+
+    fn.__annotations__ = {name: _hints.tensor_hint(tt.Tensor, p) for name, p in zip("abc", params, strict=True)}
+    checked = tt.checked(fn)
+    memo: dict[object, Any] = {}
+    wrong: tuple[str, Kinds] | None = None
+    token = _hints.set_bindings(memo)
+    try:  # the oracle's verdict on each argument in turn; the hint's own check binds the call's symbols
+        for name, p, obj in zip("abc", params, args, strict=True):
+            kinds = _oracle(p, obj, _copy(memo))
+            assert cast(Any, _hints.tensor_hint(tt.Tensor, p))._check(obj) == (not kinds)
+            if kinds:
+                wrong = name, kinds
+                break
+    finally:
+        _hints.reset_bindings(token)
+    if wrong is None:
+        checked(*args)
+        return
+    name, kinds = wrong
+    with pytest.raises(CheckError) as caught:
+        checked(*args)
+    assert type(caught.value) is CHECK_ERRORS[kinds], (params, args, str(caught.value))
+    assert f"parameter {name}=" in str(caught.value)
+    assert "it does not satisfy the hint" not in str(caught.value)
 
 
 def test_a_shape_mismatch_under_an_any_dtype_is_a_shape_error_only() -> None:
