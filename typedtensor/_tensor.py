@@ -1093,12 +1093,8 @@ class Tensor(Generic[S, E, T]):
         An integer tensor indexes like an integer array (``w[ids]`` gathers rows; ids in ``[-n, n)``, a
         ShapeError naming the first one out of range) and a bool tensor like a mask; the result carries their
         tape too, and repeated ids accumulate their gradients."""
-        if index.__class__ is not int:
-            if index.__class__ is Tensor or (
-                index.__class__ is tuple and Tensor in {p.__class__ for p in cast("tuple[object, ...]", index)}
-            ):
-                return _tensor_index(self, index)
-            _check_index(index)
+        if index.__class__ is not int and _check_index(index):
+            return _tensor_index(self, index)
         try:
             res = _sh.getitem(self._data, index)
         except (IndexError, ValueError, TypeError) as e:
@@ -1306,9 +1302,11 @@ def _one(x: Tensor[Any, Any, Any], what: str) -> Any:
     return d.reshape(()).item()
 
 
-def _check_index(index: object) -> None:
+def _check_index(index: object) -> bool:
     """DTypeError for a part of the wrong kind (what the ``Index`` annotation refuses, and non-int slice
-    bounds), ShapeError for a zero slice step; whether the index fits the shape is NumPy's to decide."""
+    bounds), ShapeError for a zero slice step; whether the index fits the shape is NumPy's to decide.
+    True when a part is a tensor (``_tensor_index`` checks its dtype and values)."""
+    tensors = False
     parts = cast("tuple[object, ...]", index if index.__class__ is tuple else (index,))
     for p in parts:
         kind = p.__class__
@@ -1329,11 +1327,14 @@ def _check_index(index: object) -> None:
         elif issubclass(kind, list):
             if not all(_is_int(i) for i in cast("list[object]", p)):
                 raise DTypeError(f"index: an index list must hold ints, got {p!r}")
+        elif kind is Tensor:
+            tensors = True
         else:
             raise DTypeError(
                 "index: an index is an int, slice, None, ..., integer or bool array or tensor, or list of ints, got "
                 f"{kind.__name__}"
             )
+    return tensors
 
 
 def _split(x: Tensor[Any, Any, Any], sizes: list[int], axis: int) -> tuple[Tensor[Any, Any, Any], ...]:
@@ -1352,8 +1353,8 @@ def _gather(x: Tensor[Any, Any, Any], indices: object, axis: object, what: str, 
 
 
 def _tensor_index(x: Tensor[Any, Any, Any], index: object) -> Tensor[Any, Any, Any]:
-    """``x[index]`` where the index holds integer or bool tensors: NumPy's advanced indexing by their data,
-    the tensors as parents (their tape joins, they get no gradient)."""
+    """``x[index]`` where the index holds integer or bool tensors (its other parts checked by ``_check_index``):
+    NumPy's advanced indexing by their data, the tensors as parents (their tape joins, they get no gradient)."""
     parts = cast("tuple[object, ...]", index if index.__class__ is tuple else (index,))
     tensors: list[Tensor[Any, Any, Any]] = []
     plain: list[object] = []
@@ -1365,7 +1366,6 @@ def _tensor_index(x: Tensor[Any, Any, Any], index: object) -> Tensor[Any, Any, A
             plain.append(t._data)
         else:
             plain.append(p)
-    _check_index(tuple(p for p in parts if p.__class__ is not Tensor))
     _ix.index_ranges(x._data.shape, tuple(plain))
     try:
         res = _ix.advanced(x._data, tuple(plain), len(tensors))
