@@ -160,6 +160,22 @@ def test_split_and_merge_heads_are_torch_view_and_transpose() -> None:
     np.testing.assert_array_equal(F.merge_heads(heads, 8).numpy(), x)
 
 
+@pytest.mark.parametrize("checks", [True, False])
+def test_functional_errors(checks: bool) -> None:
+    x: Any = tt.zeros((2, 3, 8))
+    with tt.checks(checks):
+        with pytest.raises(tt.ShapeError, match=None if checks else r"must be heads \* head_dim = 2 \* 3"):
+            F.split_heads(x, 2, 3)
+        with pytest.raises(tt.ShapeError, match=None if checks else r"must be H \* Dh = 2 \* 4"):
+            F.merge_heads(F.split_heads(x, 2, 4), 6)
+        q: Any = tt.zeros((2, 2, 3, 4))
+        k: Any = tt.zeros((2, 2, 5, 3))
+        with pytest.raises(tt.ShapeError, match=None if checks else r"expected query \(B, H, T, Dh\)"):
+            F.scaled_dot_product_attention(q, k, k)
+        with pytest.raises(tt.DTypeError, match=None if checks else "one float dtype"):
+            F.scaled_dot_product_attention(q, q.astype(np.float64), q)
+
+
 def test_fully_masked_rows_are_nan_as_pytorch() -> None:
     """A query row that may attend to nothing: NaN in its output row (and, through the backward, in the
     gradients), as torch.nn.MultiheadAttention's default path (need_weights=True); the other rows are exact."""

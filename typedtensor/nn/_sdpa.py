@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import extend as ext
+from .._check import checked
 from .._errors import DTypeError, ShapeError
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
@@ -59,15 +60,23 @@ def work_dtype(dtype: np.dtype[Any]) -> type[np.floating[Any]]:
     return np.float32 if dtype == np.float16 else dtype.type
 
 
+@checked
 def split_heads(x: Tensor[tuple[B, T, D], E, Tape], heads: H, head_dim: Dh) -> Tensor[tuple[B, H, T, Dh], E, Tape]:
     """(B, T, D) -> (B, H, T, Dh) with D = H * Dh: head h holds the features [h * Dh, (h + 1) * Dh)."""
-    b, t, _ = x.shape
+    b, t, d = x.shape
+    if heads * head_dim != d:
+        raise ShapeError(
+            f"split_heads: the last dim ({d}) must be heads * head_dim = {heads} * {head_dim}; head_dim is D / heads"
+        )
     return x.reshape((b, t, heads, head_dim)).permute((0, 2, 1, 3)).realize((b, heads, t, head_dim))
 
 
+@checked
 def merge_heads(x: Tensor[tuple[B, H, T, Dh], E, Tape], dim: D) -> Tensor[tuple[B, T, D], E, Tape]:
     """(B, H, T, Dh) -> (B, T, D) with D = H * Dh, the inverse of ``split_heads``."""
     b, h, t, dh = x.shape
+    if h * dh != dim:
+        raise ShapeError(f"merge_heads: dim ({dim}) must be H * Dh = {h} * {dh} for heads of shape {x.shape}")
     return x.permute((0, 2, 1, 3)).realize((b, t, h, dh)).reshape((b, t, dim))
 
 
@@ -103,6 +112,7 @@ def attention_mask(
     return out
 
 
+@checked
 def scaled_dot_product_attention(
     query: Tensor[tuple[B, H, T, Dh], E, Tape],
     key: Tensor[tuple[B, H, S, Dh], E, Any],
