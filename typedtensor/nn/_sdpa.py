@@ -68,16 +68,18 @@ def split_heads(x: Tensor[tuple[B, T, D], E, Tape], heads: H, head_dim: Dh) -> T
         raise ShapeError(
             f"split_heads: the last dim ({d}) must be heads * head_dim = {heads} * {head_dim}; head_dim is D / heads"
         )
-    return x.reshape((b, t, heads, head_dim)).permute((0, 2, 1, 3)).realize((b, heads, t, head_dim))
+    return x.reshape((b, t, heads, head_dim)).transpose(1, 2)
 
 
 @checked
 def merge_heads(x: Tensor[tuple[B, H, T, Dh], E, Tape], dim: D) -> Tensor[tuple[B, T, D], E, Tape]:
     """(B, H, T, Dh) -> (B, T, D) with D = H * Dh, the inverse of ``split_heads``."""
-    b, h, t, dh = x.shape
+    _, h, _, dh = x.shape
     if h * dh != dim:
         raise ShapeError(f"merge_heads: dim ({dim}) must be H * Dh = {h} * {dh} for heads of shape {x.shape}")
-    return x.permute((0, 2, 1, 3)).realize((b, t, h, dh)).reshape((b, t, dim))
+    per_token = x.transpose(1, 2)  # (B, T, H, Dh): B and T read from it, so a wrong transpose is a type error
+    b, t, _, _ = per_token.shape
+    return per_token.reshape((b, t, dim))
 
 
 def attention_mask(
