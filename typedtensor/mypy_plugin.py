@@ -138,6 +138,7 @@ _METHODS: dict[str, Callable[[MethodContext], Type]] = {
     "typedtensor._tensor._Reducer.__call__": ops.reduce,  # sum, mean, max, min, any, all
     "typedtensor._tensor.Tensor.__getitem__": ops.getitem,
     "typedtensor._tensor.Tensor.chunk": index.chunk,
+    "typedtensor._tensor.Tensor.split": index.split,
     "typedtensor._tensor.Tensor.__matmul__": matmul.matmul,
 }
 

@@ -19,12 +19,12 @@ D = TypeVar("D", bound=int)
 x: Tensor[tuple[int, L[6]], F32, NoneTape] = tt.zeros((4, 6))
 xt = x.leaky_trace()
 
-# split: the split axis becomes int (its chunks' lengths differ), the other dims stay
+# split: the split axis becomes int (its chunks' lengths differ), the other dims stay (the plugin: see the end)
 for part in x.split(2):
     assert_type(part, Tensor[tuple[int, L[6]], F32, NoneTape])
-assert_type(x.split([2, 4], axis=-1), tuple[Tensor[tuple[int, int], F32, NoneTape], ...])
+assert_type(x.split([2, 4], axis=-1), tuple[Tensor[tuple[int, int], F32, NoneTape], ...])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
 assert_type(xt.split(2, axis=0), tuple[Tensor[tuple[int, L[6]], F32, OwnedTape], ...])
-assert_type(x.split(1, axis=1), tuple[Tensor[tuple[Any, ...], F32, NoneTape], ...])
+assert_type(x.split(1, axis=1), tuple[Tensor[tuple[Any, ...], F32, NoneTape], ...])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
 
 # chunk(3, axis=-1): three tensors; the split dim is Div[D, 3] (Any for the checkers without the plugin)
 a, b, c = xt.chunk(3, axis=-1)
@@ -72,3 +72,8 @@ assert_type(w[mask], Tensor[tuple[int], F32, NoneTape])
 # with the plugin the chunk dims are exact: Div[L[6], L[3]] is L[2], Div[Mul[L[3], D], L[3]] is D
 assert_type(a, Tensor[tuple[int, L[2]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(q, Tensor[tuple[int, L[6]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+# with the plugin literal split sizes give a tuple of that many tensors with Literal dims
+X2 = Tensor[tuple[int, L[2]], F32, NoneTape]
+X4 = Tensor[tuple[int, L[4]], F32, NoneTape]
+assert_type(x.split([2, 4], axis=-1), tuple[X2, X4])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(x.split(4, axis=1), tuple[X4, X2])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin

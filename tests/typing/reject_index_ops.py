@@ -38,6 +38,9 @@ v: Tensor[tuple[int, L[5], L[8]], F32, OwnedTape] = w[ids]  # type: ignore[assig
 s: Tensor[tuple[L[2], L[6]], F32, NoneTape] = x.split(2)[0]  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 # chunk(3) gives three tensors
 p, q = x.chunk(3, axis=-1)  # type: ignore[misc]  # pyright: ignore[reportAssignmentType]
+# split sizes that do not sum to a known length, a chunk size of 0 (the plugin; the run time refuses both)
+x.split([2, 3], axis=-1)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
+x.split(0)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
 # a length that does not divide (the plugin knows L[7]; the others see Div[...] as Any, run time refuses it)
 x7.chunk(3, axis=-1)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
 

@@ -1,13 +1,20 @@
-"""``chunk`` under mypy: with a literal number of chunks k and a literal axis, each chunk's dim is the axis
-length divided by k (a Literal, ``D`` for ``Mul[L[k], D]``, ``Div[H, L[k]]`` for a TypeVar H, ``int`` for
-``int``), and a known length that does not divide by k is an error, as it is at run time."""
+"""``split`` and ``chunk`` under mypy, for a literal axis.
+
+- ``chunk(k)`` with a literal k: each chunk's dim is the axis length divided by k (a Literal, ``D`` for
+  ``Mul[L[k], D]``, ``Div[H, L[k]]`` for a TypeVar H, ``int`` for ``int``); a known length that does not
+  divide by k is an error, as it is at run time.
+- ``split(sizes)`` with a list or tuple display of literal sizes: a tuple of that many tensors, each with its
+  Literal size; ``split(n)`` of a known length: its chunks' Literal sizes (the last one smaller). Sizes that do
+  not sum to a known length, or a size below 1, are errors as at run time.
+"""
 
 from __future__ import annotations
 
+from mypy.nodes import ListExpr, TupleExpr
 from mypy.plugin import MethodContext
-from mypy.types import TupleType, Type, get_proper_type
+from mypy.types import Instance, TupleType, Type, get_proper_type
 
-from .dims import arg, describe, dim, fail, int_type, literal, refined, shape, value, with_shape
+from .dims import arg, describe, dim, fail, fold, int_type, literal, refined, shape, value, with_shape
 from .exprs import quotient
 
 
@@ -32,3 +39,46 @@ def chunk(ctx: MethodContext) -> Type:
     part = literal(ctx.api, n // k) if n is not None else quotient(dims[ax], k) or int_type(ctx.api)
     out = [*dims[:ax], part, *dims[ax + 1 :]]
     return refined(ctx, ret.copy_modified(items=[with_shape(ctx.api, item, out) for item in ret.items]))
+
+
+def _sizes(ctx: MethodContext) -> int | list[int] | None:
+    """The ``size`` argument: a literal int, a display of literal ints, else None."""
+    index = ctx.callee_arg_names.index("size") if "size" in ctx.callee_arg_names else -1
+    exprs = ctx.args[index] if 0 <= index < len(ctx.args) else []
+    if len(exprs) != 1:
+        return None
+    e = exprs[0]
+    if isinstance(e, ListExpr | TupleExpr):
+        items = [fold(i) for i in e.items]
+        return [i for i in items if i is not None] if None not in items and items else None
+    given = arg(ctx, "size")
+    n = value(given) if given is not None else None
+    return n if type(n) is int else None
+
+
+def split(ctx: MethodContext) -> Type:
+    """``x.split(size, axis)``: the chunks' Literal sizes where the call fixes them."""
+    dims = shape(ctx.type)
+    where = arg(ctx, "axis")
+    a = value(where) if where is not None else 0
+    sizes = _sizes(ctx)
+    ret = get_proper_type(ctx.default_return_type)
+    if dims is None or type(a) is not int or not -len(dims) <= a < len(dims) or sizes is None:
+        return ctx.default_return_type
+    if not isinstance(ret, Instance) or ret.type.fullname != "builtins.tuple" or len(ret.args) != 1:
+        return ctx.default_return_type
+    ax = a % len(dims)
+    n = dim(dims[ax])
+    if isinstance(sizes, int):
+        if sizes <= 0:
+            fail(ctx, f"split: the chunk size must be a positive int, got {sizes}")
+            return ctx.default_return_type
+        if n is None:
+            return ctx.default_return_type  # how many chunks depends on the run-time length
+        sizes = [min(sizes, n - i) for i in range(0, n, sizes)] if n else [0]
+    elif min(sizes) < 0 or (n is not None and sum(sizes) != n):
+        fail(ctx, f"split: sizes {sizes} must be >= 0 and sum to the length of axis {a} of shape {describe(dims)}")
+        return ctx.default_return_type
+    item = ret.args[0]
+    parts = [with_shape(ctx.api, item, [*dims[:ax], literal(ctx.api, m), *dims[ax + 1 :]]) for m in sizes]
+    return refined(ctx, TupleType(parts, ret))
