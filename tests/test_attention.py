@@ -211,6 +211,22 @@ def test_empty_batch_queries_or_keys_as_pytorch(sizes: tuple[int, int, int]) -> 
     _compare(run_ours(case, arrays, mask, params), run_torch(case, arrays, mask, params), case)
 
 
+def test_a_key_padding_mask_repeated_over_the_queries_is_torchs_key_padding_mask() -> None:
+    """Padded keys: the (B, S) padding mask as a (B, T, S) attn_mask gives torch's key_padding_mask result."""
+    torch: Any = pytest.importorskip("torch", reason="the live PyTorch comparison needs torch")
+    case = dataclasses.replace(CASE, causal=False, mask="none")
+    module, arrays, _ = _module(case)
+    pad = np.array([[False, False, True, True], [False, False, False, True]])
+    mask = np.repeat(pad[:, None, :], 3, axis=1)
+    q, k, v = (tt.tensor(arrays[n]) for n in ("query", "key", "value"))
+    ours = module.forward(q, k, v, tt.tensor(mask)).numpy()
+    theirs = torch.nn.MultiheadAttention(4, 2, batch_first=True).double()
+    theirs.load_state_dict({n: torch.as_tensor(a) for n, a in module.state_dict().items()})
+    tq, tk, tv = (torch.as_tensor(arrays[n]) for n in ("query", "key", "value"))
+    expected, _ = theirs(tq, tk, tv, key_padding_mask=torch.as_tensor(pad))
+    np.testing.assert_allclose(ours, expected.detach().numpy(), rtol=1e-12, atol=1e-13)
+
+
 def test_large_logits_are_stable_in_float32() -> None:
     """Logits about 1e4 (the queries and keys scaled up): the softmax subtracts each row's maximum, so the
     float32 result is finite and within float32's error of the float64 one."""

@@ -108,8 +108,9 @@ class MultiHeadAttention(Module, Generic[D]):
     their biases, ``out_proj`` is a Linear (D, D): PyTorch's names and layout. ``attn_mask`` is a bool
     tensor (T, S) or (B, T, S), True where attention is not allowed (PyTorch's convention), or'ed with
     the causal mask. A query row whose every key is masked gives NaN (its output, and every gradient it
-    reaches), as PyTorch's default path (``need_weights=True``) does; give each row one key (its own
-    position) to avoid it. ``forward`` is inference (untraced inputs, no dropout); ``forward_mut`` is a
+    reaches), as PyTorch's default path (``need_weights=True``) does (its ``need_weights=False`` training path
+    gives 0 there, its inference fast path NaN); give each row one key (its own position) to avoid it. A
+    key-padding mask (B, S) is ``attn_mask`` (B, T, S) with ``pad[:, None, :]`` repeated over T. ``forward`` is inference (untraced inputs, no dropout); ``forward_mut`` is a
     training step (a traced query; the keys and values may be untraced).
     """
 
