@@ -139,6 +139,7 @@ _METHODS: dict[str, Callable[[MethodContext], Type]] = {
     "typedtensor._tensor.Tensor.__getitem__": ops.getitem,
     "typedtensor._tensor.Tensor.chunk": index.chunk,
     "typedtensor._tensor.Tensor.split": index.split,
+    "typedtensor._tensor.Tensor.take_along_axis": index.take_along_axis,
     "typedtensor._tensor.Tensor.__matmul__": matmul.matmul,
 }
 

@@ -43,9 +43,9 @@ def qkv_split(
 
 # take_along_axis: integer indices of any int dtype; the result has the indices' tape too
 labels: Tensor[tuple[int, L[1]], np.int64, NoneTape] = tt.tensor(np.zeros((4, 1)), np.int64)
-assert_type(x.take_along_axis(labels, 1), Tensor[tuple[Any, ...], F32, NoneTape])
-assert_type(xt.take_along_axis(labels, -1), Tensor[tuple[Any, ...], F32, OwnedTape])
-assert_type(x.take_along_axis(labels.leaky_trace(), 1), Tensor[tuple[Any, ...], F32, OwnedTape])
+assert_type(x.take_along_axis(labels, 1), Tensor[tuple[Any, ...], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(xt.take_along_axis(labels, -1), Tensor[tuple[Any, ...], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(x.take_along_axis(labels.leaky_trace(), 1), Tensor[tuple[Any, ...], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
 small: Tensor[tuple[int, L[1]], np.int32, NoneTape] = tt.tensor(np.zeros((4, 1)), np.int32)
 x.take_along_axis(small, 1)
 
@@ -77,3 +77,11 @@ X2 = Tensor[tuple[int, L[2]], F32, NoneTape]
 X4 = Tensor[tuple[int, L[4]], F32, NoneTape]
 assert_type(x.split([2, 4], axis=-1), tuple[X2, X4])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(x.split(4, axis=1), tuple[X4, X2])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+# with the plugin take_along_axis has NumPy's broadcast shape: labels (B, 1) on logits (B, 6) pick (B, 1)
+assert_type(x.take_along_axis(labels, 1), Tensor[tuple[int, L[1]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+row: Tensor[tuple[L[1], L[3]], np.int64, NoneTape] = tt.tensor(np.zeros((1, 3)), np.int64)
+assert_type(x.take_along_axis(row, -1), Tensor[tuple[int, L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+
+
+def pick(logits: Tensor[tuple[B, L[6]], F32, OwnedTape], ids: Tensor[tuple[B, L[2]], np.int64, NoneTape]) -> None:
+    assert_type(logits.take_along_axis(ids, 1), Tensor[tuple[B, L[2]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin

@@ -41,6 +41,11 @@ p, q = x.chunk(3, axis=-1)  # type: ignore[misc]  # pyright: ignore[reportAssign
 # split sizes that do not sum to a known length, a chunk size of 0 (the plugin; the run time refuses both)
 x.split([2, 3], axis=-1)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
 x.split(0)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
+# take_along_axis: indices of another rank, or a dim that neither equals x's nor is 1 (the plugin; run time too)
+flat: Tensor[tuple[int], np.int64, NoneTape] = tt.tensor(np.zeros((4,)), np.int64)
+x.take_along_axis(flat, 1)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
+three: Tensor[tuple[L[2], L[3]], np.int64, NoneTape] = tt.tensor(np.zeros((2, 3)), np.int64)
+x.take_along_axis(three, 0)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
 # a length that does not divide (the plugin knows L[7]; the others see Div[...] as Any, run time refuses it)
 x7.chunk(3, axis=-1)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
 

@@ -6,12 +6,16 @@
 - ``split(sizes)`` with a list or tuple display of literal sizes: a tuple of that many tensors, each with its
   Literal size; ``split(n)`` of a known length: its chunks' Literal sizes (the last one smaller). Sizes that do
   not sum to a known length, or a size below 1, are errors as at run time.
+- ``take_along_axis(indices, axis)``: NumPy's broadcast of the other dims (a size-1 dim takes the other's, a
+  Literal beats ``int``), the indices' dim on the axis; a rank that differs or two known sizes that neither
+  equal nor are 1 are errors, as at run time.
 """
 
 from __future__ import annotations
 
 from mypy.nodes import ListExpr, TupleExpr
 from mypy.plugin import MethodContext
+from mypy.subtypes import is_same_type
 from mypy.types import Instance, TupleType, Type, get_proper_type
 
 from .dims import arg, describe, dim, fail, fold, int_type, literal, refined, shape, value, with_shape
@@ -82,3 +86,48 @@ def split(ctx: MethodContext) -> Type:
     item = ret.args[0]
     parts = [with_shape(ctx.api, item, [*dims[:ax], literal(ctx.api, m), *dims[ax + 1 :]]) for m in sizes]
     return refined(ctx, TupleType(parts, ret))
+
+
+def _broadcast(api_int: Type, a: Type, b: Type) -> Type | str:
+    """The broadcast of two dims (either may be 1), or why they cannot broadcast."""
+    va, vb = dim(a), dim(b)
+    if va == 1:
+        return b
+    if vb == 1 or is_same_type(a, b):
+        return a
+    if va is not None and vb is not None:
+        return f"{va} vs {vb}"
+    if va is not None:
+        return a
+    if vb is not None:
+        return b
+    return api_int
+
+
+def take_along_axis(ctx: MethodContext) -> Type:
+    """``x.take_along_axis(indices, axis)`` with a literal axis: the broadcast shape."""
+    dims = shape(ctx.type)
+    given, where = arg(ctx, "indices"), arg(ctx, "axis")
+    idims = shape(given) if given is not None else None
+    a = value(where) if where is not None else None
+    if dims is None or idims is None or type(a) is not int:
+        return ctx.default_return_type
+    if len(idims) != len(dims):
+        fail(ctx, f"take_along_axis: the indices {describe(idims)} need the tensor's rank {len(dims)} {describe(dims)}")
+        return ctx.default_return_type
+    if not -len(dims) <= a < len(dims):
+        fail(ctx, f"take_along_axis: axis {a} is out of range for shape {describe(dims)} (rank {len(dims)})")
+        return ctx.default_return_type
+    ax = a % len(dims)
+    out: list[Type] = []
+    for d, (x_dim, i_dim) in enumerate(zip(dims, idims, strict=True)):
+        both = i_dim if d == ax else _broadcast(int_type(ctx.api), x_dim, i_dim)
+        if isinstance(both, str):
+            fail(
+                ctx,
+                f"take_along_axis: the indices {describe(idims)} do not broadcast with the tensor {describe(dims)} "
+                f"at dim {d} ({both})",
+            )
+            return ctx.default_return_type
+        out.append(both)
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
