@@ -1,5 +1,5 @@
 """``x.take_along_axis(indices, axis)`` and ``tt.gather(x, axis, index)`` (issue 12, Part B): NumPy's and torch's
-semantics (one kernel), the scattered gradient (repeats accumulate, float16 summed in float64), integer indices of
+semantics (one kernel), the scattered gradient (repeats accumulate, float16 summed in float32), integer indices of
 any dtype and layout, tapes, and the errors with checks on and off; values and gradients of every layout are in
 tests/opspec.py (finite differences, PyTorch golden data and live PyTorch)."""
 
@@ -66,8 +66,8 @@ def test_gather_is_torch_gather() -> None:
         np.testing.assert_allclose(g.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
-def test_float16_repeats_accumulate_in_float64() -> None:
-    """4096 reads of one value: a float16 running sum stops at 2048 (2048 + 1 rounds to 2048); summed in float64
+def test_float16_repeats_accumulate_in_float32() -> None:
+    """4096 reads of one value: a float16 running sum stops at 2048 (2048 + 1 rounds to 2048); summed in float32
     and rounded once the gradient is exact."""
     x = tt.tensor(np.zeros((1, 3), np.float16), np.float16).leaky_trace()
     y = x.take_along_axis(tt.tensor(np.ones((1, 4096), np.int64), np.int64), 1)

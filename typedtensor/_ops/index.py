@@ -1,11 +1,14 @@
 """Index kernels: split/chunk, take_along_axis (gather) and indexing by integer or bool arrays.
 
 The gradients scatter back with accumulation: a position read twice gets both upstream values. The
-scatter is one ``np.bincount`` over the flat positions of the input (summed in float64, rounded once
-to the input's dtype), about twice as fast as ``np.add.at`` on NumPy 2.4 and exact in float64.
+scatter of take_along_axis and of ``w[ids]`` is one 1-D ``np.add.at`` over the flat positions of the input,
+in the input's dtype (float16 summed in float32): with matching dtypes NumPy 2.4 takes its fast path, on
+these 2 cores 8x faster than ``np.bincount`` for a (4096, 512) gather of 64 per row and 18x faster than
+``np.add.at`` with a tuple of index arrays; 5.7x faster than ``np.add.at`` by rows for 640 ids into 10 or
+1000 rows of 64, 2x into 50,000 rows of 256.
 
-The checks come first (``split_sizes``, ``along_indices``, ``index_arrays``: integer dtypes, indices in
-range, shapes that fit); the kernels trust what they are given.
+The checks come first (``split_sizes``, ``along_indices``, ``index_dtype``, ``index_ranges``: integer
+dtypes, indices in range, shapes that fit); the kernels trust what they are given.
 """
 
 from __future__ import annotations
@@ -20,29 +23,17 @@ from ._types import Array, Grads, Result
 
 def scatter_add(shape: tuple[int, ...], dtype: np.dtype[Any], flat: Array, g: Array) -> Array:
     """A ``shape`` array of ``dtype`` holding at each flat position the sum of the ``g`` values ``flat`` sends there."""
-    size = int(np.prod(shape))
-    summed = np.bincount(flat.reshape(-1), weights=g.reshape(-1), minlength=size)
-    return summed.astype(dtype, copy=False).reshape(shape)
+    work = np.dtype(np.float32) if dtype == np.float16 else dtype
+    out = np.zeros(int(np.prod(shape)), work)
+    np.add.at(out, flat.reshape(-1), g.astype(work, copy=False).reshape(-1))  # same dtypes: NumPy's fast path
+    return out.astype(dtype, copy=False).reshape(shape)
 
 
 def scatter_rows(shape: tuple[int, ...], dtype: np.dtype[Any], ids: Array, g: Array) -> Array:
-    """A ``shape`` array whose row i is the sum of the rows of ``g`` (``(*ids.shape, *shape[1:])``) with id i.
-
-    The ids sorted (stably) and each run of equal ids summed by ``np.add.reduceat``: on NumPy 2.4 that is 7x
-    faster than ``np.add.at`` for 640 ids into 10 rows of 64 and 1.4x for 4096 into 50,000 rows of 256, in
-    the same order (float64 bit for bit); float16 rows are summed in float32.
-    """
-    work = np.dtype(np.float32) if dtype == np.float16 else dtype
-    out = np.zeros(shape, work)
-    if g.size == 0:
-        return out.astype(dtype, copy=False)
-    flat = ids.reshape(-1).astype(np.intp, copy=False) % shape[0]  # negative ids count from the end
-    order = np.argsort(flat, kind="stable")
-    sorted_ids = flat[order]
-    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    rows = g.reshape(flat.size, -1)[order].astype(work, copy=False)
-    out.reshape(shape[0], -1)[sorted_ids[starts]] = np.add.reduceat(rows, starts, axis=0)
-    return out.astype(dtype, copy=False)
+    """A ``shape`` array whose row i is the sum of the rows of ``g`` (``(*ids.shape, *shape[1:])``) with id i."""
+    width = int(np.prod(shape[1:]))
+    rows = ids.reshape(-1, 1).astype(np.intp, copy=False) % max(shape[0], 1)  # negative ids count from the end
+    return scatter_add(shape, dtype, rows * width + np.arange(width, dtype=np.intp), g)
 
 
 # ---- split: chunks of one axis, one gradient buffer ------------------------------------------------
