@@ -182,6 +182,21 @@ CASES: list[Case] = [
         lambda a: a.permute((0, -2, 1, -1)),
         lambda th, a: a.permute(0, -2, 1, -1),
     ),
+    Case("tril", ((3, 4),), lambda a: a.tril(), lambda th, a: a.tril()),
+    Case("triu_diagonal1_batched", ((2, 3, 4),), lambda a: a.triu(1), lambda th, a: a.triu(1)),
+    Case("tril_negative_fortran", ((4, 5),), lambda a: a.transpose().tril(-1), lambda th, a: a.mT.tril(-1)),
+    Case(
+        "triu_strided_negative_strides",
+        ((2, 5, 6),),
+        lambda a: a[::-1, :, ::2].triu(-2),
+        lambda th, a: a.flip(0)[:, :, ::2].triu(-2),
+    ),
+    Case(
+        "tril_broadcast_wide_diagonal",
+        ((1, 4),),
+        lambda a: a.broadcast_to((3, 4)).tril(2),
+        lambda th, a: a.broadcast_to((3, 4)).tril(2),
+    ),
     Case("squeeze_axis1", ((2, 1, 3),), lambda a: a.squeeze(1), lambda th, a: a.squeeze(1)),
     Case(
         "squeeze_last_negative_strides",

@@ -72,5 +72,5 @@ def test_every_tensor_op_has_a_case() -> None:
     for op in ["add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "square", "abs", "relu", "sigmoid", "tanh",
                "clamp", "matmul", "sum", "mean", "var", "max", "min", "broadcast", "reshape", "permute", "transpose",
                "index", "concat", "stack", "where", "masked", "softmax", "log", "pow", "rpow", "squeeze",
-               "unsqueeze", "maximum", "std", "split", "chunk", "take", "gather"]:  # fmt: skip
+               "unsqueeze", "maximum", "std", "split", "chunk", "take", "gather", "tril", "triu"]:  # fmt: skip
         assert op in names, op

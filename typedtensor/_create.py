@@ -84,10 +84,23 @@ class _allocating:
             ) from None
 
 
+_BOOL = np.dtype(np.bool_)
+
+
+def _fill_dtype(dtype: object, where: str) -> np.dtype[Any]:
+    """zeros/ones: a float dtype or ``np.bool_`` (a mask; integer tensors come from ``tt.tensor``)."""
+    if dtype is np.bool_:
+        return _BOOL
+    try:
+        return float_dtype(dtype, where)
+    except DTypeError as e:
+        raise DTypeError(f"{e} (or np.bool_ for a mask)") from None
+
+
 def _filled(shape: Any, value: float, dt: np.dtype[Any], where: str) -> Tensor[Any, Any, NoneTape]:
     """A tensor of ``shape`` filled with ``value``: every allocation of a new tensor goes through here.
 
-    ``dt`` is a float dtype its caller checked (``float_dtype`` of the user's argument, a layer's dtype).
+    ``dt`` is a dtype its caller checked (``float_dtype`` of the user's argument or ``np.bool_``, a layer's dtype).
     """
     size = _shape(shape, where)
     _room(size, dt, where)
@@ -156,8 +169,8 @@ def zeros(shape: S2) -> Tensor[S2, np.float32, NoneTape]: ...
 def zeros(shape: S2, dtype: type[E]) -> Tensor[S2, E, NoneTape]: ...
 @checked
 def zeros(shape: S2, dtype: object = np.float32) -> Tensor[S2, Any, NoneTape]:
-    """A tensor of zeros."""
-    return _filled(shape, 0.0, float_dtype(dtype, "zeros"), "zeros")
+    """A tensor of zeros (``np.bool_``: all False)."""
+    return _filled(shape, 0.0, _fill_dtype(dtype, "zeros"), "zeros")
 
 
 @overload
@@ -166,8 +179,8 @@ def ones(shape: S2) -> Tensor[S2, np.float32, NoneTape]: ...
 def ones(shape: S2, dtype: type[E]) -> Tensor[S2, E, NoneTape]: ...
 @checked
 def ones(shape: S2, dtype: object = np.float32) -> Tensor[S2, Any, NoneTape]:
-    """A tensor of ones."""
-    return _filled(shape, 1.0, float_dtype(dtype, "ones"), "ones")
+    """A tensor of ones (``np.bool_``: all True, e.g. ``tt.ones((t, t), np.bool_).triu(1)``, a causal mask)."""
+    return _filled(shape, 1.0, _fill_dtype(dtype, "ones"), "ones")
 
 
 @overload

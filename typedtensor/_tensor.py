@@ -193,6 +193,8 @@ class Tensor(Generic[S, E, T]):
     def __sub__(self, other: Tensor[S, E, T]) -> Tensor[S, E, T]: ...
     def __sub__(self, other: Tensor[S, E, Any] | float) -> Tensor[S, E, Any]:
         """Elementwise difference with a tensor of the same shape and dtype, or a scalar."""
+        if self._data.dtype is _BOOL:  # NumPy itself refuses bool - bool, before _apply could explain
+            _refuse_bool()
         return _binary(self, other, _ew.sub)
 
     @overload
@@ -382,10 +384,14 @@ class Tensor(Generic[S, E, T]):
 
     def softmax(self, axis: int = -1) -> Tensor[S, E, T]:
         """exp(x) / sum(exp(x)) along ``axis``."""
+        if self._data.dtype is _BOOL:  # the kernel's x - max(x) would be NumPy's own TypeError
+            _refuse_bool()
         return _apply(_sm.softmax(self._data, _nonempty_axis(self, axis)), (self,))
 
     def log_softmax(self, axis: int = -1) -> Tensor[S, E, T]:
         """log(softmax(x)) along ``axis``, computed stably."""
+        if self._data.dtype is _BOOL:
+            _refuse_bool()
         return _apply(_sm.log_softmax(self._data, _nonempty_axis(self, axis)), (self,))
 
     def masked_fill(self, mask: Tensor[S, np.bool_, Any], value: float) -> Tensor[S, E, T]:
@@ -588,7 +594,7 @@ class Tensor(Generic[S, E, T]):
             raise ShapeError(
                 f"reshape: cannot view shape {self._data.shape} ({self._data.size} elements) as {tuple(shape)}"
             ) from None
-        return _apply(res, (self,))
+        return _moved(res, self)
 
     def broadcast_to(self, shape: S2) -> Tensor[S2, E, T]:
         """Repeat along new leading dims and size-1 dims (NumPy rules); the gradient sums back."""
@@ -599,7 +605,7 @@ class Tensor(Generic[S, E, T]):
                 f"broadcast_to: shape {self._data.shape} cannot broadcast to {tuple(shape)}: dims must match "
                 "or be 1, aligned from the right"
             ) from None
-        return _apply(res, (self,))
+        return _moved(res, self)
 
     # permute and transpose: an overload per literal axis order of rank 2, 3 and 4, so that every checker moves
     # the dims, TypeVars included (a head split ``x.reshape((b, t, h, dh)).transpose(1, 2)``). The dims are
@@ -771,7 +777,7 @@ class Tensor(Generic[S, E, T]):
         order = [_index(a, "permute: an axis") for a in cast("tuple[object, ...]", given)]
         if sorted(a % nd if -nd <= a < nd else a for a in order) != list(range(nd)):
             raise ShapeError(f"permute: axes {axes} are not a permutation of range({nd}) for shape {self._data.shape}")
-        return _apply(_sh.permute(self._data, tuple(a % nd for a in order)), (self,))
+        return _moved(_sh.permute(self._data, tuple(a % nd for a in order)), self)
 
     @overload
     def squeeze(self: Tensor[tuple[D0, *Rest], E, T], axis: Literal[0]) -> Tensor[tuple[*Rest], E, T]: ...
@@ -787,7 +793,7 @@ class Tensor(Generic[S, E, T]):
                 f"squeeze: axis {axis} of shape {self._data.shape} has size {self._data.shape[ax]}, expected 1; "
                 "squeeze only a size-1 axis (reshape() merges or drops others)"
             )
-        return _apply(_sh.squeeze(self._data, ax), (self,))
+        return _moved(_sh.squeeze(self._data, ax), self)
 
     @overload
     def unsqueeze(self: Tensor[tuple[*Rest], E, T], axis: Literal[0]) -> Tensor[tuple[Literal[1], *Rest], E, T]: ...
@@ -804,7 +810,7 @@ class Tensor(Generic[S, E, T]):
                 f"unsqueeze: axis {a} is out of range for shape {self._data.shape}: expected -{nd} <= axis < {nd} "
                 "(the result has one more axis)"
             )
-        return _apply(_sh.unsqueeze(self._data, a % nd), (self,))
+        return _moved(_sh.unsqueeze(self._data, a % nd), self)
 
     @overload
     def transpose(self: Tensor[tuple[*Lead, M, N], E, T]) -> Tensor[tuple[*Lead, N, M], E, T]: ...
@@ -972,7 +978,19 @@ class Tensor(Generic[S, E, T]):
             order = list(range(nd))
             order[a], order[b] = b, a
             axes = tuple(order)
-        return _apply(_sh.permute(d, axes), (self,))
+        return _moved(_sh.permute(d, axes), self)
+
+    def tril(self: Tensor[tuple[*Lead, M, N], E, T], diagonal: int = 0) -> Tensor[tuple[*Lead, M, N], E, T]:
+        """The lower triangle of the last two axes (``torch.tril``): elements above ``diagonal`` become 0 (False
+        for a bool mask); ``diagonal`` > 0 keeps diagonals above the main one, < 0 drops those below it too. Any
+        rank >= 2 and dtype; the gradient passes where the values are kept."""
+        return _moved(_sh.tril(self._data, _diagonal(self, diagonal, "tril")), self)
+
+    def triu(self: Tensor[tuple[*Lead, M, N], E, T], diagonal: int = 0) -> Tensor[tuple[*Lead, M, N], E, T]:
+        """The upper triangle of the last two axes (``torch.triu``): elements below ``diagonal`` become 0 (False
+        for a bool mask), so ``tt.ones((t, t), np.bool_).triu(1)`` is a causal mask, True where a query may not
+        see a key. Any rank >= 2 and dtype; the gradient passes where the values are kept."""
+        return _moved(_sh.triu(self._data, _diagonal(self, diagonal, "triu")), self)
 
     # ---- splitting and gathering (kernels in _ops/index.py) ------------------------------------
 
@@ -1427,6 +1445,23 @@ def _axis(x: Tensor[Any, Any, Any], axis: object, what: str = "axis") -> int:
     if not -nd <= a < nd:
         raise ShapeError(f"axis {a} is out of range for shape {x._data.shape} (rank {nd})")
     return a % nd
+
+
+def _moved(res: Result, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
+    """The recorder of the pure shape ops (reshape, broadcast_to, permute, transpose, squeeze, unsqueeze,
+    tril/triu): they move or zero values and never compute with them, so a bool mask and an integer tensor
+    pass (a mask unsqueezed and broadcast for masked_fill); no gradient is ever computed for either."""
+    return _apply(res, (x,), keep_dtype=False)
+
+
+def _diagonal(x: Tensor[Any, Any, Any], diagonal: object, what: str) -> int:
+    """tril/triu's ``diagonal`` (an int, checks on or off), clipped to the last two axes (the same triangle: a
+    huge one must not overflow NumPy's index arithmetic); a ShapeError below rank 2."""
+    shape = x._data.shape
+    if len(shape) < 2:
+        raise ShapeError(f"{what}: needs rank >= 2 (it works on the last two axes), got shape {shape}")
+    k = _index(diagonal, f"{what}: diagonal")
+    return max(-int(shape[-2]), min(k, int(shape[-1])))
 
 
 def _transpose_dim(shape: tuple[int, ...], dim: object, name: str) -> int:

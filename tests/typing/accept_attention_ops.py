@@ -122,3 +122,31 @@ assert_type(x2.permute((0, 1)), Tensor[tuple[L[2], L[3]], F32, NoneTape])
 x5: Tensor[tuple[L[1], L[2], L[3], L[4], L[5]], F32, NoneTape] = tt.zeros((1, 2, 3, 4, 5))
 assert_type(x5.permute((4, 0, 1, 2, 3)), Tensor[tuple[Any, ...], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
 assert_type(x5.transpose(0, 4), Tensor[tuple[L[5], L[2], L[3], L[4], L[1]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+
+
+# ---- masks: tril/triu keep the shape (rank >= 2, any dtype); a bool mask goes through the shape ops ----
+assert_type(x4.tril(), Tensor[tuple[L[2], L[3], L[4], L[5]], F32, NoneTape])
+assert_type(x2.leaky_trace().triu(1), Tensor[tuple[L[2], L[3]], F32, OwnedTape])
+ones45: Tensor[tuple[L[4], L[5]], np.bool_, NoneTape] = tt.ones((4, 5), np.bool_)
+causal = ones45.triu(1)
+assert_type(causal.tril(-1), Tensor[tuple[L[4], L[5]], np.bool_, NoneTape])
+assert_type(causal.unsqueeze(0), Tensor[tuple[L[1], L[4], L[5]], np.bool_, NoneTape])
+assert_type(causal.transpose(0, 1), Tensor[tuple[L[5], L[4]], np.bool_, NoneTape])
+ids: Tensor[tuple[L[2], L[3]], np.int64, NoneTape] = tt.tensor([[1, 2, 3], [4, 5, 6]], np.int64)
+assert_type(ids.tril(), Tensor[tuple[L[2], L[3]], np.int64, NoneTape])
+assert_type(ids.unsqueeze(-1), Tensor[tuple[L[2], L[3], L[1]], np.int64, NoneTape])
+
+
+def masked_scores(
+    scores: Tensor[tuple[B, H, T, T], F32, Tp], mask: Tensor[tuple[T, T], np.bool_, NoneTape]
+) -> Tensor[tuple[B, H, T, T], F32, Tp]:
+    """A (T, T) mask unsqueezed and broadcast to the scores' (B, H, T, T) for masked_fill."""
+    b, h, t, _ = scores.shape
+    full = mask.unsqueeze(0).unsqueeze(0).broadcast_to((b, h, t, t))
+    return scores.masked_fill(full, -1e9)
+
+
+def causal_scores(scores: Tensor[tuple[B, H, T, T], F32, Tp]) -> Tensor[tuple[B, H, T, T], F32, Tp]:
+    b, h, t, _ = scores.shape
+    mask = tt.ones((t, t), np.bool_).triu(1)
+    return scores.masked_fill(mask.broadcast_to((b, h, t, t)), -1e9)

@@ -75,3 +75,26 @@ v: Tensor[tuple[L[3]], F32, NoneTape] = tt.zeros((3,))
 v.transpose(0, 0)  # type: ignore[misc]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 # one dim alone is refused (give both, or neither)
 x4.transpose(1)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue]
+
+
+# ---- masks ----
+# a (T, T) mask straight into masked_fill on the (B, H, T, T) scores: broadcast it first
+def unbroadcast_mask(
+    scores: Tensor[tuple[B, H, T, T], F32, Tp], mask: Tensor[tuple[T, T], np.bool_, NoneTape]
+) -> Tensor[tuple[B, H, T, T], F32, Tp]:
+    return scores.masked_fill(mask, -1e9)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+
+# a mask of the key/query lengths swapped: (S, T) where (T, S) belongs
+def swapped_mask(
+    scores: Tensor[tuple[B, H, T, D], F32, Tp], mask: Tensor[tuple[D, T], np.bool_, NoneTape]
+) -> Tensor[tuple[B, H, T, D], F32, Tp]:
+    b, h, t, s = scores.shape
+    return scores.masked_fill(mask.broadcast_to((b, h, s, t)), -1e9)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+
+# tril/triu need rank >= 2
+v.tril()  # type: ignore[misc]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+v.triu(1)  # type: ignore[misc]  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
+# the diagonal is an int
+x4.tril(1.5)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]

@@ -1,4 +1,4 @@
-"""Shape kernels: reshape, broadcast_to, permute, squeeze/unsqueeze, indexing, concat, stack."""
+"""Shape kernels: reshape, broadcast_to, permute, squeeze/unsqueeze, tril/triu, indexing, concat, stack."""
 
 from __future__ import annotations
 
@@ -28,6 +28,14 @@ def squeeze(a: Array, axis: int) -> Result:
 
 def unsqueeze(a: Array, axis: int) -> Result:
     return np.expand_dims(a, axis), lambda g, need: (np.squeeze(g, axis),)
+
+
+def tril(a: Array, k: int) -> Result:
+    return np.tril(a, k), lambda g, need: (np.tril(g, k),)
+
+
+def triu(a: Array, k: int) -> Result:
+    return np.triu(a, k), lambda g, need: (np.triu(g, k),)
 
 
 def _is_basic(index: Any) -> bool:
