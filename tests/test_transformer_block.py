@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from typing import Literal as L
 
 import numpy as np
 import pytest
@@ -148,6 +149,10 @@ def test_errors(checks: bool) -> None:
             block.forward_mut(x)
         with pytest.raises(tt.DTypeError):
             block.forward(tt.zeros((2, 3, 4)))
+    for cls in (nn.TransformerBlock[L[16]], nn.MultiHeadAttention[L[16]]):  # the type argument disagrees
+        wrong: Any = cls
+        with pytest.raises(tt.CheckError, match="declares D = 16 but this instance was built with 8"):
+            wrong(8, 2).forward(tt.zeros((2, 3, 8)))
     with pytest.raises(tt.TypedTensorError, match=r"embed_dim \(6\) must be divisible by num_heads \(4\)"):
         nn.TransformerBlock(6, 4)
     with pytest.raises(tt.TypedTensorError, match="mlp_ratio must be a positive int"):

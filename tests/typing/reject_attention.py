@@ -63,9 +63,15 @@ block = nn.TransformerBlock[L[16]](16, 4)
 block.forward(x8)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 block.forward_mut(x)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 # the block's mask is (T, T): a (T, S) mask of another length
-block.forward(x, tt.zeros((10, 7)) > 0)  # type: ignore[misc]  # pyright: ignore[reportArgumentType]
+block.forward(x, tt.zeros((10, 7)) > 0)  # type: ignore[arg-type, misc, unused-ignore]  # pyright: ignore[reportArgumentType]
 
 
 # queries and keys with different head sizes
 def sdpa(q: Tensor[tuple[B, H, T, Dh], F32, NoneTape], k: Tensor[tuple[B, H, S, D], F32, NoneTape]) -> None:
     F.scaled_dot_product_attention(q, k, k)  # type: ignore[misc]  # pyright: ignore[reportArgumentType]
+
+
+# the type argument and the constructor disagree; num_heads is an int
+nn.MultiHeadAttention[L[16]](8, 2)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.TransformerBlock[L[16]](8, 2)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.MultiHeadAttention[L[16]](16, 2.0)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
