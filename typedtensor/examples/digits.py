@@ -47,6 +47,7 @@ from numpy.typing import NDArray
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
 from typedtensor import distributed as dist
+from typedtensor.examples._report import ProgressBar, pyplot
 
 B = TypeVar("B", bound=int)
 C = TypeVar("C", bound=int)
@@ -158,24 +159,6 @@ class History:
     test_acc: list[float] = field(default_factory=list[float])
 
 
-class ProgressBar:
-    """A one-line progress bar on stderr (no dependency): steps done, loss, elapsed time."""
-
-    def __init__(self, total: int, label: str, width: int = 24) -> None:
-        self.total, self.label, self.width = total, label, width
-        self.start = time.perf_counter()
-        self.interactive = sys.stderr.isatty()
-
-    def update(self, done: int, loss: float) -> None:
-        if not self.interactive and done < self.total:
-            return  # in logs, one line per epoch
-        filled = self.width * done // self.total
-        bar = "#" * filled + "." * (self.width - filled)
-        elapsed = time.perf_counter() - self.start
-        end = "\n" if done == self.total else ""
-        print(f"\r{self.label} [{bar}] {done}/{self.total} loss {loss:.4f} {elapsed:5.1f}s", end=end, file=sys.stderr)
-
-
 def train(
     data: Data,
     epochs: int,
@@ -274,9 +257,7 @@ def load_checkpoint(path: Path) -> DigitsNet:
 
 def plot(history: History, path: Path) -> None:
     """Loss (train and held-out) and held-out accuracy per epoch, side by side."""
-    matplotlib: Any = importlib.import_module("matplotlib")
-    matplotlib.use("Agg")  # files only, no display
-    plt: Any = importlib.import_module("matplotlib.pyplot")
+    plt = pyplot()
     epochs = range(1, len(history.train_loss) + 1)
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     left.plot(epochs, history.train_loss, label="train (running mean)")

@@ -1,0 +1,40 @@
+"""What the demos share for reporting: a progress bar on stderr and matplotlib's pyplot for files."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from typing import Any
+
+__all__ = ["ProgressBar", "pyplot"]
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (no dependency): steps done, loss, elapsed time.
+
+    On a terminal it redraws in place; in a log (stderr not a terminal) it prints ``lines`` lines
+    evenly spread over the run, the last when done.
+    """
+
+    def __init__(self, total: int, label: str, width: int = 24, lines: int = 1) -> None:
+        self.total, self.label, self.width = total, label, width
+        self.start = time.perf_counter()
+        self.interactive = sys.stderr.isatty()
+        self.lines = max(1, min(lines, total))
+
+    def update(self, done: int, loss: float) -> None:
+        if not self.interactive and done * self.lines // self.total == (done - 1) * self.lines // self.total:
+            return  # in logs, only at each of the ``lines`` marks
+        filled = self.width * done // self.total
+        bar = "#" * filled + "." * (self.width - filled)
+        elapsed = time.perf_counter() - self.start
+        end = "\n" if done == self.total or not self.interactive else ""
+        print(f"\r{self.label} [{bar}] {done}/{self.total} loss {loss:.4f} {elapsed:5.1f}s", end=end, file=sys.stderr)
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot drawing into files only (the Agg backend, no display); untyped, used through Any."""
+    matplotlib: Any = importlib.import_module("matplotlib")
+    matplotlib.use("Agg")
+    return importlib.import_module("matplotlib.pyplot")
