@@ -60,7 +60,7 @@ CASES: list[AttnCase] = [
     AttnCase("f64_one_head", 1, 4, None, 6, 1),
     AttnCase("f64_dh1", 2, 3, None, 4, 4),
     AttnCase("f64_one_query", 2, 1, 5, 4, 2),
-    AttnCase("f32_self", 4, 10, None, 32, 4),
+    AttnCase("f32_self", 4, 10, None, 32, 4, np.float32),
     AttnCase("f32_cross_mask3d", 3, 7, 9, 16, 2, np.float32, mask="3d"),
     AttnCase("f32_causal", 3, 12, None, 16, 4, np.float32, causal=True),
     AttnCase("f16_self", 2, 6, None, 16, 2, np.float16),
