@@ -94,6 +94,21 @@ def inputs(case: AttnCase) -> tuple[dict[str, Array], Array | None, dict[str, Ar
     return typed, mask, {n: params[n].astype(case.dtype) for n in names}
 
 
+def compare(ours: dict[str, Array], theirs: dict[str, Array], dtype: type[Any], tolerance: tuple[float, float], name: str) -> None:  # fmt: skip
+    """The same keys, ours in ``dtype``, every array within ``tolerance`` (rtol, atol) of theirs (NaN where theirs is)."""
+    assert sorted(ours) == sorted(theirs)
+    rtol, atol = tolerance
+    for key, value in theirs.items():
+        assert ours[key].dtype == np.dtype(dtype), key
+        np.testing.assert_allclose(ours[key], value, rtol=rtol, atol=atol, err_msg=f"{name} {key}")
+
+
+def golden(data: Any, prefix: str, input_key: str, value: Array) -> dict[str, Array]:
+    """The golden arrays under ``prefix`` (``<case>/``), after checking that their input is ``value``."""
+    np.testing.assert_array_equal(value, data[prefix + input_key])
+    return {k[len(prefix) :]: data[k] for k in data.files if k.startswith(prefix) and k != prefix + input_key}
+
+
 def set_params(module: nn.Module, params: dict[str, Array]) -> None:
     """Write ``params`` (name -> values) into the module's parameters."""
     for name, p in module.named_parameters():

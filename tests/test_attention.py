@@ -13,7 +13,7 @@ import pytest
 from numpy.typing import NDArray
 
 import typedtensor as tt
-from tests.attnspec import CASES, AttnCase, inputs, run_ours, run_torch, set_params, torch_mask
+from tests.attnspec import CASES, AttnCase, compare, golden, inputs, run_ours, run_torch, set_params, torch_mask
 from tests.fd import numeric_gradient
 from tests.iohelp import FORMATS, load, save
 from typedtensor import extend as ext
@@ -34,19 +34,13 @@ CASE = AttnCase("fd", 2, 3, 4, 4, 2, causal=True, mask="3d")
 
 
 def _compare(ours: dict[str, Array], theirs: dict[str, Array], case: AttnCase) -> None:
-    assert sorted(ours) == sorted(theirs)
-    rtol, atol = TOLERANCE[case.dtype]
-    for key, value in theirs.items():
-        assert ours[key].dtype == np.dtype(case.dtype), key
-        np.testing.assert_allclose(ours[key], value, rtol=rtol, atol=atol, err_msg=f"{case.name} {key}")
+    compare(ours, theirs, case.dtype, TOLERANCE[case.dtype], case.name)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_matches_pytorch_golden(case: AttnCase) -> None:
     arrays, mask, params = inputs(case)
-    np.testing.assert_array_equal(arrays["query"], GOLDEN[f"{case.name}/query"])
-    prefix = f"{case.name}/"
-    theirs = {k[len(prefix) :]: GOLDEN[k] for k in GOLDEN.files if k.startswith(prefix) and k != f"{prefix}query"}
+    theirs = golden(GOLDEN, f"{case.name}/", "query", arrays["query"])
     _compare(run_ours(case, arrays, mask, params), theirs, case)
 
 

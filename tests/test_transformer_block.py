@@ -13,7 +13,16 @@ import pytest
 from numpy.typing import NDArray
 
 import typedtensor as tt
-from tests.attnspec import BLOCK_CASES, BlockCase, block_inputs, run_block_ours, run_block_torch, set_params
+from tests.attnspec import (
+    BLOCK_CASES,
+    BlockCase,
+    block_inputs,
+    compare,
+    golden,
+    run_block_ours,
+    run_block_torch,
+    set_params,
+)
 from tests.fd import numeric_gradient
 from tests.iohelp import FORMATS, load, save
 from typedtensor import nn
@@ -40,20 +49,13 @@ NAMES = [
 
 
 def _compare(ours: dict[str, Array], theirs: dict[str, Array], case: BlockCase) -> None:
-    assert sorted(ours) == sorted(theirs)
-    rtol, atol = TOLERANCE[case.dtype]
-    for key, value in theirs.items():
-        assert ours[key].dtype == np.dtype(case.dtype), key
-        np.testing.assert_allclose(ours[key], value, rtol=rtol, atol=atol, err_msg=f"{case.name} {key}")
+    compare(ours, theirs, case.dtype, TOLERANCE[case.dtype], case.name)
 
 
 @pytest.mark.parametrize("case", BLOCK_CASES, ids=IDS)
 def test_matches_pytorch_golden(case: BlockCase) -> None:
     x, w, mask, params = block_inputs(case)
-    prefix = f"block/{case.name}/"
-    np.testing.assert_array_equal(x, GOLDEN[f"{prefix}x"])
-    theirs = {k[len(prefix) :]: GOLDEN[k] for k in GOLDEN.files if k.startswith(prefix) and k != f"{prefix}x"}
-    _compare(run_block_ours(case, x, w, mask, params), theirs, case)
+    _compare(run_block_ours(case, x, w, mask, params), golden(GOLDEN, f"block/{case.name}/", "x", x), case)
 
 
 @pytest.mark.parametrize("case", BLOCK_CASES, ids=IDS)
