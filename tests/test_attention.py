@@ -236,6 +236,18 @@ def test_large_logits_are_stable_in_float32() -> None:
     np.testing.assert_allclose(out, wide, rtol=1e-3, atol=1e-3 * np.abs(wide).max())
 
 
+def test_float16_beyond_its_range_is_inf_without_a_warning() -> None:
+    """Projections past 65504 in float16: IEEE inf (then NaN through the softmax), with no warning (warnings are
+    errors in this suite), forward and backward."""
+    module = nn.MultiHeadAttention(8, 2, dtype=np.float16, seed=0)
+    grads = module.alloc_grads()
+    x = tt.tensor(np.full((2, 3, 8), 60000, np.float16)).trace(grads)
+    out: tt.Tensor[Any, Any, Any] = module.forward_mut(x)
+    got = (out * 1000.0).sum().backward()
+    assert not np.isfinite(out.numpy()).any()
+    assert not np.isfinite(ext.data(got.get(module.in_proj_weight))).all()
+
+
 def test_dropout_is_applied_to_the_probabilities_in_forward_mut_only() -> None:
     case = dataclasses.replace(CASE, causal=False, mask="none")
     arrays, _, params = inputs(case)

@@ -24,7 +24,7 @@ from .._tensor import Tensor
 from ._fields import check_fields, fits
 from ._linear import Linear
 from ._module import FieldSpec, Module
-from ._sdpa import AttnMask, attend, attention_mask, check_qkv, merge_heads, split_heads, work_dtype
+from ._sdpa import AttnMask, attend, attention_mask, check_qkv, ieee, merge_heads, split_heads, work_dtype
 
 __all__ = ["MultiHeadAttention"]
 
@@ -49,24 +49,26 @@ def project(x: Array, weight: Array, bias: Array | None, part: int) -> ext.Resul
     dim = x.shape[-1]
     block = slice(part * dim, (part + 1) * dim)
     work = work_dtype(x.dtype)
-    rows = x.reshape(-1, dim).astype(work, copy=False)
-    w = weight[block].astype(work, copy=False)
-    y = rows @ w.T
-    if bias is not None:
-        y += bias[block]
-    out = y.astype(x.dtype, copy=False).reshape(x.shape)
+    with ieee():  # beyond float16's range: inf, as the other ops
+        rows = x.reshape(-1, dim).astype(work, copy=False)
+        w = weight[block].astype(work, copy=False)
+        y = rows @ w.T
+        if bias is not None:
+            y += bias[block]
+        out = y.astype(x.dtype, copy=False).reshape(x.shape)
 
     def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
-        g2 = g.reshape(-1, dim).astype(work, copy=False)
-        gx = (g2 @ w).astype(x.dtype, copy=False).reshape(x.shape) if need[0] else None
-        gw = gb = None
-        if need[1]:
-            gw = np.zeros(weight.shape, weight.dtype)
-            gw[block] = g2.T @ rows
-        if bias is not None and need[2]:
-            gb = np.zeros(bias.shape, bias.dtype)
-            gb[block] = np.sum(g2, axis=0, dtype=work)
-        return gx, gw, gb, None
+        with ieee():
+            g2 = g.reshape(-1, dim).astype(work, copy=False)
+            gx = (g2 @ w).astype(x.dtype, copy=False).reshape(x.shape) if need[0] else None
+            gw = gb = None
+            if need[1]:
+                gw = np.zeros(weight.shape, weight.dtype)
+                gw[block] = g2.T @ rows
+            if bias is not None and need[2]:
+                gb = np.zeros(bias.shape, bias.dtype)
+                gb[block] = np.sum(g2, axis=0, dtype=work)
+            return gx, gw, gb, None
 
     return out, backward
 

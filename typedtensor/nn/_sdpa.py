@@ -28,7 +28,7 @@ from .._errors import DTypeError, ShapeError
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
 
-__all__ = ["AttnMask", "attention_mask", "merge_heads", "scaled_dot_product_attention", "split_heads"]
+__all__ = ["AttnMask", "attention_mask", "ieee", "merge_heads", "scaled_dot_product_attention", "split_heads"]
 
 B = TypeVar("B", bound=int)
 H = TypeVar("H", bound=int)
@@ -53,6 +53,12 @@ else:
 
         def __class_getitem__(cls, _dims: object) -> object:
             return Tensor[Any, Any, Any]
+
+
+def ieee() -> Any:
+    """NumPy's error state of the attention kernels: IEEE results (inf beyond float16's range, NaN from inf - inf)
+    without a warning, as the other ops."""
+    return np.errstate(over="ignore", invalid="ignore")
 
 
 def work_dtype(dtype: np.dtype[Any]) -> type[np.floating[Any]]:
@@ -155,31 +161,33 @@ def attend(q: Array, k: Array, v: Array, mask: NDArray[np.bool_] | None, keep: F
     """
     work = work_dtype(q.dtype)
     scale = work(1.0 / np.sqrt(q.shape[-1]))
-    qw, kw, vw = (a.astype(work, copy=False) for a in (q, k, v))
-    scores: Floats = np.matmul(qw * scale, np.swapaxes(kw, -1, -2))
-    if mask is not None:
-        np.putmask(scores, np.broadcast_to(mask, scores.shape), -np.inf)
-    with np.errstate(invalid="ignore"):  # a fully masked row: -inf - -inf is NaN, as in PyTorch
+    with ieee():  # a fully masked row: -inf - -inf is NaN, as in PyTorch
+        qw, kw, vw = (a.astype(work, copy=False) for a in (q, k, v))
+        scores: Floats = np.matmul(qw * scale, np.swapaxes(kw, -1, -2))
+        if mask is not None:
+            np.putmask(scores, np.broadcast_to(mask, scores.shape), -np.inf)
         scores -= np.max(scores, axis=-1, keepdims=True, initial=-np.inf)  # S = 0: no keys, an output of 0
-    p = np.exp(scores, out=scores)
-    p /= np.sum(p, axis=-1, keepdims=True)
-    a = p if keep is None else p * keep
-    out: Floats = np.matmul(a, vw)
+        p = np.exp(scores, out=scores)
+        p /= np.sum(p, axis=-1, keepdims=True)
+        a = p if keep is None else p * keep
+        out: Floats = np.matmul(a, vw)
+        result = out.astype(q.dtype, copy=False)
 
     def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
-        gw = g.astype(work, copy=False)
-        gv = np.matmul(np.swapaxes(a, -1, -2), gw).astype(v.dtype, copy=False) if need[2] else None
-        if not (need[0] or need[1]):
-            return None, None, gv
-        dp: Floats = np.matmul(gw, np.swapaxes(vw, -1, -2))
-        if keep is not None:
-            dp *= keep
-        ds = dp
-        ds -= np.sum(dp * p, axis=-1, keepdims=True)
-        ds *= p
-        ds *= scale
-        gq = np.matmul(ds, kw).astype(q.dtype, copy=False) if need[0] else None
-        gk = np.matmul(np.swapaxes(ds, -1, -2), qw).astype(k.dtype, copy=False) if need[1] else None
-        return gq, gk, gv
+        with ieee():
+            gw = g.astype(work, copy=False)
+            gv = np.matmul(np.swapaxes(a, -1, -2), gw).astype(v.dtype, copy=False) if need[2] else None
+            if not (need[0] or need[1]):
+                return None, None, gv
+            dp: Floats = np.matmul(gw, np.swapaxes(vw, -1, -2))
+            if keep is not None:
+                dp *= keep
+            ds = dp
+            ds -= np.sum(dp * p, axis=-1, keepdims=True)
+            ds *= p
+            ds *= scale
+            gq = np.matmul(ds, kw).astype(q.dtype, copy=False) if need[0] else None
+            gk = np.matmul(np.swapaxes(ds, -1, -2), qw).astype(k.dtype, copy=False) if need[1] else None
+            return gq, gk, gv
 
-    return out.astype(q.dtype, copy=False), backward
+    return result, backward
