@@ -611,8 +611,9 @@ class Tensor(Generic[S, E, T]):
     # the dims, TypeVars included (a head split ``x.reshape((b, t, h, dh)).transpose(1, 2)``). The dims are
     # matched from the front (non-negative axes) and from the back (negative ones) around a *Rest, which makes
     # transpose exact at every rank; a permute whose length is not the rank is a ShapeError at run time. Other
-    # axes (a positive dim after a negative one, rank 5 permutes, non-literal ints) give tuple[Any, ...]; the mypy
-    # plugin computes literal axes at any rank and reports a wrong one.
+    # axes (a positive dim after a negative one such as (3, -2) of rank 4, equal dims, rank 5 permutes,
+    # non-literal ints) give tuple[Any, ...]: fixed-rank overloads for them would bind a tuple[Any, ...] tensor's
+    # dims to Never in mypy. The mypy plugin computes literal axes at any rank and reports a wrong one.
     @overload
     def permute(
         self: Tensor[tuple[D0, D1, *Rest], E, T], axes: tuple[Literal[0, -2], Literal[1, -1]]

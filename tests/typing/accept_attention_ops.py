@@ -2,8 +2,8 @@
 
 ``transpose(dim0, dim1)`` with literal dims (0 to 3 from the front, -1 to -4 from the back) moves the dims at every
 rank, and ``permute(axes)`` with literal axes those of a rank-2, 3 or 4 tensor (TypeVars included, each axis
-also by its negative index); other axes and non-literal ones give ``tuple[Any, ...]`` (the mypy plugin computes
-literal axes at any rank).
+also by its negative index); equal dims, other axes and non-literal ones give ``tuple[Any, ...]`` (the mypy plugin
+computes literal axes at any rank).
 """
 
 from __future__ import annotations
@@ -103,6 +103,8 @@ assert_type(x4.transpose(), Tensor[tuple[L[2], L[3], L[5], L[4]], F32, NoneTape]
 # equal dims (the tensor unchanged) and non-literal dims: tuple[Any, ...] (the plugin computes literal ones)
 assert_type(x2.transpose(1, 1), Tensor[tuple[Any, ...], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
 assert_type(x2.transpose(1, 1), Tensor[tuple[L[2], L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(x4.transpose(1, -3), Tensor[tuple[Any, ...], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(x4.transpose(1, -3), Tensor[tuple[L[2], L[3], L[4], L[5]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 
 
 def dynamic(x: Tensor[tuple[B, T, D], F32, NoneTape], a: int, b: int) -> None:
