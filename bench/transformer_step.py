@@ -11,8 +11,9 @@ norm_first=True)`` twice with a causal mask, ``nn.LayerNorm``, ``nn.Linear``) ho
 gradients, forward on (batch, 19) tokens, the cross-entropy of the 10 answer positions, backward, Adam
 update; inference is one forward of that batch (PyTorch: eval mode under ``no_grad``); generation is
 the demo's evaluation, the greedy answers of 1,000 problems (10 forwards of the whole batch, growing
-from 10 to 19 tokens). Both use the same number of threads (PyTorch's intra-op threads = the CPUs
-available; NumPy's OpenBLAS uses its own pool). Repeats are interleaved and the median is reported;
+from 10 to 19 tokens). PyTorch's intra-op threads are the CPUs available; typedtensor is timed with
+NumPy's OpenBLAS at its default pool (as many threads) and at one thread (the demo's
+``--blas-threads 1``, through threadpoolctl). Repeats are interleaved and the median is reported;
 ratio = typedtensor / PyTorch, lower is better.
 
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which some machines here set and which slow NumPy's OpenBLAS,
@@ -25,6 +26,8 @@ import argparse
 import importlib
 import os
 import platform
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from bench._timing import Case, PreparedCase, median_call_us, median_prepared_us, unset_env
@@ -35,6 +38,7 @@ import numpy as np  # noqa: E402
 
 import typedtensor as tt  # noqa: E402
 from typedtensor.examples import sort  # noqa: E402
+from typedtensor.examples._common import blas_threads  # noqa: E402
 
 CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 PROBLEMS = 1000  # the demo's held-out set
@@ -144,9 +148,10 @@ def main() -> None:
         print("unset for this process: " + ", ".join(f"{k}={v}" for k, v in UNSET.items()) + " before importing numpy")
     # the weights are copied before any step changes them (the steps below train both models alike)
     mine = ours(args.batch)
+    one: Callable[[], AbstractContextManager[object]] = lambda: blas_threads(1)  # noqa: E731 (the demo's setting)
     namespace: dict[str, object] = {"tt_step": mine["step"], "tt_infer": mine["infer"]}
-    cases = [Case("tt_step()"), Case("tt_infer()")]
-    generators = [PreparedCase(lambda: mine["generate"])]
+    cases = [Case(f"tt_{name}()", context=context) for name in ("step", "infer") for context in (nullcontext, one)]
+    generators = [PreparedCase(lambda: mine["generate"]), PreparedCase(lambda: mine["generate"], one)]
     try:
         torch: Any = importlib.import_module("torch")
     except ImportError:
@@ -164,14 +169,15 @@ def main() -> None:
     gen = median_prepared_us(generators, calls=1, repeat=args.generate_repeat)
     print(f"\nbatch {args.batch} x {sort.CONTEXT} tokens, median of {args.repeat} interleaved repeats (ms per call);")
     print(f"generation: {PROBLEMS} problems x {sort.LENGTH} tokens, median of {args.generate_repeat}")
-    print(f"{'':12} {'typedtensor':>12} {'PyTorch':>10} {'ratio':>8}")
-    rows = [("train step", times[0], times[2] if torch else 0.0), ("inference", times[1], times[3] if torch else 0.0)]
-    rows.append(("generation", gen[0], gen[1] if torch else 0.0))
-    for name, ours_us, theirs_us in rows:
-        if torch is None:
-            print(f"{name:12} {ours_us / 1e3:12.3f}")
-        else:
-            print(f"{name:12} {ours_us / 1e3:12.3f} {theirs_us / 1e3:10.3f} {ours_us / theirs_us:7.2f}x")
+    print(f"typedtensor with OpenBLAS's default threads ({CPUS}) and with 1 (the demo's --blas-threads)")
+    print(f"{'':12} {'tt default':>11} {'tt 1 thread':>12} {'PyTorch':>10} {'ratio':>7} {'ratio 1':>8}")
+    table = [("train step", times[0], times[1]), ("inference", times[2], times[3]), ("generation", gen[0], gen[1])]
+    for i, (name, default_us, single_us) in enumerate(table):
+        line = f"{name:12} {default_us / 1e3:11.3f} {single_us / 1e3:12.3f}"
+        if torch is not None:
+            theirs_us = (times[4], times[5], gen[2])[i]
+            line += f" {theirs_us / 1e3:10.3f} {default_us / theirs_us:6.2f}x {single_us / theirs_us:7.2f}x"
+        print(line)
 
 
 if __name__ == "__main__":

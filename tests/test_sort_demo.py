@@ -15,6 +15,7 @@ import typedtensor as tt
 from typedtensor import DTypeError, NoneTape, ShapeError, Tensor
 from typedtensor import extend as ext
 from typedtensor.examples import sort
+from typedtensor.examples._common import blas_threads
 from typedtensor.examples._positions import PositionEmbedding
 
 from .fd import numeric_gradient
@@ -151,3 +152,18 @@ def test_position_embedding_refuses_long_or_wrong_inputs() -> None:
         layer.forward(tt.zeros((1, 2, 3), np.float64))
     with pytest.raises(tt.TypedTensorError, match="max_len"):
         PositionEmbedding(0, 3)
+
+
+def test_blas_threads_limits_openblas_inside_the_context_only() -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas() -> list[int]:
+        return [int(info["num_threads"]) for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
+
+    before = blas()
+    assert before  # NumPy's OpenBLAS is loaded
+    with blas_threads(1):
+        assert blas() == [1] * len(before)
+    assert blas() == before
+    with blas_threads(0):  # 0: OpenBLAS's own default, untouched
+        assert blas() == before

@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
 from typedtensor import distributed as dist
-from typedtensor.examples._report import ProgressBar, pyplot
+from typedtensor.examples._common import ProgressBar, pyplot
 
 B = TypeVar("B", bound=int)
 C = TypeVar("C", bound=int)

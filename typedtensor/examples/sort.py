@@ -20,6 +20,10 @@ and predicts the next answer token. The run:
    accuracy, or the run fails);
 5. writes a loss/accuracy plot (PNG).
 
+NumPy's BLAS runs one thread during the run (``--blas-threads``; through threadpoolctl, which the
+examples extra installs): the model's matrices are small, and on a busy 2-core machine a second
+OpenBLAS thread made a training step about 6 times slower.
+
 The checkpoint and the plot go to ``--out`` (default ``sort-output`` in the current directory, which
 the repository's .gitignore lists); the run prints both paths.
 
@@ -45,8 +49,8 @@ from numpy.typing import NDArray
 
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
+from typedtensor.examples._common import ProgressBar, blas_threads, pyplot
 from typedtensor.examples._positions import PositionEmbedding
-from typedtensor.examples._report import ProgressBar, pyplot
 
 B = TypeVar("B", bound=int)
 T = TypeVar("T", bound=int)
@@ -270,9 +274,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         help="where the checkpoint and plot go (default: sort-output in the current directory)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or evaluation lines")
+    parser.add_argument(
+        "--blas-threads", type=int, default=1, help="NumPy's BLAS threads during the run (default 1; 0: its default)"
+    )
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.batch_size < 1 or args.held_out < 1 or args.evals < 1:
-        parser.error("--steps, --batch-size, --held-out and --evals must be >= 1")
+    if args.steps < 1 or args.batch_size < 1 or args.held_out < 1 or args.evals < 1 or args.blas_threads < 0:
+        parser.error("--steps, --batch-size, --held-out and --evals must be >= 1, --blas-threads >= 0")
+    with blas_threads(args.blas_threads):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> dict[str, float]:
     start = time.perf_counter()
     test = held_out(args.held_out, args.seed)
     print(
