@@ -3,9 +3,9 @@
     python -m bench.transformer_step [--repeat N] [--batch B] [--generate-repeat N]
 
 The network is ``typedtensor.examples.sort.SortNet`` at the demo's size (token and position embeddings
-of 48, two causal pre-norm ``nn.TransformerBlock``s of 4 heads with a GELU MLP of 192, a final
+of 48, two causal pre-norm ``nn.TransformerBlock``s of 4 heads with a tanh-GELU MLP of 192, a final
 LayerNorm, a linear head to 10 tokens) and the same network in PyTorch (``nn.Embedding`` twice,
-``nn.TransformerEncoderLayer(48, 4, 192, dropout=0, activation="gelu", batch_first=True,
+``nn.TransformerEncoderLayer(48, 4, 192, dropout=0, activation=gelu(approximate="tanh"), batch_first=True,
 norm_first=True)`` twice with a causal mask, ``nn.LayerNorm``, ``nn.Linear``) holding the same weights
 (PyTorch's names are ours, so the state_dict copies key by key). A training step is: zero the
 gradients, forward on (batch, 19) tokens, the cross-entropy of the 10 answer positions, backward, Adam
@@ -23,6 +23,7 @@ are unset for this process before NumPy is imported (the run prints what it unse
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import platform
@@ -72,10 +73,9 @@ def theirs(torch: Any, model: sort.SortNet[Any], rows: Any, test: Any) -> dict[s
     tn = torch.nn
     dim, heads, layers = model.dim, model.blocks[0].num_heads, len(model.blocks)
 
+    gelu = functools.partial(torch.nn.functional.gelu, approximate="tanh")  # the demo's (and minGPT's) GELU
     blocks = [
-        tn.TransformerEncoderLayer(
-            dim, heads, 4 * dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
-        )
+        tn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, activation=gelu, batch_first=True, norm_first=True)
         for _ in range(layers)
     ]
     net = tn.ModuleDict(  # the state_dict keys are SortNet's
