@@ -453,6 +453,10 @@ CASES = [
         error="transpose: dim1=4 is out of range for shape (8, 3, 32, 32) (rank 4): expected -4 <= dim < 4",
         params="x: X",
     ),
+    Case("transpose_int_target", "y: XI = x.transpose(1, 2)\nreveal_type(y)", "(int, int, int, int)", params="x: X"),
+    Case("transpose_int_return", "return x.transpose(-1, 0)", params="x: X", returns="XI"),
+    Case("tril_keeps_the_shape", "reveal_type(x.tril(1))", "(8, 3, 32, 32)", params="x: X"),
+    Case("triu_bool_ones", "reveal_type(tt.ones((4, 6), np.bool_).triu(1))", "(4, 6)", contains="numpy.bool"),
     Case(
         "transpose_unknown_rank",
         "reveal_type(u.transpose(1, 2))",
