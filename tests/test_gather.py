@@ -134,3 +134,18 @@ def test_shapes_that_do_not_fit(checks: bool) -> None:
             tt.gather(x, 1, tt.tensor(np.zeros((1, 2), np.int64), np.int64))  # torch would read x[:1]
         with pytest.raises(tt.ShapeError, match="axis 2 is out of range"):
             x.take_along_axis(tt.tensor(np.zeros((2, 1), np.int64), np.int64), 2)
+
+
+@pytest.mark.parametrize("checks", [True, False])
+def test_masks_and_integer_tensors_are_gathered_too(checks: bool) -> None:
+    """take_along_axis/gather move values, so a bool mask and an integer tensor are read like floats."""
+    data = np.arange(12).reshape(3, 4)
+    idx = np.array([[3, 0], [1, 1], [0, 2]])
+    with tt.checks(checks):
+        picked = tt.tensor(data % 2 == 0).take_along_axis(tt.tensor(idx, np.int64), 1)
+        assert picked.dtype == np.bool_
+        np.testing.assert_array_equal(picked.numpy(), np.take_along_axis(data % 2 == 0, idx, 1))
+        ints = tt.gather(tt.tensor(data, np.int64).leaky_trace(), 1, tt.tensor(idx, np.int64))
+        assert ints.dtype == np.int64
+        assert ints.traced
+        np.testing.assert_array_equal(ints.numpy(), np.take_along_axis(data, idx, 1))

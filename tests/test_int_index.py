@@ -180,3 +180,19 @@ def test_row_scatter_edge_cases(dtype: type[Any]) -> None:
     w = _w((2, 1), dtype).leaky_trace()
     g = w[tt.tensor(np.ones(4096, np.int64), np.int64)].sum().backward().get(w)
     np.testing.assert_array_equal(g.numpy(), [[0], [4096]])
+
+
+@pytest.mark.parametrize("checks", [True, False])
+def test_masks_and_integer_tensors_are_indexed_too(checks: bool) -> None:
+    """Indexing moves values, so a bool mask and an integer tensor (a lookup table) index like floats."""
+    data = np.arange(12).reshape(3, 4)
+    rows = np.array([2, 0, 2])
+    with tt.checks(checks):
+        mask = tt.tensor(data % 3 == 0)
+        for picked, expected in ((mask[1], data[1] % 3 == 0), (mask[:, ::-2], data[:, ::-2] % 3 == 0),
+                                 (mask[tt.tensor(rows, np.int64)], data[rows] % 3 == 0)):  # fmt: skip
+            assert picked.dtype == np.bool_
+            np.testing.assert_array_equal(picked.numpy(), expected)
+        table = tt.tensor(data, np.int64)
+        np.testing.assert_array_equal(table[tt.tensor(rows, np.int32)].numpy(), data[rows])
+        np.testing.assert_array_equal(table[mask].numpy(), data[data % 3 == 0])

@@ -137,3 +137,17 @@ def test_split_sizes_numpy_integers() -> None:
     assert [c.shape for c in _x((5,)).split(two)] == [(2,), (2,), (1,)]
     parts: tuple[tt.Tensor[Any, Any, Any], ...] = x.chunk(five)
     assert [c.shape for c in parts] == [(1,)] * 5
+
+
+@pytest.mark.parametrize("checks", [True, False])
+def test_masks_and_integer_tensors_split_too(checks: bool) -> None:
+    """split/chunk move values (they never compute), so a bool mask and an integer tensor split as floats do."""
+    data = np.arange(12).reshape(3, 4)
+    with tt.checks(checks):
+        mask = tt.tensor(data % 3 == 0)
+        left, right = mask.chunk(2, axis=1)
+        assert left.dtype == np.bool_
+        np.testing.assert_array_equal(right.numpy(), data[:, 2:] % 3 == 0)
+        parts = tt.tensor(data, np.int32).split([1, 2], axis=0)
+        assert parts[1].dtype == np.int32
+        np.testing.assert_array_equal(parts[1].numpy(), data[1:])

@@ -1118,7 +1118,7 @@ class Tensor(Generic[S, E, T]):
             res = _sh.getitem(self._data, index)
         except (IndexError, ValueError, TypeError) as e:
             raise ShapeError(f"index {index!r} does not fit shape {self._data.shape}: {e}") from None
-        return _apply(res, (self,))
+        return _moved(res, self)
 
 
 if TYPE_CHECKING:
@@ -1360,7 +1360,7 @@ def _split(x: Tensor[Any, Any, Any], sizes: list[int], axis: int) -> tuple[Tenso
     """The chunks of split/chunk: a join recorded on x (when traced), then each chunk as a view of it."""
     join, chunks = _ix.split(x._data, sizes, axis)
     whole = x if x._tape is None else _apply(join, (x,))
-    return tuple(_apply(c, (whole,)) for c in chunks)
+    return tuple(_moved(c, whole) for c in chunks)
 
 
 def _gather(x: Tensor[Any, Any, Any], indices: object, axis: object, what: str, exact: bool) -> Tensor[Any, Any, Any]:
@@ -1368,7 +1368,7 @@ def _gather(x: Tensor[Any, Any, Any], indices: object, axis: object, what: str, 
     idx = _tensor_arg(indices, f"{what}: indices")
     ax = _axis(x, axis, f"{what}: axis")
     _ix.along_indices(x._data.shape, idx._data, ax, what, exact)
-    return _apply(_ix.take_along_axis(x._data, idx._data, ax), (x, idx))
+    return _apply(_ix.take_along_axis(x._data, idx._data, ax), (x, idx), keep_dtype=False)  # moves values
 
 
 def _tensor_index(x: Tensor[Any, Any, Any], index: object) -> Tensor[Any, Any, Any]:
@@ -1390,7 +1390,7 @@ def _tensor_index(x: Tensor[Any, Any, Any], index: object) -> Tensor[Any, Any, A
         res = _ix.advanced(x._data, tuple(plain), len(tensors))
     except (IndexError, ValueError, TypeError) as e:
         raise ShapeError(f"index does not fit shape {x._data.shape}: {e}") from None
-    return _apply(res, (x, *tensors))
+    return _apply(res, (x, *tensors), keep_dtype=False)  # moves values: a mask or integer x too
 
 
 def _operand(x: Tensor[Any, Any, Any], other: Any) -> NDArray[Any] | float:
@@ -1450,8 +1450,9 @@ def _axis(x: Tensor[Any, Any, Any], axis: object, what: str = "axis") -> int:
 
 def _moved(res: Result, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
     """The recorder of the pure shape ops (reshape, broadcast_to, permute, transpose, squeeze, unsqueeze,
-    tril/triu): they move or zero values and never compute with them, so a bool mask and an integer tensor
-    pass (a mask unsqueezed and broadcast for masked_fill); no gradient is ever computed for either."""
+    tril/triu, indexing, split/chunk; take_along_axis and tensor indexing pass ``keep_dtype=False`` likewise):
+    they move or zero values and never compute with them, so a bool mask and an integer tensor pass (a mask
+    unsqueezed and broadcast for masked_fill); no gradient is ever computed for either."""
     return _apply(res, (x,), keep_dtype=False)
 
 
