@@ -1,5 +1,6 @@
 """Bool masks and integer tensors through the pure shape ops (issue 12, Part B): reshape, broadcast_to, permute,
-transpose, squeeze, unsqueeze and tril/triu move values without computing, so they take every dtype (an attention
+transpose, squeeze, unsqueeze, tril/triu, indexing, split, concat and stack move values without computing, so they
+take every dtype (an attention
 mask (T, S) is unsqueezed and broadcast to (B, H, T, S) for masked_fill); ops that compute with the values still
 refuse a bool mask."""
 
@@ -25,6 +26,10 @@ SHAPE_OPS: dict[str, tuple[Op, Op]] = {  # ours, NumPy's
     "squeeze": (lambda t: t.unsqueeze(0).squeeze(0), lambda a: a),
     "tril": (lambda t: t.tril(1), lambda a: np.tril(a, 1)),
     "triu": (lambda t: t.triu(-1), lambda a: np.triu(a, -1)),
+    "index": (lambda t: t[None, :, 1::2], lambda a: a[None, :, 1::2]),
+    "split": (lambda t: t.split(2, 1)[1], lambda a: a[:, 2:4]),
+    "concat": (lambda t: tt.concat((t, t), axis=1), lambda a: np.concatenate((a, a), axis=1)),
+    "stack": (lambda t: tt.stack((t, t), axis=-1), lambda a: np.stack((a, a), axis=-1)),
 }
 DTYPES = [np.bool_, np.int64, np.int32, np.uint8, np.float32]
 

@@ -49,10 +49,11 @@ def concat(
 def concat(tensors: Sequence[Tensor[Any, E, T]], axis: int) -> Tensor[tuple[Any, ...], E, T]: ...
 @checked
 def concat(tensors: Sequence[Tensor[Any, E, Any]], axis: int = 0) -> Tensor[Any, E, Any]:
-    """Join tensors along ``axis`` (typed for axis 0; other axes are checked at run time)."""
+    """Join tensors of one dtype (bool masks and integer tensors too) along ``axis`` (typed for axis 0; other axes
+    are checked at run time)."""
     ax = _axis(_tensor_arg(tensors[0], "concat: item 0"), axis) if tensors else 0
     arrays = _same(tensors, "concat", ax)
-    return _apply(_sh.concat(arrays, ax), tuple(tensors))
+    return _apply(_sh.concat(arrays, ax), tuple(tensors), keep_dtype=False)  # moves values: masks too
 
 
 @overload
@@ -61,13 +62,13 @@ def stack(tensors: Sequence[Tensor[tuple[*Rest], E, T]], axis: Literal[0] = 0) -
 def stack(tensors: Sequence[Tensor[Any, E, T]], axis: int) -> Tensor[tuple[Any, ...], E, T]: ...
 @checked
 def stack(tensors: Sequence[Tensor[Any, E, Any]], axis: int = 0) -> Tensor[Any, E, Any]:
-    """Stack same-shaped tensors along a new ``axis``."""
+    """Stack same-shaped tensors of one dtype (bool masks and integer tensors too) along a new ``axis``."""
     arrays = _same(tensors, "stack", None)
     nd = arrays[0].ndim + 1
     axis = _index(axis, "stack: axis")
     if not -nd <= axis < nd:
         raise ShapeError(f"stack: axis {axis} is out of range for rank-{nd} output")
-    return _apply(_sh.stack(arrays, axis % nd), tuple(tensors))
+    return _apply(_sh.stack(arrays, axis % nd), tuple(tensors), keep_dtype=False)  # one dtype (_same): masks too
 
 
 @overload
