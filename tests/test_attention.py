@@ -399,6 +399,16 @@ def test_input_errors(checks: bool) -> None:
             any_module.forward(x.numpy())
 
 
+def test_a_refused_call_records_nothing() -> None:
+    """A mask of the wrong shape is refused before any op is recorded on the query's tape."""
+    module: Any = nn.MultiHeadAttention(4, 2, dtype=np.float64)
+    xt = tt.zeros((2, 3, 4), dtype=np.float64).trace(module.alloc_grads())
+    before = repr(xt._tape)
+    with tt.checks(False), pytest.raises(tt.ShapeError, match="attn_mask"):
+        module.forward_mut(xt, attn_mask=tt.tensor(np.zeros((3, 5), np.bool_)))
+    assert repr(xt._tape) == before == "OwnedTape(ops=0, used=False)"
+
+
 def test_constructor_errors() -> None:
     with pytest.raises(tt.TypedTensorError, match=r"embed_dim \(10\) must be divisible by num_heads \(3\)"):
         nn.MultiHeadAttention(10, 3)

@@ -271,6 +271,8 @@ class MultiHeadAttention(Module, Generic[D]):
             key = value = query
         q, k, v = (ext.data(ext.tensor_arg(t, _WHERE)) for t in (query, key, value))
         self._check_inputs(q, k, v)
+        # the mask is checked before anything is recorded: a refused call leaves nothing on the tape
+        mask = attention_mask(attn_mask, q.shape[0], q.shape[1], k.shape[1], self.causal, _WHERE)
         heads, dh = self.num_heads, self.head_dim
         w = ext.data(weight)
         b = None if bias is None else ext.data(bias)
@@ -278,7 +280,6 @@ class MultiHeadAttention(Module, Generic[D]):
             split_heads(ext.record((x, weight, bias, query), *project(data, w, b, i)), heads, dh)
             for i, (x, data) in enumerate(((query, q), (key, k), (value, v)))
         ]
-        mask = attention_mask(attn_mask, q.shape[0], q.shape[1], k.shape[1], self.causal, _WHERE)
         qh, kh, vh = (ext.data(p) for p in parts)
         keep = self._dropout_factors((*qh.shape[:3], kh.shape[2]), qh.dtype) if training and self.dropout else None
         heads_out = ext.record((parts[0], parts[1], parts[2]), *attend(qh, kh, vh, mask, keep))
