@@ -163,6 +163,20 @@ def test_errors(checks: bool) -> None:
         nn.TransformerBlock(8, 2, dropout=2.0)
 
 
+def test_a_refused_call_records_nothing() -> None:
+    """A wrong mask, width or tape is refused before the first LayerNorm records on x's tape."""
+    block: Any = nn.TransformerBlock(4, 2, dtype=np.float64)
+    xt = tt.zeros((2, 3, 4), dtype=np.float64).trace(block.alloc_grads())
+    with tt.checks(False):
+        with pytest.raises(tt.ShapeError, match="attn_mask"):
+            block.forward_mut(xt, tt.tensor(np.zeros((3, 5), np.bool_)))
+        with pytest.raises(tt.TapeError, match="inference"):
+            block.forward(xt)
+    assert repr(xt._tape) == "OwnedTape(ops=0, used=False)"
+    with tt.checks(False), pytest.raises(tt.ShapeError, match=r"expected input \(B, T, 4\)"):
+        block.forward(tt.zeros((3, 4), dtype=np.float64))
+
+
 def test_pytorch_state_dict_loads_both_ways() -> None:
     torch: Any = pytest.importorskip("torch", reason="the live PyTorch comparison needs torch")
     torch.manual_seed(0)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 import numpy as np
 
 from .. import extend as ext
+from .._errors import ShapeError, TapeError
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
 from ._activation import GELU
@@ -21,7 +22,7 @@ from ._dropout import Dropout
 from ._layernorm import LayerNorm
 from ._linear import Linear
 from ._module import Module
-from ._sdpa import AttnMask
+from ._sdpa import AttnMask, attention_mask
 
 __all__ = ["TransformerBlock"]
 
@@ -108,6 +109,7 @@ class TransformerBlock(Module, Generic[D]):
         attn_mask: AttnMask[B, T, T] | None = None,
     ) -> Tensor[tuple[B, T, D], E, NoneTape]:
         """Inference (no dropout): x (B, T, D) through the attention and the MLP, each with its residual."""
+        self._check_call(x, attn_mask, training=False)
         h = x + self.self_attn.forward(self.norm1.forward(x), attn_mask=attn_mask)
         hidden = self.activation.forward(self.linear1.forward(self.norm2.forward(h)))
         return h + self.linear2.forward(hidden)
@@ -118,10 +120,27 @@ class TransformerBlock(Module, Generic[D]):
         attn_mask: AttnMask[B, T, T] | None = None,
     ) -> Tensor[tuple[B, T, D], E, OwnedTape]:
         """Training: as ``forward``, with the dropouts; x must be traced."""
+        self._check_call(x, attn_mask, training=True)
         a = self.self_attn.forward_mut(self.norm1.forward_mut(x), attn_mask=attn_mask)
         h = x + _drop(self.dropout1, a)
         hidden = _drop(self.dropout, self.activation.forward_mut(self.linear1.forward_mut(self.norm2.forward_mut(h))))
         return h + _drop(self.dropout2, self.linear2.forward_mut(hidden))
+
+    def _check_call(self, x: Tensor[Any, Any, Any], attn_mask: Tensor[Any, Any, Any] | None, training: bool) -> None:
+        """Refuse a wrong tape, shape or mask before the first sub-layer records anything on x's tape."""
+        method = "forward_mut" if training else "forward"
+        if ext.tensor_arg(x, f"{_WHERE}.{method}").traced != training:
+            raise TapeError(
+                f"{_WHERE}.forward_mut is a training step and takes a traced tensor: x.trace(grads) (use forward for "
+                "inference)"
+                if training
+                else f"{_WHERE}.forward is inference and takes an untraced tensor; for a training step call "
+                "forward_mut (or pass x.detach() to run inference on these values)"
+            )
+        shape = ext.data(x).shape
+        if len(shape) != 3 or shape[-1] != self.dim:
+            raise ShapeError(f"{_WHERE}: expected input (B, T, {self.dim}) (batch_first), got shape {shape}")
+        attention_mask(attn_mask, shape[0], shape[1], shape[1], False, _WHERE)
 
 
 def _drop(dropout: Dropout, x: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]:
