@@ -123,8 +123,10 @@ def tensor(data: ArrayLike, dtype: object = None) -> Tensor[Any, Any, NoneTape]:
     """A tensor holding a copy of ``data``.
 
     ``dtype`` None keeps a float or bool NumPy array's dtype and makes anything else (Python numbers and
-    lists, integer arrays, NumPy scalars) float32, PyTorch's default. An integer ``dtype``
-    (``np.int64``) makes an integer tensor, e.g. class labels; integer tensors are never traced. The shape is known at run time
+    lists, integer arrays, NumPy scalars) float32, PyTorch's default float dtype (``torch.tensor([0, 2])``
+    would be int64: here an integer tensor is asked for). An integer ``dtype`` (``np.int64``) makes an
+    integer tensor: class labels, token ids, gather indices; it may be traced (``ids.trace(grads)``) to
+    carry a tape into a model, and never gets a gradient itself. The shape is known at run time
     (``tuple[Any, ...]``): annotate the target or ``realize`` it to get constant dims checked.
     """
     if isinstance(data, Tensor):
