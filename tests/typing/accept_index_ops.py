@@ -62,9 +62,9 @@ assert_type(w[ids], Tensor[tuple[int, L[5], L[8]], F32, NoneTape])
 assert_type(w[flat], Tensor[tuple[int, L[8]], F32, NoneTape])
 assert_type(w[ids.leaky_trace()], Tensor[tuple[int, L[5], L[8]], F32, OwnedTape])
 assert_type(w.leaky_trace()[ids], Tensor[tuple[int, L[5], L[8]], F32, OwnedTape])
-# other positions and mixed indices: the shape is NumPy's to compute
-assert_type(w[:, flat], Tensor[tuple[Any, ...], F32, NoneTape])
-assert_type(w[flat, 1:], Tensor[tuple[Any, ...], F32, NoneTape])
+# other positions and mixed indices: the shape is NumPy's to compute (the plugin does: see the end)
+assert_type(w[:, flat], Tensor[tuple[Any, ...], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(w[flat, 1:], Tensor[tuple[Any, ...], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
 # a bool mask of the tensor's shape picks its true elements
 mask = w > 0.0
 assert_type(w[mask], Tensor[tuple[int], F32, NoneTape])
@@ -85,3 +85,15 @@ assert_type(x.take_along_axis(row, -1), Tensor[tuple[int, L[3]], F32, NoneTape])
 
 def pick(logits: Tensor[tuple[B, L[6]], F32, OwnedTape], ids: Tensor[tuple[B, L[2]], np.int64, NoneTape]) -> None:
     assert_type(logits.take_along_axis(ids, 1), Tensor[tuple[B, L[2]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+
+
+# with the plugin an index tensor's dims take the place of the axis it reads, and a mask's count is int
+cube: Tensor[tuple[L[10], L[8], L[3]], F32, NoneTape] = tt.zeros((10, 8, 3))
+ids3: Tensor[tuple[int, L[5], L[7]], np.int64, NoneTape] = tt.tensor(np.zeros((2, 5, 7)), np.int64)
+plane: Tensor[tuple[L[10], L[8]], np.bool_, NoneTape] = tt.zeros((10, 8), np.bool_)
+assert_type(cube[ids3], Tensor[tuple[int, L[5], L[7], L[8], L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(cube[:, flat], Tensor[tuple[L[10], int, L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(cube[..., ids3], Tensor[tuple[L[10], L[8], int, L[5], L[7]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(cube[plane], Tensor[tuple[int, L[3]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+# an int beside an index tensor is an advanced index too (NumPy may move the dims to the front): not computed
+assert_type(cube[0, :, ids3], Tensor[tuple[Any, ...], F32, NoneTape])

@@ -46,6 +46,10 @@ flat: Tensor[tuple[int], np.int64, NoneTape] = tt.tensor(np.zeros((4,)), np.int6
 x.take_along_axis(flat, 1)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
 three: Tensor[tuple[L[2], L[3]], np.int64, NoneTape] = tt.tensor(np.zeros((2, 3)), np.int64)
 x.take_along_axis(three, 0)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
+# a mask of another shape than the dims it reads (the plugin; the run time refuses it too)
+cube: Tensor[tuple[L[10], L[8], L[3]], F32, NoneTape] = tt.zeros((10, 8, 3))
+narrow: Tensor[tuple[L[10], L[4]], np.bool_, NoneTape] = tt.zeros((10, 4), np.bool_)
+cube[narrow]  # type: ignore[type-var, index, unused-ignore]  # reject: mypy+plugin
 # a length that does not divide (the plugin knows L[7]; the others see Div[...] as Any, run time refuses it)
 x7.chunk(3, axis=-1)  # type: ignore[tt-shape, unused-ignore]  # reject: mypy+plugin
 

@@ -6,6 +6,9 @@
 - ``split(sizes)`` with a list or tuple display of literal sizes: a tuple of that many tensors, each with its
   Literal size; ``split(n)`` of a known length: its chunks' Literal sizes (the last one smaller). Sizes that do
   not sum to a known length, or a size below 1, are errors as at run time.
+- ``x[ids]`` and ``x[mask]`` among basic indices (``typedtensor._mypy.ops.getitem``): an integer tensor's dims
+  take the place of the axis it reads, a bool tensor reads as many axes as it has dims and leaves one ``int``
+  (its count of True); a mask dim that differs from a known dim it reads is an error.
 - ``take_along_axis(indices, axis)``: NumPy's broadcast of the other dims (a size-1 dim takes the other's, a
   Literal beats ``int``), the indices' dim on the axis; a rank that differs or two known sizes that neither
   equal nor are 1 are errors, as at run time.
@@ -18,7 +21,7 @@ from mypy.plugin import MethodContext
 from mypy.subtypes import is_same_type
 from mypy.types import Instance, TupleType, Type, get_proper_type
 
-from .dims import arg, describe, dim, fail, fold, int_type, literal, refined, shape, value, with_shape
+from .dims import arg, describe, dim, fail, fold, int_type, literal, refined, shape, tensor, value, with_shape
 from .exprs import quotient
 
 
@@ -131,3 +134,41 @@ def take_along_axis(ctx: MethodContext) -> Type:
             return ctx.default_return_type
         out.append(both)
     return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
+
+
+#: An index tensor's kind (True: a bool mask, False: integer positions) and its dims.
+Part = tuple[bool, list[Type]]
+
+
+def tensor_part(t: Type | None) -> Part | None:
+    """An index part typed as an integer or bool tensor of a fixed rank, else None."""
+    inst = tensor(t) if t is not None else None
+    dims = shape(inst) if inst is not None else None
+    if inst is None or dims is None:
+        return None
+    dtype = get_proper_type(inst.args[1])
+    if not isinstance(dtype, Instance):
+        return None
+    if dtype.type.has_base("numpy.integer"):
+        return False, dims
+    if dtype.type.fullname in ("numpy.bool", "numpy.bool_"):
+        return True, dims
+    return None
+
+
+def reads(part: Part | None) -> int:
+    """How many axes of the tensor an index part reads: a mask its rank, everything else one."""
+    return len(part[1]) if part is not None and part[0] else 1
+
+
+def indexed(part: Part, read: list[Type], count: Type) -> list[Type] | str:
+    """The result dims an index tensor gives for the dims ``read`` it indexes, or why it does not fit."""
+    mask, dims = part
+    if not mask:
+        return list(dims)
+    if len(read) != len(dims):
+        return f"a mask of rank {len(dims)} for {len(read)} remaining axes"
+    for m, n in zip(dims, read, strict=True):
+        if dim(m) is not None and dim(n) is not None and dim(m) != dim(n):
+            return f"a mask of shape {describe(dims)} does not match the dims {describe(read)} it reads"
+    return [count]

@@ -56,6 +56,7 @@ from .dims import (
     values,
     with_shape,
 )
+from .index import indexed, reads, tensor_part
 
 
 def _requested(ctx: MethodContext) -> tuple[list[Type], tuple[int | str | None, ...]] | None:
@@ -318,7 +319,8 @@ def _sliced(ctx: MethodContext, d: Type, s: SliceExpr) -> Type | None:
 
 
 def getitem(ctx: MethodContext) -> Type:
-    """Basic indexing with literal ints, slices, None and ``...``; an int out of a known range is an error."""
+    """Basic indexing with literal ints, slices, None and ``...``; an int out of a known range is an error.
+    One integer or bool tensor among them (``w[ids]``, ``x[:, ids]``, ``x[mask]``): ``index.tensor_part``."""
     dims = shape(ctx.type)
     index = ctx.args[0][0] if ctx.args and ctx.args[0] else None
     if dims is None or index is None:
@@ -326,14 +328,27 @@ def getitem(ctx: MethodContext) -> Type:
     items = list(index.items) if isinstance(index, TupleExpr) else [index]
     if sum(isinstance(i, EllipsisExpr) for i in items) > 1:
         return ctx.default_return_type
-    used = sum(not isinstance(i, EllipsisExpr) and not _is_none(i) for i in items)
+    parts = [tensor_part(lookup(ctx.api, i)) for i in items]
+    tensors = sum(p is not None for p in parts)
+    if tensors > 1 or (tensors and any(_int_expr(i) is not None for i in items)):
+        return ctx.default_return_type  # several advanced indices (an int counts): NumPy may move dims to the front
+    used = sum(
+        reads(p) for i, p in zip(items, parts, strict=True) if not isinstance(i, EllipsisExpr) and not _is_none(i)
+    )
     if used > len(dims):
         fail(ctx, f"index: {used} indices for shape {describe(dims)} (rank {len(dims)})")
         return ctx.default_return_type
     out: list[Type] = []
     axis = 0
-    for item in items:
-        if isinstance(item, EllipsisExpr):
+    for item, part in zip(items, parts, strict=True):
+        if part is not None:
+            got = indexed(part, dims[axis : axis + reads(part)], int_type(ctx.api))
+            if isinstance(got, str):
+                fail(ctx, f"index: {got} at axis {axis} of shape {describe(dims)}")
+                return ctx.default_return_type
+            out.extend(got)
+            axis += reads(part)
+        elif isinstance(item, EllipsisExpr):
             skip = len(dims) - used
             out.extend(dims[axis : axis + skip])
             axis += skip
