@@ -11,10 +11,11 @@ norm_first=True)`` twice with a causal mask, ``nn.LayerNorm``, ``nn.Linear``) ho
 gradients, forward on (batch, 19) tokens, the cross-entropy of the 10 answer positions, backward, Adam
 update; inference is one forward of that batch (PyTorch: eval mode under ``no_grad``); generation is
 the demo's evaluation, the greedy answers of 1,000 problems (10 forwards of the whole batch, growing
-from 10 to 19 tokens). PyTorch's intra-op threads are the CPUs available; typedtensor is timed with
-NumPy's OpenBLAS at its default pool (as many threads) and at one thread (the demo's
-``--blas-threads 1``, through threadpoolctl). Repeats are interleaved and the median is reported;
-ratio = typedtensor / PyTorch, lower is better.
+from 10 to 19 tokens). Each is timed with as many threads as CPUs (NumPy's OpenBLAS at its default
+pool, ``torch.set_num_threads(CPUs)``) and with one (the demo's ``--blas-threads 1`` through
+threadpoolctl, ``torch.set_num_threads(1)``): on a busy machine the small matrices of this model lose
+far more to waiting for a second thread than they gain. Repeats are interleaved and the median is
+reported; ratio = typedtensor / PyTorch at the same thread count, lower is better.
 
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which some machines here set and which slow NumPy's OpenBLAS,
 are unset for this process before NumPy is imported (the run prints what it unset).
@@ -27,8 +28,8 @@ import functools
 import importlib
 import os
 import platform
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from bench._timing import Case, PreparedCase, median_call_us, median_prepared_us, unset_env
@@ -135,6 +136,17 @@ def _same_logits(torch: Any, model: sort.SortNet[Any], other: dict[str, Any], ro
     return float(np.abs(model.forward(sort.token_ids(rows[:, :-1])).numpy() - pt).max())
 
 
+@contextmanager
+def _torch_threads(torch: Any, threads: int) -> Generator[None]:
+    """PyTorch's intra-op threads set to ``threads`` inside the block."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="sort Transformer: training step, inference and generation vs PyTorch")
     parser.add_argument("--repeat", type=int, default=15)
@@ -148,10 +160,10 @@ def main() -> None:
         print("unset for this process: " + ", ".join(f"{k}={v}" for k, v in UNSET.items()) + " before importing numpy")
     # the weights are copied before any step changes them (the steps below train both models alike)
     mine = ours(args.batch)
-    one: Callable[[], AbstractContextManager[object]] = lambda: blas_threads(1)  # noqa: E731 (the demo's setting)
+    contexts: list[Callable[[], AbstractContextManager[object]]] = [nullcontext, lambda: blas_threads(1)]
     namespace: dict[str, object] = {"tt_step": mine["step"], "tt_infer": mine["infer"]}
-    cases = [Case(f"tt_{name}()", context=context) for name in ("step", "infer") for context in (nullcontext, one)]
-    generators = [PreparedCase(lambda: mine["generate"]), PreparedCase(lambda: mine["generate"], one)]
+    cases = [Case(f"tt_{name}()", context=context) for name in ("step", "infer") for context in contexts]
+    generators = [PreparedCase(lambda: mine["generate"], context) for context in contexts]
     try:
         torch: Any = importlib.import_module("torch")
     except ImportError:
@@ -159,24 +171,36 @@ def main() -> None:
         print("torch is not installed (pip install torch==2.13.0): typedtensor times only")
     if torch is not None:
         torch.set_num_threads(CPUS)
-        print(f"torch {torch.__version__} with {torch.get_num_threads()} threads")
+        print(f"torch {torch.__version__}")
         other = theirs(torch, mine["model"], mine["rows"], mine["test"])
         print(f"same weights: largest logit difference {_same_logits(torch, mine['model'], other, mine['rows']):.1e}")
         namespace |= {"pt_step": other["step"], "pt_infer": other["infer"]}
-        cases += [Case("pt_step()"), Case("pt_infer()")]
-        generators.append(PreparedCase(lambda: other["generate"]))
+        torch_contexts: list[Callable[[], AbstractContextManager[object]]] = [
+            lambda: _torch_threads(torch, CPUS),
+            lambda: _torch_threads(torch, 1),
+        ]
+        cases += [Case(f"pt_{name}()", context=context) for name in ("step", "infer") for context in torch_contexts]
+        generators += [PreparedCase(lambda: other["generate"], context) for context in torch_contexts]
     times = median_call_us(cases, namespace, repeat=args.repeat, target_s=0.1)
     gen = median_prepared_us(generators, calls=1, repeat=args.generate_repeat)
     print(f"\nbatch {args.batch} x {sort.CONTEXT} tokens, median of {args.repeat} interleaved repeats (ms per call);")
     print(f"generation: {PROBLEMS} problems x {sort.LENGTH} tokens, median of {args.generate_repeat}")
-    print(f"typedtensor with OpenBLAS's default threads ({CPUS}) and with 1 (the demo's --blas-threads)")
-    print(f"{'':12} {'tt default':>11} {'tt 1 thread':>12} {'PyTorch':>10} {'ratio':>7} {'ratio 1':>8}")
-    table = [("train step", times[0], times[1]), ("inference", times[2], times[3]), ("generation", gen[0], gen[1])]
-    for i, (name, default_us, single_us) in enumerate(table):
-        line = f"{name:12} {default_us / 1e3:11.3f} {single_us / 1e3:12.3f}"
+    print(f"{CPUS} threads: OpenBLAS's default pool and torch.set_num_threads({CPUS}); 1: the demo's --blas-threads 1")
+    header = f"{'':12} {f'tt {CPUS} thr':>11} {'tt 1 thr':>10}"
+    if torch is not None:
+        header += f" {f'torch {CPUS} thr':>12} {'torch 1 thr':>12} {f'ratio {CPUS}':>8} {'ratio 1':>8}"
+    print(header)
+    # per row: typedtensor (CPUS threads, 1 thread) and PyTorch (CPUS threads, 1 thread), in microseconds
+    rows = [
+        ("train step", times[0:2], times[4:6]),
+        ("inference", times[2:4], times[6:8]),
+        ("generation", gen[0:2], gen[2:4]),
+    ]
+    for name, mine_us, theirs_us in rows:
+        line = f"{name:12} {mine_us[0] / 1e3:11.3f} {mine_us[1] / 1e3:10.3f}"
         if torch is not None:
-            theirs_us = (times[4], times[5], gen[2])[i]
-            line += f" {theirs_us / 1e3:10.3f} {default_us / theirs_us:6.2f}x {single_us / theirs_us:7.2f}x"
+            line += f" {theirs_us[0] / 1e3:12.3f} {theirs_us[1] / 1e3:12.3f}"
+            line += f" {mine_us[0] / theirs_us[0]:7.2f}x {mine_us[1] / theirs_us[1]:7.2f}x"
         print(line)
 
 
