@@ -200,7 +200,10 @@ class MultiHeadAttention(Module, Generic[D]):
         value: Tensor[tuple[B, S, D], E, NoneTape] | None = None,
         attn_mask: AttnMask[B, T, S] | None = None,
     ) -> Tensor[tuple[B, T, D], E, NoneTape]:
-        """Inference: the queries (B, T, D) attend over key/value (B, S, D), or over themselves when both are None."""
+        """Inference: the queries (B, T, D) attend over key/value (B, S, D), or over themselves when both are None.
+
+        Returns the output only (PyTorch's ``(output, weights)`` with ``need_weights=False``, without the tuple).
+        """
         if ext.tensor_arg(query, f"{_WHERE}.forward").traced:
             raise TapeError(
                 f"{_WHERE}.forward is inference and takes untraced tensors; for a training step call forward_mut "
