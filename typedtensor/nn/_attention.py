@@ -202,7 +202,7 @@ class MultiHeadAttention(Module, Generic[D]):
     ) -> Tensor[tuple[B, T, D], E, NoneTape]:
         """Inference: the queries (B, T, D) attend over key/value (B, S, D), or over themselves when both are None.
 
-        Returns the output only (PyTorch's ``(output, weights)`` with ``need_weights=False``, without the tuple).
+        Returns the output alone, not PyTorch's ``(output, attention weights)`` pair.
         """
         if ext.tensor_arg(query, f"{_WHERE}.forward").traced:
             raise TapeError(
