@@ -1,8 +1,8 @@
 """Index kernels: split/chunk, take_along_axis (gather) and indexing by integer or bool arrays.
 
-The gradients scatter back with accumulation: a position read twice gets both upstream values. The
-scatter of take_along_axis and of ``w[ids]`` is one 1-D ``np.add.at`` over the flat positions of the input,
-in the input's dtype (float16 summed in float32): with matching dtypes NumPy 2.4 takes its fast path, on
+The gradients scatter back with accumulation: a position read twice gets both upstream values. Every
+scatter here is one 1-D ``np.add.at`` over the flat positions of the input (``scatter_add``), in the input's
+dtype (float16 summed in float32): with matching dtypes NumPy 2.4 takes its fast path, on
 these 2 cores 8x faster than ``np.bincount`` for a (4096, 512) gather of 64 per row and 18x faster than
 ``np.add.at`` with a tuple of index arrays; 5.7x faster than ``np.add.at`` by rows for 640 ids into 10 or
 1000 rows of 64, 2x into 50,000 rows of 256.
