@@ -11,22 +11,10 @@ import numpy as np
 import pytest
 
 import typedtensor as tt
+from tests.layouts import layouts
 
 DTYPES = [np.float16, np.float32, np.float64]
 RANK4 = (2, 3, 4, 5)
-
-
-def _layouts(shape: tuple[int, ...]) -> dict[str, np.ndarray[Any, Any]]:
-    """The same values of ``shape`` as a C array, an F array, a strided view and a negative-stride view."""
-    base = np.arange(float(np.prod(shape))).reshape(shape)
-    wide = np.zeros((*shape[:-1], 2 * shape[-1]))
-    wide[..., ::2] = base
-    return {
-        "C": base,
-        "F": np.asfortranarray(base),
-        "strided": wide[..., ::2],
-        "negative": np.ascontiguousarray(base[::-1])[::-1],
-    }
 
 
 PAIRS = [(a, b) for a in range(-4, 4) for b in range(-4, 4)]
@@ -51,10 +39,10 @@ def test_matches_torch_live(dim0: int, dim1: int) -> None:
     np.testing.assert_array_equal(ours, theirs)
 
 
-@pytest.mark.parametrize("layout", ["C", "F", "strided", "negative"])
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "negative", "broadcast"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_every_layout_and_dtype(layout: str, dtype: type[Any]) -> None:
-    data = _layouts((3, 4, 5))[layout].astype(dtype)
+    data = layouts(np.arange(60.0).reshape(3, 4, 5).astype(dtype))[layout]
     y = tt.tensor(data, dtype).transpose(0, 2)
     assert y.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(y.numpy(), np.swapaxes(data, 0, 2))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import typedtensor as tt
+from tests.layouts import layouts
 
 DTYPES = [np.float16, np.float32, np.float64, np.int64, np.int32, np.uint8, np.bool_]
 DIAGONALS = [-4, -2, -1, 0, 1, 2, 5]
@@ -20,19 +21,6 @@ DIAGONALS = [-4, -2, -1, 0, 1, 2, 5]
 def _values(shape: tuple[int, ...], dtype: type[Any]) -> np.ndarray[Any, Any]:
     x = np.random.default_rng(0).integers(1, 9, size=shape)
     return (x % 2 == 1) if dtype is np.bool_ else x.astype(dtype)
-
-
-def _layouts(x: np.ndarray[Any, Any]) -> dict[str, np.ndarray[Any, Any]]:
-    """``x``'s values as a C array, an F array, a strided view, a negative-stride view, a zero-stride broadcast."""
-    wide = np.zeros((*x.shape[:-1], 2 * x.shape[-1]), x.dtype)
-    wide[..., ::2] = x
-    return {
-        "C": x,
-        "F": np.asfortranarray(x),
-        "strided": wide[..., ::2],
-        "negative": np.ascontiguousarray(x[::-1])[::-1],
-        "broadcast": np.broadcast_to(x[..., :1, :], x.shape),
-    }
 
 
 def _torch_dtype(torch: Any, dtype: type[Any]) -> Any:
@@ -57,7 +45,7 @@ def test_matches_torch_live(op: str, dtype: type[Any], shape: tuple[int, ...]) -
 @pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
 def test_every_layout(layout: str, dtype: type[Any]) -> None:
     x = _values((2, 4, 5), dtype)
-    data = _layouts(x)[layout]
+    data = layouts(x)[layout]
     for k in (-1, 0, 2):
         np.testing.assert_array_equal(tt.tensor(data, dtype).tril(k).numpy(), np.tril(data, k))
         np.testing.assert_array_equal(tt.tensor(data, dtype).triu(k).numpy(), np.triu(data, k))
