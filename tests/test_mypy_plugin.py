@@ -453,6 +453,12 @@ CASES = [
         error="transpose: dim1=4 is out of range for shape (8, 3, 32, 32) (rank 4): expected -4 <= dim < 4",
         params="x: X",
     ),
+    Case(
+        "permute_rank5_in_matmul",
+        "reveal_type(z @ z.permute((0, 1, 2, 4, 3)))",
+        "(2, 3, 4, 5, 5)",
+        params="z: Tensor[tuple[L[2], L[3], L[4], L[5], L[6]], F32, NoneTape]",
+    ),
     Case("transpose_int_target", "y: XI = x.transpose(1, 2)\nreveal_type(y)", "(int, int, int, int)", params="x: X"),
     Case("transpose_int_return", "return x.transpose(-1, 0)", params="x: X", returns="XI"),
     Case("tril_keeps_the_shape", "reveal_type(x.tril(1))", "(8, 3, 32, 32)", params="x: X"),
