@@ -254,7 +254,7 @@ def refined(ctx: Ctx, t: Type, relaxed: bool = False) -> Type:
     either way and the computed type makes the better message.
     """
     raw = _context(ctx.api)
-    if raw is None:
+    if raw is None or _other_rank(t, ctx.default_return_type, raw):
         return t
     t = _unsolved(t, ctx.default_return_type, raw)
     context = erase_typevars(raw)
@@ -269,6 +269,19 @@ def refined(ctx: Ctx, t: Type, relaxed: bool = False) -> Type:
     if not is_subtype(default, context) or (relaxed and _contradicts(default, t)):
         return t  # relaxed: the argument met relax_shape's tuple[int, ...], S2 came from the context
     return default
+
+
+def _other_rank(t: Type, default: Type, context: Type) -> bool:
+    """Whether the declared result has no fixed rank (``tuple[Any, ...]``: a rank-5 permute, ``squeeze(2)``,
+    ``sum(2)``) and the context asks for a fixed rank other than the computed one.
+
+    mypy tries the overloads of an enclosing call by inferring this call in each parameter's context (``a @
+    c.squeeze(2)`` in the vector overload's ``Tensor[tuple[K], ...]``): the declared result fits any context, so
+    yielding to it would make the wrong overload match, with a wrong result. The computed rank is kept (a
+    context of another rank is a mistake either way).
+    """
+    computed, wanted = shape(t), shape(context)
+    return computed is not None and wanted is not None and shape(default) is None and len(computed) != len(wanted)
 
 
 def yielding_signature(ctx: FunctionSigContext | MethodSigContext) -> FunctionLike:

@@ -38,7 +38,6 @@ from mypy.types import (
 
 from .dims import (
     Ctx,
-    _context,
     arg,
     describe,
     dim,
@@ -136,7 +135,7 @@ def permute(ctx: MethodContext) -> Type:
     if sorted(a % nd if -nd <= a < nd else a for a in order) != list(range(nd)):
         fail(ctx, f"permute: axes {tuple(order)} are not a permutation of range({nd}) for shape {describe(dims)}")
         return ctx.default_return_type
-    return _moved(ctx, with_shape(ctx.api, ctx.default_return_type, [dims[a % nd] for a in order]))
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, [dims[a % nd] for a in order]))
 
 
 def transpose(ctx: MethodContext) -> Type:
@@ -161,23 +160,7 @@ def transpose(ctx: MethodContext) -> Type:
         picked.append(a % nd)
     out = list(dims)
     out[picked[0]], out[picked[1]] = dims[picked[1]], dims[picked[0]]
-    return _moved(ctx, with_shape(ctx.api, ctx.default_return_type, out))
-
-
-def _moved(ctx: MethodContext, t: Type) -> Type:
-    """``refined(ctx, t)`` for permute/transpose, except where the declared result has no fixed rank (a rank-5
-    permute's ``tuple[Any, ...]``) and the call's context asks for another fixed rank: mypy tries the overloads
-    of an enclosing call by inferring this one in each parameter's context (``q @ k.permute((0, 1, 2, 4, 3))``
-    in the vector overload's ``Tensor[tuple[K], ...]``), and the declared result, which fits any context, would
-    make the wrong overload match. The computed rank is kept there (a context of another rank is a mistake
-    either way)."""
-    raw = _context(ctx.api)
-    context = shape(raw) if raw is not None else None
-    if context is not None and shape(ctx.default_return_type) is None:
-        computed = shape(t)
-        if computed is not None and len(computed) != len(context):
-            return t
-    return refined(ctx, t)
+    return refined(ctx, with_shape(ctx.api, ctx.default_return_type, out))
 
 
 def _is_literal_param(t: Type) -> bool:
