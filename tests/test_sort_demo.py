@@ -144,14 +144,35 @@ def test_position_embedding_adds_rows_and_their_gradient_sums_over_the_batch() -
     np.testing.assert_array_equal(g16[:4], np.full((4, 3), 2.0, np.float16))
 
 
-def test_position_embedding_refuses_long_or_wrong_inputs() -> None:
+@pytest.mark.parametrize("checks", [True, False])
+def test_position_embedding_refuses_long_or_wrong_inputs(checks: bool) -> None:
     layer = PositionEmbedding(5, 3, seed=0)
-    with pytest.raises(ShapeError, match=r"T <= 5, got shape \(1, 6, 3\)"):
-        layer.forward(tt.zeros((1, 6, 3)))
-    with pytest.raises(DTypeError, match="float32"):
-        layer.forward(tt.zeros((1, 2, 3), np.float64))
-    with pytest.raises(tt.TypedTensorError, match="max_len"):
-        PositionEmbedding(0, 3)
+    with tt.checks(checks):
+        with pytest.raises(ShapeError, match=r"T <= 5, got shape \(1, 6, 3\)"):
+            layer.forward(tt.zeros((1, 6, 3)))
+        with pytest.raises(ShapeError):  # the features must be the table's (a CheckError naming D when checked)
+            layer.forward(tt.zeros((1, 2, 4)))
+        with pytest.raises(DTypeError, match="float32"):
+            layer.forward(tt.zeros((1, 2, 3), np.float64))
+        with pytest.raises(tt.TypedTensorError, match="max_len"):
+            PositionEmbedding(0, 3)
+
+
+def test_position_embedding_reads_every_layout() -> None:
+    layer = PositionEmbedding[L[6], L[4]](6, 4, seed=1)
+    w = ext.data(layer.weight)
+    base = np.random.default_rng(3).standard_normal((3, 10, 8)).astype(np.float32)
+    layouts = {
+        "C": np.ascontiguousarray(base[:, :5, :4]),
+        "F": np.asfortranarray(base[:, :5, :4]),
+        "strided": base[:, ::2, ::2],
+        "negative strides": base[::-1, 5:0:-1, 3::-1],
+    }
+    for name, x in layouts.items():
+        xt: Tensor[tuple[L[3], L[5], L[4]], np.float32, NoneTape] = ext.wrap(x).realize((3, 5, 4))  # not copied
+        assert ext.data(xt).strides == x.strides
+        y = layer.forward(xt)
+        np.testing.assert_array_equal(y.numpy(), x + w[:5], err_msg=name)
 
 
 def test_blas_threads_limits_openblas_inside_the_context_only() -> None:
