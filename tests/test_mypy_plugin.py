@@ -465,6 +465,18 @@ CASES = [
         "(2, 3, 5)",
         params="a: Tensor[tuple[L[2], L[3], L[4]], F32, NoneTape], c: Tensor[tuple[L[2], L[4], L[1], L[5]], F32, NoneTape]",
     ),
+    Case(
+        "sum_other_axis_in_matmul",
+        "reveal_type(a @ x.sum(2))",
+        "(2, 3, 5)",
+        params="a: Tensor[tuple[L[2], L[3], L[4]], F32, NoneTape], x: Tensor[tuple[L[2], L[4], L[9], L[5]], F32, NoneTape]",
+    ),
+    Case(
+        "index_other_axis_in_matmul",
+        "reveal_type(a @ x[:, :, 0])",
+        "(2, 3, 5)",
+        params="a: Tensor[tuple[L[2], L[3], L[4]], F32, NoneTape], x: Tensor[tuple[L[2], L[4], L[9], L[5]], F32, NoneTape]",
+    ),
     Case("transpose_int_target", "y: XI = x.transpose(1, 2)\nreveal_type(y)", "(int, int, int, int)", params="x: X"),
     Case("transpose_int_return", "return x.transpose(-1, 0)", params="x: X", returns="XI"),
     Case("tril_keeps_the_shape", "reveal_type(x.tril(1))", "(8, 3, 32, 32)", params="x: X"),
