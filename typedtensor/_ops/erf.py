@@ -1,0 +1,97 @@
+"""erf as whole-array NumPy passes (NumPy has no erf ufunc), within about one ulp of the exact value in float64.
+
+Two pieces, each a polynomial evaluated by Horner's rule with ``out=`` buffers:
+
+- |x| < 1: erf(x) = x + x * E(x^2), E(t) = erf(sqrt t) / sqrt t - 1, a degree-12 polynomial in t (the ``+ x``
+  keeps 2/sqrt(pi)'s rounding out of the result; a tiny, subnormal or signed-zero x comes back as itself times
+  2/sqrt(pi), rounded once);
+- 1 <= |x|: erf(x) = sign(x) (1 - exp(-x^2) R(|x|)), R(x) = exp(x^2) erfc(x), a degree-14 polynomial in
+  s = (x - 3) / (x + 3) (the map makes R, which decays like 1 / (x sqrt(pi)), nearly polynomial); |x| is
+  clipped to 6, where erfc(6) ~ 2e-17 is below half an ulp of 1, so erf is +-1 from there on, +-inf included.
+
+Both polynomials interpolate their function at the Chebyshev points of their interval (t in [0, 1]; x in [1, 6]),
+solved in 50-digit arithmetic (mpmath) and rounded to float64. Measured against the exact erf on a dense grid
+and random samples: at most 1.05 ulp; against ``math.erf`` at most 1 ulp (see tests/test_erf.py).
+
+The first piece runs on every element and the second only on the elements with |x| >= 1 (gathered by
+index, scattered back), so the cost is ~30 passes over the array plus ~40 over the share with |x| >= 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._types import Array
+
+# E(t) = erf(sqrt t) / sqrt t - 1 on t in [0, 1], lowest degree first.
+_SMALL = (
+    0.1283791670955126,
+    -0.3761263890318375,
+    0.11283791670954879,
+    -0.026866170645076792,
+    0.0052239776248180145,
+    -0.000854832698083379,
+    0.0001205533111164271,
+    -1.4925595266831182e-05,
+    1.6461000484121368e-06,
+    -1.6350312701054695e-07,
+    1.4659775274047436e-08,
+    -1.1372848856791674e-09,
+    5.957176147748911e-11,
+)
+# R(x) = exp(x^2) erfc(x) as a polynomial in s = (x - _K) / (x + _K), x in [1, 6], lowest degree first.
+_K = 3.0
+_LARGE = (
+    0.17900115118138996,
+    -0.32623356004303716,
+    0.24560380171233195,
+    -0.15011593650078744,
+    0.07166583719774874,
+    -0.024392499318273194,
+    0.004269136347508256,
+    0.0007077464443901538,
+    -0.0005970623517093284,
+    4.525472635483354e-05,
+    6.406182073530546e-05,
+    -1.284889451252353e-05,
+    -8.008021319412685e-06,
+    2.023603179641757e-06,
+    1.2801900862962662e-06,
+)
+_CLIP = 6.0
+
+
+def _horner(coefs: tuple[float, ...], s: Array) -> Array:
+    """sum(coefs[i] * s**i) for a 1-D float64 ``s``, in one new buffer."""
+    y = np.full_like(s, coefs[-1])
+    for c in coefs[-2::-1]:
+        np.multiply(y, s, out=y)
+        np.add(y, c, out=y)
+    return y
+
+
+def erf(z: Array) -> Array:
+    """The error function of ``z``'s values (any layout, any real dtype), as a new C-ordered float64 array of
+    z's shape (F-ordered for an F-ordered z); NaN stays NaN, +-inf gives +-1, -0.0 gives -0.0."""
+    if z.ndim > 1 and z.flags.f_contiguous and not z.flags.c_contiguous:
+        return erf(z.T).T
+    x = np.asarray(z, dtype=np.float64, order="C").reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # |x| >= 1 may overflow: replaced below
+        t = np.multiply(x, x)
+        y = _horner(_SMALL, t)
+        np.multiply(y, x, out=y)
+        np.add(y, x, out=y)
+    big = np.flatnonzero(t >= 1.0)  # NaN compares False and stays with the first piece (NaN)
+    if big.size:
+        xb = x.take(big)
+        a = np.minimum(np.abs(xb), _CLIP)
+        s = np.subtract(a, _K)
+        np.divide(s, np.add(a, _K), out=s)
+        r = _horner(_LARGE, s)
+        np.multiply(a, a, out=a)
+        np.negative(a, out=a)
+        np.exp(a, out=a)
+        np.multiply(r, a, out=r)
+        np.subtract(1.0, r, out=r)
+        y.put(big, np.copysign(r, xb, out=r))
+    return y.reshape(np.shape(z))
