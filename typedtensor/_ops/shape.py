@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ._types import Array, Grads, Result, sum_to
+from .index import advanced
 
 
 def reshape(a: Array, shape: tuple[int, ...]) -> Result:
@@ -38,24 +39,22 @@ def triu(a: Array, k: int) -> Result:
     return np.triu(a, k), lambda g, need: (np.triu(g, k),)
 
 
-def _is_basic(index: Any) -> bool:
-    parts: tuple[Any, ...] = index if isinstance(index, tuple) else (index,)  # pyright: ignore[reportUnknownVariableType]
+def _is_basic(parts: tuple[Any, ...]) -> bool:
     return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
 
 
 def getitem(a: Array, index: Any) -> Result:
-    y = a[index]
-    basic = _is_basic(index)
+    """``a[index]``: a view for a basic index, NumPy's advanced indexing (``index.advanced``) otherwise."""
+    parts: tuple[Any, ...] = index if isinstance(index, tuple) else (index,)  # pyright: ignore[reportUnknownVariableType]
+    if not _is_basic(parts):
+        return advanced(a, parts, 0)
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
         ga = np.zeros_like(a)
-        if basic:
-            ga[index] = g
-        else:
-            np.add.at(ga, index, g)  # repeated indices accumulate
+        ga[index] = g
         return (ga,)
 
-    return (y if basic else np.asarray(y)), bwd
+    return a[index], bwd
 
 
 def concat(arrays: list[Array], axis: int) -> Result:
