@@ -1,15 +1,40 @@
-"""What the demos share: a progress bar on stderr, matplotlib's pyplot for files, a BLAS thread limit."""
+"""What the demos share: their common options, a progress bar on stderr, matplotlib's pyplot, a BLAS thread limit."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import sys
 import time
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
-__all__ = ["ProgressBar", "blas_threads", "pyplot"]
+__all__ = ["ProgressBar", "blas_threads", "demo_parser", "pyplot"]
+
+
+def demo_parser(name: str, doc: str | None, lr: str, quiet: str) -> argparse.ArgumentParser:
+    """The command line of ``python -m typedtensor.examples.NAME`` with the options every demo takes.
+
+    ``--batch-size`` (64), ``--lr`` (3e-3, described by ``lr``), ``--seed`` (0), ``--out`` (default
+    ``NAME-output`` in the current directory) and ``--quiet`` (what it silences: ``quiet``); the demo adds
+    its own. The description is the first line of ``doc``.
+    """
+    parser = argparse.ArgumentParser(
+        prog=f"python -m typedtensor.examples.{name}", description=(doc or "").split("\n")[0]
+    )
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3, help=lr)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(f"{name}-output"),
+        help=f"where the checkpoint and plot go (default: {name}-output in the current directory)",
+    )
+    parser.add_argument("--quiet", action="store_true", help=quiet)
+    return parser
 
 
 class ProgressBar:

@@ -31,7 +31,6 @@ gradients are summed in one all-reduce per step, and only rank 0 prints and writ
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 import time
@@ -47,7 +46,7 @@ from numpy.typing import NDArray
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
 from typedtensor import distributed as dist
-from typedtensor.examples._common import ProgressBar, pyplot
+from typedtensor.examples._common import ProgressBar, demo_parser, pyplot
 
 B = TypeVar("B", bound=int)
 C = TypeVar("C", bound=int)
@@ -275,20 +274,13 @@ def plot(history: History, path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(
-        prog="python -m typedtensor.examples.digits", description=(__doc__ or "").split("\n")[0]
+    parser = demo_parser(
+        "digits",
+        __doc__,
+        lr="peak learning rate of AdamW (cosine schedule)",
+        quiet="no progress bar or per-epoch lines",
     )
     parser.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of AdamW (cosine schedule)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path("digits-output"),
-        help="where the checkpoint and plot go (default: digits-output in the current directory)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     parser.add_argument(
         "--distributed", action="store_true", help="data-parallel over MPI (automatic under mpiexec -n P, P > 1)"
     )

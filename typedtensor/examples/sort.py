@@ -50,7 +50,7 @@ from numpy.typing import NDArray
 
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
-from typedtensor.examples._common import ProgressBar, blas_threads, pyplot
+from typedtensor.examples._common import ProgressBar, blas_threads, demo_parser, pyplot
 from typedtensor.examples._positions import PositionEmbedding
 
 B = TypeVar("B", bound=int)
@@ -259,22 +259,15 @@ def plot(history: History, path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(
-        prog="python -m typedtensor.examples.sort", description=(__doc__ or "").split("\n")[0]
+    parser = demo_parser(
+        "sort",
+        __doc__,
+        lr="peak learning rate of Adam (warm-up, cosine decay)",
+        quiet="no progress bar or evaluation lines",
     )
     parser.add_argument("--steps", type=int, default=1000, help="training steps (default 1000)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of Adam (warm-up, cosine decay)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--held-out", type=int, default=1000, help="held-out problems (default 1000)")
     parser.add_argument("--evals", type=int, default=5, help="held-out evaluations during training (default 5)")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path("sort-output"),
-        help="where the checkpoint and plot go (default: sort-output in the current directory)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or evaluation lines")
     parser.add_argument(
         "--blas-threads", type=int, default=1, help="NumPy's BLAS threads during the run (default 1; 0: its default)"
     )
