@@ -47,6 +47,7 @@ from ._create import _filled
 from ._dtypes import FLOAT_DTYPES, astype_advice, float_dtype, input_dtype_error
 from ._errors import DTypeError, ShapeError, TapeError
 from ._ops._types import Array, Backward, Grads, Result
+from ._ops.index import first_outside
 from ._tape import NoneTape
 from ._tensor import Gradients, Tensor, _apply, _make, _operand, _scalar, _tensor_arg
 
@@ -61,6 +62,7 @@ __all__ = [
     "data",
     "data_mut",
     "filled",
+    "first_outside",
     "float_dtype",
     "grad_array",
     "input_dtype_error",

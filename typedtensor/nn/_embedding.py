@@ -1,10 +1,11 @@
 """``Embedding[N, D]``: a lookup table of N rows of D features, gathered by integer ids (PyTorch semantics).
 
-``y[*s] = weight[ids[*s]]`` for integer ids of any shape ``(*S)``, so ``(*S) -> (*S, D)``. The gather
-and its backward are side by side below: the gradient scatters each row of ``g`` into the row of
-``weight`` its id names, and repeated ids accumulate. The ids take part in the op (they may carry the
-tape, ``ids.trace(grads)``) but never get a gradient.
-"""
+``y[*s] = weight[ids[*s]]`` for integer ids of any shape ``(*S)``, so ``(*S) -> (*S, D)``. The gather is
+the tensor's own ``weight[ids]``, whose gradient scatters each row of ``g`` into the row of ``weight`` its
+id names (repeated ids accumulate; float16 summed in float32); with a ``padding_idx``, one more op zeroes
+the gradient of the rows read from it first. The ids take part in the op (they may carry the tape,
+``ids.trace(grads)``) but never get a gradient. The ids are checked here, before the gather: PyTorch's
+range [0, N) (``weight[ids]`` would take a negative id from the end)."""
 
 from __future__ import annotations
 
@@ -54,41 +55,27 @@ def _ids(ids: Array, rows: int) -> None:
             f"Embedding: expected integer ids, got dtype {ids.dtype}; the input holds row numbers: convert it "
             "with tt.tensor(x, np.int64) (or .numpy().astype(np.int64) for a tensor)"
         )
-    if ids.size == 0:
-        return
-    low, high = int(ids.min()), int(ids.max())
-    if low >= 0 and high < rows:
-        return
-    bad = np.flatnonzero((ids < 0) | (ids >= rows))[0]
-    where = tuple(int(i) for i in cast("tuple[Any, ...]", np.unravel_index(int(bad), ids.shape)))
-    raise ShapeError(
-        f"Embedding: id {int(ids.reshape(-1)[bad])} at index {where} is out of range: "
-        f"ids must be in [0, {rows}) (num_embeddings={rows}); remap the ids or build a larger table"
-    )
+    bad = ext.first_outside(ids, 0, rows)
+    if bad is not None:
+        raise ShapeError(
+            f"Embedding: id {bad[0]} at index {bad[1]} is out of range: "
+            f"ids must be in [0, {rows}) (num_embeddings={rows}); remap the ids or build a larger table"
+        )
 
 
-def embedding(ids: Array, weight: Array, padding_idx: int | None) -> ext.Result:
-    """The gather ``weight[ids]`` and its backward, for the parents ``(weight, ids)``.
-
-    The backward scatters ``g`` (``(*S, D)``) into a zero ``(N, D)`` gradient: ``dweight[i] = sum of g[s]
-    over every s with ids[s] == i`` (accumulated in float32 for a float16 weight, in its dtype otherwise),
-    and the ``padding_idx`` row gets none.
-    """
-    out = weight[ids]  # a new C-ordered array of shape (*S, D), whatever the layout of ids
-    flat = ids.reshape(-1)
-    rows, dim = weight.shape
+def no_padding_gradient(ids: Array, rows: Array, padding_idx: int) -> ext.Result:
+    """The gathered ``rows`` (``weight[ids]``, ``(*S, D)``) as they are, and a backward that zeroes the gradient
+    of every row read from ``padding_idx``: the scatter of ``weight[ids]`` then gives that row of the weight
+    exactly zero, PyTorch's rule (the copy is of ``g``'s size, ``(*S, D)``, never the table's)."""
 
     def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
         if not need[0]:
-            return None, None
-        work = np.float32 if weight.dtype == np.float16 else weight.dtype
-        gw = np.zeros((rows, dim), work)
-        np.add.at(gw, flat, g.reshape(-1, dim).astype(work, copy=False))
-        if padding_idx is not None:
-            gw[padding_idx] = 0
-        return gw.astype(weight.dtype, copy=False), None
+            return (None,)
+        kept = g.copy()
+        kept[ids == padding_idx] = 0
+        return (kept,)
 
-    return out, backward
+    return rows, backward
 
 
 def _normal(rng: np.random.Generator, out: Array) -> None:
@@ -175,4 +162,7 @@ class Embedding(Module, Generic[N, D]):
             check_fields(self)  # a write into __dict__ got around the checks: the field is named
         data = ext.data(ext.tensor_arg(ids, "Embedding"))
         _ids(data, self.num_embeddings)
-        return ext.record((self.weight, ids), *embedding(data, ext.data(self.weight), self.padding_idx))
+        rows = self.weight[ids]  # the gather; its backward scatters g into the rows, repeated ids accumulate
+        if self.padding_idx is None or not rows.traced:
+            return rows
+        return ext.record((rows,), *no_padding_gradient(data, ext.data(rows), self.padding_idx))
