@@ -53,9 +53,9 @@ class PreparedCase:
     context: ContextFactory = field(default=nullcontext)
 
 
-def _calibrate(timer: timeit.Timer, target_s: float) -> int:
-    """How many calls of ``timer``'s statement last about ``target_s`` (after a warm-up)."""
-    timer.timeit(10)  # warm-up: first calls may build caches (e.g. lazily created wrappers)
+def _calibrate(timer: timeit.Timer, target_s: float, warmup: int = 10) -> int:
+    """How many calls of ``timer``'s statement last about ``target_s`` (after ``warmup`` calls)."""
+    timer.timeit(warmup)  # warm-up: first calls may build caches (e.g. lazily created wrappers)
     number = 1
     while True:
         elapsed = timer.timeit(number)
@@ -79,13 +79,18 @@ def median_calls_s(calls: Calls, *, repeat: int, target_s: float) -> dict[str, f
     return {name: us * 1e-6 for name, us in zip(calls, medians_us, strict=True)}
 
 
-def median_call_us(cases: Sequence[Case], namespace: dict[str, object], *, repeat: int, target_s: float) -> list[float]:
-    """Median time per call, in microseconds, of each case (repeats interleaved across cases)."""
+def median_call_us(
+    cases: Sequence[Case], namespace: dict[str, object], *, repeat: int, target_s: float, warmup: int = 10
+) -> list[float]:
+    """Median time per call, in microseconds, of each case (repeats interleaved across cases).
+
+    Each case is first called ``warmup`` times (fewer for calls that take long, such as a whole training step).
+    """
     timers = [timeit.Timer(case.stmt, case.setup, globals=namespace) for case in cases]
     numbers: list[int] = []
     for case, timer in zip(cases, timers, strict=True):
         with case.context():
-            numbers.append(_calibrate(timer, target_s))
+            numbers.append(_calibrate(timer, target_s, warmup))
     samples: list[list[float]] = [[] for _ in cases]
     for _ in range(repeat):
         for case, timer, number, out in zip(cases, timers, numbers, samples, strict=True):

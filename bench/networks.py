@@ -1,0 +1,507 @@
+"""Whole networks, typedtensor vs PyTorch CPU: training step, inference batch, peak memory, convolution speed.
+
+    python -m bench.networks [--quick] [--networks digits resnet vgg sort] [--batches 8 64 256]
+                             [--bn both|numpy|numba] [--repeat N] [--no-memory] [--no-conv]
+
+The networks are those of ``bench._nets`` (the digits CNN, a small ResNet and a VGG-style stack on
+3x32x32, the sort demo's Transformer), each built in typedtensor and in PyTorch with the same weights.
+For each network and batch size the run:
+
+1. checks that both sides compute the same, once, before timing: the inference logits, then one
+   training step from the same weights with dropout off (the loss and every parameter's gradient);
+   largest difference relative to PyTorch's largest value, the run stops if one exceeds ``TOLERANCE``;
+2. times one training step (zero the gradients, ``forward_mut``, loss, backward, optimizer update) and
+   one inference batch of each side, the cases measured round-robin (``bench._timing``: interleaved
+   repeats, the median of each); typedtensor once per BatchNorm backend asked for (``--bn``: NumPy's
+   kernels, numba's, or both, switched with ``typedtensor.nn._bn_backend.use`` around each timed batch
+   of calls), with torch imported in the same process as a user who compares them would have it;
+3. times every convolution of the typedtensor network alone at the input shape it sees there (per
+   convolution: ``conv.forward(x)``, and ``forward_mut`` + backward with the input and weight gradients
+   measured as in bench.conv: ``(conv.forward_mut(x.trace(g)) * dy).sum().backward()`` minus the same
+   multiply-sum-backward on an output-sized tensor), and reports their FLOPs (forward: 2 x output
+   elements x Cin/groups x kh x kw; forward + backward: 3 times that) over the sum of their median
+   times as a fraction of the machine's SGEMM peak, measured in the same run (``np.matmul`` of two
+   float32 square matrices, the fastest of the repeats, at the start and the end of the run: the larger
+   is the peak), and the share of the network's time they take;
+4. measures the peak memory of one training step and one inference batch of each side in a fresh
+   process per side (and per BatchNorm backend): after two warm-up calls, ``gc.collect()`` and
+   ``malloc_trim(0)`` (freed memory back to the kernel), the resident set (VmRSS) is read and its
+   high-water mark reset (``/proc/self/clear_refs``), one call runs, and the peak is VmHWM minus that
+   VmRSS. It counts what the call touches beyond what the process held before it (activations, saved
+   tensors, scratch, PyTorch's gradient tensors, which ``zero_grad`` frees), not the memory held across
+   calls (weights, optimizer state, typedtensor's preallocated gradients, caches). tracemalloc, which
+   sees NumPy's allocations (not PyTorch's allocator, nor the numba kernels' own), gives typedtensor's
+   peak of allocated bytes during the same call as a second figure.
+
+Threads: PyTorch's intra-op threads, NumPy's OpenBLAS (through threadpoolctl) and numba's pool are
+all set to ``--threads`` (default 2); the run prints them. Ratios are typedtensor / PyTorch: lower is better.
+The run prints the load average with each figure: on a shared machine only figures taken at a low
+load compare with others.
+
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which some machines here set and which slow NumPy's OpenBLAS,
+are unset for this process (and its children) before NumPy is imported; the run prints what it unset.
+"""
+
+from __future__ import annotations
+
+from bench._timing import unset_env
+
+UNSET = unset_env(["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"])
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import ctypes  # noqa: E402
+import dataclasses  # noqa: E402
+import gc  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+from collections.abc import Callable, Generator, Sequence  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import typedtensor as tt  # noqa: E402
+from bench import _nets  # noqa: E402
+from bench._timing import Calls, Case, ContextFactory, median_call_us, median_calls_s  # noqa: E402
+from typedtensor import nn  # noqa: E402
+from typedtensor.nn import _bn_backend  # noqa: E402
+
+THREADS = 2
+BATCHES = (8, 64, 256)
+QUICK_BATCH = 64
+#: Largest relative difference between the two sides' logits, loss or gradients before the run stops.
+TOLERANCE = 1e-4
+ROOT = Path(__file__).resolve().parents[1]
+MB = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    repeat: int
+    target_s: float
+    conv_repeat: int
+    conv_target_s: float
+    sgemm_n: int
+    sgemm_repeat: int
+
+
+FULL = Settings(repeat=9, target_s=0.05, conv_repeat=5, conv_target_s=0.03, sgemm_n=2048, sgemm_repeat=7)
+QUICK = Settings(repeat=3, target_s=0.02, conv_repeat=3, conv_target_s=0.01, sgemm_n=512, sgemm_repeat=3)
+
+
+def load() -> str:
+    """The 1, 5 and 15-minute load averages."""
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.1f} {five:.1f} {fifteen:.1f}"
+
+
+# ---- threads and backends ------------------------------------------------------------------------------
+
+
+def limit_threads(torch: Any | None, stack: contextlib.ExitStack, threads: int, numba: bool) -> str:
+    """Set every pool to ``threads`` (undone when ``stack`` closes); describe them. ``numba``: also numba's
+    (which starts its pool: only when its kernels run)."""
+    parts: list[str] = []
+    if torch is not None:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        stack.callback(torch.set_num_threads, before)
+        parts.append(f"torch intra-op {torch.get_num_threads()}")
+    try:
+        threadpoolctl: Any = importlib.import_module("threadpoolctl")
+    except ImportError:
+        parts.append("OpenBLAS: its default (threadpoolctl is not installed)")
+    else:
+        stack.enter_context(threadpoolctl.threadpool_limits(threads, user_api="blas"))
+        blas = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
+        parts.append("BLAS " + ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in blas))
+    if numba:
+        module: Any = importlib.import_module("numba")
+        before_numba = module.get_num_threads()
+        module.set_num_threads(min(threads, module.config.NUMBA_NUM_THREADS))
+        stack.callback(module.set_num_threads, before_numba)
+        parts.append(f"numba {module.get_num_threads()}")
+    return ", ".join(parts)
+
+
+@contextlib.contextmanager
+def bn_backend(name: str) -> Generator[None]:
+    """typedtensor's BatchNorm kernels set to ``name`` inside the block."""
+    before = _bn_backend.current()
+    _bn_backend.use(name)
+    try:
+        yield
+    finally:
+        _bn_backend.use(before)
+
+
+def backend_factory(name: str) -> ContextFactory:
+    return lambda: bn_backend(name)
+
+
+# ---- SGEMM peak ----------------------------------------------------------------------------------------
+
+
+def sgemm_gflops(n: int, repeat: int) -> float:
+    """GFLOP/s of the fastest of ``repeat`` float32 ``np.matmul`` calls on (n, n) matrices."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    c = np.empty((n, n), np.float32)
+    np.matmul(a, b, out=c)
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        np.matmul(a, b, out=c)
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n**3 / best / 1e9
+
+
+# ---- timing --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Cell:
+    """The figures of one network at one batch size."""
+
+    name: str
+    batch: int
+    parity: dict[str, float] = dataclasses.field(default_factory=dict[str, float])
+    #: median ms per call by case name: "tt step numpy", "tt infer numba", "torch step", ...
+    ms: dict[str, float] = dataclasses.field(default_factory=dict[str, float])
+    load: str = ""
+    conv: dict[str, float] = dataclasses.field(default_factory=dict[str, float])
+    #: peak bytes by "side mode [backend] method": "tt step numpy rss", "torch infer rss", "tt step numpy traced"
+    memory: dict[str, float] = dataclasses.field(default_factory=dict[str, float])
+
+
+def time_pair(pair: _nets.Pair, backends: Sequence[str], settings: Settings) -> dict[str, float]:
+    """Median ms per call of the training step and inference of each side (typedtensor per backend), interleaved."""
+    namespace: dict[str, object] = {"tt_step": pair.step, "tt_infer": pair.infer}
+    cases: list[Case] = []
+    names: list[str] = []
+    for backend in backends:
+        for what in ("step", "infer"):
+            cases.append(Case(f"tt_{what}()", context=backend_factory(backend)))
+            names.append(f"tt {what} {backend}")
+    if pair.torch_step is not None:
+        namespace |= {"torch_step": pair.torch_step, "torch_infer": pair.torch_infer}
+        for what in ("step", "infer"):
+            cases.append(Case(f"torch_{what}()"))
+            names.append(f"torch {what}")
+    us = median_call_us(cases, namespace, repeat=settings.repeat, target_s=settings.target_s, warmup=2)
+    return {name: t / 1e3 for name, t in zip(names, us, strict=True)}
+
+
+def conv_inputs(pair: _nets.Pair) -> list[tuple[nn.Conv2D[Any, Any, Any], tuple[int, ...]]]:
+    """Every convolution the typedtensor network calls in one inference batch, with its input shape."""
+    seen: list[tuple[nn.Conv2D[Any, Any, Any], tuple[int, ...]]] = []
+    original: Callable[..., Any] = getattr(nn.Conv2D, "forward")  # noqa: B009 (restored below)
+
+    def recording(self: nn.Conv2D[Any, Any, Any], x: Any) -> Any:
+        seen.append((self, tuple(x.shape)))
+        return original(self, x)
+
+    setattr(nn.Conv2D, "forward", recording)  # noqa: B010 (mypy refuses assigning to a method)
+    try:
+        pair.infer()
+    finally:
+        setattr(nn.Conv2D, "forward", original)  # noqa: B010
+    return seen
+
+
+def time_convs(pair: _nets.Pair, settings: Settings) -> dict[str, float]:
+    """The network's convolutions alone: forward and forward + backward FLOPs and median seconds (summed)."""
+    calls: Calls = {}
+    flops = 0.0
+    rng = np.random.default_rng(1)
+    for i, (conv, shape) in enumerate(conv_inputs(pair)):
+        x: tt.Tensor[Any, np.float32, tt.NoneTape] = tt.tensor(rng.standard_normal(shape, dtype=np.float32))
+        out: np.ndarray[Any, np.dtype[np.float32]] = conv.forward(x).numpy()
+        out_shape: tuple[int, ...] = out.shape
+        flops += 2.0 * out.size * int(np.prod(conv.weight.shape[1:]))
+        dy: tt.Tensor[Any, np.float32, tt.NoneTape] = tt.tensor(rng.standard_normal(out_shape, dtype=np.float32))
+        y: tt.Tensor[Any, np.float32, tt.NoneTape] = tt.tensor(np.array(out))
+        grads = conv.alloc_grads()
+
+        def fwd(conv: Any = conv, x: Any = x) -> object:
+            return conv.forward(x)
+
+        def step(conv: Any = conv, x: Any = x, dy: Any = dy, grads: Any = grads) -> object:
+            return (conv.forward_mut(x.trace(grads)) * dy).sum().backward()
+
+        def mulsum(y: Any = y, dy: Any = dy, grads: Any = grads) -> object:
+            return (y.trace(grads) * dy).sum().backward()
+
+        calls |= {
+            f"{i} fwd": (fwd, nullcontext),
+            f"{i} step": (step, nullcontext),
+            f"{i} mulsum": (mulsum, nullcontext),
+        }
+    if not calls:
+        return {}
+    s = median_calls_s(calls, repeat=settings.conv_repeat, target_s=settings.conv_target_s)
+    count = len(calls) // 3
+    fwd_s = sum(s[f"{i} fwd"] for i in range(count))
+    fb_s = sum(max(s[f"{i} step"] - s[f"{i} mulsum"], 0.0) for i in range(count))
+    return {"count": count, "flops": flops, "fwd_s": fwd_s, "fb_s": fb_s}
+
+
+# ---- peak memory, in a fresh process per side ---------------------------------------------------------
+
+_libc: list[Any] = []  # libc, loaded on first use
+
+
+def _status_kb(field_name: str) -> int:
+    text = Path("/proc/self/status").read_text()
+    found = re.search(rf"^{field_name}:\s+(\d+) kB", text, re.MULTILINE)
+    if found is None:
+        raise OSError(f"/proc/self/status has no {field_name}")
+    return int(found.group(1))
+
+
+def rss_peak(call: Callable[[], object]) -> float | None:
+    """Bytes the resident set grows to during ``call()`` above what it was just before (None off Linux)."""
+    try:
+        if not _libc:
+            _libc.append(ctypes.CDLL("libc.so.6"))
+        gc.collect()
+        _libc[0].malloc_trim(0)
+        base = _status_kb("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        call()
+        return float(_status_kb("VmHWM") - base) * 1024
+    except OSError:
+        return None
+
+
+def traced_peak(call: Callable[[], object]) -> float:
+    """Peak bytes allocated through Python's allocators (NumPy's arrays included) during ``call()``."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        call()
+        return float(tracemalloc.get_traced_memory()[1])
+    finally:
+        tracemalloc.stop()
+
+
+def child_memory(name: str, batch: int, side: str, backend: str, threads: int) -> dict[str, float | None]:
+    """In this (fresh) process: the peak memory of one training step and one inference batch of one side."""
+    torch: Any = importlib.import_module("torch") if side == "torch" else None
+    with contextlib.ExitStack() as stack:
+        limit_threads(torch, stack, threads, side == "tt" and backend == "numba")
+        if side == "tt":
+            stack.enter_context(bn_backend(backend))
+        pair = _nets.build(name, batch, torch)
+        calls = {"step": pair.step, "infer": pair.infer}
+        if torch is not None:
+            assert pair.torch_step is not None
+            assert pair.torch_infer is not None
+            calls = {"step": pair.torch_step, "infer": pair.torch_infer}
+        out: dict[str, float | None] = {}
+        for what, call in calls.items():
+            call()
+            call()  # warm-up: compiled kernels, lazily built state, index plans
+            out[f"{what} rss"] = rss_peak(call)
+            if side == "tt":
+                out[f"{what} traced"] = traced_peak(call)
+    return out
+
+
+def measure_memory(cell: Cell, backends: Sequence[str], with_torch: bool, threads: int) -> None:
+    """Run one child process per side (and BatchNorm backend) and store its figures in ``cell.memory``."""
+    runs = [("tt", backend) for backend in backends] + ([("torch", backends[0])] if with_torch else [])
+    for side, backend in runs:
+        child = [cell.name, str(cell.batch), side, backend]
+        command = [sys.executable, "-m", "bench.networks", "--threads", str(threads), "--child-memory", *child]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"memory child {' '.join(command[2:])} failed:\n{done.stderr}")
+        figures: dict[str, float | None] = json.loads(done.stdout.strip().splitlines()[-1])
+        label = side if side == "torch" else f"tt {backend}"
+        for key, value in figures.items():
+            what, method = key.split()
+            if value is not None:
+                cell.memory[f"{label} {what} {method}"] = value
+
+
+# ---- the run -------------------------------------------------------------------------------------------
+
+
+def check_parity(torch: Any, pair: _nets.Pair) -> dict[str, float]:
+    result = _nets.parity(torch, pair)
+    bad = {k: v for k, v in result.items() if not v <= TOLERANCE}
+    if bad:
+        raise SystemExit(
+            f"{pair.name} batch {pair.batch}: the two sides differ (relative) {bad}, tolerance {TOLERANCE}"
+        )
+    return result
+
+
+def ratio(ours: float | None, theirs: float | None) -> str:
+    return "n/a" if ours is None or not theirs else f"{ours / theirs:.2f}x"
+
+
+def print_cell(cell: Cell, backends: Sequence[str]) -> None:
+    print(f"\n{cell.name}, batch {cell.batch} ({cell.load} at the end of its timing)")
+    if cell.parity:
+        print(
+            "  same outputs (max |tt - torch| / max |torch|): "
+            + ", ".join(f"{k} {v:.1e}" for k, v in cell.parity.items())
+        )
+    print(f"  {'':26}{'typedtensor':>12}{'PyTorch':>10}{'ratio':>8}")
+    for what, label in (("step", "training step"), ("infer", "inference")):
+        theirs = cell.ms.get(f"torch {what}")
+        for backend in backends:
+            ours = cell.ms[f"tt {what} {backend}"]
+            torch_ms = f"{theirs:8.3f}ms" if theirs else f"{'n/a':>10}"
+            print(f"  {label + ', BN ' + backend:26}{ours:10.3f}ms{torch_ms}{ratio(ours, theirs):>8}")
+    if cell.conv:
+        c = cell.conv
+        fb = f"{3 * c['flops'] / c['fb_s'] / 1e9:.1f} GFLOP/s" if c["fb_s"] else "n/a"
+        print(
+            f"  {int(c['count'])} convolutions alone ({c['flops'] / 1e6:.1f} MFLOP forward): fwd {c['fwd_s'] * 1e3:.3f} ms, "
+            f"{c['flops'] / c['fwd_s'] / 1e9:.1f} GFLOP/s, {c['fwd_s'] * 1e3 / cell.ms[f'tt infer {backends[0]}']:.0%} of "
+            f"inference (BN {backends[0]}); f+b {c['fb_s'] * 1e3:.3f} ms, {fb}, "
+            f"{c['fb_s'] * 1e3 / cell.ms[f'tt step {backends[0]}']:.0%} of the step"
+        )
+
+
+def print_memory(cell: Cell, backends: Sequence[str]) -> None:
+    parts: list[str] = []
+    for what in ("step", "infer"):
+        sides = [f"tt/BN {b} {cell.memory.get(f'tt {b} {what} rss', float('nan')) / MB:.2f}" for b in backends]
+        sides.append(f"torch {cell.memory.get(f'torch {what} rss', float('nan')) / MB:.2f}")
+        traced = ", ".join(f"{cell.memory.get(f'tt {b} {what} traced', float('nan')) / MB:.2f}" for b in backends)
+        parts.append(f"{what} {' / '.join(sides)} MB (tt tracemalloc {traced})")
+    print(f"  {cell.name:7} batch {cell.batch:4}: " + "; ".join(parts))
+
+
+def print_summary(cells: Sequence[Cell], backends: Sequence[str], sgemm: float) -> None:
+    print(
+        "\nsummary: ratio typedtensor / PyTorch (median ms), peak RSS delta of a step, convolutions' share of SGEMM peak"
+    )
+    head = f"{'network':8}{'batch':>6}"
+    for what in ("step", "infer"):
+        head += "".join(f"{what + ' ' + b:>14}" for b in backends)
+    head += f"{'step MB tt/torch':>20}{'conv fwd':>10}{'conv f+b':>10}  load"
+    print(head)
+    for cell in cells:
+        line = f"{cell.name:8}{cell.batch:>6}"
+        for what in ("step", "infer"):
+            line += "".join(f"{ratio(cell.ms[f'tt {what} {b}'], cell.ms.get(f'torch {what}')):>14}" for b in backends)
+        tt_mb = cell.memory.get(f"tt {backends[0]} step rss")
+        torch_mb = cell.memory.get("torch step rss")
+        mem = "n/a" if tt_mb is None else f"{tt_mb / MB:.1f}/" + ("n/a" if torch_mb is None else f"{torch_mb / MB:.1f}")
+        line += f"{mem:>20}"
+        if cell.conv:
+            c = cell.conv
+            line += f"{c['flops'] / c['fwd_s'] / 1e9 / sgemm:>10.1%}"
+            line += f"{3 * c['flops'] / c['fb_s'] / 1e9 / sgemm:>10.1%}" if c["fb_s"] else f"{'n/a':>10}"
+        else:
+            line += f"{'-':>10}{'-':>10}"
+        print(line + "  " + cell.load.removeprefix("load "))
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.networks", description=(__doc__ or "").split("\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help=f"few repeats, one batch size ({QUICK_BATCH}) unless --batches"
+    )
+    parser.add_argument("--networks", nargs="+", choices=_nets.NETWORKS, default=list(_nets.NETWORKS))
+    parser.add_argument("--batches", nargs="+", type=int, default=None, help=f"batch sizes (default {BATCHES})")
+    parser.add_argument(
+        "--bn", choices=("both", "numpy", "numba"), default="both", help="BatchNorm backend(s) of typedtensor"
+    )
+    parser.add_argument("--repeat", type=int, default=None, help="interleaved repeats of each timing")
+    parser.add_argument("--threads", type=int, default=THREADS, help=f"threads of every pool (default {THREADS})")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
+    parser.add_argument("--no-conv", action="store_true", help="skip the per-convolution timing")
+    parser.add_argument("--child-memory", nargs=4, metavar=("NET", "BATCH", "SIDE", "BN"), help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse(argv)
+    if args.child_memory is not None:
+        name, batch, side, backend = args.child_memory
+        print(json.dumps(child_memory(name, int(batch), side, backend, args.threads)))
+        return
+    settings = QUICK if args.quick else FULL
+    if args.repeat:
+        settings = dataclasses.replace(settings, repeat=args.repeat, conv_repeat=args.repeat)
+    batches = args.batches or ([QUICK_BATCH] if args.quick else list(BATCHES))
+    available = _bn_backend.available()
+    backends = [b for b in ("numpy", "numba") if b in available] if args.bn == "both" else [args.bn]
+    if args.bn == "numba" and "numba" not in available:
+        raise SystemExit("--bn numba: numba is not installed (pip install 'typedtensor[fast]')")
+    try:
+        torch: Any = importlib.import_module("torch")
+    except ImportError:
+        torch = None
+    with contextlib.ExitStack() as stack:
+        threads = limit_threads(torch, stack, args.threads, "numba" in backends)
+        stack.enter_context(bn_backend(backends[0]))  # outside the timed calls too (numba's pool starts on first use)
+        print(
+            "whole networks: typedtensor vs PyTorch CPU, float32, same weights" + (" (--quick)" if args.quick else "")
+        )
+        print(
+            f"python {platform.python_version()}, numpy {np.__version__}, typedtensor {tt.__version__}, "
+            f"torch {'not installed: typedtensor only' if torch is None else torch.__version__}; "
+            f"CPUs {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()}"
+        )
+        print(f"threads: {threads}; run-time checks on: {tt.checks_enabled()}")
+        print(f"typedtensor BatchNorm backend(s) timed: {', '.join(backends)} (available: {', '.join(available)})")
+        if UNSET:
+            print(
+                "unset for this process: " + ", ".join(f"{k}={v}" for k, v in UNSET.items()) + " before importing numpy"
+            )
+        print(f"median of {settings.repeat} interleaved repeats of about {settings.target_s} s each; {load()}")
+        sgemm_start = sgemm_gflops(settings.sgemm_n, settings.sgemm_repeat)
+        print(
+            f"SGEMM (np.matmul float32 {settings.sgemm_n}^2, fastest of {settings.sgemm_repeat}): {sgemm_start:.1f} GFLOP/s; {load()}"
+        )
+        cells: list[Cell] = []
+        for name in args.networks:
+            for batch in batches:
+                cell = Cell(name, batch)
+                pair = _nets.build(name, batch, torch)
+                if torch is not None:
+                    for backend in backends:  # each step keeps both sides' weights equal (within float rounding)
+                        with bn_backend(backend):
+                            parity = check_parity(torch, pair)
+                        cell.parity |= {f"{k} (BN {backend})": v for k, v in parity.items()}
+                cell.ms = time_pair(pair, backends, settings)
+                cell.load = load()
+                if not args.no_conv:
+                    cell.conv = time_convs(pair, settings)
+                cells.append(cell)
+                print_cell(cell, backends)
+        sgemm_end = sgemm_gflops(settings.sgemm_n, settings.sgemm_repeat)
+        sgemm = max(sgemm_start, sgemm_end)
+        print(
+            f"\nSGEMM at the end: {sgemm_end:.1f} GFLOP/s; peak used for the fractions: {sgemm:.1f} GFLOP/s; {load()}"
+        )
+        if "numba" in backends:
+            numba: Any = importlib.import_module("numba")
+            with contextlib.suppress(ValueError):  # no parallel kernel ran
+                print(f"numba threading layer: {numba.threading_layer()}")
+    if not args.no_memory:
+        print(f"\npeak memory, RSS delta of one call in a fresh process per side and backend ({load()}):")
+        for cell in cells:
+            measure_memory(cell, backends, torch is not None, args.threads)
+            print_memory(cell, backends)
+    print_summary(cells, backends, sgemm)
+
+
+if __name__ == "__main__":
+    main()

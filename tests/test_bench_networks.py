@@ -1,0 +1,60 @@
+"""bench.networks and bench._nets: the PyTorch twins compute what the typedtensor networks compute.
+
+Nothing here is about speed (timings are the benchmark's output, never a test's): the benchmark's quick
+mode runs end to end on a tiny batch and reports equal outputs, and each network's two sides give the
+same logits, loss and gradients.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The benchmark's own tolerance (bench.networks.TOLERANCE; not imported: that module changes the environment).
+TOLERANCE = 1e-4
+
+
+@pytest.fixture
+def environment() -> Iterator[None]:
+    """bench.transformer_step unsets OpenBLAS variables when imported: give this process its environment back."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_quick_run_reports_equal_outputs() -> None:
+    pytest.importorskip("torch", reason="the benchmark compares against PyTorch")
+    command = [sys.executable, "-m", "bench.networks", "--quick", "--networks", "digits", "--batches", "2"]
+    command += ["--bn", "numpy", "--repeat", "1", "--no-memory", "--no-conv"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if "same outputs" in x)
+    values = [float(v) for v in re.findall(r"\) (\d\.\de[-+]\d+)", line)]
+    assert len(values) == 3, line  # inference logits, loss, gradients
+    assert max(values) <= TOLERANCE, line
+    assert "training step, BN numpy" in done.stdout
+
+
+@pytest.mark.usefixtures("environment")
+@pytest.mark.parametrize("name", ["resnet", "vgg", "sort"])  # digits: the quick run above
+def test_twins_compute_the_same(name: str) -> None:
+    torch: Any = pytest.importorskip("torch", reason="the twins are PyTorch networks")
+    from bench import _nets
+
+    pair = _nets.build(name, 3, torch)
+    before = {k: v.clone() for k, v in pair.torch_net.state_dict().items()}
+    for key, value in pair.model.state_dict().items():  # the weight copy: every tensor, PyTorch's names
+        torch_key = key.replace("scale", "weight") if key.endswith(".scale") else key
+        assert (before[torch_key].numpy() == value).all(), key
+    result = _nets.parity(torch, pair)
+    assert set(result) == {"inference", "loss", "gradients"}
+    assert max(result.values()) <= TOLERANCE, result
