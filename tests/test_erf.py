@@ -9,6 +9,7 @@ GELU computed before, one math.erf call per element).
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -140,3 +141,22 @@ def test_gelu_forward_and_backward_match_math_erf_in_every_layout(dtype: type[An
         else:
             np.testing.assert_array_equal(y, want_y, err_msg=name)
             np.testing.assert_array_equal(dx, g * want_d, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_result_dtype_is_one_rounding_of_the_float64_result(dtype: type[Any]) -> None:
+    x = np.random.default_rng(4).standard_normal(3 * 65536 + 17) * 2  # several blocks and a partial one
+    got = erf(x.astype(dtype), dtype)
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, erf(x.astype(dtype)).astype(dtype))
+
+
+def test_threads_use_their_own_scratch() -> None:
+    rng = np.random.default_rng(5)
+    inputs = [rng.standard_normal(200_000) * (k + 1) for k in range(4)]
+    want = [erf(x) for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(erf, inputs))
+            for g, w in zip(got, want, strict=True):
+                np.testing.assert_array_equal(g, w)

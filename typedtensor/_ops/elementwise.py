@@ -151,7 +151,9 @@ def gelu(a: Array) -> Result:
     NumPy has no erf ufunc: ``erf.erf`` computes it in float64 as whole-array passes (within ~1 ulp of
     math.erf), rounded once to a's dtype; ``gelu_tanh`` is the cheaper approximation.
     """
-    cdf = 0.5 * (1.0 + _erf(a * _SQRT_HALF).astype(a.dtype, copy=False))
+    cdf = _erf(a * _SQRT_HALF, a.dtype)  # a new array: 0.5 (1 + erf) in place, the same roundings
+    cdf += 1.0
+    cdf *= 0.5
     return a * cdf, lambda g, need: (g * (cdf + a * _INV_SQRT_2PI * np.exp(-0.5 * a * a)),)
 
 
