@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+import typedtensor as tt
 from tests.layouts import layouts
 from typedtensor._ops import elementwise as ew
-from typedtensor._ops.erf import erf
+from typedtensor._ops.erf import erf, erf_into
 
 Array = np.ndarray[Any, Any]
 MAX_ULP = 2
@@ -160,3 +161,36 @@ def test_threads_use_their_own_scratch() -> None:
             got = list(pool.map(erf, inputs))
             for g, w in zip(got, want, strict=True):
                 np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_])
+def test_gelu_of_a_non_float_tensor_is_a_dtype_error(dtype: type[Any]) -> None:
+    x = tt.tensor(np.array([[1, 0], [3, 1]]).astype(dtype), dtype)
+    with pytest.raises(tt.DTypeError, match="astype"):
+        x.gelu()
+
+
+def test_erf_into_every_out_layout_in_place_and_overlapping() -> None:
+    x = np.random.default_rng(6).standard_normal((8, 2, 6)) * 2
+    want = erf(x)
+    for name, out in layouts(np.zeros_like(x)).items():
+        if name == "broadcast":
+            continue  # not writable
+        erf_into(x, out)
+        np.testing.assert_array_equal(out, want, err_msg=name)
+    for name, view in layouts(x).items():  # fresh arrays (the broadcast one is read-only)
+        if name != "broadcast":
+            erf_into(view, view)
+            np.testing.assert_array_equal(view, want, err_msg=name)
+    flat = np.random.default_rng(7).standard_normal(3 * 65536)
+    expect = erf(flat[:-65536])
+    erf_into(flat[:-65536], flat[65536:])  # overlapping, shifted by a block: read before written
+    np.testing.assert_array_equal(flat[65536:], expect)
+    half = np.float32(0.5) * np.ones((3, 4), np.float32)
+    erf_into(half, half)  # float32 in place: one rounding of the float64 result
+    np.testing.assert_array_equal(half, np.float32(math.erf(0.5)))
+
+
+def test_erf_into_rejects_an_out_of_another_shape() -> None:
+    with pytest.raises(tt.ShapeError, match=r"expected out of z's shape \(2, 3\), got \(3, 2\)"):
+        erf_into(np.zeros((2, 3)), np.zeros((3, 2)))

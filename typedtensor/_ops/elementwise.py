@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._types import Array, Grads, Result
-from .erf import erf as _erf
+from .erf import erf_into as _erf_into
 
 # ---- binary (tensor with tensor of the same shape, or tensor with a Python scalar) ----------
 
@@ -148,13 +148,28 @@ _TANH_K = 0.7978845608028654  # sqrt(2 / pi)
 def gelu(a: Array) -> Result:
     """x * Phi(x), Phi the standard normal CDF (PyTorch's default, exact erf form).
 
-    NumPy has no erf ufunc: ``erf.erf`` computes it in float64 as whole-array passes (within ~1 ulp of
-    math.erf), rounded once to a's dtype; ``gelu_tanh`` is the cheaper approximation.
+    NumPy has no erf ufunc: ``erf.erf_into`` computes it in float64 as whole-array passes (within ~1 ulp of
+    math.erf), rounded once to a's dtype; ``gelu_tanh`` is the cheaper approximation. Both passes work in
+    place on the fewest fresh arrays, with the roundings of ``0.5 * (1 + erf(a * 2**-0.5))`` and
+    ``g * (cdf + a * (2 pi)**-0.5 * exp(-0.5 * a * a))``.
     """
-    cdf = _erf(a * _SQRT_HALF, a.dtype)  # a new array: 0.5 (1 + erf) in place, the same roundings
+    if a.dtype.kind != "f":
+        a = a.astype(np.float64)  # NumPy's promotion, as for exp: the recorder reports it (a DTypeError)
+    cdf = np.multiply(a, _SQRT_HALF, out=np.empty_like(a))  # an array also for a 0-d a
+    _erf_into(cdf, cdf)
     cdf += 1.0
     cdf *= 0.5
-    return a * cdf, lambda g, need: (g * (cdf + a * _INV_SQRT_2PI * np.exp(-0.5 * a * a)),)
+
+    def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        pdf = np.multiply(a, a, out=np.empty_like(a))
+        pdf *= -0.5  # a power of two: rounds as (-0.5 * a) * a does
+        np.exp(pdf, out=pdf)
+        d = np.multiply(a, _INV_SQRT_2PI, out=np.empty_like(a))
+        d *= pdf
+        d += cdf
+        return (np.multiply(d, g, out=d) if g.dtype == d.dtype and g.shape == d.shape else g * d,)
+
+    return a * cdf, bwd
 
 
 def gelu_tanh(a: Array) -> Result:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import ShapeError
 from ._types import Array
 
 # E(t) = erf(sqrt t) / sqrt t - 1 on t in [0, 1], lowest degree first.
@@ -107,10 +108,29 @@ def erf(z: Array, dtype: Any = np.float64) -> Array:
     """The error function of ``z``'s values (any layout, any real dtype), computed in float64 and rounded once to
     ``dtype``, as a new C-ordered array of z's shape (F-ordered for an F-ordered z); NaN stays NaN, +-inf gives
     +-1, -0.0 gives -0.0."""
-    if z.ndim > 1 and z.flags.f_contiguous and not z.flags.c_contiguous:
-        return erf(z.T, dtype).T
-    src = z.reshape(-1)  # a view of a C-ordered z, a copy of any other layout
-    out = np.empty(src.shape, dtype)
+    out = np.empty(z.shape, dtype, order="F" if z.ndim > 1 and z.flags.f_contiguous else "C")
+    erf_into(z, out)
+    return out
+
+
+def erf_into(z: Array, out: Array) -> None:
+    """``erf(z)`` written into ``out`` (z's shape, any float dtype and layout; ``out`` may be ``z`` itself)."""
+    if out.shape != z.shape:
+        raise ShapeError(f"erf_into: expected out of z's shape {z.shape}, got {out.shape}; pass an array of z's shape")
+    same = out.__array_interface__ == z.__array_interface__ if out.dtype == z.dtype else False
+    if np.may_share_memory(z, out) and not same:
+        erf_into(z.copy(), out)
+    elif out.flags.c_contiguous and out.flags.writeable:
+        _blocks(z.reshape(-1), out.reshape(-1))  # z: a view if C-ordered, else a copy
+    elif out.ndim > 1 and out.flags.f_contiguous and out.flags.writeable:
+        erf_into(z.T, out.T)
+    else:
+        np.copyto(out, erf(z), casting="same_kind")
+
+
+def _blocks(src: Array, out: Array) -> None:
+    """erf of the 1-D ``src`` into the 1-D C-contiguous ``out`` (the same array, or disjoint memory), one block of
+    _BLOCK elements at a time through this thread's scratch."""
     rows = _scratch()
     for start in range(0, src.size, _BLOCK):
         stop = min(start + _BLOCK, src.size)
@@ -125,4 +145,3 @@ def erf(z: Array, dtype: Any = np.float64) -> Array:
         big = np.flatnonzero(t >= 1.0)  # NaN compares False and stays with the first piece (NaN)
         if big.size:
             block.put(big, _large(x.take(big)))
-    return out.reshape(z.shape)
