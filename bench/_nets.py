@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 from typing import Literal as L
 
@@ -279,15 +279,15 @@ class Pair:
     batch: int
     model: nn.Module
     grads: tt.Gradients
-    #: typedtensor: one training step (returns the loss tensor), one inference batch (returns the logits).
+    #: typedtensor: one training step (returns the loss tensor), one inference batch (returns the logits),
+    #: and the step without its optimizer update (zero the gradients, forward, loss, backward: the loss).
     step: Callable[[], Tensor[Any, Any, Any]]
     infer: Callable[[], Tensor[Any, Any, Any]]
+    backward: Callable[[], Tensor[Any, Any, Any]]
     torch_net: Any = None
     torch_step: Callable[[], Any] | None = None
     torch_infer: Callable[[], Any] | None = None
-    #: the typedtensor input (untraced), for finding the shapes the convolutions see
-    inputs: Tensor[Any, Any, NoneTape] | None = None
-    extra: dict[str, Any] = field(default_factory=dict[str, Any])
+    torch_backward: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -375,16 +375,21 @@ def build(name: str, batch: int, torch: Any | None = None, seed: int = 0) -> Pai
     forward_mut: Callable[[Tensor[Any, Any, OwnedTape]], Tensor[Any, F32, OwnedTape]] = getattr(model, "forward_mut")  # noqa: B009
     forward: Callable[[Tensor[Any, Any, NoneTape]], Tensor[Any, F32, NoneTape]] = getattr(model, "forward")  # noqa: B009
 
-    def step() -> Tensor[Any, Any, Any]:
+    def backward() -> Tensor[Any, Any, Any]:
         model.zero_grads(grads)
         loss = spec.loss(forward_mut(x.trace(grads)))
-        opt.update(model, loss.backward())
+        loss.backward()
+        return loss
+
+    def step() -> Tensor[Any, Any, Any]:
+        loss = backward()
+        opt.update(model, grads)
         return loss
 
     def infer() -> Tensor[Any, Any, Any]:
         return forward(x)
 
-    pair = Pair(name, batch, model, grads, step, infer, inputs=x)
+    pair = Pair(name, batch, model, grads, step, infer, backward)
     if torch is None:
         return pair
     net, torch_forward = spec.torch_net(torch)
@@ -392,11 +397,15 @@ def build(name: str, batch: int, torch: Any | None = None, seed: int = 0) -> Pai
     torch_opt = spec.torch_optimizer(torch, net)
     xt = torch.as_tensor(spec.inputs_np)
 
-    def torch_step() -> Any:
+    def torch_backward() -> Any:
         net.train()
         torch_opt.zero_grad()
         loss = spec.torch_loss(torch, torch_forward(xt))
         loss.backward()
+        return loss
+
+    def torch_step() -> Any:
+        loss = torch_backward()
         torch_opt.step()
         return loss
 
@@ -405,7 +414,12 @@ def build(name: str, batch: int, torch: Any | None = None, seed: int = 0) -> Pai
         with torch.no_grad():
             return torch_forward(xt)
 
-    pair.torch_net, pair.torch_step, pair.torch_infer = net, torch_step, torch_infer
+    pair.torch_net, pair.torch_step, pair.torch_infer, pair.torch_backward = (
+        net,
+        torch_step,
+        torch_infer,
+        torch_backward,
+    )
     return pair
 
 
@@ -435,14 +449,16 @@ def _relative(ours: NDArray[Any], theirs: NDArray[Any]) -> float:
 
 
 def parity(torch: Any, pair: Pair) -> dict[str, float]:
-    """The largest relative differences between the two sides: inference logits, then (one training step from
-    the same weights, dropout off) the loss and every parameter's gradient. Changes both models' weights
-    (one step each) and running statistics alike."""
+    """The largest relative differences between the two sides: inference logits, then (a training forward
+    and backward, dropout off) the loss and every parameter's gradient. No optimizer update, so the weights
+    stay equal (Adam's first update moves a weight by about lr whatever the size of its gradient, so a
+    gradient that is ~0 on both sides would end up lr apart); the running statistics move alike on both sides.
+    """
     assert pair.torch_infer is not None
-    assert pair.torch_step is not None
+    assert pair.torch_backward is not None
     out = {"inference": _relative(pair.infer().numpy(), pair.torch_infer().numpy())}
     with _no_dropout(torch, pair):
-        loss, torch_loss = pair.step().numpy(), pair.torch_step().detach().numpy()
+        loss, torch_loss = pair.backward().numpy(), pair.torch_backward().detach().numpy()
     out["loss"] = _relative(loss, torch_loss)
     theirs = dict(pair.torch_net.named_parameters())
     worst = 0.0

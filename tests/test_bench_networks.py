@@ -50,11 +50,12 @@ def test_twins_compute_the_same(name: str) -> None:
     torch: Any = pytest.importorskip("torch", reason="the twins are PyTorch networks")
     from bench import _nets
 
-    pair = _nets.build(name, 3, torch)
+    pair = _nets.build(name, 8, torch)
     before = {k: v.clone() for k, v in pair.torch_net.state_dict().items()}
     for key, value in pair.model.state_dict().items():  # the weight copy: every tensor, PyTorch's names
         torch_key = key.replace("scale", "weight") if key.endswith(".scale") else key
         assert (before[torch_key].numpy() == value).all(), key
-    result = _nets.parity(torch, pair)
-    assert set(result) == {"inference", "loss", "gradients"}
-    assert max(result.values()) <= TOLERANCE, result
+    for _ in range(2):  # the benchmark checks once per BatchNorm backend: the first check must keep the weights equal
+        result = _nets.parity(torch, pair)
+        assert set(result) == {"inference", "loss", "gradients"}
+        assert max(result.values()) <= TOLERANCE, result
