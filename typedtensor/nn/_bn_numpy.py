@@ -65,16 +65,23 @@ def _ones(n: int, dtype: np.dtype[Any]) -> Array:
     return v
 
 
+def channel_sums(a: Array) -> F64:
+    """Per-channel sums of ``a`` (N, C, L) in float64: over N first (whole (C, L) planes added at once), then
+    along L. NumPy's reduce over axes (0, 2) at once restarts its loop every row: 3-4x slower on short rows."""
+    sums: F64 = np.add.reduce(np.add.reduce(a, axis=0, dtype=np.float64), axis=1)
+    return sums
+
+
 def train_small(x: Array, scale: Array | None, bias: Array | None, eps: float) -> tuple[Array, F64, F64, Any]:
     """Training forward of a small x (N, C, L) in the fewest NumPy calls (call overhead dominates).
 
     Returns ``out, mean, biased var`` and what :func:`backward_small` needs.
     """
     inv_n = 1.0 / (x.shape[0] * x.shape[2])
-    mean: F64 = np.add.reduce(x, axis=(0, 2), dtype=np.float64)
+    mean: F64 = channel_sums(x)
     mean *= inv_n
     d: F64 = x - mean[:, None]
-    var: F64 = np.add.reduce(d * d, axis=(0, 2))
+    var: F64 = channel_sums(d * d)  # d is kept for the backward
     var *= inv_n
     r: F64 = (var + eps) ** -0.5
     a = r if scale is None else scale * r
@@ -89,8 +96,8 @@ def backward_small(g: Array, save: Any) -> tuple[Array, F64, F64]:
     """Closed-form backward of :func:`train_small`: ``dx, sum(g * xhat), sum(g)`` (the last two float64)."""
     d, r, a = save
     inv_n = 1.0 / (g.shape[0] * g.shape[2])
-    sg: F64 = np.add.reduce(g, axis=(0, 2), dtype=np.float64)
-    sgd: F64 = np.add.reduce(g * d, axis=(0, 2))
+    sg: F64 = channel_sums(g)
+    sgd: F64 = channel_sums(g * d)
     t = g - (sg * inv_n)[:, None]
     t -= d * ((r * r * inv_n) * sgd)[:, None]
     dx = np.empty(g.shape, g.dtype)
@@ -203,9 +210,9 @@ def stats(x: Array) -> tuple[F64, F64]:
         zero = np.zeros(int(c), dtype=np.float64)
         return zero, zero.copy()
     if _short_path(x):
-        mean: F64 = np.add.reduce(x, axis=(0, 2), dtype=np.float64) / count
+        mean: F64 = channel_sums(x) / count
         d = x - mean[:, None]
-        var: F64 = np.add.reduce(d * d, axis=(0, 2)) / count
+        var: F64 = channel_sums(np.square(d, out=d)) / count
         return mean, var
     if length > _MAX_PIECE:
         return _stats_long_rows(x)
@@ -344,8 +351,8 @@ def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
     """Per-channel ``sum(g)`` and ``sum(g * (x - mean))`` in float64."""
     n, c, length = x.shape
     if _short_path(x):
-        sg = np.add.reduce(g, axis=(0, 2), dtype=np.float64)
-        sgd = np.add.reduce(g * (x - mean[:, None]), axis=(0, 2), dtype=np.float64)
+        d = x - mean[:, None]
+        sg, sgd = channel_sums(g), channel_sums(np.multiply(g, d, out=d))
         return sg, sgd
     xrows, grows = row_view(x), row_view(g)
     ones = _ones(length, x.dtype)
