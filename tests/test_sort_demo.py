@@ -188,3 +188,15 @@ def test_blas_threads_limits_openblas_inside_the_context_only() -> None:
     assert blas() == before
     with blas_threads(0):  # 0: OpenBLAS's own default, untouched
         assert blas() == before
+
+
+def test_position_embedding_takes_a_torch_embedding_state_dict() -> None:
+    torch = pytest.importorskip("torch")
+    table = torch.nn.Embedding(19, 8)
+    layer = PositionEmbedding[L[19], L[8]](19, 8, seed=0)
+    layer.load_state_dict({k: v.detach().numpy() for k, v in table.state_dict().items()})
+    ids = torch.arange(7)
+    x_np = np.random.default_rng(4).standard_normal((2, 7, 8)).astype(np.float32)
+    expected = (torch.as_tensor(x_np) + table(ids)).detach().numpy()
+    got = layer.forward(tt.tensor(x_np, np.float32).realize((2, 7, 8)))
+    np.testing.assert_array_equal(got.numpy(), expected)
