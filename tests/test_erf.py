@@ -145,7 +145,8 @@ def test_float32_result_within_one_ulp_of_math_erf_rounded() -> None:
     want = reference(x).astype(np.float32)
     err = f32_ulps(got, want)
     assert err.max() <= 1, (err.max(), x[err.argmax()])
-    assert (err != 0).mean() < 0.1  # measured: 7% of [-1, 1] (the float32 first piece), none beyond
+    assert (err != 0).mean() < 0.1  # measured: 5.9% of the float32 values in [0, 1), 3.0% of those in [1, 4]
+    np.testing.assert_array_equal(got[np.abs(x) >= 3.92], np.sign(x[np.abs(x) >= 3.92]))
     np.testing.assert_array_equal(np.signbit(got), np.signbit(x))
     assert np.isnan(erf(np.array([np.nan], np.float32), np.float32)).all()
 
@@ -185,10 +186,8 @@ def test_result_dtype_is_one_rounding_of_the_float64_result(dtype: type[Any]) ->
     got = erf(x.astype(dtype), dtype)
     assert got.dtype == np.dtype(dtype)
     want = erf(x.astype(dtype)).astype(dtype)
-    if dtype == np.float32:  # the float32 first piece: within 1 ulp, equal beyond |x| >= 1
+    if dtype == np.float32:  # float32 arithmetic: within 1 ulp
         assert f32_ulps(got, want).max() <= 1
-        big = np.abs(x.astype(dtype)) >= 1
-        np.testing.assert_array_equal(got[big], want[big])
     else:
         np.testing.assert_array_equal(got, want)
 
