@@ -149,8 +149,8 @@ def gelu(a: Array) -> Result:
     """x * Phi(x), Phi the standard normal CDF (PyTorch's default, exact erf form).
 
     NumPy has no erf ufunc: ``erf.erf_into`` computes it as whole-array passes, in float64 (within ~1 ulp of
-    math.erf) rounded once to a's dtype, or for float32 within 1 ulp of math.erf rounded to float32 (|x| < 1
-    in float32 arithmetic); ``gelu_tanh`` is the cheaper approximation. Both passes work in
+    math.erf) rounded once to a's dtype, or for float32 in float32 arithmetic, within 1 ulp of math.erf
+    rounded to float32; ``gelu_tanh`` is the cheaper approximation. Both passes work in
     place on the fewest fresh arrays, with the roundings of ``0.5 * (1 + erf(a * 2**-0.5))`` and
     ``g * (cdf + a * (2 pi)**-0.5 * exp(-0.5 * a * a))``.
     """
