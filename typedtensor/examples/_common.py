@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ProgressBar", "blas_threads", "demo_parser", "pyplot"]
+__all__ = ["ProgressBar", "blas_threads", "demo_parser", "pyplot", "save_figure"]
 
 
 def demo_parser(name: str, doc: str | None, lr: str, quiet: str) -> argparse.ArgumentParser:
@@ -65,6 +65,13 @@ def pyplot() -> Any:
     matplotlib: Any = importlib.import_module("matplotlib")
     matplotlib.use("Agg")
     return importlib.import_module("matplotlib.pyplot")
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """Lay out ``fig`` (a matplotlib figure), write it to ``path`` (PNG at 100 dpi) and close it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    pyplot().close(fig)
 
 
 def blas_threads(threads: int) -> AbstractContextManager[object]:

@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
 from typedtensor import distributed as dist
-from typedtensor.examples._common import ProgressBar, demo_parser, pyplot
+from typedtensor.examples._common import ProgressBar, demo_parser, pyplot, save_figure
 
 B = TypeVar("B", bound=int)
 C = TypeVar("C", bound=int)
@@ -268,9 +268,7 @@ def plot(history: History, path: Path) -> None:
     ticker: Any = importlib.import_module("matplotlib.ticker")
     for ax in (left, right):
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:

@@ -50,7 +50,7 @@ from numpy.typing import NDArray
 
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
-from typedtensor.examples._common import ProgressBar, blas_threads, demo_parser, pyplot
+from typedtensor.examples._common import ProgressBar, blas_threads, demo_parser, pyplot, save_figure
 from typedtensor.examples._positions import PositionEmbedding
 
 B = TypeVar("B", bound=int)
@@ -253,9 +253,7 @@ def plot(history: History, path: Path) -> None:
     left.set(xlabel="step", ylabel="cross-entropy", yscale="log", title="training loss (answer tokens)")
     right.plot(history.eval_steps, [100 * a for a in history.accuracy], marker="o", color="tab:green")
     right.set(xlabel="step", ylabel="%", ylim=(0, 100), title="held-out exact match (greedy)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
