@@ -1,4 +1,4 @@
-"""The vectorised erf behind the exact GELU (typedtensor/_ops/erf.py) against math.erf, and the GELU built on it.
+"""The vectorised erf behind the exact GELU (typedtensor/_ops/erf.py) against math.erf, and the GELU kernels.
 
 Accuracy stated: at most 1 ulp from math.erf on every sample here (measured with glibc's libm; the bound
 asserted is 2, as math.erf itself may be 1 ulp off the exact value on another platform's libm). The float64
@@ -203,11 +203,12 @@ def test_threads_use_their_own_scratch() -> None:
                 np.testing.assert_array_equal(g, w)
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
 @pytest.mark.parametrize("dtype", [np.int64, np.bool_])
-def test_gelu_of_a_non_float_tensor_is_a_dtype_error(dtype: type[Any]) -> None:
+def test_gelu_of_a_non_float_tensor_is_a_dtype_error(dtype: type[Any], approximate: Any) -> None:
     x = tt.tensor(np.array([[1, 0], [3, 1]]).astype(dtype), dtype)
     with pytest.raises(tt.DTypeError, match="astype"):
-        x.gelu()
+        x.gelu(approximate)
 
 
 def test_erf_into_every_out_layout_in_place_and_overlapping() -> None:
@@ -235,3 +236,26 @@ def test_erf_into_every_out_layout_in_place_and_overlapping() -> None:
 def test_erf_into_rejects_an_out_of_another_shape() -> None:
     with pytest.raises(tt.ShapeError, match=r"expected out of z's shape \(2, 3\), got \(3, 2\)"):
         erf_into(np.zeros((2, 3)), np.zeros((3, 2)))
+
+
+def _gelu_tanh_formula(a: Array, g: Array) -> tuple[Array, Array]:
+    """The tanh GELU and its gradient as plain NumPy expressions (the roundings the in-place kernel keeps)."""
+    t = np.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a))
+    inner = 0.7978845608028654 * (1.0 + 3 * 0.044715 * a * a)
+    return 0.5 * a * (1.0 + t), g * (0.5 * (1.0 + t) + 0.5 * a * (1.0 - t * t) * inner)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_gelu_tanh_in_place_keeps_the_formulas_roundings_in_every_layout(dtype: type[Any]) -> None:
+    rng = np.random.default_rng(10)
+    x = (rng.standard_normal((5, 3, 12)) * 3).astype(dtype)
+    x.flat[:6] = [0.0, -0.0, -9.0, 9.0, 1e-3, -1e-30 if dtype != np.float16 else -1e-7]
+    g = rng.standard_normal(x.shape).astype(dtype)
+    for name, view in layouts(x).items():
+        y, bwd = ew.gelu_tanh(view)
+        (dx,) = bwd(g, (True,))
+        want_y, want_dx = _gelu_tanh_formula(np.ascontiguousarray(view), g)
+        assert dx is not None
+        assert y.dtype == dx.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(y, want_y, err_msg=name)
+        np.testing.assert_array_equal(dx, want_dx, err_msg=name)
