@@ -135,6 +135,17 @@ class Tensor(Generic[S, E, T]):
         """The same values without a tape (a constant for the autodiff)."""
         return _make(self._data, None)
 
+    def retaped(self: Tensor[S, E, NoneTape], like: Tensor[Any, Any, OwnedTape]) -> Tensor[S, E, OwnedTape]:
+        """This untraced tensor on the tape of ``like`` (dfdx ``retaped``; PyTorch needs none: ``pos(arange(T))``).
+
+        Ids built inside a model (``positions.retaped(x)``) then carry ``x``'s tape into ``Embedding.forward_mut``,
+        whose table trains. A float tensor becomes a leaf of that tape as with ``trace``: its gradient is kept
+        only if one of the tape's ``Gradients`` allocated it (or is leaky). A traced ``self`` (retape its
+        ``detach()``), an untraced ``like`` and a tape consumed by ``backward()`` are ``TapeError``s, checks on
+        or off; a bool ``self`` is a ``DTypeError``, as for ``trace``.
+        """
+        return _retape(self, like)
+
     def backward(self: Tensor[tuple[()], E, OwnedTape]) -> Gradients:
         """Back-propagate from this scalar loss; returns the Gradients (``grads.get(t)``)."""
         return backward(self, Gradients)
@@ -1246,12 +1257,40 @@ def _traceable(x: Tensor[Any, Any, Any], grads: object) -> NDArray[Any]:
         raise TapeError(
             f"trace() needs a Gradients (model.alloc_grads() or tt.Gradients()), got {type(grads).__name__}"
         )
+    return _not_bool(x)
+
+
+def _not_bool(x: Tensor[Any, Any, Any]) -> NDArray[Any]:
     if x._data.dtype is _BOOL:
         raise DTypeError(
             "only float and integer tensors can be traced, this one is bool; a mask takes part in traced ops "
             "untraced (where(), masked_fill())"
         )
     return x._data
+
+
+def _retape(x: Tensor[Any, Any, Any], like: object) -> Tensor[Any, Any, Any]:
+    """``x.retaped(like)``: x's data and id on the root of like's tape (which must not be consumed)."""
+    if x._tape is not None:
+        raise TapeError(
+            "retaped() puts an untraced tensor on another's tape, but this one is already traced; its ops "
+            "merge with like's tape by themselves (use it as it is), or start it afresh: x.detach().retaped(like)"
+        )
+    if not isinstance(like, Tensor):
+        raise DTypeError(f"retaped(like) needs a traced typedtensor Tensor as like, got {type(like).__name__}")
+    tape = like._tape
+    if tape is None:
+        raise TapeError(
+            "retaped(like) needs a traced tensor (OwnedTape) to take the tape of, got an untraced one; pass the "
+            "traced input (x.trace(grads)), or keep this tensor untraced when like is"
+        )
+    root = tape._root()
+    if root._used:
+        raise TapeError(
+            "retaped(like): like's tape was already consumed by backward(); trace the inputs again "
+            "(x.trace(grads)) for a new step and retape onto the new traced input"
+        )
+    return _make(_not_bool(x), root, x._id)
 
 
 def _mask(mask: Any, x: Tensor[Any, Any, Any], where: str) -> NDArray[Any]:
