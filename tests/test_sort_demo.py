@@ -6,19 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from typing import Literal as L
 
 import numpy as np
 import pytest
 
-import typedtensor as tt
-from typedtensor import DTypeError, NoneTape, ShapeError, Tensor
+from typedtensor import ShapeError
 from typedtensor import extend as ext
 from typedtensor.examples import sort
 from typedtensor.examples._common import blas_threads
-from typedtensor.examples._positions import PositionEmbedding
-
-from .fd import numeric_gradient
 
 pytest.importorskip("safetensors", reason="the sort demo needs the examples extra: pip install -e '.[examples]'")
 pytest.importorskip("matplotlib", reason="the sort demo needs the examples extra: pip install -e '.[examples]'")
@@ -115,64 +110,19 @@ def test_loss_scores_the_answer_positions_only() -> None:
     assert np.all(table[:19] != 0)  # every position up to 19 reaches a scored one
 
 
-def test_position_embedding_adds_rows_and_their_gradient_sums_over_the_batch() -> None:
-    layer = PositionEmbedding[L[5], L[3]](5, 3, dtype=np.float64, seed=0)
-    rng = np.random.default_rng(0)
-    x_np = rng.standard_normal((2, 4, 3))
-    w = ext.data(layer.weight).copy()
-    y = layer.forward(tt.tensor(x_np, np.float64).realize((2, 4, 3)))
-    np.testing.assert_array_equal(y.numpy(), x_np + w[:4])
-    g = rng.standard_normal((2, 4, 3))
-    grads = layer.alloc_grads()
-    out = layer.forward_mut(tt.tensor(x_np, np.float64).realize((2, 4, 3)).trace(grads))
-    (out * tt.tensor(g, np.float64).realize((2, 4, 3))).sum().backward()
-    gw = ext.grad_array(grads, layer.weight)
-    assert gw is not None
-
-    def objective(arrays: list[np.ndarray[Any, Any]]) -> float:
-        return float(((x_np + arrays[0][:4]) * g).sum())
-
-    np.testing.assert_allclose(gw, numeric_gradient(objective, [w], 0), rtol=1e-6, atol=1e-8)
-    assert np.all(gw[4] == 0)  # position 4 was not used
-    half = PositionEmbedding[L[5], L[3]](5, 3, dtype=np.float16, seed=0)
-    gh = half.alloc_grads()
-    x16: Tensor[tuple[L[2], L[4], L[3]], np.float16, NoneTape] = tt.tensor(x_np, np.float16).realize((2, 4, 3))
-    half.forward_mut(x16.trace(gh)).sum().backward()
-    g16 = ext.grad_array(gh, half.weight)
-    assert g16 is not None
-    assert g16.dtype == np.float16
-    np.testing.assert_array_equal(g16[:4], np.full((4, 3), 2.0, np.float16))
-
-
-@pytest.mark.parametrize("checks", [True, False])
-def test_position_embedding_refuses_long_or_wrong_inputs(checks: bool) -> None:
-    layer = PositionEmbedding(5, 3, seed=0)
-    with tt.checks(checks):
-        with pytest.raises(ShapeError, match=r"T <= 5, got shape \(1, 6, 3\)"):
-            layer.forward(tt.zeros((1, 6, 3)))
-        with pytest.raises(ShapeError):  # the features must be the table's (a CheckError naming D when checked)
-            layer.forward(tt.zeros((1, 2, 4)))
-        with pytest.raises(DTypeError, match="float32"):
-            layer.forward(tt.zeros((1, 2, 3), np.float64))
-        with pytest.raises(tt.TypedTensorError, match="max_len"):
-            PositionEmbedding(0, 3)
-
-
-def test_position_embedding_reads_every_layout() -> None:
-    layer = PositionEmbedding[L[6], L[4]](6, 4, seed=1)
-    w = ext.data(layer.weight)
-    base = np.random.default_rng(3).standard_normal((3, 10, 8)).astype(np.float32)
-    layouts = {
-        "C": np.ascontiguousarray(base[:, :5, :4]),
-        "F": np.asfortranarray(base[:, :5, :4]),
-        "strided": base[:, ::2, ::2],
-        "negative strides": base[::-1, 5:0:-1, 3::-1],
-    }
-    for name, x in layouts.items():
-        xt: Tensor[tuple[L[3], L[5], L[4]], np.float32, NoneTape] = ext.wrap(x).realize((3, 5, 4))  # not copied
-        assert ext.data(xt).strides == x.strides
-        y = layer.forward(xt)
-        np.testing.assert_array_equal(y.numpy(), x + w[:5], err_msg=name)
+def test_positions_are_an_embedding_on_the_ids_tape() -> None:
+    # nn.Embedding under PyTorch's name: positions.weight (19, D); its ids are retaped onto the token ids
+    model = _model()
+    state = model.state_dict()
+    assert state["positions.weight"].shape == (sort.CONTEXT, 16)
+    assert state["tokens.weight"].shape == (sort.VOCAB, 16)
+    rows = sort.problems(np.random.default_rng(4), 3)
+    ids = sort.token_ids(rows[:, :19])
+    inferred = model.forward(ids).numpy()
+    trained = model.forward_mut(ids.trace(model.alloc_grads())).numpy()
+    np.testing.assert_allclose(trained, inferred, rtol=1e-6, atol=1e-6)  # both paths add the same rows
+    with pytest.raises(ShapeError, match=r"id 19 .* out of range"):  # position 19 is outside the (19, D) table
+        model.forward(sort.token_ids(rows[:, :20]))
 
 
 def test_blas_threads_limits_openblas_inside_the_context_only() -> None:
@@ -188,15 +138,3 @@ def test_blas_threads_limits_openblas_inside_the_context_only() -> None:
     assert blas() == before
     with blas_threads(0):  # 0: OpenBLAS's own default, untouched
         assert blas() == before
-
-
-def test_position_embedding_takes_a_torch_embedding_state_dict() -> None:
-    torch = pytest.importorskip("torch")
-    table = torch.nn.Embedding(19, 8)
-    layer = PositionEmbedding[L[19], L[8]](19, 8, seed=0)
-    layer.load_state_dict({k: v.detach().numpy() for k, v in table.state_dict().items()})
-    ids = torch.arange(7)
-    x_np = np.random.default_rng(4).standard_normal((2, 7, 8)).astype(np.float32)
-    expected = (torch.as_tensor(x_np) + table(ids)).detach().numpy()
-    got = layer.forward(tt.tensor(x_np, np.float32).realize((2, 7, 8)))
-    np.testing.assert_array_equal(got.numpy(), expected)

@@ -51,7 +51,6 @@ from numpy.typing import NDArray
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
 from typedtensor.examples._common import ProgressBar, blas_threads, demo_parser, pyplot, save_figure
-from typedtensor.examples._positions import PositionEmbedding
 
 B = TypeVar("B", bound=int)
 T = TypeVar("T", bound=int)
@@ -78,7 +77,7 @@ class SortNet(nn.Module, Generic[D]):
     def __init__(self, dim: D, heads: int = HEADS, layers: int = LAYERS, seed: int = 0) -> None:
         self.dim: D = dim
         self.tokens = nn.Embedding[Vocab, D](VOCAB, dim)
-        self.positions = PositionEmbedding[Context, D](CONTEXT, dim)
+        self.positions = nn.Embedding[Context, D](CONTEXT, dim)
         self.blocks = [nn.TransformerBlock[D](dim, heads, causal=True, approximate="tanh") for _ in range(layers)]
         self.norm = nn.LayerNorm[D](dim)
         self.head = nn.Linear[D, Vocab](dim, VOCAB)
@@ -86,17 +85,25 @@ class SortNet(nn.Module, Generic[D]):
 
     def forward(self, ids: Tensor[tuple[B, T], np.int64, NoneTape]) -> Tensor[tuple[B, T, Vocab], F32, NoneTape]:
         """Inference: the next-token logits (B, T, 10) at every position of ids (B, T), T <= 19."""
-        x: Tensor[tuple[B, T, D], F32, NoneTape] = self.positions.forward(self.tokens.forward(ids))
+        x: Tensor[tuple[B, T, D], F32, NoneTape] = self.tokens.forward(ids)
+        x = x + self.positions.forward(steps(ids.shape[1])).broadcast_to(x.shape)
         for block in self.blocks:
             x = block.forward(x)
         return self.head.forward(self.norm.forward(x))
 
     def forward_mut(self, ids: Tensor[tuple[B, T], np.int64, OwnedTape]) -> Tensor[tuple[B, T, Vocab], F32, OwnedTape]:
         """Training: as ``forward``, on traced ids (``ids.trace(grads)``)."""
-        x: Tensor[tuple[B, T, D], F32, OwnedTape] = self.positions.forward_mut(self.tokens.forward_mut(ids))
+        x: Tensor[tuple[B, T, D], F32, OwnedTape] = self.tokens.forward_mut(ids)
+        # the positions are built here, untraced: on the ids' tape their table trains (x + pos(arange(T)))
+        x = x + self.positions.forward_mut(steps(ids.shape[1]).retaped(ids)).broadcast_to(x.shape)
         for block in self.blocks:
             x = block.forward_mut(x)
         return self.head.forward_mut(self.norm.forward_mut(x))
+
+
+def steps(t: T) -> Tensor[tuple[T], np.int64, NoneTape]:
+    """The positions 0, 1, ..., t - 1 (the ids of the position embedding)."""
+    return tt.tensor(np.arange(t), np.int64).realize((t,))
 
 
 def build(seed: int = 0) -> SortNet[Width]:
