@@ -136,7 +136,7 @@ class Tensor(Generic[S, E, T]):
         return _make(self._data, None)
 
     def retaped(self: Tensor[S, E, NoneTape], like: Tensor[Any, Any, OwnedTape]) -> Tensor[S, E, OwnedTape]:
-        """This untraced tensor on the tape of ``like`` (dfdx ``retaped``; PyTorch needs none: ``pos(arange(T))``).
+        """This untraced tensor on the tape of ``like`` (dfdx: ``put_tape`` of like's tape; PyTorch needs none).
 
         Ids built inside a model (``positions.retaped(x)``) then carry ``x``'s tape into ``Embedding.forward_mut``,
         whose table trains. A float tensor becomes a leaf of that tape as with ``trace``: its gradient is kept
