@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from typedtensor import ShapeError
 from typedtensor._ops import pool as pool_kernel
 
 Array = NDArray[Any]
@@ -101,14 +102,18 @@ def test_ties_go_to_the_first_maximum_in_both_paths(monkeypatch: pytest.MonkeyPa
 
 def test_padded_rows_start_an_odd_number_of_lines_apart() -> None:
     """Rows of 2048 float32 (8 KiB, a power of two) get one extra 64-byte line; the values stay in place."""
-    rows = pool_kernel._rows((2, 3, 64, 32), np.float32)
-    assert rows.shape == (2, 3, 64, 32)
+    (rows,) = pool_kernel._rows(np.dtype(np.float32), {"t": (2, 3)}, 2048)
+    assert rows.shape == (2, 3, 2048)
     assert rows.strides[1] == 2048 * 4 + 64
     assert (rows.strides[1] // 64) % 2 == 1
     x = np.arange(6 * 64 * 32, dtype=np.float32).reshape(64, 32, 2, 3)
-    planes = pool_kernel._planes_last(x)
-    np.testing.assert_array_equal(planes, x.transpose(2, 3, 0, 1))
-    np.testing.assert_array_equal(pool_kernel._planes_first(planes), x)
+    pool_kernel._planes_last(x, rows)
+    np.testing.assert_array_equal(rows, x.reshape(2048, 2, 3).transpose(1, 2, 0))
+    np.testing.assert_array_equal(pool_kernel._planes_first(rows, x.shape), x)
+    with pytest.raises(ShapeError):  # a buffer of another shape is refused, never written through
+        pool_kernel._planes_last(x[:, :16], rows)
+    with pytest.raises(ShapeError):
+        pool_kernel._planes_first(rows, (64, 16, 2, 3))
 
 
 @pytest.mark.parametrize("width", [8, 20], ids=["planes_last", "nchw_tiled"])

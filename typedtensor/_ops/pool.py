@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import ShapeError
 from ._types import Array, Grads, Result
+from .conv import scratch
 
 Pair = tuple[int, int]
 #: Input elements per chunk of images in the tiled max-pool backward (keeps its temporaries in cache).
@@ -90,14 +92,17 @@ def max_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Result:
                 return (dx,)
             xs, yv, gs, dxs = _hw_first(x), _hw_first(y), _hw_first(g), _hw_first(dx)
             taken = _hw_first(np.zeros((n, c, ho, wo), np.bool_))
-        else:
-            xs, yv, gs = _planes_last(x), _planes_last(y), _planes_last(g)
-            dxs, taken = _rows(xs.shape, x.dtype), _rows(yv.shape, np.bool_)
+            hit, picked = np.empty_like(taken), np.empty_like(taken, dtype=g.dtype)
+        else:  # (H, W, N*C) copies in scratch
+            plane, out = x.shape[2:], (ho, wo)
+            names = {"x": plane, "dx": plane, "y": out, "g": out, "p": out}
+            xs, dxs, yv, gs, picked = _rows(x.dtype, names, n * c)
+            taken, hit = _rows(np.dtype(np.bool_), {"taken": out, "hit": out}, n * c)
+            for a, buf in ((x, xs), (y, yv), (g, gs)):
+                _planes_last(a, buf)
             dxs[...] = 0
             taken[...] = False
-        hit = np.empty_like(taken)
         zero = np.zeros((), g.dtype)
-        picked = np.empty_like(taken, dtype=g.dtype)
 
         def route(order: list[Block], match: Array | None) -> None:
             for oy, ox, iy, ix in order:
@@ -121,7 +126,7 @@ def max_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Result:
         if nan.any():  # NaN equals nothing: route those windows to their last NaN, as PyTorch
             taken[...] = False
             route(blocks[::-1], nan)
-        return (_planes_first(dxs) if last else _hw_first(dxs),)
+        return (_planes_first(dxs, x.shape) if last else _hw_first(dxs),)
 
     return y, bwd
 
@@ -135,29 +140,33 @@ def _hw_first(a: Array) -> Array:
     return a.transpose(2, 3, 0, 1)
 
 
-def _rows(shape: tuple[int, int, int, int], dtype: np.dtype[Any] | type[Any]) -> Array:
-    """An uninitialised (H, W, N, C) array whose H*W rows of N*C values are contiguous and start an odd
-    number of 64-byte lines apart: transposing rows a power of two apart maps them all to one cache
-    set (4K aliasing; 6x slower at N*C = 2048 float32)."""
-    h, w, n, c = shape
-    item = np.dtype(dtype).itemsize
-    lines = -(-max(1, n * c) * item // 64)
-    per = (lines | 1) * 64 // item
-    return np.empty((h * w, per), dtype)[:, : n * c].reshape(h, w, n, c)
+def _rows(dtype: np.dtype[Any], planes: dict[str, Pair], m: int) -> list[Array]:
+    """Uninitialised (H, W, M) work arrays by name, each of its (H, W) ``planes``, in per-thread scratch
+    (fresh pages would cost a page fault each, more than the arithmetic here; see ``conv.scratch``).
+
+    Each row of M values is contiguous and rows start an odd number of 64-byte lines apart: transposing
+    rows a power of two apart maps them all to one cache set (4K aliasing; 6x slower at M = 2048 float32).
+    """
+    per = (-(-max(1, m) * dtype.itemsize // 64) | 1) * 64 // dtype.itemsize
+    counts = {f"pool.{name}": h * w * per for name, (h, w) in planes.items()}
+    bufs = scratch(dtype, counts)
+    return [buf.reshape(h * w, per)[:, :m].reshape(h, w, m) for buf, (h, w) in zip(bufs, planes.values(), strict=True)]
 
 
-def _planes_last(a: Array) -> Array:
-    """(N, C, H, W), any layout, copied into a ``_rows`` (H, W, N, C) array."""
+def _planes_last(a: Array, out: Array) -> None:
+    """(N, C, H, W), any layout, copied into ``out``, an (H, W, N*C) array from ``_rows``."""
     n, c, h, w = a.shape
-    out = _rows((h, w, n, c), a.dtype)
+    if out.shape != (h, w, n * c):
+        raise ShapeError(f"max_pool2d: a work buffer of shape {out.shape} for {a.shape} (an internal error)")
     np.copyto(out.reshape(h * w, n * c), a.reshape(n * c, h * w).T)
-    return out
 
 
-def _planes_first(a: Array) -> Array:
-    """(H, W, N, C) with contiguous H*W rows (``_rows``) copied into a C-contiguous (N, C, H, W) array."""
-    h, w, n, c = a.shape
-    out = np.empty((n, c, h, w), a.dtype)
+def _planes_first(a: Array, shape: tuple[int, ...]) -> Array:
+    """``a`` (H, W, N*C) from ``_rows`` copied into a new C-contiguous (N, C, H, W) array of ``shape``."""
+    n, c, h, w = shape
+    if a.shape != (h, w, n * c):
+        raise ShapeError(f"max_pool2d: a work buffer of shape {a.shape} for {shape} (an internal error)")
+    out = np.empty(shape, a.dtype)
     np.copyto(out.reshape(n * c, h * w), a.reshape(h * w, n * c).T)
     return out
 
