@@ -174,37 +174,13 @@ def gelu(a: Array) -> Result:
 
 
 def gelu_tanh(a: Array) -> Result:
-    """PyTorch's ``gelu(approximate="tanh")``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-
-    Computed in place on three fresh arrays each way (fresh input-sized temporaries page-fault again on every
-    call), with the roundings of ``t = tanh(K * (a + 0.044715 * a * a * a))``, ``y = 0.5 * a * (1.0 + t)`` and
-    ``g * (0.5 * (1.0 + t) + 0.5 * a * (1.0 - t * t) * (K * (1.0 + 3 * 0.044715 * a * a)))``.
-    """
-    if a.dtype.kind != "f":
-        a = a.astype(np.float64)  # NumPy's promotion, as for exp: the recorder reports it (a DTypeError)
-    t = np.multiply(a, 0.044715, out=np.empty_like(a))
-    t *= a
-    t *= a
-    t += a
-    t *= _TANH_K
-    np.tanh(t, out=t)
-    one_t = np.add(t, 1.0, out=np.empty_like(a))
-    y = np.multiply(a, 0.5, out=np.empty_like(a))
-    y *= one_t
+    """PyTorch's ``gelu(approximate="tanh")``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    t = np.tanh(_TANH_K * (a + 0.044715 * a * a * a))
+    y = 0.5 * a * (1.0 + t)
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
-        inner = np.multiply(a, 3 * 0.044715, out=np.empty_like(a))
-        inner *= a
-        inner += 1.0
-        inner *= _TANH_K
-        d = np.multiply(t, t, out=np.empty_like(a))
-        np.subtract(1.0, d, out=d)
-        slope = np.multiply(a, 0.5, out=np.empty_like(a))
-        slope *= d
-        slope *= inner
-        np.multiply(one_t, 0.5, out=d)
-        slope += d
-        return (np.multiply(slope, g, out=slope) if g.dtype == slope.dtype and g.shape == slope.shape else g * slope,)
+        inner = _TANH_K * (1.0 + 3 * 0.044715 * a * a)
+        return (g * (0.5 * (1.0 + t) + 0.5 * a * (1.0 - t * t) * inner),)
 
     return y, bwd
 
