@@ -239,14 +239,14 @@ def test_erf_into_rejects_an_out_of_another_shape() -> None:
 
 
 def _gelu_tanh_formula(a: Array, g: Array) -> tuple[Array, Array]:
-    """The tanh GELU and its gradient as plain NumPy expressions (the roundings the in-place kernel keeps)."""
+    """The tanh GELU and its gradient as plain NumPy expressions (the roundings the kernel must keep)."""
     t = np.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a))
     inner = 0.7978845608028654 * (1.0 + 3 * 0.044715 * a * a)
     return 0.5 * a * (1.0 + t), g * (0.5 * (1.0 + t) + 0.5 * a * (1.0 - t * t) * inner)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_gelu_tanh_in_place_keeps_the_formulas_roundings_in_every_layout(dtype: type[Any]) -> None:
+def test_gelu_tanh_keeps_the_formulas_roundings_in_every_layout(dtype: type[Any]) -> None:
     rng = np.random.default_rng(10)
     x = (rng.standard_normal((5, 3, 12)) * 3).astype(dtype)
     x.flat[:6] = [0.0, -0.0, -9.0, 9.0, 1e-3, -1e-30 if dtype != np.float16 else -1e-7]
