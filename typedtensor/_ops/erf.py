@@ -21,6 +21,7 @@ second in (x - 2) / (x + 2) on [1, 4], erf being 1.0f from 3.92 on), about twice
 within 1 ulp of math.erf rounded to float32, checked on every float32 in [0, 4]; they differ by that ulp on
 5.9% of the values in [0, 1) and 3.0% of those in [1, 4]. A float64 result, or one from float16 values, takes
 the float64 pieces (float16: bit-for-bit math.erf rounded to float16).
+
 The array is processed in blocks of 64 Ki elements through three float64 scratch rows kept per thread
 (1.5 MB, reused by every later call on that thread): the passes then run in L2, and no array of the input's
 size is allocated but the result (fresh temporaries of a few MB are returned to the kernel by malloc and
