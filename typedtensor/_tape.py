@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ._errors import ShapeError, TapeError, TypedTensorError
+from ._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 
 __all__ = ["GradientStore", "Node", "NoneTape", "OwnedTape"]
 
@@ -145,6 +145,12 @@ class GradientStore:
         """Keep (and accumulate) the gradient of ``t``, starting from zeros."""
         if getattr(t, "_id", None) is None or not hasattr(t, "_data"):
             raise TapeError(f"Gradients.alloc needs a typedtensor Tensor, got {type(t).__name__}")
+        if t._data.dtype.kind != "f":
+            raise DTypeError(
+                f"Gradients.alloc: a {t._data.dtype} tensor never gets a gradient (integer ids and labels are "
+                "constants of the ops that read them, bool masks too); trace ids with ids.trace(grads) without "
+                "allocating them"
+            )
         if t._id not in self._grads:
             self._grads[t._id] = np.zeros_like(t._data)
         self._keep.add(t._id)

@@ -1585,6 +1585,11 @@ class Gradients(GradientStore):
     def get(self, t: Tensor[S, E, Any]) -> Tensor[S, E, NoneTape]:
         """The gradient of ``t`` as an untraced tensor of ``t``'s shape and dtype."""
         g = self._grads.get(t._id)
+        if g is None and t._data.dtype.kind != "f":
+            raise TapeError(
+                f"no gradient is stored for this {t._data.dtype} tensor (shape {t._data.shape}): an integer or "
+                "bool tensor never gets one; it carries a tape into the ops that read it, as their constant"
+            )
         if g is None:
             raise TapeError(
                 f"no gradient is stored for this tensor (shape {t._data.shape}): it was not on the path "
