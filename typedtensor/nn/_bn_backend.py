@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from types import ModuleType
 from typing import Any, cast
@@ -254,5 +255,37 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
+#: OpenMP runtimes by file name: GNU (libgomp, also vendored as libgomp-<hash>), Intel (libiomp5), LLVM (libomp).
+_OPENMP = re.compile(r"lib(gomp|iomp5|omp)[-.]")
+
+
+def openmp_loaded() -> bool:
+    """Whether an OpenMP runtime is mapped into this process (``import torch`` maps PyTorch's own libgomp);
+    without /proc, whether torch is imported."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            names = {os.path.basename(line.split()[-1]) for line in maps if "/" in line}
+    except OSError:
+        return "torch" in sys.modules
+    return any(_OPENMP.match(name) for name in names)
+
+
+def _prefer_workqueue() -> None:
+    """With another OpenMP runtime loaded before numba is, set ``NUMBA_THREADING_LAYER=workqueue``.
+
+    numba reads the variable when it is imported; its default layer ("omp") would load a second
+    OpenMP runtime whose threads fight the first's for the cores (see ``_bn_numba._choose_threading_layer``,
+    which covers a numba imported before typedtensor.nn). This covers code that starts numba's pool itself
+    (``numba.set_num_threads``) before the first BatchNorm call. An explicit setting wins; the variable is
+    inherited by child processes.
+    """
+    if _ENV_LAYER in os.environ or "numba" in sys.modules or _sel.name != "numba":
+        return
+    if openmp_loaded():
+        os.environ[_ENV_LAYER] = "workqueue"
+
+
+_ENV_LAYER = "NUMBA_THREADING_LAYER"
 _choice = os.environ.get(_ENV, "auto")
 use(_choice if _choice != "auto" else available()[-1])
+_prefer_workqueue()

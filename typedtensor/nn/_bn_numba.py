@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -28,6 +26,7 @@ from numba import njit, prange
 from numpy.typing import NDArray
 
 from . import _bn_numpy
+from ._bn_backend import openmp_loaded
 from ._bn_numpy import merge_rows, row_view
 
 __all__ = ["affine", "backward_small", "combine", "grad_sums", "infer", "is_small", "stats", "train_small"]
@@ -244,21 +243,6 @@ def _backward_serial(
         sgd[ch] = b * rr
 
 
-#: OpenMP runtimes by file name: GNU (libgomp, also vendored as libgomp-<hash>), Intel (libiomp5), LLVM (libomp).
-_OPENMP = re.compile(r"lib(gomp|iomp5|omp)[-.]")
-
-
-def _openmp_loaded() -> bool:
-    """Whether an OpenMP runtime is already mapped into this process (PyTorch's ``import torch`` maps its own
-    libgomp); without /proc, whether torch is imported."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            names = {os.path.basename(line.split()[-1]) for line in maps if "/" in line}
-    except OSError:
-        return "torch" in sys.modules
-    return any(_OPENMP.match(name) for name in names)
-
-
 def _choose_threading_layer() -> None:
     """numba's "workqueue" threading layer when another OpenMP runtime is loaded before numba's pool starts.
 
@@ -272,7 +256,7 @@ def _choose_threading_layer() -> None:
     config: Any = importlib.import_module("numba.core.config")  # untyped: used through Any
     if os.environ.get("NUMBA_THREADING_LAYER") or config.THREADING_LAYER != "default":
         return
-    if _openmp_loaded():
+    if openmp_loaded():
         config.THREADING_LAYER = "workqueue"
 
 
