@@ -9,8 +9,9 @@ import pytest
 
 from typedtensor.nn import _bn_numpy as bn
 
-#: Short rows (L < 64, any size), small tensors (<= 32768 values), a 1-D BatchNorm's L = 1, an empty batch.
-SHAPES = [(64, 64, 16), (5, 3, 70), (7, 4, 1), (0, 4, 3)]
+#: Short rows (L < 64, any size), small tensors (<= 32768 values), a 1-D BatchNorm's L = 1, an empty batch, a tiny
+#: tensor (one reduce call).
+SHAPES = [(64, 64, 16), (5, 3, 70), (7, 4, 1), (0, 4, 3), (4, 3, 64)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -67,9 +67,17 @@ def _ones(n: int, dtype: np.dtype[Any]) -> Array:
 
 def channel_sums(a: Array) -> F64:
     """Per-channel sums of ``a`` (N, C, L) in float64: over N first (whole (C, L) planes added at once), then
-    along L. NumPy's reduce over axes (0, 2) at once restarts its loop every row: 3-4x slower on short rows."""
-    sums: F64 = np.add.reduce(np.add.reduce(a, axis=0, dtype=np.float64), axis=1)
+    along L. NumPy's reduce over axes (0, 2) at once restarts its loop every row: 3-4x slower on short rows.
+    Tiny arrays take that one call (the second call would cost more than the rows)."""
+    if a.size <= _ONE_CALL:
+        sums: F64 = np.add.reduce(a, axis=(0, 2), dtype=np.float64)
+        return sums
+    sums = np.add.reduce(np.add.reduce(a, axis=0, dtype=np.float64), axis=1)
     return sums
+
+
+#: Up to this many elements a per-channel sum is one reduce call (see ``channel_sums``).
+_ONE_CALL = 4096
 
 
 def train_small(x: Array, scale: Array | None, bias: Array | None, eps: float) -> tuple[Array, F64, F64, Any]:
