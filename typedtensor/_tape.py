@@ -7,7 +7,9 @@ Tape rule for operations with several inputs: the result carries a tape when any
 two inputs carry different tapes, the tapes are merged into one: the merged tape holds both
 histories in recording order, and ``backward`` writes gradients into every ``Gradients`` either tape
 was started with. Untraced inputs of a taped op are constants unless a ``Gradients`` of the tape
-allocated them (model parameters) or the tape is leaky: then their gradient is computed too.
+allocated them (model parameters) or the tape is leaky: then their gradient is computed too. An untraced
+tensor computed from an allocated one by ops of one tensor operand (``w.transpose()``) is refused as a
+parent (``refuse_copy``): its gradient would go to the copy, and the allocated tensor would silently miss it.
 Integer tensors carry a tape like float ones (``ids.trace(grads)`` feeds an embedding) but never get a
 gradient: an integer or bool parent's ``need`` is always False.
 
@@ -31,7 +33,7 @@ from numpy.typing import NDArray
 
 from ._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 
-__all__ = ["GradientStore", "Node", "NoneTape", "OwnedTape"]
+__all__ = ["GradientStore", "Node", "NoneTape", "OwnedTape", "refuse_copy"]
 
 Array = NDArray[Any]
 #: A recorded op's local derivative: upstream gradient and which parents need one (one bool per parent:
@@ -62,6 +64,11 @@ class Node(Protocol):
     def _id(self) -> int: ...
     @property
     def _tape(self) -> OwnedTape | None: ...
+
+    #: The id of the tensor an untraced tensor was computed from by ops of one tensor operand
+    #: (``w.transpose()``, ``w[1:]``, ``2.0 * w``; -1: none), so that using it on a tape that trains that
+    #: tensor is refused (``refuse_copy``) rather than silently giving it no gradient.
+    _src: int
 
 
 class OwnedTape:
@@ -125,10 +132,34 @@ def record(tape: OwnedTape, out_id: int, parents: tuple[Node | None, ...], bwd: 
         else:
             f = p._data.dtype.kind == "f"
             pids.append(p._id)
-            traced.append(f and p._tape is not None)
+            if p._tape is not None:
+                traced.append(f)
+            else:
+                traced.append(False)
+                if f and p._src >= 0:
+                    refuse_copy(p, tape._sinks, "a traced op reads")
             floats.append(f)
     if True in floats:
         tape._ops.append((next(_seq), out_id, tuple(pids), tuple(traced), tuple(floats), bwd))
+
+
+def refuse_copy(t: Node, sinks: list[GradientStore], where: str) -> None:
+    """A TapeError when untraced ``t`` was computed from a tensor one of ``sinks`` keeps, and is not kept itself.
+
+    Its gradient would go to ``t``, which nothing keeps, and the kept tensor (a parameter being trained)
+    would silently miss it: PyTorch's ``h @ tok.weight.T`` with ``tok.weight`` untraced.
+    """
+    src, tid = t._src, t._id
+    if any(src in s._keep for s in sinks) and not any(tid in s._keep for s in sinks):
+        shape = tuple(t._data.shape)
+        raise TapeError(
+            f"{where} an untraced tensor of shape {shape} computed from a parameter this tape trains (an op such as "
+            "w.transpose(), w[1:], 2.0 * w or w.reshape(...) on the untraced parameter w gives a new untraced tensor "
+            "of its own): its gradient would go to that copy, which nothing keeps, and the parameter would silently "
+            "miss it. To train w through this use, put it on the tape before the op: w.retaped(h).transpose() "
+            "(h a traced tensor of this step), or use the parameter itself (e.g. a Linear whose weight is w); "
+            "if a constant is meant, say so: w.detach().transpose()"
+        )
 
 
 class GradientStore:
@@ -154,6 +185,7 @@ class GradientStore:
         if t._id not in self._grads:
             self._grads[t._id] = np.zeros_like(t._data)
         self._keep.add(t._id)
+        t._src = -1  # a parameter is a root: what is computed from it names it, not what it was computed from
 
     def zero(self) -> None:
         """Set every stored gradient to zero (in place), keeping the allocations."""

@@ -29,7 +29,7 @@ from ._ops import shape as _sh
 from ._ops import softmax as _sm
 from ._ops._types import Result
 from ._shapes import D0, D1, DN, E2, S2, E, K, Lead, M, N, Rest, S, T
-from ._tape import GradientStore, NoneTape, OwnedTape, backward, merge, record
+from ._tape import GradientStore, NoneTape, OwnedTape, backward, merge, record, refuse_copy
 
 __all__ = ["Tensor"]
 
@@ -49,12 +49,14 @@ class Tensor(Generic[S, E, T]):
     ``OwnedTape``. Example: ``Tensor[tuple[B, Literal[3], H, W], np.float32, NoneTape]``.
     """
 
-    __slots__ = ("__weakref__", "_data", "_id", "_tape")
+    __slots__ = ("__weakref__", "_data", "_id", "_src", "_tape")
     #: NumPy operands defer to Tensor's reflected operators (``np.float64(2) * t`` keeps the tape).
     __array_ufunc__ = None
     _data: NDArray[Any]
     _tape: OwnedTape | None
     _id: int
+    #: Untraced results of ops of one tensor operand: the id of the root they were computed from (-1: none).
+    _src: int
 
     def __init__(self) -> None:
         raise TypedTensorError("build tensors with tt.tensor(data), tt.zeros(shape), tt.randn(shape, seed=...)")
@@ -124,7 +126,10 @@ class Tensor(Generic[S, E, T]):
 
         An integer tensor (token ids) carries the tape into the ops that read it but never gets a gradient.
         """
-        return _make(_traceable(self, grads), OwnedTape(grads), self._id)
+        data = _traceable(self, grads)
+        if self._src >= 0:
+            refuse_copy(self, [grads], "trace() of")
+        return _make(data, OwnedTape(grads), self._id)
 
     def leaky_trace(self: Tensor[S, E, NoneTape]) -> Tensor[S, E, OwnedTape]:
         """Start recording into a fresh ``Gradients`` that keeps every gradient, intermediates too."""
@@ -161,7 +166,9 @@ class Tensor(Generic[S, E, T]):
                 f"realize: the tensor has shape {self._data.shape} but {tuple(shape)} was requested; "
                 "realize only re-types a shape, use reshape() to change it"
             )
-        return _make(self._data, self._tape, self._id)
+        t = _make(self._data, self._tape, self._id)
+        t._src = self._src
+        return t
 
     if TYPE_CHECKING:
 
@@ -1194,6 +1201,7 @@ def _make(data: NDArray[Any], tape: OwnedTape | None, tid: int | None = None) ->
     t._data = data
     t._tape = tape
     t._id = next(_ids) if tid is None else tid
+    t._src = -1
     return t
 
 
@@ -1220,14 +1228,24 @@ def _apply(
         if y.dtype is not dt and y.dtype != dt:
             _refuse_promotion(dt, y.dtype)
     tape: OwnedTape | None = None
+    one: Tensor[Any, Any, Any] | None = None
+    several = False
     for p in parents:
         if p is not None:
+            several = one is not None
+            one = p
             pt = p._tape
             if pt is not None:
                 tape = pt._root() if tape is None else merge(tape, pt)
     out = _make(y, tape)
     if tape is not None:
         record(tape, out._id, parents, bwd)
+    elif not several and one is not None and (keep_dtype or y.dtype.kind == "f"):
+        # One tensor operand (w.transpose(), 2.0 * w): remember its root, so that a traced op reading this
+        # copy of a trained parameter is refused (_tape.refuse_copy) instead of silently dropping its gradient.
+        # A non-float result (w.astype(np.int64)) breaks the chain: nothing flows back through it.
+        src = one._src
+        out._src = one._id if src < 0 else src
     return out
 
 
@@ -1290,6 +1308,8 @@ def _retape(x: Tensor[Any, Any, Any], like: object) -> Tensor[Any, Any, Any]:
             "retaped(like): like's tape was already consumed by backward(); trace the inputs again "
             "(x.trace(grads)) for a new step and retape onto the new traced input"
         )
+    if x._src >= 0:
+        refuse_copy(x, root._sinks, "retaped() of")
     return _make(_not_bool(x), root, x._id)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any, TypeVar, cast
 from typing import Literal as L
-from typing import TypeVar
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from typedtensor import Gradients, NoneTape, OwnedTape, Tensor
 
 B = TypeVar("B", bound=int)
 T = TypeVar("T", NoneTape, OwnedTape)
+S = TypeVar("S")
 F = np.float32
 Hidden = L[32]
 
@@ -51,13 +52,24 @@ class Params:
         )
 
 
+def on_tape_of(param: Tensor[S, F, NoneTape], like: Tensor[Any, F, T]) -> Tensor[S, F, T]:
+    """``param`` on the tape of ``like`` when ``like`` is traced, before an op of its own (``broadcast_to``).
+
+    ``param.broadcast_to(...)`` of the untraced parameter would be an untraced copy whose gradient nothing
+    keeps (a TapeError when a traced op reads it); retaped first, the parameter itself gets the gradient.
+    """
+    traced: Any = like  # checked by its .traced below: T is OwnedTape there
+    on: Any = param.retaped(traced) if like.traced else param
+    return cast("Tensor[S, F, T]", on)
+
+
 @tt.checked
 def forward(p: Params, x: Tensor[tuple[B, L[2]], F, T]) -> Tensor[tuple[B, L[2]], F, T]:
     """Logits of a 2 -> 32 -> 2 network; works traced (training) and untraced (inference)."""
     h = x @ p.w1
-    h = (h + p.b1.broadcast_to(h.shape)).tanh()
+    h = (h + on_tape_of(p.b1, x).broadcast_to(h.shape)).tanh()
     logits = h @ p.w2
-    return logits + p.b2.broadcast_to(logits.shape)
+    return logits + on_tape_of(p.b2, x).broadcast_to(logits.shape)
 
 
 @tt.checked
