@@ -457,6 +457,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         torch: Any = importlib.import_module("torch")
     except ImportError:
         torch = None
+    if torch is not None and "numba" in backends and "NUMBA_THREADING_LAYER" not in os.environ:
+        # typedtensor.nn (imported before torch here) picks numba's workqueue layer only when another OpenMP
+        # runtime is loaded first; limit_threads starts numba's pool itself, so this bench makes the same
+        # choice for its own process (and its memory subprocesses): otherwise numba's default 'omp' layer
+        # loads a second OpenMP runtime beside torch's and the two pools fight for the cores.
+        os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
     with contextlib.ExitStack() as stack:
         threads = limit_threads(torch, stack, args.threads, "numba" in backends)
         stack.enter_context(bn_backend(backends[0]))  # outside the timed calls too (numba's pool starts on first use)
