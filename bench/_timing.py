@@ -6,12 +6,14 @@ few disturbed repeats do not move. Only the standard library is imported here, s
 imported before NumPy.
 """
 
+import contextlib
+import functools
 import gc
 import os
 import statistics
 import time
 import timeit
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
@@ -126,3 +128,24 @@ def median_prepared_us(cases: Sequence[PreparedCase], *, calls: int, repeat: int
         for case, out in zip(cases, samples, strict=True):
             out.append(_time_prepared(case, calls))
     return [statistics.median(s) * 1e6 for s in samples]
+
+
+@contextlib.contextmanager
+def bn_backend(name: str) -> Generator[None]:
+    """typedtensor's BatchNorm kernels of backend ``name`` inside the block, the previous ones after.
+
+    typedtensor is imported here, on first use, so that importing this module still comes before NumPy.
+    """
+    from typedtensor.nn import _bn_backend
+
+    before = _bn_backend.current()
+    _bn_backend.use(name)
+    try:
+        yield
+    finally:
+        _bn_backend.use(before)
+
+
+def backend_context(name: str) -> ContextFactory:
+    """A context factory selecting BatchNorm backend ``name`` (for :class:`Case` and :data:`Calls`)."""
+    return functools.partial(bn_backend, name)

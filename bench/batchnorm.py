@@ -42,15 +42,13 @@ UNSET_OPENBLAS = unset_env(("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))
 NUMPY_PRELOADED = "numpy" in sys.modules
 
 import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import functools  # noqa: E402
 import importlib  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Generator, Sequence  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 from contextlib import nullcontext  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any, Self  # noqa: E402
@@ -59,7 +57,7 @@ import numpy as np  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
 import typedtensor as tt  # noqa: E402
-from bench._timing import Calls, ContextFactory, median_calls_s  # noqa: E402
+from bench._timing import Calls, ContextFactory, backend_context, bn_backend, median_calls_s  # noqa: E402
 from typedtensor.nn import BatchNorm2D, _bn_backend  # noqa: E402
 
 Shape = tuple[int, int, int, int]
@@ -155,22 +153,6 @@ def load_optional(name: str) -> Any | None:
 def version(module: Any | None) -> str:
     """``module.__version__``, or 'not installed'."""
     return "not installed" if module is None else str(module.__version__)
-
-
-@contextlib.contextmanager
-def bn_backend(name: str) -> Generator[None]:
-    """Run the block with the BatchNorm kernels of backend ``name``, then restore the previous one."""
-    before = _bn_backend.current()
-    _bn_backend.use(name)
-    try:
-        yield
-    finally:
-        _bn_backend.use(before)
-
-
-def backend_context(name: str) -> ContextFactory:
-    """A context factory selecting backend ``name`` (for :class:`bench._timing.Case`)."""
-    return functools.partial(bn_backend, name)
 
 
 def warm_up(backend: str) -> float:

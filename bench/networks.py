@@ -64,7 +64,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
-from collections.abc import Callable, Generator, Sequence  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
 from contextlib import nullcontext  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -73,7 +73,7 @@ import numpy as np  # noqa: E402
 
 import typedtensor as tt  # noqa: E402
 from bench import _nets  # noqa: E402
-from bench._timing import Calls, Case, ContextFactory, median_call_us, median_calls_s  # noqa: E402
+from bench._timing import Calls, Case, backend_context, bn_backend, median_call_us, median_calls_s  # noqa: E402
 from typedtensor import nn  # noqa: E402
 from typedtensor.nn import _bn_backend  # noqa: E402
 
@@ -133,21 +133,6 @@ def limit_threads(torch: Any | None, stack: contextlib.ExitStack, threads: int, 
     return ", ".join(parts)
 
 
-@contextlib.contextmanager
-def bn_backend(name: str) -> Generator[None]:
-    """typedtensor's BatchNorm kernels set to ``name`` inside the block."""
-    before = _bn_backend.current()
-    _bn_backend.use(name)
-    try:
-        yield
-    finally:
-        _bn_backend.use(before)
-
-
-def backend_factory(name: str) -> ContextFactory:
-    return lambda: bn_backend(name)
-
-
 # ---- SGEMM peak ----------------------------------------------------------------------------------------
 
 
@@ -190,7 +175,7 @@ def time_pair(pair: _nets.Pair, backends: Sequence[str], settings: Settings) -> 
     names: list[str] = []
     for backend in backends:
         for what in ("step", "infer"):
-            cases.append(Case(f"tt_{what}()", context=backend_factory(backend)))
+            cases.append(Case(f"tt_{what}()", context=backend_context(backend)))
             names.append(f"tt {what} {backend}")
     if pair.torch_step is not None:
         namespace |= {"torch_step": pair.torch_step, "torch_infer": pair.torch_infer}
