@@ -13,6 +13,10 @@ gradient of the right shape per parameter), then computes every new parameter va
 into fresh arrays, and only then writes them: parameters in place (``ext.data_mut(tensor)[...] = ...``, so
 the tensor objects, their ids and the Gradients keyed by them stay valid), state by replacement.
 A refused update changes nothing. Buffers (running statistics, counters) are never read or written.
+
+The walk of the model and the checks above are done again only when the tree changed since the last
+update (``_tree.Snapshot``: any replaced, re-tied, added or removed parameter or sub-module is noticed);
+otherwise the last walk's parameters are used, after checking their shapes and dtypes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from .. import extend as ext
 from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
 from .._tensor import Gradients, Tensor
 from ..nn._module import Module
+from ._tree import Snapshot, snapshot
 
 __all__ = ["MissingGradientError", "Optimizer", "OptimizerError"]
 
@@ -79,6 +84,8 @@ class Optimizer(ABC, Generic[St]):
         #: The parameter tensors themselves, by dotted name (weak: the optimizer does not keep the model alive).
         self._owned: dict[str, weakref.ref[Tensor[Any, Any, Any]]] = {name: weakref.ref(t) for name, t in params}
         self._state: dict[str, St] = {}
+        #: The model last walked and what the walk depended on (see ``_tree``), or None.
+        self._walked: tuple[weakref.ref[Module], Snapshot] | None = None
         #: How many updates were applied.
         self.steps = 0
 
@@ -126,8 +133,7 @@ class Optimizer(ABC, Generic[St]):
                 f"{owner}.update(model, grads) needs the Gradients of a backward pass as grads, got "
                 f"{type(grads).__name__}"
             )
-        params = _parameters(model, owner)
-        self._check_layout(params)
+        params = self._params(model, owner)
         missing: list[str] = []
         work: list[tuple[str, Tensor[Any, Any, Any], Array]] = []
         for name, t in params:
@@ -162,6 +168,26 @@ class Optimizer(ABC, Generic[St]):
                 "(a parameter that does not reach the loss then gets a zero gradient)"
             )
         return work
+
+    def _params(self, model: Module, owner: str) -> list[tuple[str, Tensor[Any, Any, Any]]]:
+        """The model's parameters, checked to be the optimizer's: walked, or the last walk's while its snapshot holds."""
+        walked = self._walked
+        if walked is not None and walked[0]() is model and walked[1].valid():
+            params: list[tuple[str, Tensor[Any, Any, Any]]] = []
+            for name, shape, dtype in self._layout:
+                t = self._owned[name]()
+                if t is None or ext.data(t).shape != shape or ext.data(t).dtype != dtype:
+                    break  # the full checks below say what is wrong
+                params.append((name, t))
+            else:
+                return params
+        self._walked = None
+        params = _parameters(model, owner)
+        self._check_layout(params)
+        snap = snapshot(model)
+        if snap is not None:
+            self._walked = (weakref.ref(model), snap)
+        return params
 
     def _check_layout(self, params: list[tuple[str, Tensor[Any, Any, Any]]]) -> None:
         owner = type(self).__name__
