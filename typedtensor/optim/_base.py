@@ -115,7 +115,7 @@ class Optimizer(ABC, Generic[St]):
                 value, state = self._step(ext.data(t), g, self._state.get(name))
                 staged.append((name, t, value, state))
         for name, _, value, _ in staged:
-            if not np.all(np.isfinite(value)):
+            if not np.isfinite(value).all():  # (the method: less dispatch than np.all)
                 raise OptimizerError(
                     f"{type(self).__name__}.update: the step would make parameter {name!r} NaN or infinite "
                     f"(lr={self.lr}); nothing was changed. Lower the learning rate or clip the gradients"
@@ -149,7 +149,7 @@ class Optimizer(ABC, Generic[St]):
                 )
             if g.dtype.kind != "f":
                 raise DTypeError(f"{owner}.update: the gradient of {name!r} has dtype {g.dtype}, a float is expected")
-            if not np.all(np.isfinite(g)):
+            if not np.isfinite(g).all():
                 raise OptimizerError(
                     f"{owner}.update: the gradient of {name!r} holds NaN or infinite values; nothing was changed. "
                     "Check the loss (lower the learning rate, clip the gradients) and zero the gradients "
