@@ -173,3 +173,19 @@ def test_install_checks_binds_the_instance_dims_on_a_class_of_ones_own() -> None
     assert layer.refused == [refused.value]  # handed to refuse(self, error) before it was raised
     with tt.checks(False):
         assert layer.apply(tt.ones((4,))).shape == (4,)
+
+
+def test_first_outside_names_the_first_bad_value_and_its_position() -> None:
+    ids = np.array([[0, 2], [5, -1]], np.int64)
+    assert ext.first_outside(ids, 0, 3) == (5, (1, 0))
+    assert ext.first_outside(ids, -1, 6) is None
+    assert ext.first_outside(np.zeros((0, 4), np.int32), 0, 1) is None
+    assert ext.first_outside(ids[:, ::-1], 0, 3) == (-1, (1, 0))  # C order of the view, not of its buffer
+    assert ext.first_outside(np.asfortranarray(ids), 0, 3) == (5, (1, 0))
+    assert ext.first_outside(np.array([7, 1], np.uint8), 0, 5) == (7, (0,))
+
+
+@pytest.mark.parametrize("bad", [[0, 5], np.array([0.0, 5.0]), np.array([True, False])])
+def test_first_outside_refuses_what_is_not_an_integer_array(bad: object) -> None:
+    with pytest.raises(tt.DTypeError, match="expected an integer NumPy array"):
+        ext.first_outside(bad, 0, 3)  # type: ignore[arg-type]  # the run-time guard for unchecked callers

@@ -34,3 +34,15 @@ assert_type(ext.grad_array(grads, x), ext.Array | None)
 ext.set_grad(grads, x, np.ones((2, 3), np.float32))
 ext.accumulate_grad(grads, x, np.ones((2, 3), np.float32))
 assert_type(ext.iter_grads(grads), Iterator[tuple[int, ext.Array]])
+assert_type(ext.first_outside(np.array([0, 5, 1]), 0, 3), tuple[int, tuple[int, ...]] | None)
+
+
+class Doubler:
+    def __init__(self, width: int) -> None:
+        self.width = width
+
+    def apply(self, v: Tensor[tuple[int], F32, NoneTape]) -> Tensor[tuple[int], F32, NoneTape]:
+        return v * 2.0
+
+
+ext.install_checks(Doubler, lambda self: {})

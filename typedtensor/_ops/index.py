@@ -195,8 +195,22 @@ def _integers(idx: Array, what: str) -> None:
         )
 
 
+def _is_array(value: object) -> bool:
+    """Whether ``value`` is a NumPy array (annotations are not checked at run time here)."""
+    return isinstance(value, np.ndarray)
+
+
 def first_outside(idx: Array, low: int, high: int) -> tuple[int, tuple[int, ...]] | None:
-    """The first value of ``idx`` (C order) outside [low, high) and its position in ``idx``, or None."""
+    """The first value of ``idx`` (C order) outside [low, high) and its position in ``idx``, or None.
+
+    ``idx`` is an integer NumPy array (a DTypeError otherwise: ``typedtensor.extend`` exposes this to layers).
+    """
+    if not _is_array(idx) or idx.dtype.kind not in ("i", "u"):
+        got = f"an array of {idx.dtype}" if _is_array(idx) else type(cast("object", idx)).__name__
+        raise DTypeError(
+            f"first_outside: expected an integer NumPy array of indices, got {got}; "
+            "pass extend.data(ids) of an integer tensor, or np.asarray(ids, np.int64)"
+        )
     if idx.size == 0 or (int(idx.min()) >= low and int(idx.max()) < high):
         return None
     bad = int(np.flatnonzero((idx < low) | (idx >= high))[0])
