@@ -331,7 +331,7 @@ def test_float32_large_mean_keeps_unit_variance(shape: tuple[int, ...]) -> None:
 
 def test_backends_agree_on_large_tensors() -> None:
     if len(_bn_backend.available()) < 2:
-        pytest.skip("numba is not installed (pip install 'typedtensor[fast]'): only the NumPy kernels exist here")
+        pytest.skip("numba (a dependency of typedtensor) is not installed here: only the NumPy kernels exist")
     for dtype, tol in ((np.float32, 2e-4), (np.float64, 1e-10)):
         _backends_agree(dtype, tol)
 

@@ -1,4 +1,4 @@
-"""The BatchNorm kernels in use: numba's when it is installed (the ``fast`` extra), else NumPy's.
+"""The BatchNorm kernels in use: numba's (a default dependency) when it is importable, else NumPy's.
 
 ``TYPEDTENSOR_BN_BACKEND=numpy`` or ``=numba`` forces one; :func:`use` switches at run time. numba is
 imported on the first BatchNorm call, not with ``typedtensor.nn``. A process forked after numba's
@@ -56,7 +56,10 @@ def use(name: str) -> None:
     if name not in _MODULES:
         raise TypedTensorError(f"BatchNorm backend must be 'numpy' or 'numba', got {name!r}")
     if name not in available():
-        raise TypedTensorError("the numba BatchNorm kernels need numba: pip install 'typedtensor[fast]'")
+        raise TypedTensorError(
+            "the numba BatchNorm kernels need numba, a dependency of typedtensor that this environment lacks "
+            "(a platform without a numba wheel?): pip install numba, or keep the NumPy kernels"
+        )
     if name == "numba" and _sel.forked_after_numba:
         raise TypedTensorError(
             "use('numba'): this process was forked after numba's threads started in its parent, and they do not "
