@@ -125,8 +125,14 @@ def abs_(a: Array) -> Result:
 
 
 def relu(a: Array) -> Result:
-    """max(a, 0); the derivative at 0 is 0 (PyTorch's choice)."""
-    return np.maximum(a, 0), lambda g, need: (g * (a > 0),)
+    """max(a, 0); the derivative at 0 is 0 (PyTorch's choice).
+
+    The backward keeps the output, not the input: y > 0 exactly where a > 0 (NaN and -0.0 included), and
+    the output is usually kept anyway (the next layer's input), so the input's buffer is freed after the
+    forward (one activation less held per ReLU in a training step, as PyTorch's ``threshold_backward``).
+    """
+    y = np.maximum(a, 0)
+    return y, lambda g, need: (g * (y > 0),)
 
 
 def sigmoid(a: Array) -> Result:

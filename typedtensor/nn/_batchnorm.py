@@ -453,11 +453,14 @@ class _BatchNorm(Module, Generic[C]):
         # (x, scale, bias, addend): the parameters are None (constants) when frozen or without affine
         learn = self.scale is not None and self.bias is not None and not self.freeze
         parents = (x, self.scale if learn else None, self.bias if learn else None, addend)
+        # Only a fused ReLU reads the output back: without one the backward must not keep it (the next
+        # layer's ReLU keeps its own output, and this buffer would be one more activation held per layer).
+        relu_out = out if relu else None
 
         def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
             g3 = np.ascontiguousarray(g, dtype=x3.dtype).reshape(x3.shape)
-            if relu:
-                g3 = g3 * (out > 0)
+            if relu_out is not None:
+                g3 = g3 * (relu_out > 0)
             dx, dscale, dbias = core(g3, need[0])
             # float16: a sum over many values (dbias, dscale) may pass 65504 and becomes inf, as in IEEE
             # and PyTorch, without NumPy's raw warning; the optimizers refuse a non-finite gradient.
