@@ -2,13 +2,21 @@
 
 Every helper measures its cases round-robin (case 1, case 2, ..., case 1, case 2, ...) so that a
 slow phase of the machine hits all of them alike, and reports the MEDIAN over the repeats, which a
-few disturbed repeats do not move. Only the standard library is imported here, so this module may be
-imported before NumPy.
+few disturbed repeats do not move. Each case of :func:`median_call_us` is timed as a series of calls
+(one ``timeit`` block per case per repeat). A case may name its ``side``, the library whose thread
+pools it runs (``"tt"``, ``"torch"``): when the series of one side follows one of another side,
+:func:`settle` first waits until the process's other threads are idle (the previous side's pool
+spinning after its last call: OpenBLAS's workers busy-wait ~0.1 s, libgomp's a few ms), and
+``series_warmup_s`` of untimed calls then bring the case's own pools to their steady state, so each
+side is timed as a user running only it would see. :func:`median_alternating_s` measures the other
+case on purpose: each call right after a call of the other side. Only the standard library is
+imported here, so this module may be imported before NumPy.
 """
 
 import contextlib
 import functools
 import gc
+import math
 import os
 import statistics
 import time
@@ -17,13 +25,64 @@ from collections.abc import Callable, Generator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
-__all__ = ["Calls", "Case", "PreparedCase", "median_call_us", "median_calls_s", "median_prepared_us", "unset_env"]
+__all__ = [
+    "Calls",
+    "Case",
+    "PreparedCase",
+    "median_alternating_s",
+    "median_call_us",
+    "median_calls_s",
+    "median_prepared_us",
+    "other_threads_cpu_s",
+    "series_warmup_calls",
+    "settle",
+    "unset_env",
+]
 
 #: A factory for the context a case is timed in (e.g. ``lambda: tt.checks(False)``).
 ContextFactory = Callable[[], AbstractContextManager[object]]
 
 #: Each calibration run must last at least this long before its rate is trusted.
 _MIN_CALIBRATION_S = 0.002
+#: :func:`settle`: the length of one observation window, the share of one core the other threads may use
+#: in a window that counts as idle, the idle windows in a row it waits for, and the longest it waits.
+SETTLE_WINDOW_S = 0.01
+SETTLE_IDLE_SHARE = 0.05
+SETTLE_IDLE_WINDOWS = 2
+SETTLE_MAX_S = 1.0
+
+
+def other_threads_cpu_s() -> float:
+    """CPU seconds used so far by this process's threads other than the calling one (pools' workers)."""
+    return time.process_time() - time.thread_time()
+
+
+def settle(
+    *,
+    window_s: float = SETTLE_WINDOW_S,
+    idle_share: float = SETTLE_IDLE_SHARE,
+    idle_windows: int = SETTLE_IDLE_WINDOWS,
+    max_s: float = SETTLE_MAX_S,
+) -> float:
+    """Sleep until the process's other threads are idle; return the seconds waited.
+
+    Idle: ``idle_windows`` windows in a row of ``window_s`` in which the other threads together used
+    less than ``idle_share`` of one core (a thread pool spinning after its last call uses a whole core,
+    or its share of one on a loaded machine). Gives up after ``max_s`` (then the return value is
+    ``max_s`` or a little more: something keeps running).
+    """
+    start = time.perf_counter()
+    idle = 0
+    cpu, at = other_threads_cpu_s(), start
+    while idle < idle_windows:
+        now = time.perf_counter()
+        if now - start >= max_s:
+            break
+        time.sleep(window_s)
+        cpu_now, at_now = other_threads_cpu_s(), time.perf_counter()
+        idle = idle + 1 if cpu_now - cpu < idle_share * (at_now - at) else 0
+        cpu, at = cpu_now, at_now
+    return time.perf_counter() - start
 
 
 def unset_env(names: Sequence[str]) -> dict[str, str]:
@@ -42,6 +101,8 @@ class Case:
     stmt: str
     setup: str = "pass"
     context: ContextFactory = field(default=nullcontext)
+    #: The library whose thread pools the case runs: a series after one of another side starts after :func:`settle`.
+    side: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,24 +142,81 @@ def median_calls_s(calls: Calls, *, repeat: int, target_s: float) -> dict[str, f
     return {name: us * 1e-6 for name, us in zip(calls, medians_us, strict=True)}
 
 
+def series_warmup_calls(warmup_s: float, number: int, target_s: float) -> int:
+    """Untimed calls lasting about ``warmup_s`` before a series of ``number`` calls lasting about ``target_s``:
+    none if ``warmup_s`` is not positive, else at least one."""
+    return 0 if warmup_s <= 0 else max(1, math.ceil(warmup_s * number / target_s))
+
+
 def median_call_us(
-    cases: Sequence[Case], namespace: dict[str, object], *, repeat: int, target_s: float, warmup: int = 10
+    cases: Sequence[Case],
+    namespace: dict[str, object],
+    *,
+    repeat: int,
+    target_s: float,
+    warmup: int = 10,
+    series_warmup_s: float = 0.0,
+    waits: list[float] | None = None,
 ) -> list[float]:
     """Median time per call, in microseconds, of each case (repeats interleaved across cases).
 
-    Each case is first called ``warmup`` times (fewer for calls that take long, such as a whole training step).
+    Each case is first called ``warmup`` times (fewer for calls that take long, such as a whole training
+    step), then calibrated to series of about ``target_s``. Each repeat times one series of each case in
+    turn; before a series, :func:`settle` runs if the case's ``side`` differs from the previous case's
+    (the seconds it waited are appended to ``waits``), then untimed calls of the case lasting about
+    ``series_warmup_s`` (at least one call if it is positive).
     """
     timers = [timeit.Timer(case.stmt, case.setup, globals=namespace) for case in cases]
     numbers: list[int] = []
+    last_side: list[str] = []
+
+    def enter(case: Case) -> None:
+        if last_side and last_side[-1] != case.side:
+            waited = settle()
+            if waits is not None:
+                waits.append(waited)
+        last_side[:] = [case.side]
+
     for case, timer in zip(cases, timers, strict=True):
         with case.context():
+            enter(case)
             numbers.append(_calibrate(timer, target_s, warmup))
+    warm_calls = [series_warmup_calls(series_warmup_s, n, target_s) for n in numbers]
     samples: list[list[float]] = [[] for _ in cases]
     for _ in range(repeat):
-        for case, timer, number, out in zip(cases, timers, numbers, samples, strict=True):
+        for case, timer, number, warm, out in zip(cases, timers, numbers, warm_calls, samples, strict=True):
             with case.context():
+                enter(case)
+                if warm:
+                    timer.timeit(warm)
                 out.append(timer.timeit(number) / number)
     return [statistics.median(s) * 1e6 for s in samples]
+
+
+def median_alternating_s(calls: Calls, *, rounds: int, warmup_rounds: int = 2) -> dict[str, float]:
+    """Median seconds of each named call when the calls run in turn, one call each (a, b, a, b, ...).
+
+    Each call is timed alone (``time.perf_counter`` around it, inside its context, garbage collection off
+    during a round), right after the previous call of the round (or of the previous round) returned: with
+    the calls of two libraries, each is timed while the other's thread pool may still be spinning.
+    ``warmup_rounds`` untimed rounds come first.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for index in range(warmup_rounds + rounds):
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            for name, (call, context) in calls.items():
+                with context():
+                    start = time.perf_counter()
+                    call()
+                    elapsed = time.perf_counter() - start
+                if index >= warmup_rounds:
+                    samples[name].append(elapsed)
+        finally:
+            if gc_was_on:
+                gc.enable()
+    return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def _time_prepared(case: PreparedCase, calls: int) -> float:

@@ -2,6 +2,7 @@
 
     python -m bench.networks [--quick] [--networks digits resnet vgg sort] [--batches 8 64 256]
                              [--bn both|numpy|numba] [--repeat N] [--no-memory] [--no-conv]
+                             [--no-alternating]
 
 The networks are those of ``bench._nets`` (the digits CNN, a small ResNet and a VGG-style stack on
 3x32x32, the sort demo's Transformer), each built in typedtensor and in PyTorch with the same weights.
@@ -13,11 +14,27 @@ For each network and batch size the run:
    the loss differ by more than ``bench._nets.TOLERANCES`` (1e-4), and marks gradients beyond theirs (1e-2:
    see ``check_parity``);
 2. times one training step (zero the gradients, ``forward_mut``, loss, backward, optimizer update) and
-   one inference batch of each side, the cases measured round-robin (``bench._timing``: interleaved
-   repeats, the median of each); typedtensor once per BatchNorm backend asked for (``--bn``: NumPy's
-   kernels, numba's, or both, switched with ``typedtensor.nn._bn_backend.use`` around each timed batch
-   of calls), with torch imported in the same process as a user who compares them would have it;
-3. times every convolution of the typedtensor network alone at the input shape it sees there (per
+   one inference batch of each side, typedtensor once per BatchNorm backend asked for (``--bn``: NumPy's
+   kernels, numba's, or both, switched with ``typedtensor.nn._bn_backend.use`` around each series), with
+   torch imported in the same process. Each case is timed in its own series of calls (``bench._timing.
+   median_call_us``): the series of all cases run in turn, repeated, and each case's figure is the median
+   of its series' per-call times. Before a series that follows one of the other library, the run waits
+   until the process's other threads are idle (``bench._timing.settle``: two 10 ms windows in a row in
+   which they use under 5% of a core; the run prints how long it waited): a thread pool keeps spinning
+   after its library's last call (OpenBLAS's worker ~0.1 s after a typedtensor call, torch's libgomp
+   worker a few ms, measured here with the other threads' CPU time after each kind of call), and a series
+   timed while the other pool spins measures both libraries. Each series then starts with untimed calls
+   (about 20 ms of them, at least one) that bring its own pools to the state of a loop of such calls. So
+   each side is measured as a user running only it would see;
+3. the ALTERNATING figure, issue 13's goal 3 case (torch imported and used in the same process): the
+   typedtensor call and the PyTorch call of the same kind in turn, each call timed alone right after the
+   other side's (``bench._timing.median_alternating_s``; medians over rounds lasting about 0.4 s in all,
+   at least 5), per BatchNorm backend; both sides' figures then include the other's spinning pool;
+4. reads the thread counts in force right after the timings, as each library reports them
+   (``torch.get_num_threads()``, every pool threadpoolctl finds: NumPy's OpenBLAS, torch's OpenMP runtime,
+   any other; ``numba.get_num_threads()`` and numba's threading layer), marking any that differs from
+   ``--threads``;
+5. times every convolution of the typedtensor network alone at the input shape it sees there (per
    convolution: ``conv.forward(x)``, and ``forward_mut`` + backward with the input and weight gradients
    measured as in bench.conv: ``(conv.forward_mut(x.trace(g)) * dy).sum().backward()`` minus the same
    multiply-sum-backward on an output-sized tensor), and reports their FLOPs (forward: 2 x output
@@ -25,15 +42,22 @@ For each network and batch size the run:
    times as a fraction of the machine's SGEMM peak, measured in the same run (``np.matmul`` of two
    float32 square matrices, the fastest of the repeats, at the start and the end of the run: the larger
    is the peak), and the share of the network's time they take;
-4. measures the peak memory of one training step and one inference batch of each side in a fresh
-   process per side (and per BatchNorm backend): after two warm-up calls, ``gc.collect()`` and
+6. measures the peak memory of one training step and one inference batch of each side in a fresh
+   process per side (and per BatchNorm backend; one process measures every network and batch size of the
+   run, each network built, measured and dropped in turn): after two warm-up calls, ``gc.collect()`` and
    ``malloc_trim(0)`` (freed memory back to the kernel), the resident set (VmRSS) is read and its
    high-water mark reset (``/proc/self/clear_refs``), one call runs, and the peak is VmHWM minus that
    VmRSS. It counts what the call touches beyond what the process held before it (activations, saved
    tensors, scratch, PyTorch's gradient tensors, which ``zero_grad`` frees), not the memory held across
-   calls (weights, optimizer state, typedtensor's preallocated gradients, caches). tracemalloc, which
-   sees NumPy's allocations (not PyTorch's allocator, nor the numba kernels' own), gives typedtensor's
-   peak of allocated bytes during the same call as a second figure.
+   calls (weights, optimizer state, typedtensor's preallocated gradients, caches). Two checks by other
+   means: a thread polling ``/proc/self/statm`` during another call gives the largest resident set it
+   sees (a lower bound, independent of VmHWM; the run prints the largest difference between the two),
+   and tracemalloc, which sees NumPy's allocations (not PyTorch's allocator, nor the numba kernels' own),
+   gives typedtensor's peak of allocated bytes during a third call. Checked on the small ResNet at batch
+   64 and 256: VmHWM delta, polled RSS and tracemalloc agree within 2-8% (64.8 / 61.0 / 60.1 MB for a
+   step at batch 64, 188.2 / 188.3 / 184.1 MB at 256).
+
+The run prints its total time at the end.
 
 Threads: PyTorch's intra-op threads, NumPy's OpenBLAS (through threadpoolctl) and numba's pool are
 all set to ``--threads`` (default 2); the run prints them. Ratios are typedtensor / PyTorch: lower is better.
@@ -57,11 +81,13 @@ import dataclasses  # noqa: E402
 import gc  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
@@ -73,7 +99,16 @@ import numpy as np  # noqa: E402
 
 import typedtensor as tt  # noqa: E402
 from bench import _nets  # noqa: E402
-from bench._timing import Calls, Case, backend_context, bn_backend, median_call_us, median_calls_s  # noqa: E402
+from bench._timing import (  # noqa: E402
+    SETTLE_MAX_S,
+    Calls,
+    Case,
+    backend_context,
+    bn_backend,
+    median_alternating_s,
+    median_call_us,
+    median_calls_s,
+)
 from typedtensor import nn  # noqa: E402
 from typedtensor.nn import _bn_backend  # noqa: E402
 
@@ -92,10 +127,35 @@ class Settings:
     conv_target_s: float
     sgemm_n: int
     sgemm_repeat: int
+    #: untimed calls before each series (about this long, at least one call)
+    series_warmup_s: float
+    #: the alternating figure: rounds of about this long in all (at least ``alt_min_rounds``)
+    alt_s: float
+    alt_min_rounds: int
 
 
-FULL = Settings(repeat=9, target_s=0.05, conv_repeat=5, conv_target_s=0.03, sgemm_n=2048, sgemm_repeat=7)
-QUICK = Settings(repeat=3, target_s=0.02, conv_repeat=3, conv_target_s=0.01, sgemm_n=512, sgemm_repeat=3)
+FULL = Settings(
+    repeat=7,
+    target_s=0.05,
+    conv_repeat=5,
+    conv_target_s=0.03,
+    sgemm_n=2048,
+    sgemm_repeat=7,
+    series_warmup_s=0.02,
+    alt_s=0.4,
+    alt_min_rounds=5,
+)
+QUICK = Settings(
+    repeat=3,
+    target_s=0.02,
+    conv_repeat=3,
+    conv_target_s=0.01,
+    sgemm_n=512,
+    sgemm_repeat=3,
+    series_warmup_s=0.01,
+    alt_s=0.1,
+    alt_min_rounds=3,
+)
 
 
 def load() -> str:
@@ -133,6 +193,38 @@ def limit_threads(torch: Any | None, stack: contextlib.ExitStack, threads: int, 
     return ", ".join(parts)
 
 
+def thread_state(torch: Any | None, numba: bool) -> list[tuple[str, int | str]]:
+    """The thread counts in force now, as each library reports them: torch's intra-op count, every pool
+    threadpoolctl finds (NumPy's OpenBLAS, torch's OpenMP runtime, any other), numba's count and layer."""
+    state: list[tuple[str, int | str]] = []
+    if torch is not None:
+        state.append(("torch.get_num_threads()", torch.get_num_threads()))
+    try:
+        threadpoolctl: Any = importlib.import_module("threadpoolctl")
+    except ImportError:
+        state.append(("threadpoolctl", "not installed"))
+    else:
+        for pool in threadpoolctl.threadpool_info():
+            name = f"{pool['internal_api']} ({pool['user_api']}, {Path(pool['filepath']).name})"
+            state.append((name, int(pool["num_threads"])))
+    if numba:
+        module: Any = importlib.import_module("numba")
+        state.append(("numba.get_num_threads()", module.get_num_threads()))
+        try:
+            state.append(("numba layer", str(module.threading_layer())))
+        except ValueError:
+            state.append(("numba layer", "not started"))
+    return state
+
+
+def describe_threads(state: Sequence[tuple[str, int | str]], threads: int) -> str:
+    """``state`` as one line, each count that is not ``threads`` marked."""
+    return ", ".join(
+        f"{name} {value}" + (f" (NOT {threads})" if isinstance(value, int) and value != threads else "")
+        for name, value in state
+    )
+
+
 # ---- SGEMM peak ----------------------------------------------------------------------------------------
 
 
@@ -162,28 +254,61 @@ class Cell:
     parity: dict[str, float] = dataclasses.field(default_factory=dict[str, float])
     #: median ms per call by case name: "tt step numpy", "tt infer numba", "torch step", ...
     ms: dict[str, float] = dataclasses.field(default_factory=dict[str, float])
+    #: the alternating figure, median ms per call by "tt step numpy" / "torch step numpy" (its partner's backend)
+    alt_ms: dict[str, float] = dataclasses.field(default_factory=dict[str, float])
+    #: seconds :func:`bench._timing.settle` waited at each switch of side
+    waits: list[float] = dataclasses.field(default_factory=list[float])
+    #: the thread counts each library reported right after the timings
+    threads: list[tuple[str, int | str]] = dataclasses.field(default_factory=list[tuple[str, int | str]])
     load: str = ""
     conv: dict[str, float] = dataclasses.field(default_factory=dict[str, float])
     #: peak bytes by "side mode [backend] method": "tt step numpy rss", "torch infer rss", "tt step numpy traced"
     memory: dict[str, float] = dataclasses.field(default_factory=dict[str, float])
 
 
-def time_pair(pair: _nets.Pair, backends: Sequence[str], settings: Settings) -> dict[str, float]:
-    """Median ms per call of the training step and inference of each side (typedtensor per backend), interleaved."""
+def time_pair(pair: _nets.Pair, backends: Sequence[str], settings: Settings, cell: Cell) -> None:
+    """Median ms per call of the training step and inference of each side (typedtensor per backend), each
+    timed in its own series, the series interleaved; the side switches settle first (in ``cell.ms``,
+    ``cell.waits``)."""
     namespace: dict[str, object] = {"tt_step": pair.step, "tt_infer": pair.infer}
     cases: list[Case] = []
     names: list[str] = []
     for backend in backends:
         for what in ("step", "infer"):
-            cases.append(Case(f"tt_{what}()", context=backend_context(backend)))
+            cases.append(Case(f"tt_{what}()", context=backend_context(backend), side="tt"))
             names.append(f"tt {what} {backend}")
     if pair.torch_step is not None:
         namespace |= {"torch_step": pair.torch_step, "torch_infer": pair.torch_infer}
         for what in ("step", "infer"):
-            cases.append(Case(f"torch_{what}()"))
+            cases.append(Case(f"torch_{what}()", side="torch"))
             names.append(f"torch {what}")
-    us = median_call_us(cases, namespace, repeat=settings.repeat, target_s=settings.target_s, warmup=2)
-    return {name: t / 1e3 for name, t in zip(names, us, strict=True)}
+    us = median_call_us(
+        cases,
+        namespace,
+        repeat=settings.repeat,
+        target_s=settings.target_s,
+        warmup=2,
+        series_warmup_s=settings.series_warmup_s,
+        waits=cell.waits,
+    )
+    cell.ms = {name: t / 1e3 for name, t in zip(names, us, strict=True)}
+
+
+def time_alternating(pair: _nets.Pair, backends: Sequence[str], settings: Settings, cell: Cell) -> None:
+    """The alternating figure (torch imported and called in the same process): each typedtensor call right
+    after a PyTorch call of the same kind and each PyTorch call right after a typedtensor one, per backend
+    (in ``cell.alt_ms``). Needs ``cell.ms`` (the number of rounds comes from it)."""
+    if pair.torch_step is None or pair.torch_infer is None:
+        return
+    theirs = {"step": pair.torch_step, "infer": pair.torch_infer}
+    for backend in backends:
+        for what, ours in (("step", pair.step), ("infer", pair.infer)):
+            round_s = (cell.ms[f"tt {what} {backend}"] + cell.ms[f"torch {what}"]) / 1e3
+            rounds = max(settings.alt_min_rounds, math.ceil(settings.alt_s / round_s))
+            calls: Calls = {"tt": (ours, backend_context(backend)), "torch": (theirs[what], nullcontext)}
+            s = median_alternating_s(calls, rounds=rounds)
+            cell.alt_ms[f"tt {what} {backend}"] = s["tt"] * 1e3
+            cell.alt_ms[f"torch {what} {backend}"] = s["torch"] * 1e3
 
 
 def conv_inputs(pair: _nets.Pair) -> list[tuple[nn.Conv2D[Any, Any, Any], tuple[int, ...]]]:
@@ -279,44 +404,102 @@ def traced_peak(call: Callable[[], object]) -> float:
         tracemalloc.stop()
 
 
-def child_memory(name: str, batch: int, side: str, backend: str, threads: int) -> dict[str, float | None]:
-    """In this (fresh) process: the peak memory of one training step and one inference batch of one side."""
+def _rss_bytes() -> int:
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def sampled_peak(call: Callable[[], object]) -> float | None:
+    """The check of :func:`rss_peak` by other means: the largest resident set a thread polling
+    ``/proc/self/statm`` sees during ``call()``, above the one before (None off Linux). A lower bound
+    (the poller may miss a short peak), taken by another counter than VmHWM and without resetting it."""
+    try:
+        gc.collect()
+        if not _libc:
+            _libc.append(ctypes.CDLL("libc.so.6"))
+        _libc[0].malloc_trim(0)
+        base = _rss_bytes()
+    except OSError:
+        return None
+    peak = [base]
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        call()
+    finally:
+        done.set()
+        poller.join()
+    return float(peak[0] - base)
+
+
+def child_memory(
+    cells: Sequence[tuple[str, int]], side: str, backend: str, threads: int
+) -> dict[str, dict[str, float | None]]:
+    """In this (fresh) process: the peak memory of one training step and one inference batch of one side,
+    for each (network, batch), by ``"network batch"``; each network is dropped before the next is built."""
     torch: Any = importlib.import_module("torch") if side == "torch" else None
+    result: dict[str, dict[str, float | None]] = {}
     with contextlib.ExitStack() as stack:
         limit_threads(torch, stack, threads, side == "tt" and backend == "numba")
         if side == "tt":
             stack.enter_context(bn_backend(backend))
-        pair = _nets.build(name, batch, torch)
-        calls = {"step": pair.step, "infer": pair.infer}
-        if torch is not None:
-            assert pair.torch_step is not None
-            assert pair.torch_infer is not None
-            calls = {"step": pair.torch_step, "infer": pair.torch_infer}
-        out: dict[str, float | None] = {}
-        for what, call in calls.items():
-            call()
-            call()  # warm-up: compiled kernels, lazily built state, index plans
-            out[f"{what} rss"] = rss_peak(call)
-            if side == "tt":
-                out[f"{what} traced"] = traced_peak(call)
-    return out
+        for name, batch in cells:
+            pair = _nets.build(name, batch, torch)
+            calls = {"step": pair.step, "infer": pair.infer}
+            if torch is not None:
+                assert pair.torch_step is not None
+                assert pair.torch_infer is not None
+                calls = {"step": pair.torch_step, "infer": pair.torch_infer}
+            out: dict[str, float | None] = {}
+            for what, call in calls.items():
+                call()
+                call()  # warm-up: compiled kernels, lazily built state, index plans
+                out[f"{what} rss"] = rss_peak(call)
+                out[f"{what} sampled"] = sampled_peak(call)
+                if side == "tt":
+                    out[f"{what} traced"] = traced_peak(call)
+            result[f"{name} {batch}"] = out
+            del pair, calls
+            gc.collect()
+    return result
 
 
-def measure_memory(cell: Cell, backends: Sequence[str], with_torch: bool, threads: int) -> None:
-    """Run one child process per side (and BatchNorm backend) and store its figures in ``cell.memory``."""
+def measure_memory(cells: Sequence[Cell], backends: Sequence[str], with_torch: bool, threads: int) -> None:
+    """Run one child process per side (and BatchNorm backend) for all ``cells``; store the figures in ``cell.memory``."""
     runs = [("tt", backend) for backend in backends] + ([("torch", backends[0])] if with_torch else [])
+    by_key = {f"{cell.name} {cell.batch}": cell for cell in cells}
     for side, backend in runs:
-        child = [cell.name, str(cell.batch), side, backend]
-        command = [sys.executable, "-m", "bench.networks", "--threads", str(threads), "--child-memory", *child]
+        command = [sys.executable, "-m", "bench.networks", "--threads", str(threads), "--child-memory", side, backend]
+        command += [f"{cell.name}:{cell.batch}" for cell in cells]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SystemExit(f"memory child {' '.join(command[2:])} failed:\n{done.stderr}")
-        figures: dict[str, float | None] = json.loads(done.stdout.strip().splitlines()[-1])
+        figures: dict[str, dict[str, float | None]] = json.loads(done.stdout.strip().splitlines()[-1])
         label = side if side == "torch" else f"tt {backend}"
-        for key, value in figures.items():
-            what, method = key.split()
-            if value is not None:
-                cell.memory[f"{label} {what} {method}"] = value
+        for key, values in figures.items():
+            for name, value in values.items():
+                what, method = name.split()
+                if value is not None:
+                    by_key[key].memory[f"{label} {what} {method}"] = value
+
+
+def memory_check(cells: Sequence[Cell]) -> str:
+    """How far the polled resident set is from the VmHWM delta, over every figure that has both."""
+    worst = 0.0
+    count = 0
+    for cell in cells:
+        for key, hwm in cell.memory.items():
+            sampled = cell.memory.get(key.removesuffix(" rss") + " sampled") if key.endswith(" rss") else None
+            if sampled is not None and hwm > 0:
+                worst = max(worst, abs(sampled - hwm) / hwm)
+                count += 1
+    return f"polled RSS vs VmHWM delta: largest difference {worst:.0%} over {count} figures" if count else ""
 
 
 # ---- the run -------------------------------------------------------------------------------------------
@@ -342,7 +525,7 @@ def ratio(ours: float | None, theirs: float | None) -> str:
     return "n/a" if ours is None or not theirs else f"{ours / theirs:.2f}x"
 
 
-def print_cell(cell: Cell, backends: Sequence[str]) -> None:
+def print_cell(cell: Cell, backends: Sequence[str], threads: int) -> None:
     print(f"\n{cell.name}, batch {cell.batch} ({cell.load} at the end of its timing)")
     if cell.parity:
         print(
@@ -352,13 +535,27 @@ def print_cell(cell: Cell, backends: Sequence[str]) -> None:
                 for k, v in cell.parity.items()
             )
         )
-    print(f"  {'':26}{'typedtensor':>13}{'PyTorch':>13}{'ratio':>8}")
+    print(f"  {'each side in its own series':40}{'typedtensor':>13}{'PyTorch':>13}{'ratio':>8}")
     for what, label in (("step", "training step"), ("infer", "inference")):
         theirs = cell.ms.get(f"torch {what}")
         for backend in backends:
             ours = cell.ms[f"tt {what} {backend}"]
             torch_ms = f"{theirs:11.3f}ms" if theirs else f"{'n/a':>13}"
-            print(f"  {label + ', BN ' + backend:26}{ours:11.3f}ms{torch_ms}{ratio(ours, theirs):>8}")
+            print(f"  {label + ', BN ' + backend:40}{ours:11.3f}ms{torch_ms}{ratio(ours, theirs):>8}")
+    if cell.alt_ms:
+        print("  alternating (goal 3: each call right after the other side's)")
+        for what, label in (("step", "training step"), ("infer", "inference")):
+            for backend in backends:
+                ours, theirs = cell.alt_ms[f"tt {what} {backend}"], cell.alt_ms[f"torch {what} {backend}"]
+                print(f"  {'  ' + label + ', BN ' + backend:40}{ours:11.3f}ms{theirs:11.3f}ms{ratio(ours, theirs):>8}")
+    if cell.waits:
+        waits = sorted(cell.waits)
+        gave_up = sum(w >= SETTLE_MAX_S for w in waits)
+        print(
+            f"  settle at each side switch: median {waits[len(waits) // 2] * 1e3:.0f} ms, max {waits[-1] * 1e3:.0f} ms"
+            f" over {len(waits)} switches" + (f", {gave_up} gave up after {SETTLE_MAX_S} s" if gave_up else "")
+        )
+    print(f"  threads right after the timings: {describe_threads(cell.threads, threads)}")
     if cell.conv:
         c = cell.conv
         fb = f"{3 * c['flops'] / c['fb_s'] / 1e9:.1f} GFLOP/s" if c["fb_s"] else "n/a"
@@ -382,27 +579,35 @@ def print_memory(cell: Cell, backends: Sequence[str]) -> None:
 
 def print_summary(cells: Sequence[Cell], backends: Sequence[str], sgemm: float) -> None:
     print(
-        "\nsummary: ratio typedtensor / PyTorch (median ms), peak RSS delta of a step, convolutions' share of SGEMM peak"
+        "\nsummary: ratio typedtensor / PyTorch (median ms; each side alone, then alternating), peak RSS delta of"
+        " a step, convolutions' share of SGEMM peak"
     )
+    short = {"numpy": "np", "numba": "nb"}
     head = f"{'network':8}{'batch':>6}"
-    for what in ("step", "infer"):
-        head += "".join(f"{what + ' ' + b:>14}" for b in backends)
-    head += f"{'step MB tt/torch':>20}{'conv fwd':>10}{'conv f+b':>10}  load"
+    for prefix in ("", "alt "):
+        for what in ("step", "infer"):
+            head += "".join(f"{prefix + what + ' ' + short.get(b, b):>13}" for b in backends)
+    head += f"{'step MB tt/torch':>18}{'conv fwd':>9}{'conv f+b':>9}  load"
     print(head)
     for cell in cells:
         line = f"{cell.name:8}{cell.batch:>6}"
         for what in ("step", "infer"):
-            line += "".join(f"{ratio(cell.ms[f'tt {what} {b}'], cell.ms.get(f'torch {what}')):>14}" for b in backends)
+            line += "".join(f"{ratio(cell.ms[f'tt {what} {b}'], cell.ms.get(f'torch {what}')):>13}" for b in backends)
+        for what in ("step", "infer"):
+            line += "".join(
+                f"{ratio(cell.alt_ms.get(f'tt {what} {b}'), cell.alt_ms.get(f'torch {what} {b}')):>13}"
+                for b in backends
+            )
         tt_mb = cell.memory.get(f"tt {backends[0]} step rss")
         torch_mb = cell.memory.get("torch step rss")
         mem = "n/a" if tt_mb is None else f"{tt_mb / MB:.1f}/" + ("n/a" if torch_mb is None else f"{torch_mb / MB:.1f}")
-        line += f"{mem:>20}"
+        line += f"{mem:>18}"
         if cell.conv:
             c = cell.conv
-            line += f"{c['flops'] / c['fwd_s'] / 1e9 / sgemm:>10.1%}"
-            line += f"{3 * c['flops'] / c['fb_s'] / 1e9 / sgemm:>10.1%}" if c["fb_s"] else f"{'n/a':>10}"
+            line += f"{c['flops'] / c['fwd_s'] / 1e9 / sgemm:>9.1%}"
+            line += f"{3 * c['flops'] / c['fb_s'] / 1e9 / sgemm:>9.1%}" if c["fb_s"] else f"{'n/a':>9}"
         else:
-            line += f"{'-':>10}{'-':>10}"
+            line += f"{'-':>9}{'-':>9}"
         print(line + "  " + cell.load.removeprefix("load "))
 
 
@@ -420,15 +625,21 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=THREADS, help=f"threads of every pool (default {THREADS})")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     parser.add_argument("--no-conv", action="store_true", help="skip the per-convolution timing")
-    parser.add_argument("--child-memory", nargs=4, metavar=("NET", "BATCH", "SIDE", "BN"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-alternating", action="store_true", help="skip the alternating figure")
+    parser.add_argument("--child-memory", nargs="+", metavar="SIDE BN NET:BATCH", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    started = time.perf_counter()
     args = parse(argv)
     if args.child_memory is not None:
-        name, batch, side, backend = args.child_memory
-        print(json.dumps(child_memory(name, int(batch), side, backend, args.threads)))
+        side, backend, *specs = args.child_memory
+        wanted: list[tuple[str, int]] = []
+        for spec in specs:
+            net, batch = str(spec).split(":")
+            wanted.append((net, int(batch)))
+        print(json.dumps(child_memory(wanted, side, backend, args.threads)))
         return
     settings = QUICK if args.quick else FULL
     if args.repeat:
@@ -459,13 +670,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"torch {'not installed: typedtensor only' if torch is None else torch.__version__}; "
             f"CPUs {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()}"
         )
-        print(f"threads: {threads}; run-time checks on: {tt.checks_enabled()}")
+        print(f"threads set: {threads}; run-time checks on: {tt.checks_enabled()}")
         print(f"typedtensor BatchNorm backend(s) timed: {', '.join(backends)} (available: {', '.join(available)})")
         if UNSET:
             print(
                 "unset for this process: " + ", ".join(f"{k}={v}" for k, v in UNSET.items()) + " before importing numpy"
             )
-        print(f"median of {settings.repeat} interleaved repeats of about {settings.target_s} s each; {load()}")
+        print(
+            f"each case timed in its own series of about {settings.target_s} s after {settings.series_warmup_s} s of"
+            f" untimed calls, the series of all cases interleaved, median of {settings.repeat} repeats; before a"
+            f" series that follows one of the other library, wait until the process's other threads are idle; {load()}"
+        )
         sgemm_start = sgemm_gflops(settings.sgemm_n, settings.sgemm_repeat)
         print(
             f"SGEMM (np.matmul float32 {settings.sgemm_n}^2, fastest of {settings.sgemm_repeat}): {sgemm_start:.1f} GFLOP/s; {load()}"
@@ -480,27 +695,28 @@ def main(argv: Sequence[str] | None = None) -> None:
                         with bn_backend(backend):
                             parity = check_parity(torch, pair)
                         cell.parity |= {f"{k} (BN {backend})": v for k, v in parity.items()}
-                cell.ms = time_pair(pair, backends, settings)
+                time_pair(pair, backends, settings, cell)
+                cell.threads = thread_state(torch, "numba" in backends)
                 cell.load = load()
+                if not args.no_alternating:
+                    time_alternating(pair, backends, settings, cell)
                 if not args.no_conv:
                     cell.conv = time_convs(pair, settings)
                 cells.append(cell)
-                print_cell(cell, backends)
+                print_cell(cell, backends, args.threads)
         sgemm_end = sgemm_gflops(settings.sgemm_n, settings.sgemm_repeat)
         sgemm = max(sgemm_start, sgemm_end)
         print(
             f"\nSGEMM at the end: {sgemm_end:.1f} GFLOP/s; peak used for the fractions: {sgemm:.1f} GFLOP/s; {load()}"
         )
-        if "numba" in backends:
-            numba: Any = importlib.import_module("numba")
-            with contextlib.suppress(ValueError):  # no parallel kernel ran
-                print(f"numba threading layer: {numba.threading_layer()}")
     if not args.no_memory:
         print(f"\npeak memory, RSS delta of one call in a fresh process per side and backend ({load()}):")
+        measure_memory(cells, backends, torch is not None, args.threads)
         for cell in cells:
-            measure_memory(cell, backends, torch is not None, args.threads)
             print_memory(cell, backends)
+        print(f"  check: {memory_check(cells)}")
     print_summary(cells, backends, sgemm)
+    print(f"\ntotal time of the run: {time.perf_counter() - started:.0f} s; {load()}")
 
 
 if __name__ == "__main__":

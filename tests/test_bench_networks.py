@@ -61,3 +61,47 @@ def test_twins_compute_the_same(name: str, batch: int) -> None:
         result = _nets.parity(torch, pair)
         assert set(result) == set(_nets.TOLERANCES)
         assert all(v <= _nets.TOLERANCES[k] for k, v in result.items()), result
+
+
+@pytest.mark.usefixtures("environment")
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="the resident set is read from /proc (Linux)")
+def test_the_three_memory_measures_see_one_allocation() -> None:
+    import time
+
+    import numpy as np
+
+    from bench import networks
+
+    size = 40 << 20
+
+    def call() -> None:
+        block = np.ones(size, np.uint8)  # touched: resident
+        time.sleep(0.02)  # long enough for the polling thread to see it
+        del block
+
+    for measure in (networks.rss_peak, networks.sampled_peak, networks.traced_peak):
+        peak = measure(call)
+        assert peak is not None
+        assert 0.9 * size <= peak <= 1.5 * size, (measure.__name__, peak)
+
+
+@pytest.mark.usefixtures("environment")
+def test_describe_threads_marks_counts_not_in_force() -> None:
+    from bench.networks import describe_threads
+
+    line = describe_threads([("torch.get_num_threads()", 2), ("openblas (blas, x.so)", 4), ("numba layer", "omp")], 2)
+    assert line == "torch.get_num_threads() 2, openblas (blas, x.so) 4 (NOT 2), numba layer omp"
+
+
+def test_memory_child_measures_every_cell_it_is_given() -> None:
+    command = [sys.executable, "-m", "bench.networks", "--child-memory", "tt", "numpy", "digits:2", "digits:4"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(figures) == {"digits 2", "digits 4"}
+    for values in figures.values():
+        assert set(values) == {f"{w} {m}" for w in ("step", "infer") for m in ("rss", "sampled", "traced")}
+        assert all(v is None or v >= 0 for v in values.values())
+    assert figures["digits 4"]["step traced"] > figures["digits 2"]["step traced"] > 0
