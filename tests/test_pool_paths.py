@@ -107,13 +107,11 @@ def test_padded_rows_start_an_odd_number_of_lines_apart() -> None:
     assert rows.strides[1] == 2048 * 4 + 64
     assert (rows.strides[1] // 64) % 2 == 1
     x = np.arange(6 * 64 * 32, dtype=np.float32).reshape(64, 32, 2, 3)
-    pool_kernel._planes_last(x, rows)
+    flat = pool_kernel._flat_rows(rows)  # the (H*W, M) view the chunks are copied through
+    np.copyto(flat, x.reshape(2048, 6).T)
     np.testing.assert_array_equal(rows, x.reshape(2048, 2, 3).transpose(1, 2, 0))
-    np.testing.assert_array_equal(pool_kernel._planes_first(rows, x.shape), x)
-    with pytest.raises(ShapeError):  # a buffer of another shape is refused, never written through
-        pool_kernel._planes_last(x[:, :16], rows)
-    with pytest.raises(ShapeError):
-        pool_kernel._planes_first(rows, (64, 16, 2, 3))
+    with pytest.raises(ShapeError):  # a copy would take the writes and drop them: refused
+        pool_kernel._flat_rows(rows.transpose(1, 0, 2))
 
 
 @pytest.mark.parametrize("width", [8, 20], ids=["planes_last", "nchw_tiled"])
@@ -128,3 +126,36 @@ def test_an_infinite_upstream_gradient_stays_on_its_maximum(width: int) -> None:
     expected = np.zeros_like(x)
     expected[0, 0, 1, 1::2] = g[0, 0, 0]
     np.testing.assert_array_equal(dx, expected)
+
+
+@pytest.mark.parametrize("values", ["random", "relu_ties", "nan_inf"])
+@pytest.mark.parametrize("setting", SETTINGS, ids=["tiled", "padded", "overlap"])
+@pytest.mark.parametrize("planes", [1, 5, 11])
+def test_planes_last_chunks_of_planes_give_the_nchw_backward(
+    values: str, setting: tuple[Any, ...], planes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The (H, W, N*C) path routes the N*C = 12 planes in chunks (here of 1, 5 and 11 planes, the last one
+    shorter): the same gradient as the NCHW path, in every layout of x and g."""
+    x = _values(values, (3, 4, 7, 8), np.float32)
+    y, _ = pool_kernel.max_pool2d(x, *setting)
+    g = np.random.default_rng(7).standard_normal(y.shape).astype(np.float32)
+    g.flat[::9] = np.inf if values == "nan_inf" else g.flat[::9]
+    reference = _backward(x, g, setting, False, monkeypatch)
+    monkeypatch.setattr(pool_kernel, "_CHUNK", planes * 7 * 8)
+    for (xname, xl), (gname, gl) in zip(layouts(x).items(), reversed(layouts(g).items()), strict=True):
+        dx = _backward(xl, gl, setting, True, monkeypatch)
+        np.testing.assert_array_equal(dx, reference, err_msg=f"x {xname}, g {gname}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("setting", SETTINGS, ids=["tiled", "padded", "overlap"])
+def test_a_single_plane_routes_its_nan_windows_as_the_nchw_backward(
+    dtype: type[Any], setting: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """N*C = 1: the (H, W, 1) work arrays are strided views whose last axis has one element, where NumPy
+    2.4's isnan(v, out=h) writes h as if it were contiguous (the NaN windows lost their gradient)."""
+    x = _values("nan_inf", (3, 4, 7, 8), dtype)[:1, :1].copy()
+    y, _ = pool_kernel.max_pool2d(x, *setting)
+    g = np.arange(1, y.size + 1, dtype=dtype).reshape(y.shape)
+    reference = _backward(x, g, setting, False, monkeypatch)
+    np.testing.assert_array_equal(_backward(x, g, setting, True, monkeypatch), reference)

@@ -1,12 +1,15 @@
-"""What a training step holds: saved activations are released when no backward needs them.
+"""What a training step holds: saved activations are released when no backward needs them, and a
+backward's work buffers stay small beside the gradient it returns.
 
 Each test fails on a version that kept one more buffer alive (a ReLU closing over its input, BatchNorm over
-its output). Buffers are followed with weak references to the arrays that own the memory; nothing is timed.
+its output) or allocated whole-size work copies (the narrow max-pool backward). Buffers are followed with
+weak references to the arrays that own the memory, allocations with tracemalloc; nothing is timed.
 """
 
 from __future__ import annotations
 
 import gc
+import tracemalloc
 import weakref
 from typing import Any
 
@@ -70,3 +73,25 @@ def test_batchnorm_without_fused_relu_does_not_keep_its_output(backend: str) -> 
             assert np.isfinite(grads.get(bn.scale).numpy()).all()
     finally:
         _bn_backend.use(before)
+
+
+def test_narrow_max_pool_backward_allocates_about_its_gradient() -> None:
+    """A 2x2 pool to 8x8 (the (H, W, N*C) path) on 8 MiB of input: dx and chunk-sized work buffers (about
+    3 MiB), not whole transposed copies of x, dx, y and g besides dx (about 3.9 times the input)."""
+    from typedtensor._ops import conv as conv_kernel
+    from typedtensor._ops import pool as pool_kernel
+
+    x = np.random.default_rng(0).standard_normal((128, 64, 16, 16)).astype(np.float32)
+    y, bwd = pool_kernel.max_pool2d(x, (2, 2), (2, 2), (0, 0))
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    conv_kernel.release_scratch()  # work buffers kept from earlier calls would not be counted
+    gc.collect()
+    tracemalloc.start()
+    try:
+        (dx,) = bwd(g, (True,))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert dx is not None
+    assert np.count_nonzero(dx) == y.size  # one maximum per window here
+    assert peak < 1.6 * x.nbytes, peak / x.nbytes

@@ -66,8 +66,9 @@ def max_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Result:
     propagates, and a window holding NaN sends its gradient to its last NaN.
 
     The backward of a narrow output (``wo <= _PLANES_LAST``) runs with the planes transposed, as
-    (H, W, N*C) (see ``_planes_last``): each block operation is then H*W long contiguous runs, where in
-    NCHW it is one run of ``wo`` values per image, channel and row (~5x slower per element at wo = 4).
+    (H, W, N*C) in chunks of planes (``_planes_last_backward``): each block operation is then long
+    contiguous runs, where in NCHW it is one run of ``wo`` values per image, channel and row (~5x
+    slower per element at wo = 4).
     The same operations in the same order: the results are identical. (The forward gains less than
     the transposes cost, so it stays in NCHW.)
     """
@@ -84,51 +85,89 @@ def max_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Result:
         # inf or NaN (0 * inf is NaN): then np.where, 10x slower. Finite g have a finite sum of squares
         # (an overflow only takes the slow path).
         finite = g.dtype != np.float16 and math.isfinite(float(np.vecdot(g.reshape(-1), g.reshape(-1))))
-        last = wo <= _PLANES_LAST
-        if not last:  # views as (H, W, N, C)
-            dx = np.zeros_like(x)
-            tiled = finite and stride == kernel and padding == (0, 0)
-            if tiled and _tiled_backward(x, y, g, dx, kernel):
-                return (dx,)
-            xs, yv, gs, dxs = _hw_first(x), _hw_first(y), _hw_first(g), _hw_first(dx)
-            taken = _hw_first(np.zeros((n, c, ho, wo), np.bool_))
-            hit, picked = np.empty_like(taken), np.empty_like(taken, dtype=g.dtype)
-        else:  # (H, W, N*C) copies in scratch
-            plane, out = x.shape[2:], (ho, wo)
-            names = {"x": plane, "dx": plane, "y": out, "g": out, "p": out}
-            xs, dxs, yv, gs, picked = _rows(x.dtype, names, n * c)
-            taken, hit = _rows(np.dtype(np.bool_), {"taken": out, "hit": out}, n * c)
-            for a, buf in ((x, xs), (y, yv), (g, gs)):
-                _planes_last(a, buf)
-            dxs[...] = 0
-            taken[...] = False
-        zero = np.zeros((), g.dtype)
-
-        def route(order: list[Block], match: Array | None) -> None:
-            for oy, ox, iy, ix in order:
-                h, t, v, p = hit[oy, ox], taken[oy, ox], xs[iy, ix], picked[oy, ox]
-                if match is None:
-                    np.equal(v, yv[oy, ox], out=h)
-                else:
-                    np.isnan(v, out=h)
-                    h &= match[oy, ox]
-                np.greater(h, t, out=h)  # h and not yet taken: the first match wins
-                t |= h
-                if finite:
-                    np.multiply(h, gs[oy, ox], out=p)
-                else:
-                    p[...] = np.where(h, gs[oy, ox], zero)
-                target = dxs[iy, ix]
-                np.add(target, p, out=target)
-
-        route(blocks, None)
-        nan = np.isnan(yv)
-        if nan.any():  # NaN equals nothing: route those windows to their last NaN, as PyTorch
-            taken[...] = False
-            route(blocks[::-1], nan)
-        return (_planes_first(dxs, x.shape) if last else _hw_first(dxs),)
+        if wo <= _PLANES_LAST:
+            return (_planes_last_backward(x, y, g, blocks, finite),)
+        dx = np.zeros_like(x)  # views as (H, W, N, C)
+        tiled = finite and stride == kernel and padding == (0, 0)
+        if tiled and _tiled_backward(x, y, g, dx, kernel):
+            return (dx,)
+        taken = _hw_first(np.zeros((n, c, ho, wo), np.bool_))
+        work = _Work(_hw_first(x), _hw_first(y), _hw_first(g), _hw_first(dx), taken, finite)
+        work.route_all(blocks)
+        return (dx,)
 
     return y, bwd
+
+
+class _Work:
+    """The arrays of one max-pool backward pass, as (H, W, ...) views: x, y, g, dx (written), the windows
+    already taken, and two work arrays (the hit mask, the picked gradient) of taken's shape."""
+
+    def __init__(self, xs: Array, yv: Array, gs: Array, dxs: Array, taken: Array, finite: bool) -> None:
+        self.xs, self.yv, self.gs, self.dxs, self.taken, self.finite = xs, yv, gs, dxs, taken, finite
+        self.hit, self.picked = np.empty_like(taken), np.empty_like(taken, dtype=gs.dtype)
+
+    def use(self, hit: Array, picked: Array) -> _Work:
+        """Route with these work arrays (scratch) instead of fresh ones."""
+        self.hit, self.picked = hit, picked
+        return self
+
+    def route_all(self, blocks: list[Block]) -> None:
+        """Add each window's gradient to its first maximum (``dx`` and ``taken`` arrive cleared), then
+        re-route the windows holding NaN to their last NaN, as PyTorch."""
+        self.route(blocks, None)
+        nan = np.isnan(self.yv)
+        if nan.any():  # NaN equals nothing: route those windows to their last NaN, as PyTorch
+            self.taken[...] = False
+            self.route(blocks[::-1], nan)
+
+    def route(self, order: list[Block], match: Array | None) -> None:
+        zero = np.zeros((), self.gs.dtype)
+        hit, taken, xs, yv, gs, picked, dxs = self.hit, self.taken, self.xs, self.yv, self.gs, self.picked, self.dxs
+        for oy, ox, iy, ix in order:
+            h, t, v, p = hit[oy, ox], taken[oy, ox], xs[iy, ix], picked[oy, ox]
+            if match is None:
+                np.equal(v, yv[oy, ox], out=h)
+            else:
+                # v != v is isnan(v); NumPy 2.4's isnan (float32/64) writes a 2-D strided ``out`` as if it were
+                # contiguous (a silent wrong mask: a single plane's (H, W, 1) work arrays are such views).
+                np.not_equal(v, v, out=h)
+                h &= match[oy, ox]
+            np.greater(h, t, out=h)  # h and not yet taken: the first match wins
+            t |= h
+            if self.finite:
+                np.multiply(h, gs[oy, ox], out=p)
+            else:
+                p[...] = np.where(h, gs[oy, ox], zero)
+            target = dxs[iy, ix]
+            np.add(target, p, out=target)
+
+
+def _planes_last_backward(x: Array, y: Array, g: Array, blocks: list[Block], finite: bool) -> Array:
+    """The max-pool backward with the planes transposed to (H, W, M) copies in scratch, M = N*C.
+
+    The N*C planes go in chunks of about ``_CHUNK`` input elements (every plane is routed on its own: the
+    results do not depend on the chunks), so that the work buffers stay small and only the output, dx in
+    NCHW, is of the input's size (the whole (H, W, N*C) copies of x and dx would be twice more).
+    """
+    n, c, h, w = x.shape
+    ho, wo = y.shape[2:]
+    m = n * c
+    per = max(1, min(m, _CHUNK // max(1, h * w)))
+    dx = np.empty(x.shape, x.dtype)
+    rows = [a.reshape(m, h * w) for a in (x, dx)] + [a.reshape(m, ho * wo) for a in (y, g)]
+    names = {"x": (h, w), "dx": (h, w), "y": (ho, wo), "g": (ho, wo), "p": (ho, wo)}
+    bufs = _rows(x.dtype, names, per) + _rows(np.dtype(np.bool_), {"taken": (ho, wo), "hit": (ho, wo)}, per)
+    for m0 in range(0, m, per):
+        k = min(per, m - m0)
+        xs, dxs, yv, gs, picked, taken, hit = (b[:, :, :k] for b in bufs)
+        for src, buf in zip((rows[0], rows[2], rows[3]), (xs, yv, gs), strict=True):
+            np.copyto(_flat_rows(buf), src[m0 : m0 + k].T)
+        dxs[...] = 0
+        taken[...] = False
+        _Work(xs, yv, gs, dxs, taken, finite).use(hit, picked).route_all(blocks)
+        np.copyto(rows[1][m0 : m0 + k].T, _flat_rows(dxs))
+    return dx
 
 
 #: Max pools whose output is at most this wide run with the planes transposed (see ``max_pool2d``).
@@ -153,22 +192,13 @@ def _rows(dtype: np.dtype[Any], planes: dict[str, Pair], m: int) -> list[Array]:
     return [buf.reshape(h * w, per)[:, :m].reshape(h, w, m) for buf, (h, w) in zip(bufs, planes.values(), strict=True)]
 
 
-def _planes_last(a: Array, out: Array) -> None:
-    """(N, C, H, W), any layout, copied into ``out``, an (H, W, N*C) array from ``_rows``."""
-    n, c, h, w = a.shape
-    if out.shape != (h, w, n * c):
-        raise ShapeError(f"max_pool2d: a work buffer of shape {out.shape} for {a.shape} (an internal error)")
-    np.copyto(out.reshape(h * w, n * c), a.reshape(n * c, h * w).T)
-
-
-def _planes_first(a: Array, shape: tuple[int, ...]) -> Array:
-    """``a`` (H, W, N*C) from ``_rows`` copied into a new C-contiguous (N, C, H, W) array of ``shape``."""
-    n, c, h, w = shape
-    if a.shape != (h, w, n * c):
-        raise ShapeError(f"max_pool2d: a work buffer of shape {a.shape} for {shape} (an internal error)")
-    out = np.empty(shape, a.dtype)
-    np.copyto(out.reshape(n * c, h * w), a.reshape(h * w, n * c).T)
-    return out
+def _flat_rows(a: Array) -> Array:
+    """An (H, W, M) array from ``_rows`` as the (H*W, M) view of the same memory (never a copy)."""
+    h, w, m = a.shape
+    flat = a.reshape(h * w, m)
+    if h * w * m and not np.shares_memory(flat, a):
+        raise ShapeError(f"max_pool2d: a work buffer of shape {a.shape} is not a row view (an internal error)")
+    return flat
 
 
 def _tiled_backward(x: Array, y: Array, g: Array, dx: Array, kernel: Pair) -> bool:
