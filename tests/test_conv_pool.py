@@ -32,6 +32,8 @@ CONV_CONFIGS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("no_bias", {"kernel_size": 1, "bias": False}, (2, 2, 3, 4)),
     ("same", {"kernel_size": 3, "padding": "same", "dilation": 2}, (1, 2, 6, 6)),
     ("unbatched", {"kernel_size": 3, "padding": 1}, (2, 5, 4)),
+    ("wide_padding", {"kernel_size": (1, 3), "padding": (1, 3)}, (2, 2, 4, 5)),
+    ("big_plane", {"kernel_size": (3, 2), "padding": "same"}, (1, 2, 16, 17)),
 ]
 
 
@@ -67,9 +69,19 @@ def _in_out(opts: dict[str, Any], shape: tuple[int, ...]) -> tuple[int, int]:
     return channels, 2 * opts.get("groups", 1)
 
 
+@pytest.mark.filterwarnings(
+    "ignore:Using padding='same' with even kernel:UserWarning"
+)  # big_plane: PyTorch pads a copy
+@pytest.mark.parametrize("dx_path", ["default", "correlation", "col2im"])
 @pytest.mark.parametrize(("name", "opts", "shape"), CONV_CONFIGS, ids=[c[0] for c in CONV_CONFIGS])
-def test_conv2d_matches_pytorch(name: str, opts: dict[str, Any], shape: tuple[int, ...]) -> None:
+def test_conv2d_matches_pytorch(
+    name: str, opts: dict[str, Any], shape: tuple[int, ...], dx_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every configuration, with the input gradient by the size rule, as a correlation wherever the
+    geometry allows one (stride 1, padding within the kernel's reach), and by col2im everywhere."""
     torch = _torch()
+    if dx_path != "default":
+        monkeypatch.setattr(conv_kernel, "_TRANSPOSED_PLANE", 0 if dx_path == "correlation" else 1 << 62)
     i, o = _in_out(opts, shape)
     theirs = torch.nn.Conv2d(i, o, **opts).double()
     ours = nn.Conv2D(i, o, **opts, dtype=F64, seed=0)
@@ -258,16 +270,23 @@ def test_float16_and_to_dtype() -> None:
 
 
 def test_kernel_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunked batches (the column matrix rebuilt chunk by chunk) and every col2im form give the same numbers."""
+    """Chunked batches (the column matrix rebuilt chunk by chunk) and both input-gradient forms (the
+    transposed correlation and col2im) give the same numbers."""
     x: Any = tt.randn((5, 3, 7, 6), np.float64, seed=0)
-    options: list[dict[str, Any]] = [{"padding": 1}, {"stride": 2}, {"padding": (0, 3)}, {"dilation": 2, "padding": 2}]
+    options: list[dict[str, Any]] = [
+        {"padding": 1},
+        {"stride": 2},
+        {"padding": (0, 3)},
+        {"dilation": 2, "padding": 2},
+        {"padding": (1, 2), "groups": 3},
+    ]
     results: list[list[tuple[Any, dict[str, Any]]]] = []
-    for budget, flat_plane in ((conv_kernel._BUDGET, conv_kernel._FLAT_PLANE), (1, 0)):
+    for budget, plane in ((conv_kernel._BUDGET, 0), (1, 1 << 62)):
         monkeypatch.setattr(conv_kernel, "_BUDGET", budget)
-        monkeypatch.setattr(conv_kernel, "_FLAT_PLANE", flat_plane)
+        monkeypatch.setattr(conv_kernel, "_TRANSPOSED_PLANE", plane)
         results.append([])
         for opts in options:
-            conv = nn.Conv2D(3, 4, 3, dtype=F64, seed=0, **opts)
+            conv = nn.Conv2D(3, 6, 3, dtype=F64, seed=0, **opts)
             results[-1].append(_step(conv, x.numpy(), np.ones(conv.forward(x).shape)))
     for (y1, g1), (y2, g2) in zip(*results, strict=True):
         np.testing.assert_allclose(y1, y2, rtol=1e-12, atol=1e-12)

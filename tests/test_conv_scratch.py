@@ -156,14 +156,18 @@ GEOMETRIES = [
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=["row_trick", "strided", "in_place"])
 @pytest.mark.parametrize("chunked", [False, True], ids=["one_chunk", "chunk_per_image"])
+@pytest.mark.parametrize("dx_path", ["correlation", "col2im"])
 def test_every_layout_gives_the_contiguous_result(
     dtype: type[Any],
     geometry: tuple[tuple[int, int], tuple[tuple[int, int], tuple[int, int]], int],
     chunked: bool,
+    dx_path: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if chunked:
         monkeypatch.setattr(conv_kernel, "_BUDGET", 1)  # one image per chunk: the planes are rebuilt per chunk
+    # the input gradient as a correlation of the output gradient (stride 1) or by col2im
+    monkeypatch.setattr(conv_kernel, "_TRANSPOSED_PLANE", 0 if dx_path == "correlation" else 1 << 62)
     stride, padding, k = geometry
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 2, 6, 7)).astype(dtype)
