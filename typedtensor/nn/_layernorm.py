@@ -1,10 +1,11 @@
 """``LayerNorm[D]``: normalise each row over the last dim D, then scale and shift (PyTorch semantics).
 
 ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the mean and the biased variance of each
-row of D values. The statistics are two-pass with float64 accumulation, as PyTorch's CPU kernel;
-``x - mean`` is formed in the compute dtype with the float64 mean split in two (its float32 rounding,
-then the remainder), so rows far from zero (mean 1e4, std 1 in float32) keep their variance and their
-normalised values to float32's precision, not to the mean's ulp. float16 is computed in float32 and rounded once at the end.
+row of D values. The statistics are two-pass in float64: the row sums are a float64 matrix-vector
+product with ones and the squares' sums one ``vecdot`` per row (NumPy's ``mean(axis=-1)`` loops per
+short row), ``x - mean`` is formed in float64 and ``xhat`` rounded once to the compute dtype, so rows far
+from zero (mean 1e4, std 1 in float32) keep their variance and their normalised values to float32's
+precision, not to the mean's ulp. float16 is computed in float32 and rounded once at the end.
 The forward and its closed-form backward (for x, weight and bias) are side by side below.
 """
 
@@ -35,8 +36,16 @@ Floats = NDArray[np.floating[Any]]
 
 
 def _row_mean(a: Array) -> Floats:
-    """The mean over the last dim (kept, of size 1), accumulated in float64."""
-    return cast("Floats", np.mean(a, axis=-1, dtype=np.float64, keepdims=True))
+    """The mean over the last dim (kept, of size 1), accumulated in float64.
+
+    A float64 matrix-vector product with ones: NumPy's ``mean(axis=-1)`` runs one loop per row, which over
+    the short rows of a Transformer ((1216, 48) in the sort demo) cost 33 us against 12 us here.
+    """
+    n = a.shape[-1]
+    rows = a.astype(np.float64, copy=False).reshape(-1, n)
+    sums: Floats = rows @ np.ones(n)
+    sums /= n
+    return sums.reshape((*a.shape[:-1], 1))
 
 
 def _eps(value: object) -> float:
@@ -75,15 +84,17 @@ def layer_norm(x: Array, weight: Array | None, bias: Array | None, eps: float) -
     ``dbias = sum(g)`` over every row.
     """
     work: type[np.floating[Any]] = np.float64 if x.dtype == np.float64 else np.float32  # float16 in float32
-    mean = _row_mean(x)
-    high: Floats = mean.astype(work)
-    centred: Floats = np.subtract(x, high, dtype=work)  # exact for x within a factor 2 of the mean (Sterbenz)
-    if work is np.float32:  # the float64 mean's remainder: x - mean to float32's precision, not the mean's ulp
-        centred -= (mean - high).astype(work)
-    var = _row_mean(np.square(centred))
-    r: Floats = (1.0 / np.sqrt(var + eps)).astype(work)
-    xhat = centred
-    xhat *= r
+    n = x.shape[-1]
+    centred: Floats = x.astype(np.float64, order="C")  # a fresh copy, centred in place
+    rows = centred.reshape(-1, n)
+    mean = rows @ np.ones(n)
+    mean /= n
+    rows -= mean[:, None]
+    var = np.vecdot(rows, rows)
+    var /= n
+    r: Floats = (1.0 / np.sqrt(var + eps)).reshape((*x.shape[:-1], 1))
+    xhat = np.multiply(centred, r, out=np.empty(x.shape, work), casting="same_kind")
+    r = r.astype(work)
     w: Floats | None = None if weight is None else weight.astype(work, copy=False)
     y: Floats = xhat if w is None else xhat * w
     if bias is not None:
