@@ -181,8 +181,19 @@ def gelu(a: Array) -> Result:
 
 def gelu_tanh(a: Array) -> Result:
     """PyTorch's ``gelu(approximate="tanh")``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    t = np.tanh(_TANH_K * (a + 0.044715 * a * a * a))
-    y = 0.5 * a * (1.0 + t)
+    if a.dtype.kind == "f":  # in place on two fresh arrays (t, y) instead of up to eight; the same roundings
+        t = np.multiply(a, 0.044715)
+        t *= a
+        t *= a
+        t += a
+        t *= _TANH_K
+        np.tanh(t, out=t)
+        y = np.add(t, 1.0)
+        y *= a
+        y *= 0.5  # a power of two: (0.5 a)(1 + t) as a (1 + t) / 2
+    else:  # NumPy's promotion of an integer a (the recorder reports it)
+        t = np.tanh(_TANH_K * (a + 0.044715 * a * a * a))
+        y = 0.5 * a * (1.0 + t)
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
         inner = _TANH_K * (1.0 + 3 * 0.044715 * a * a)
