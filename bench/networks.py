@@ -28,7 +28,7 @@ For each network and batch size the run:
    each side is measured as a user running only it would see;
 3. the ALTERNATING figure, issue 13's goal 3 case (torch imported and used in the same process): the
    typedtensor call and the PyTorch call of the same kind in turn, each call timed alone right after the
-   other side's (``bench._timing.median_alternating_s``; medians over rounds lasting about 0.4 s in all,
+   other side's (``bench._timing.median_alternating_s``; medians over rounds lasting about 1 s in all,
    at least 5), per BatchNorm backend; both sides' figures then include the other's spinning pool;
 4. reads the thread counts in force right after the timings, as each library reports them
    (``torch.get_num_threads()``, every pool threadpoolctl finds: NumPy's OpenBLAS, torch's OpenMP runtime,
@@ -135,14 +135,14 @@ class Settings:
 
 
 FULL = Settings(
-    repeat=7,
+    repeat=9,
     target_s=0.05,
     conv_repeat=5,
     conv_target_s=0.03,
     sgemm_n=2048,
     sgemm_repeat=7,
     series_warmup_s=0.02,
-    alt_s=0.4,
+    alt_s=1.0,
     alt_min_rounds=5,
 )
 QUICK = Settings(
@@ -176,14 +176,7 @@ def limit_threads(torch: Any | None, stack: contextlib.ExitStack, threads: int, 
         torch.set_num_threads(threads)
         stack.callback(torch.set_num_threads, before)
         parts.append(f"torch intra-op {torch.get_num_threads()}")
-    try:
-        threadpoolctl: Any = importlib.import_module("threadpoolctl")
-    except ImportError:
-        parts.append("OpenBLAS: its default (threadpoolctl is not installed)")
-    else:
-        stack.enter_context(threadpoolctl.threadpool_limits(threads, user_api="blas"))
-        blas = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
-        parts.append("BLAS " + ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in blas))
+    parts.append(limit_blas(stack, threads))
     if numba:
         module: Any = importlib.import_module("numba")
         before_numba = module.get_num_threads()
@@ -191,6 +184,21 @@ def limit_threads(torch: Any | None, stack: contextlib.ExitStack, threads: int, 
         stack.callback(module.set_num_threads, before_numba)
         parts.append(f"numba {module.get_num_threads()}")
     return ", ".join(parts)
+
+
+def limit_blas(stack: contextlib.ExitStack, threads: int) -> str:
+    """Set every BLAS pool loaded now to ``threads`` (undone when ``stack`` closes); describe them.
+
+    Call it again once everything timed has run once: numba's compiled ``np.dot`` calls go to SciPy's
+    OpenBLAS (``scipy.linalg.cython_blas``), a second pool beside NumPy's, loaded on the first such call.
+    """
+    try:
+        threadpoolctl: Any = importlib.import_module("threadpoolctl")
+    except ImportError:
+        return "OpenBLAS: its default (threadpoolctl is not installed)"
+    stack.enter_context(threadpoolctl.threadpool_limits(threads, user_api="blas"))
+    blas = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
+    return "BLAS " + ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in blas)
 
 
 def thread_state(torch: Any | None, numba: bool) -> list[tuple[str, int | str]]:
@@ -460,6 +468,7 @@ def child_memory(
             for what, call in calls.items():
                 call()
                 call()  # warm-up: compiled kernels, lazily built state, index plans
+                limit_blas(stack, threads)
                 out[f"{what} rss"] = rss_peak(call)
                 out[f"{what} sampled"] = sampled_peak(call)
                 if side == "tt":
@@ -489,17 +498,31 @@ def measure_memory(cells: Sequence[Cell], backends: Sequence[str], with_torch: b
                     by_key[key].memory[f"{label} {what} {method}"] = value
 
 
+#: :func:`memory_check` compares figures of at least this many bytes relatively, smaller ones in bytes.
+CHECK_FLOOR = 4 * MB
+
+
 def memory_check(cells: Sequence[Cell]) -> str:
-    """How far the polled resident set is from the VmHWM delta, over every figure that has both."""
-    worst = 0.0
-    count = 0
+    """How far the polled resident set is from the VmHWM delta, over every figure that has both: the
+    largest relative difference among figures of ``CHECK_FLOOR`` or more, the largest in MB below it."""
+    relative: list[tuple[float, str]] = []
+    absolute: list[tuple[float, str]] = []
     for cell in cells:
         for key, hwm in cell.memory.items():
             sampled = cell.memory.get(key.removesuffix(" rss") + " sampled") if key.endswith(" rss") else None
-            if sampled is not None and hwm > 0:
-                worst = max(worst, abs(sampled - hwm) / hwm)
-                count += 1
-    return f"polled RSS vs VmHWM delta: largest difference {worst:.0%} over {count} figures" if count else ""
+            if sampled is None:
+                continue
+            where = f"{cell.name} {cell.batch} {key.removesuffix(' rss')}"
+            if hwm >= CHECK_FLOOR:
+                relative.append((abs(sampled - hwm) / hwm, where))
+            else:
+                absolute.append((abs(sampled - hwm) / MB, where))
+    if not relative and not absolute:
+        return "no polled figures"
+    parts = [f"largest difference {max(relative)[0]:.0%} ({max(relative)[1]})"] if relative else []
+    if absolute:
+        parts.append(f"below {CHECK_FLOOR / MB:.0f} MB at most {max(absolute)[0]:.2f} MB ({max(absolute)[1]})")
+    return f"polled RSS vs VmHWM delta over {len(relative) + len(absolute)} figures: " + "; ".join(parts)
 
 
 # ---- the run -------------------------------------------------------------------------------------------
@@ -695,6 +718,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         with bn_backend(backend):
                             parity = check_parity(torch, pair)
                         cell.parity |= {f"{k} (BN {backend})": v for k, v in parity.items()}
+                limit_blas(stack, args.threads)  # the pools the checks loaded (SciPy's, for numba's kernels)
                 time_pair(pair, backends, settings, cell)
                 cell.threads = thread_state(torch, "numba" in backends)
                 cell.load = load()

@@ -105,3 +105,16 @@ def test_memory_child_measures_every_cell_it_is_given() -> None:
         assert set(values) == {f"{w} {m}" for w in ("step", "infer") for m in ("rss", "sampled", "traced")}
         assert all(v is None or v >= 0 for v in values.values())
     assert figures["digits 4"]["step traced"] > figures["digits 2"]["step traced"] > 0
+
+
+@pytest.mark.usefixtures("environment")
+def test_memory_check_compares_large_figures_relatively_small_ones_in_mb() -> None:
+    from bench.networks import MB, Cell, memory_check
+
+    big = Cell("resnet", 64, memory={"tt numpy step rss": 100 * MB, "tt numpy step sampled": 90 * MB})
+    small = Cell("digits", 8, memory={"torch infer rss": 0.5 * MB, "torch infer sampled": 0.25 * MB})
+    line = memory_check([big, small])
+    assert "over 2 figures" in line
+    assert "largest difference 10% (resnet 64 tt numpy step)" in line
+    assert "at most 0.25 MB (digits 8 torch infer)" in line
+    assert memory_check([Cell("digits", 8)]) == "no polled figures"
