@@ -38,8 +38,8 @@ def demo_conv() -> tuple[nn.Conv2D[Any, Any], Array]:
 
 
 def big_conv() -> tuple[nn.Conv2D[Any, Any], Array]:
-    """A convolution whose buffers take 16 MiB in all (each call's set is over ``_KEEP``)."""
-    x = np.random.default_rng(1).standard_normal((4, 64, 32, 32), dtype=np.float32)
+    """A convolution whose buffers take over ``_KEEP`` for one image alone (a 9.4 MiB column matrix)."""
+    x = np.random.default_rng(1).standard_normal((2, 64, 64, 64), dtype=np.float32)
     return nn.Conv2D(64, 64, 3, padding=1, seed=0), x
 
 
@@ -66,6 +66,21 @@ def test_the_demo_convolutions_reuse_their_buffers() -> None:
     train_step(conv, x)
     big, xb = big_conv()
     train_step(big, xb)
+    train_step(conv, x)
+    assert all(kept()[name] is buffer for name, buffer in first.items())
+
+
+def test_chunks_are_sized_to_keep_their_buffers() -> None:
+    """A convolution whose column matrix for the whole batch is over ``_KEEP`` (here 37 MiB) works in chunks
+    small enough to keep its buffers: the next call reuses them instead of faulting in fresh pages."""
+    F.release_conv_buffers()
+    x = np.random.default_rng(2).standard_normal((64, 16, 32, 32), dtype=np.float32)
+    conv = nn.Conv2D(16, 16, 3, padding=1, seed=0)
+    train_step(conv, x)
+    first = kept()
+    assert {"conv.in", "conv.cols", "conv.out"} <= set(first)
+    assert conv_kernel.retained_scratch() <= conv_kernel._KEEP
+    conv.forward(tt.tensor(x))
     train_step(conv, x)
     assert all(kept()[name] is buffer for name, buffer in first.items())
 
