@@ -385,3 +385,32 @@ def test_pytorch_state_dict_loads() -> None:
     importlib.import_module("torch.nn").LayerNorm(6).load_state_dict(
         {k: torch.as_tensor(v) for k, v in ours.state_dict().items()}
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_the_backward_keeps_xhat_not_the_input(dtype: type[Any]) -> None:
+    """The input (in a pre-norm Transformer the residual stream) is freed after the forward: the backward keeps
+    the normalised values and the row scales, as PyTorch keeps the input and the row statistics."""
+    import gc
+    import weakref
+
+    from typedtensor.nn._layernorm import layer_norm
+
+    x = np.random.default_rng(3).standard_normal((4, 5, 6)).astype(dtype)
+    alive = weakref.ref(x)
+    y, backward = layer_norm(x, np.ones(6, dtype), np.zeros(6, dtype), 1e-5)
+    want = (x - x.mean(-1, keepdims=True, dtype=np.float64)) / np.sqrt(
+        x.var(-1, keepdims=True, dtype=np.float64) + 1e-5
+    )
+    del x
+    gc.collect()
+    assert alive() is None
+    np.testing.assert_allclose(
+        y, want, rtol=2e-3 if dtype == np.float16 else 1e-5, atol=2e-3 if dtype == np.float16 else 1e-5
+    )
+    dx, dw, db = backward(np.ones_like(y), (True, True, True))
+    assert dx is not None
+    assert dx.dtype == np.dtype(dtype)
+    assert dx.shape == y.shape
+    assert dw is not None
+    assert db is not None
