@@ -179,23 +179,34 @@ def gelu(a: Array) -> Result:
     return a * cdf, bwd
 
 
+def _tanh_of_gelu(a: Array) -> Array:
+    """tanh(sqrt(2/pi) (a + 0.044715 a^3)) in place on one fresh array, with the roundings of that expression."""
+    if a.dtype.kind != "f":  # NumPy's promotion of an integer a (the recorder reports it)
+        return np.tanh(_TANH_K * (a + 0.044715 * a * a * a))
+    t = np.multiply(a, 0.044715)
+    t *= a
+    t *= a
+    t += a
+    t *= _TANH_K
+    return np.tanh(t, out=t)
+
+
 def gelu_tanh(a: Array) -> Result:
-    """PyTorch's ``gelu(approximate="tanh")``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    if a.dtype.kind == "f":  # in place on two fresh arrays (t, y) instead of up to eight; the same roundings
-        t = np.multiply(a, 0.044715)
-        t *= a
-        t *= a
-        t += a
-        t *= _TANH_K
-        np.tanh(t, out=t)
-        y = np.add(t, 1.0)
+    """PyTorch's ``gelu(approximate="tanh")``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+    The forward is one fresh array (the tanh, then the output in place); the backward recomputes the tanh
+    from a (the same roundings) rather than keeping a second activation-sized array to the backward.
+    """
+    y = _tanh_of_gelu(a)
+    if a.dtype.kind == "f":
+        y += 1.0
         y *= a
         y *= 0.5  # a power of two: (0.5 a)(1 + t) as a (1 + t) / 2
-    else:  # NumPy's promotion of an integer a (the recorder reports it)
-        t = np.tanh(_TANH_K * (a + 0.044715 * a * a * a))
-        y = 0.5 * a * (1.0 + t)
+    else:
+        y = 0.5 * a * (1.0 + y)
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
+        t = _tanh_of_gelu(a)
         inner = _TANH_K * (1.0 + 3 * 0.044715 * a * a)
         return (g * (0.5 * (1.0 + t) + 0.5 * a * (1.0 - t * t) * inner),)
 
