@@ -207,8 +207,25 @@ def gelu_tanh(a: Array) -> Result:
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
         t = _tanh_of_gelu(a)
-        inner = _TANH_K * (1.0 + 3 * 0.044715 * a * a)
-        return (g * (0.5 * (1.0 + t) + 0.5 * a * (1.0 - t * t) * inner),)
+        if a.dtype.kind != "f":
+            inner = _TANH_K * (1.0 + 3 * 0.044715 * a * a)
+            return (g * (0.5 * (1.0 + t) + 0.5 * a * (1.0 - t * t) * inner),)
+        # g * (0.5 (1 + t) + 0.5 a (1 - t t) inner), inner = K (1 + 3 * 0.044715 a a), in place on three fresh
+        # arrays (t, s, q), in the expression's order of roundings
+        s = np.multiply(t, t)
+        np.subtract(1.0, s, out=s)
+        q = np.multiply(a, 0.5)
+        q *= s
+        np.multiply(a, 3 * 0.044715, out=s)
+        s *= a
+        s += 1.0
+        s *= _TANH_K
+        q *= s
+        del s
+        t += 1.0
+        t *= 0.5
+        t += q
+        return (np.multiply(t, g, out=t) if g.dtype == t.dtype and g.shape == t.shape else g * t,)
 
     return y, bwd
 
