@@ -18,14 +18,17 @@ For each network and batch size the run:
    kernels, numba's, or both, switched with ``typedtensor.nn._bn_backend.use`` around each series), with
    torch imported in the same process. Each case is timed in its own series of calls (``bench._timing.
    median_call_us``): the series of all cases run in turn, repeated, and each case's figure is the median
-   of its series' per-call times. Before a series that follows one of the other library, the run waits
+   over the repeats of its series' mean time per call. Before a series that follows one of the other library, the run waits
    until the process's other threads are idle (``bench._timing.settle``: two 10 ms windows in a row in
    which they use under 5% of a core; the run prints how long it waited): a thread pool keeps spinning
    after its library's last call (OpenBLAS's worker ~0.1 s after a typedtensor call, torch's libgomp
    worker a few ms, measured here with the other threads' CPU time after each kind of call), and a series
    timed while the other pool spins measures both libraries. Each series then starts with untimed calls
    (about 20 ms of them, at least one) that bring its own pools to the state of a loop of such calls. So
-   each side is measured as a user running only it would see;
+   each side is measured as a user running only it would see (checked against a process that imports
+   only one library, small ResNet at batch 64, load ~2.5: typedtensor step / inference 57.6 / 16.7 ms here
+   vs 63.0 / 14.5 ms there, PyTorch 22.7 / 5.4 vs 26.9 / 5.0 ms: within this machine's noise; the
+   round-robin timing this replaced had typedtensor's inference at 23-25 ms and PyTorch's at 14.5 ms);
 3. the ALTERNATING figure, issue 13's goal 3 case (torch imported and used in the same process): the
    typedtensor call and the PyTorch call of the same kind in turn, each call timed alone right after the
    other side's (``bench._timing.median_alternating_s``; medians over rounds lasting about 1 s in all,
@@ -59,8 +62,9 @@ For each network and batch size the run:
 
 The run prints its total time at the end.
 
-Threads: PyTorch's intra-op threads, NumPy's OpenBLAS (through threadpoolctl) and numba's pool are
-all set to ``--threads`` (default 2); the run prints them. Ratios are typedtensor / PyTorch: lower is better.
+Threads: PyTorch's intra-op threads, every BLAS pool (through threadpoolctl: NumPy's OpenBLAS, and
+SciPy's, which numba's compiled ``np.dot`` loads on first use: set again once the checks ran) and
+numba's pool are all set to ``--threads`` (default 2); the run prints them (step 4). Ratios are typedtensor / PyTorch: lower is better.
 The run prints the load average with each figure: on a shared machine only figures taken at a low
 load compare with others.
 
