@@ -263,3 +263,18 @@ def test_gelu_tanh_backward_keeps_only_its_input() -> None:
     g = np.ones_like(x)
     np.testing.assert_array_equal(bwd(g, (True,))[0], _gelu_tanh_formula(x, g)[1])
     np.testing.assert_array_equal(y, _gelu_tanh_formula(x, g)[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_gelu_tanh_blocks_and_whole_arrays_keep_the_formulas_roundings(dtype: type[Any]) -> None:
+    """More than two scratch blocks (C order), the whole-array path (F order) and a gradient in another layout."""
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((3, 50_001)) * 3).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    want_y, want_dx = _gelu_tanh_formula(x, g)
+    for a in (x, np.asfortranarray(x)):
+        for grad in (g, np.asfortranarray(g), g.astype(np.float64)):
+            y, bwd = ew.gelu_tanh(a)
+            (dx,) = bwd(grad, (True,))
+            np.testing.assert_array_equal(y, want_y)
+            np.testing.assert_array_equal(dx, _gelu_tanh_formula(x, grad)[1] if grad.dtype != x.dtype else want_dx)

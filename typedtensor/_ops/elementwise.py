@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._types import Array, Grads, Result
+from .erf import BLOCK as _BLOCK
 from .erf import erf_into as _erf_into
+from .erf import scratch as _erf_scratch
 
 # ---- binary (tensor with tensor of the same shape, or tensor with a Python scalar) ----------
 
@@ -179,53 +181,84 @@ def gelu(a: Array) -> Result:
     return a * cdf, bwd
 
 
-def _tanh_of_gelu(a: Array) -> Array:
-    """tanh(sqrt(2/pi) (a + 0.044715 a^3)) in place on one fresh array, with the roundings of that expression."""
-    if a.dtype.kind != "f":  # NumPy's promotion of an integer a (the recorder reports it)
-        return np.tanh(_TANH_K * (a + 0.044715 * a * a * a))
-    t = np.multiply(a, 0.044715)
+def _gelu_tanh_tanh(a: Array, t: Array) -> None:
+    """t = tanh(sqrt(2/pi) (a + 0.044715 a^3)) in place, with the roundings of that expression."""
+    np.multiply(a, 0.044715, out=t)
     t *= a
     t *= a
     t += a
     t *= _TANH_K
-    return np.tanh(t, out=t)
+    np.tanh(t, out=t)
+
+
+def _gelu_tanh_into(a: Array, t: Array, y: Array) -> None:
+    """y = 0.5 a (1 + t), t = tanh(sqrt(2/pi) (a + 0.044715 a^3)), in place with the roundings of those expressions
+    (y may be t: the output is then built over the tanh)."""
+    _gelu_tanh_tanh(a, t)
+    np.add(t, 1.0, out=y)
+    y *= a
+    y *= 0.5  # a power of two: (0.5 a)(1 + t) as a (1 + t) / 2
+
+
+def _gelu_tanh_grad_into(a: Array, t: Array, s: Array, q: Array) -> Array:
+    """t = 0.5 (1 + t) + 0.5 a (1 - t t) inner, inner = K (1 + 3 * 0.044715 a a), the derivative, in place over
+    the tanh t with two more arrays (s, q), in the expression's order of roundings."""
+    np.multiply(t, t, out=s)
+    np.subtract(1.0, s, out=s)
+    np.multiply(a, 0.5, out=q)
+    q *= s
+    np.multiply(a, 3 * 0.044715, out=s)
+    s *= a
+    s += 1.0
+    s *= _TANH_K
+    q *= s
+    t += 1.0
+    t *= 0.5
+    t += q
+    return t
 
 
 def gelu_tanh(a: Array) -> Result:
     """PyTorch's ``gelu(approximate="tanh")``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 
-    The forward is one fresh array (the tanh, then the output in place); the backward recomputes the tanh
-    from a (the same roundings) rather than keeping a second activation-sized array to the backward.
+    A C-contiguous float array goes through this thread's scratch rows ``erf.BLOCK`` elements at a time: the
+    forward's one fresh array is its output, the backward's its gradient (it recomputes the tanh from a,
+    keeping nothing else from the forward), so no activation-sized temporary is made and the blocks stay in
+    cache. Other layouts are computed whole, on fresh arrays. The roundings are those of the plain formulas.
     """
-    y = _tanh_of_gelu(a)
-    if a.dtype.kind == "f":
-        y += 1.0
-        y *= a
-        y *= 0.5  # a power of two: (0.5 a)(1 + t) as a (1 + t) / 2
+    if a.dtype.kind != "f":  # NumPy's promotion of an integer a (the recorder reports it)
+        t0 = np.tanh(_TANH_K * (a + 0.044715 * a * a * a))
+
+        def promoted(g: Array, need: tuple[bool, ...]) -> Grads:
+            inner = _TANH_K * (1.0 + 3 * 0.044715 * a * a)
+            return (g * (0.5 * (1.0 + t0) + 0.5 * a * (1.0 - t0 * t0) * inner),)
+
+        return 0.5 * a * (1.0 + t0), promoted
+    blocked = a.flags.c_contiguous
+    y = np.empty_like(a)
+    if blocked:
+        flat, out, rows = a.reshape(-1), y.reshape(-1), _erf_scratch(a.dtype)
+        for start in range(0, flat.size, _BLOCK):
+            stop = min(start + _BLOCK, flat.size)
+            _gelu_tanh_into(flat[start:stop], rows[0, : stop - start], out[start:stop])
     else:
-        y = 0.5 * a * (1.0 + y)
+        _gelu_tanh_into(a, y, y)
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
-        t = _tanh_of_gelu(a)
-        if a.dtype.kind != "f":
-            inner = _TANH_K * (1.0 + 3 * 0.044715 * a * a)
-            return (g * (0.5 * (1.0 + t) + 0.5 * a * (1.0 - t * t) * inner),)
-        # g * (0.5 (1 + t) + 0.5 a (1 - t t) inner), inner = K (1 + 3 * 0.044715 a a), in place on three fresh
-        # arrays (t, s, q), in the expression's order of roundings
-        s = np.multiply(t, t)
-        np.subtract(1.0, s, out=s)
-        q = np.multiply(a, 0.5)
-        q *= s
-        np.multiply(a, 3 * 0.044715, out=s)
-        s *= a
-        s += 1.0
-        s *= _TANH_K
-        q *= s
-        del s
-        t += 1.0
-        t *= 0.5
-        t += q
-        return (np.multiply(t, g, out=t) if g.dtype == t.dtype and g.shape == t.shape else g * t,)
+        if not (blocked and g.dtype == a.dtype and g.shape == a.shape and g.flags.c_contiguous):
+            t = np.empty_like(a)
+            _gelu_tanh_tanh(a, t)
+            d = _gelu_tanh_grad_into(a, t, np.empty_like(a), np.empty_like(a))
+            return (np.multiply(d, g, out=d) if g.dtype == d.dtype and g.shape == d.shape else g * d,)
+        dx = np.empty_like(a)
+        flat, gf, out, rows = a.reshape(-1), g.reshape(-1), dx.reshape(-1), _erf_scratch(a.dtype)
+        for start in range(0, flat.size, _BLOCK):
+            n = min(_BLOCK, flat.size - start)
+            ab, t = flat[start : start + n], rows[0, :n]
+            _gelu_tanh_tanh(ab, t)
+            d = _gelu_tanh_grad_into(ab, t, rows[1, :n], rows[2, :n])
+            np.multiply(d, gf[start : start + n], out=out[start : start + n])
+        return (dx,)
 
     return y, bwd
 

@@ -111,6 +111,15 @@ def _scratch() -> Array:
     return rows
 
 
+def scratch(dtype: np.dtype[Any]) -> Array:
+    """This thread's scratch as three rows of ``BLOCK`` elements of ``dtype`` (float16, float32 or float64), for
+    kernels that work through it one block at a time; shared with erf, so never held across a call to it."""
+    return _scratch().view(dtype)[:, :_BLOCK]
+
+
+BLOCK = _BLOCK
+
+
 def _horner(coefs: tuple[float, ...], s: Array, y: Array) -> Array:
     """y = sum(coefs[i] * s**i) for 1-D float64 ``s`` and ``y`` of one length."""
     y.fill(coefs[-1])
