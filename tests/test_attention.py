@@ -508,3 +508,17 @@ def test_pytorch_state_dict_loads_both_ways() -> None:
     causal.load_state_dict(ours.state_dict())
     y, _ = back(*(torch.as_tensor(x),) * 3, attn_mask=torch_mask(torch, None, 5, 5, True, 2))
     np.testing.assert_allclose(causal.forward(tt.tensor(x)).numpy(), y.detach().numpy(), rtol=1e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_the_heads_output_is_token_major_so_merging_the_heads_is_a_view(dtype: type[Any]) -> None:
+    """The attention writes its (B, H, T, Dh) output over (B, T, H, Dh) memory: merge_heads copies nothing (a
+    copy per layer in both modes, and one more activation kept to the backward by the output projection)."""
+    rng = np.random.default_rng(4)
+    q, k, v = (tt.tensor(rng.standard_normal((2, 3, 4, 5)).astype(dtype)) for _ in range(3))
+    heads = F.scaled_dot_product_attention(q, k, v, causal=True)
+    merged = ext.data(F.merge_heads(heads, 15))
+    assert merged.flags.c_contiguous
+    assert np.shares_memory(merged, ext.data(heads))
+    want = np.swapaxes(ext.data(heads), 1, 2).reshape(2, 4, 15)
+    np.testing.assert_array_equal(merged, want)

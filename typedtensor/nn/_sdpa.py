@@ -163,7 +163,8 @@ def attend(q: Array, k: Array, v: Array, mask: NDArray[np.bool_] | None, keep: F
     there through a transposed view): the softmax then reduces over the leading axis, S vectorised passes
     over B * H * T values, where a reduction over a short last axis (S = 19 in the sort demo) cost NumPy
     one loop per row (a max over (64, 4, 19, 19) 158 us against 6 us). The probabilities are read back
-    by the GEMMs as transposed views, so nothing is copied.
+    by the GEMMs as transposed views, so nothing is copied. The output is (B, H, T, Dh) over memory laid out
+    (B, T, H, Dh), so that merging the heads back is a view.
     """
     work = work_dtype(q.dtype)
     scale = work(1.0 / np.sqrt(q.shape[-1]))
@@ -180,7 +181,10 @@ def attend(q: Array, k: Array, v: Array, mask: NDArray[np.bool_] | None, keep: F
         p = np.exp(buf, out=buf)
         p /= np.sum(p, axis=0)
         a = p if keep is None else p * _keys_first(keep)
-        out: Floats = np.matmul(a.transpose(1, 2, 3, 0), vw)
+        # written token-major, (B, T, H, Dh) in memory: merge_heads is then a view, not a copy
+        out: Floats = np.matmul(
+            a.transpose(1, 2, 3, 0), vw, out=np.empty((b, t, h, v.shape[3]), work).transpose(0, 2, 1, 3)
+        )
         result = out.astype(q.dtype, copy=False)
 
     def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
