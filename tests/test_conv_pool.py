@@ -81,7 +81,7 @@ def test_conv2d_matches_pytorch(
     geometry allows one (stride 1, padding within the kernel's reach), and by col2im everywhere."""
     torch = _torch()
     if dx_path != "default":
-        monkeypatch.setattr(conv_kernel, "_TRANSPOSED_PLANE", 0 if dx_path == "correlation" else 1 << 62)
+        monkeypatch.setattr(conv_kernel, "_correlation_pays", lambda *_: dx_path == "correlation")
     i, o = _in_out(opts, shape)
     theirs = torch.nn.Conv2d(i, o, **opts).double()
     ours = nn.Conv2D(i, o, **opts, dtype=F64, seed=0)
@@ -281,9 +281,9 @@ def test_kernel_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
         {"padding": (1, 2), "groups": 3},
     ]
     results: list[list[tuple[Any, dict[str, Any]]]] = []
-    for budget, plane in ((conv_kernel._BUDGET, 0), (1, 1 << 62)):
+    for budget, correlation in ((conv_kernel._BUDGET, True), (1, False)):
         monkeypatch.setattr(conv_kernel, "_BUDGET", budget)
-        monkeypatch.setattr(conv_kernel, "_TRANSPOSED_PLANE", plane)
+        monkeypatch.setattr(conv_kernel, "_correlation_pays", lambda *_, c=correlation: c)
         results.append([])
         for opts in options:
             conv = nn.Conv2D(3, 6, 3, dtype=F64, seed=0, **opts)
@@ -292,6 +292,25 @@ def test_kernel_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
         np.testing.assert_allclose(y1, y2, rtol=1e-12, atol=1e-12)
         for key in g1:
             np.testing.assert_allclose(g1[key], g2[key], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("channels", "stride", "correlations"), [((8, 4), 1, 2), ((4, 8), 1, 1), ((8, 8), 2, 1)])
+def test_input_gradient_is_a_correlation_when_it_pays(
+    channels: tuple[int, int], stride: int, correlations: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backward runs the forward correlation again for dx only with stride 1 and no more output than
+    input channels (col2im is faster otherwise: see ``_correlation_pays``)."""
+    calls: list[object] = []
+    original = conv_kernel._correlate
+
+    def counting(*args: Any) -> Any:
+        calls.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(conv_kernel, "_correlate", counting)
+    conv = nn.Conv2D(*channels, 3, padding=1, stride=stride, dtype=F64, seed=0)
+    _step(conv, np.ones((2, channels[0], 16, 16)), np.ones(conv.forward(tt.ones((2, channels[0], 16, 16), F64)).shape))
+    assert len(calls) == 1 + correlations  # the forward above, then forward_mut and maybe the gradient's
 
 
 def test_empty_batch() -> None:

@@ -4,11 +4,11 @@ Forward: the input is copied once into a zero-padded buffer of image planes; the
 chunk of images is a strided view of that buffer, copied into a (C*kH*kW, n*L) matrix, and
 ``y = W @ cols`` is one GEMM per group (``np.matmul`` over a stack of G matrices). Backward: ``dW``
 is ``(cols @ g.T).T``. The input gradient of a stride-1 convolution is itself a correlation (the
-output gradient, zero-padded, with the flipped kernel: ``_transposed``), computed by the forward path:
-no col2im, 1.3-2x faster on planes of 16x16 and more. Otherwise (strides, padding wider than the
-kernel's reach, planes under ``_TRANSPOSED_PLANE`` pixels) ``dcols = W.T @ g`` is scattered back
-(col2im, see ``_Scatter``) with one add per kernel position; the loops run over kernel positions and
-image chunks, never over pixels.
+output gradient, zero-padded, with the flipped kernel: ``_transposed``), computed by the forward path
+with no col2im: faster when the layer has no more output than input channels (``_correlation_pays``).
+Otherwise (more output channels, strides, padding wider than the kernel's reach) ``dcols = W.T @ g``
+is scattered back (col2im, see ``_Scatter``) with one add per kernel position; the loops run over
+kernel positions and image chunks, never over pixels.
 
 Row trick: with horizontal stride 1 the planes are stored without horizontal padding and the output
 is computed for whole rows of R columns (R = max(W, output width)). Each column-matrix row is then
@@ -17,15 +17,15 @@ across a row edge, where PyTorch reads zero padding, are zeroed afterwards (and 
 before the scatter), and the output columns past the output width are cropped. Strided convolutions
 use a fully padded buffer and an ordinary strided im2col.
 
-Images are processed in chunks whose column matrix stays near ``_BUDGET`` bytes; the padded planes
-and the column matrix are built chunk by chunk (in the backward too, instead of being kept). Work
-buffers (padded planes, column matrices, products) are reused across calls, per thread
-(``scratch``): on this kind of virtual machine every fresh page costs a page fault of a few
-microseconds, which made a fresh allocation per call cost more than the arithmetic of small
-convolutions. A call's buffers are kept only when together they take at most ``_KEEP`` bytes, so a
-thread retains at most that much after any convolution; ``release_scratch`` frees them at once, and
-a thread's are freed when it ends. float16 is computed in float32 (NumPy has no half-precision BLAS)
-and rounded back.
+Images are processed in chunks whose column matrix stays under ``_BUDGET`` bytes and whose buffers
+together fit in ``_KEEP`` (see ``_work``); the padded planes and the column matrix are built chunk
+by chunk (in the backward too, instead of being kept). Work buffers (padded planes, column matrices,
+products) are reused across calls, per thread (``scratch``): on this kind of virtual machine every
+fresh page costs a page fault of a few microseconds, which made a fresh allocation per call cost
+more than the arithmetic of small convolutions. A call's buffers are kept only when together they
+take at most ``_KEEP`` bytes, so a thread retains at most that much after any convolution;
+``release_scratch`` frees them at once, and a thread's are freed when it ends. float16 is computed
+in float32 (NumPy has no half-precision BLAS) and rounded back.
 """
 
 from __future__ import annotations
@@ -44,9 +44,6 @@ from ._types import Array, Grads, Result
 _BUDGET = 8 << 20
 #: Planes of at most this many elements take the "flat" col2im (see ``_Scatter``).
 _FLAT_PLANE = 1024
-#: Input planes of at least this many pixels get their gradient as a correlation (``_transposed``); below,
-#: col2im is faster (measured, 1 thread, batch 64: 8x8 planes 0.72 vs 0.96 ms, 16x16 3.0 vs 3.1 ms).
-_TRANSPOSED_PLANE = 256
 #: The work buffers of a call are kept for the next call when together they take at most this many
 #: bytes (per thread; see ``scratch``). The demo's convolutions (batch 64) need 5.3 MiB.
 _KEEP = 8 << 20
@@ -418,6 +415,14 @@ def _transposed(kernel: Pair, stride: Pair, padding: tuple[Pair, Pair], dilation
     return None if min(min(p) for p in pads) < 0 else pads
 
 
+def _correlation_pays(out_channels: int, in_channels: int) -> bool:
+    """Whether the input gradient is cheaper as a correlation than by col2im: the correlation's column matrix
+    has out_channels*kH*kW rows, col2im's in_channels*kH*kW. Measured (1 thread, batch 64, fwd+bwd of x and
+    W): 16->16 on 32x32 7.1 vs 8.5 ms, 32->32 on 16x16 4.7 vs 5.1, 32->32 on 8x8 1.29 vs 1.36, 32->16 on
+    32x32 11.6 vs 16.4; but 16->32 on 32x32 12.3 vs 10.4, on 16x16 3.7 vs 2.6, 3->16 on 32x32 4.6 vs 2.2."""
+    return out_channels <= in_channels
+
+
 def _flipped(w: Array, groups: int) -> Array:
     """The kernel of the input gradient's correlation, (C, O/groups, kH, kW): ``w`` (O, C/groups, kH, kW)
     flipped in both spatial axes, its input and output channels swapped within each group."""
@@ -447,7 +452,7 @@ def conv2d(
         g = gy.astype(x.dtype, copy=False)
         dx = None
         pads = None
-        if need[0] and geo.h * geo.w >= _TRANSPOSED_PLANE:
+        if need[0] and _correlation_pays(o, geo.c):
             pads = _transposed((w.shape[2], w.shape[3]), stride, padding, dilation)
         if pads is not None:
             dx = _correlate(g, _flipped(w, groups), None, (1, 1), pads, dilation, groups)[0]
