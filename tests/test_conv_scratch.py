@@ -181,8 +181,12 @@ def test_every_layout_gives_the_contiguous_result(
 ) -> None:
     if chunked:
         monkeypatch.setattr(conv_kernel, "_BUDGET", 1)  # one image per chunk: the planes are rebuilt per chunk
+
     # the input gradient as a correlation of the output gradient (stride 1) or by col2im
-    monkeypatch.setattr(conv_kernel, "_correlation_pays", lambda *_: dx_path == "correlation")
+    def pays(out_channels: int, in_channels: int) -> bool:
+        return dx_path == "correlation"
+
+    monkeypatch.setattr(conv_kernel, "_correlation_pays", pays)
     stride, padding, k = geometry
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 2, 6, 7)).astype(dtype)
