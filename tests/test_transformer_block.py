@@ -205,3 +205,41 @@ def test_checkpoint_round_trip(tmp_path: Path, fmt: str, naming: Any) -> None:
     np.testing.assert_array_equal(dst.forward(tt.tensor(x)).numpy(), src.forward(tt.tensor(x)).numpy())
     with pytest.raises(tt.CheckpointError):
         load(nn.TransformerBlock(4, 2, 4, causal=True, dtype=np.float64), fmt, path, naming=naming)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_linear_after_gelu_is_the_two_ops_bit_for_bit_and_keeps_only_its_input(
+    approximate: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``linear2.after(h, gelu)`` (the block's MLP in a training step without dropout) gives the output and every
+    gradient of ``linear2(gelu(h))`` exactly, and its backward holds h and the weight, not gelu(h)."""
+    from typedtensor import extend as ext
+
+    rng = np.random.default_rng(5)
+    h0 = rng.standard_normal((3, 4, 12)).astype(np.float32)
+    linear, act = nn.Linear(12, 5, seed=1), nn.GELU(approximate)
+    results: list[list[NDArray[Any]]] = []
+    for fused in (False, True):
+        grads = linear.alloc_grads()
+        h = tt.tensor(h0).trace(grads)
+        grads.alloc(h)
+        hidden: tt.Tensor[Any, Any, Any] = h if fused else act.forward_mut(h)
+        out: tt.Tensor[Any, Any, Any] = linear.after(h, act.kernel()) if fused else linear.forward_mut(hidden)
+        got = (out * out).sum().backward()
+        results.append([out.numpy(), got.get(h).numpy(), got.get(linear.weight).numpy()])
+    for ours, want in zip(results[1], results[0], strict=True):
+        np.testing.assert_array_equal(ours, want)
+    backwards: list[Any] = []
+    record = ext.record
+
+    def spy(parents: Any, out: Any, backward: Any) -> Any:
+        backwards.append(backward)
+        return record(parents, out, backward)
+
+    monkeypatch.setattr(ext, "record", spy)  # the module _linear records through
+    linear.after(tt.tensor(h0).trace(tt.Gradients()), act.kernel())
+    cells: list[object] = [c.cell_contents for c in backwards[0].__closure__]
+    held: list[NDArray[Any]] = [c for c in cells if isinstance(c, np.ndarray)]
+    assert len(held) == 2  # h's values and the weight
+    assert any(a is ext.data(linear.weight) for a in held)
+    assert any(a.shape == h0.shape and np.array_equal(a, h0) for a in held)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import extend as ext
 from .._errors import TypedTensorError
+from .._ops import elementwise as _ew
+from .._ops._types import Result
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
 from ._module import Module
@@ -68,3 +72,8 @@ class GELU(_Activation):
 
     def _fn(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
         return x.gelu(self.approximate)
+
+    def kernel(self) -> Callable[[NDArray[Any]], Result]:
+        """The array kernel ``x.gelu(approximate)`` records (its ``(out, backward)``), for fused layers
+        (``Linear.after``)."""
+        return _ew.gelu if self.approximate == "none" else _ew.gelu_tanh

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import extend as ext
 from .._errors import ShapeError
@@ -17,6 +18,8 @@ from ._init import uniform_fan_in
 from ._module import FieldSpec, Module
 
 __all__ = ["Linear"]
+
+Array = NDArray[Any]
 
 I = TypeVar("I", bound=int)  # noqa: E741 (PyTorch's name for the input features)
 O = TypeVar("O", bound=int)  # noqa: E741
@@ -94,6 +97,11 @@ class Linear(Module, Generic[I, O]):
         return shape, self.dtype
 
     def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
+        data, w, b = self._operands(x)
+        return ext.record((x, self.weight, self.bias), *_la.linear(data, w, b))
+
+    def _operands(self, x: Tensor[Any, Any, Any]) -> tuple[Array, Array, Array | None]:
+        """x's array, the weight's and the bias's (None without one), all checked (shapes, dtype, fields)."""
         bias = self.bias
         if not fits(self.weight, (self.out_features, self.in_features), self.dtype) or (
             bias is not None and not fits(bias, (self.out_features,), self.dtype)
@@ -107,5 +115,26 @@ class Linear(Module, Generic[I, O]):
             )
         if data.dtype != self.dtype:
             raise ext.input_dtype_error("Linear", self.dtype, data.dtype)
-        b = None if bias is None else ext.data(bias)
-        return ext.record((x, self.weight, bias), *_la.linear(data, ext.data(self.weight), b))
+        return data, ext.data(self.weight), None if bias is None else ext.data(bias)
+
+    def after(self, x: Tensor[Any, Any, Any], kernel: Callable[[Array], ext.Result]) -> Tensor[Any, Any, Any]:
+        """``self(f(x))`` for an elementwise op ``f`` given as its kernel (``(out, backward)`` of an array), as one
+        op whose backward recomputes ``f(x)`` instead of keeping it from the forward to the backward.
+
+        A Transformer's MLP ``linear2(gelu(h))`` then keeps h alone for its backward, not h and gelu(h): one
+        activation of the hidden size less per block in a training step (the results are those of the two
+        ops, bit for bit: the same kernels on the same values).
+        """
+        data, w, b = self._operands(x)
+        out, _ = _la.linear(kernel(data)[0], w, b)  # f(x) is freed here
+
+        def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
+            h, f_backward = kernel(data)
+            g2 = g.reshape(-1, w.shape[0])
+            gw = g2.T @ h.reshape(-1, h.shape[-1]) if need[1] else None
+            gb = g2.sum(axis=0) if need[2] else None
+            del h
+            gx = f_backward((g2 @ w).reshape(data.shape), (True,))[0] if need[0] else None
+            return gx, gw, gb
+
+        return ext.record((x, self.weight, self.bias), out, backward)

@@ -123,8 +123,13 @@ class TransformerBlock(Module, Generic[D]):
         self._check_call(x, attn_mask, training=True)
         a = self.self_attn.forward_mut(self.norm1.forward_mut(x), attn_mask=attn_mask)
         h = x + _drop(self.dropout1, a)
-        hidden = _drop(self.dropout, self.activation.forward_mut(self.linear1.forward_mut(self.norm2.forward_mut(h))))
-        return h + _drop(self.dropout2, self.linear2.forward_mut(hidden))
+        hidden = self.linear1.forward_mut(self.norm2.forward_mut(h))
+        mlp: Tensor[tuple[B, T, D], E, OwnedTape]
+        if self.dropout.p:
+            mlp = self.linear2.forward_mut(_drop(self.dropout, self.activation.forward_mut(hidden)))
+        else:  # the GELU recomputed in linear2's backward: the step keeps one hidden activation, not two
+            mlp = self.linear2.after(hidden, self.activation.kernel())
+        return h + _drop(self.dropout2, mlp)
 
     def _check_call(self, x: Tensor[Any, Any, Any], attn_mask: Tensor[Any, Any, Any] | None, training: bool) -> None:
         """Refuse a wrong tape, shape or mask before the first sub-layer records anything on x's tape."""
