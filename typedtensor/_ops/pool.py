@@ -18,7 +18,6 @@ import numpy as np
 
 from .._errors import ShapeError
 from ._types import Array, Grads, Result
-from .conv import scratch
 
 Pair = tuple[int, int]
 #: Input elements per chunk of images in the tiled max-pool backward (keeps its temporaries in cache).
@@ -108,7 +107,7 @@ class _Work:
         self.hit, self.picked = np.empty_like(taken), np.empty_like(taken, dtype=gs.dtype)
 
     def use(self, hit: Array, picked: Array) -> _Work:
-        """Route with these work arrays (scratch) instead of fresh ones."""
+        """Route with these work arrays (a chunk's, from ``_rows``) instead of fresh ones."""
         self.hit, self.picked = hit, picked
         return self
 
@@ -144,7 +143,7 @@ class _Work:
 
 
 def _planes_last_backward(x: Array, y: Array, g: Array, blocks: list[Block], finite: bool) -> Array:
-    """The max-pool backward with the planes transposed to (H, W, M) copies in scratch, M = N*C.
+    """The max-pool backward with the planes transposed to (H, W, M) work copies, M = N*C.
 
     The N*C planes go in chunks of about ``_CHUNK`` input elements (every plane is routed on its own: the
     results do not depend on the chunks), so that the work buffers stay small and only the output, dx in
@@ -180,16 +179,17 @@ def _hw_first(a: Array) -> Array:
 
 
 def _rows(dtype: np.dtype[Any], planes: dict[str, Pair], m: int) -> list[Array]:
-    """Uninitialised (H, W, M) work arrays by name, each of its (H, W) ``planes``, in per-thread scratch
-    (fresh pages would cost a page fault each, more than the arithmetic here; see ``conv.scratch``).
+    """Uninitialised (H, W, M) work arrays, each of its (H, W) ``planes`` (values: names for the reader).
+
+    They are the backward's own, of one chunk's size (``_planes_last_backward``): small enough to come
+    from memory the allocator reuses call after call, and not taken from the convolution's kept work
+    buffers (``conv.scratch``), which they would evict (the next convolution would allocate its own again).
 
     Each row of M values is contiguous and rows start an odd number of 64-byte lines apart: transposing
     rows a power of two apart maps them all to one cache set (4K aliasing; 6x slower at M = 2048 float32).
     """
     per = (-(-max(1, m) * dtype.itemsize // 64) | 1) * 64 // dtype.itemsize
-    counts = {f"pool.{name}": h * w * per for name, (h, w) in planes.items()}
-    bufs = scratch(dtype, counts)
-    return [buf.reshape(h * w, per)[:, :m].reshape(h, w, m) for buf, (h, w) in zip(bufs, planes.values(), strict=True)]
+    return [np.empty((h * w, per), dtype)[:, :m].reshape(h, w, m) for h, w in planes.values()]
 
 
 def _flat_rows(a: Array) -> Array:
