@@ -38,16 +38,17 @@ Array = NDArray[Any]
 _WHERE = "MultiHeadAttention"
 
 
-def project(x: Array, weight: Array, bias: Array | None, part: int) -> ext.Result:
-    """``x @ w.T + b`` with (w, b) the ``part``-th of three (D, D) blocks of weight (3D, D) and bias (3D,).
+def project(x: Array, weight: Array, bias: Array | None, part: int | None) -> ext.Result:
+    """``x @ w.T + b`` with (w, b) the ``part``-th of three (D, D) blocks of weight (3D, D) and bias (3D,), or
+    the whole of them (``part`` None: the three projections of self-attention in one GEMM, (..., 3D)).
 
-    The backward's parents are ``(x, weight, bias, anchor)``: the anchor (the query) gets no gradient from
-    here but puts the op on its tape, so that the parameters get the gradient of an untraced key or value's
-    projection too. The weight's and bias's gradients are zero outside the block. float16 is computed in
-    float32 and rounded once.
+    The backward's parents are ``(x, weight, bias, anchor)`` for a part: the anchor (the query) gets no
+    gradient from here but puts the op on its tape, so that the parameters get the gradient of an untraced
+    key or value's projection too; the weight's and bias's gradients are zero outside the block. For the
+    whole they are ``(x, weight, bias)``. float16 is computed in float32 and rounded once.
     """
     dim = x.shape[-1]
-    block = slice(part * dim, (part + 1) * dim)
+    block = slice(None) if part is None else slice(part * dim, (part + 1) * dim)
     work = work_dtype(x.dtype)
     with ieee():  # beyond float16's range: inf, as the other ops
         rows = x.reshape(-1, dim).astype(work, copy=False)
@@ -55,11 +56,11 @@ def project(x: Array, weight: Array, bias: Array | None, part: int) -> ext.Resul
         y = rows @ w.T
         if bias is not None:
             y += bias[block]
-        out = y.astype(x.dtype, copy=False).reshape(x.shape)
+        out = y.astype(x.dtype, copy=False).reshape((*x.shape[:-1], w.shape[0]))
 
     def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
         with ieee():
-            g2 = g.reshape(-1, dim).astype(work, copy=False)
+            g2 = g.reshape(-1, w.shape[0]).astype(work, copy=False)
             gx = (g2 @ w).astype(x.dtype, copy=False).reshape(x.shape) if need[0] else None
             gw = gb = None
             if need[1]:
@@ -68,9 +69,31 @@ def project(x: Array, weight: Array, bias: Array | None, part: int) -> ext.Resul
             if bias is not None and need[2]:
                 gb = np.zeros(bias.shape, bias.dtype)
                 gb[block] = np.sum(g2, axis=0, dtype=work)
-            return gx, gw, gb, None
+            return (gx, gw, gb) if part is None else (gx, gw, gb, None)
 
     return out, backward
+
+
+def attend_packed(
+    packed: Array, heads: int, mask: NDArray[np.bool_] | None, keep: NDArray[np.floating[Any]] | None
+) -> ext.Result:
+    """Self-attention over the three projections packed as (B, T, 3D) (``project(..., None)``): the heads are
+    views of it, the output is the heads merged, (B, T, D), and the backward returns the packed gradient."""
+    b, t, three = packed.shape
+    dim = three // 3
+    split = packed.reshape(b, t, 3, heads, dim // heads)
+    q, k, v = (split[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+    out, backward_heads = attend(q, k, v, mask, keep)
+    merged = out.transpose(0, 2, 1, 3).reshape(b, t, dim)  # a view: attend writes token-major
+
+    def backward(g: Array, need: tuple[bool, ...]) -> tuple[Array | None, ...]:
+        grads = backward_heads(g.reshape(b, t, heads, dim // heads).transpose(0, 2, 1, 3), (True, True, True))
+        whole = np.empty(split.shape, packed.dtype)
+        for i, gi in enumerate(grads):
+            whole[:, :, i] = np.swapaxes(cast("Array", gi), 1, 2)
+        return (whole.reshape(packed.shape),)
+
+    return merged, backward
 
 
 def xavier_uniform(rng: np.random.Generator, out: Array) -> None:
@@ -279,6 +302,14 @@ class MultiHeadAttention(Module, Generic[D]):
         heads, dh = self.num_heads, self.head_dim
         w = ext.data(weight)
         b = None if bias is None else ext.data(bias)
+        if key is query and value is query:  # self-attention: one GEMM, the heads viewed in place
+            packed = ext.record((query, weight, bias), *project(q, w, b, None))
+            keep = (
+                self._dropout_factors((q.shape[0], heads, q.shape[1], q.shape[1]), q.dtype)
+                if training and self.dropout
+                else None
+            )
+            return self.out_proj.forward_mut(ext.record((packed,), *attend_packed(ext.data(packed), heads, mask, keep)))
         parts = [
             split_heads(ext.record((x, weight, bias, query), *project(data, w, b, i)), heads, dh)
             for i, (x, data) in enumerate(((query, q), (key, k), (value, v)))
