@@ -32,6 +32,9 @@ __all__ = ["conv3x3", "supports"]
 _TILE = 1024
 #: Output channels computed together (weights in registers: 2 x 9).
 _OB = 2
+#: Each tile's length is rounded up to a multiple of this (the vector loop's step, unrolled), and the
+#: planes get as many guard elements: positions past the tile are computed and dropped.
+_ROUND = 64
 #: Flat positions per channel a parallel work item aims for (several images when planes are small).
 _CHUNK = 2048
 
@@ -47,7 +50,7 @@ def _forward(
     o1, o2 = dw, 2 * dw
     o3, o4, o5 = dh * wp, dh * wp + dw, dh * wp + 2 * dw
     o6, o7, o8 = 2 * dh * wp, 2 * dh * wp + dw, 2 * dh * wp + 2 * dw
-    guard = 2 * dw + 1
+    guard = 2 * dw + _ROUND
     for chunk in prange((n_img + group - 1) // group):
         n0 = chunk * group
         g_n = min(group, n_img - n0)
@@ -56,7 +59,7 @@ def _forward(
         span = (pt + g_n * hp + 2 * dh + 1) * wp
         total_rows = g_n * hp
         rows = max(1, min(total_rows, _TILE // wp))
-        tile = rows * wp
+        tile = (rows * wp + _ROUND - 1) // _ROUND * _ROUND
         # One work array per item: both accumulator rows and the padded planes, each 64-byte aligned; the
         # planes start half a page (mod 4 KiB) after the accumulators, and the second row one cache line
         # past a whole number of lines after the first, so stores rarely alias the loads that follow.
@@ -82,7 +85,7 @@ def _forward(
             b1 = bias[2 * ob + 1]
             for r0 in range(0, total_rows, rows):
                 nr = min(rows, total_rows - r0)
-                tl = nr * wp
+                tl = (nr * wp + _ROUND - 1) // _ROUND * _ROUND  # no scalar remainder loop: the extra are dropped
                 for p in range(tl):
                     acc0[p] = b0
                     acc1[p] = b1
