@@ -36,6 +36,7 @@ __all__ = [
     "other_threads_cpu_s",
     "series_warmup_calls",
     "settle",
+    "spread",
     "unset_env",
 ]
 
@@ -142,6 +143,14 @@ def median_calls_s(calls: Calls, *, repeat: int, target_s: float) -> dict[str, f
     return {name: us * 1e-6 for name, us in zip(calls, medians_us, strict=True)}
 
 
+def spread(samples: Sequence[float]) -> float:
+    """The interquartile range of ``samples`` over their median (0 for fewer than two samples)."""
+    if len(samples) < 2:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return (q3 - q1) / statistics.median(samples)
+
+
 def series_warmup_calls(warmup_s: float, number: int, target_s: float) -> int:
     """Untimed calls lasting about ``warmup_s`` before a series of ``number`` calls lasting about ``target_s``:
     none if ``warmup_s`` is not positive, else at least one."""
@@ -157,6 +166,7 @@ def median_call_us(
     warmup: int = 10,
     series_warmup_s: float = 0.0,
     waits: list[float] | None = None,
+    samples_s: list[list[float]] | None = None,
 ) -> list[float]:
     """Median time per call, in microseconds, of each case (repeats interleaved across cases).
 
@@ -164,7 +174,8 @@ def median_call_us(
     step), then calibrated to series of about ``target_s``. Each repeat times one series of each case in
     turn; before a series, :func:`settle` runs if the case's ``side`` differs from the previous case's
     (the seconds it waited are appended to ``waits``), then untimed calls of the case lasting about
-    ``series_warmup_s`` (at least one call if it is positive).
+    ``series_warmup_s`` (at least one call if it is positive). ``samples_s`` gets, per case, the seconds
+    per call of each of its series.
     """
     timers = [timeit.Timer(case.stmt, case.setup, globals=namespace) for case in cases]
     numbers: list[int] = []
@@ -190,16 +201,20 @@ def median_call_us(
                 if warm:
                     timer.timeit(warm)
                 out.append(timer.timeit(number) / number)
+    if samples_s is not None:
+        samples_s.extend(samples)
     return [statistics.median(s) * 1e6 for s in samples]
 
 
-def median_alternating_s(calls: Calls, *, rounds: int, warmup_rounds: int = 2) -> dict[str, float]:
+def median_alternating_s(
+    calls: Calls, *, rounds: int, warmup_rounds: int = 2, samples_s: dict[str, list[float]] | None = None
+) -> dict[str, float]:
     """Median seconds of each named call when the calls run in turn, one call each (a, b, a, b, ...).
 
     Each call is timed alone (``time.perf_counter`` around it, inside its context, garbage collection off
     during a round), right after the previous call of the round (or of the previous round) returned: with
     the calls of two libraries, each is timed while the other's thread pool may still be spinning.
-    ``warmup_rounds`` untimed rounds come first.
+    ``warmup_rounds`` untimed rounds come first. ``samples_s`` gets each call's timed seconds by name.
     """
     samples: dict[str, list[float]] = {name: [] for name in calls}
     for index in range(warmup_rounds + rounds):
@@ -216,6 +231,8 @@ def median_alternating_s(calls: Calls, *, rounds: int, warmup_rounds: int = 2) -
         finally:
             if gc_was_on:
                 gc.enable()
+    if samples_s is not None:
+        samples_s.update(samples)
     return {name: statistics.median(s) for name, s in samples.items()}
 
 

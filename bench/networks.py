@@ -112,6 +112,7 @@ from bench._timing import (  # noqa: E402
     median_alternating_s,
     median_call_us,
     median_calls_s,
+    spread,
 )
 from typedtensor import nn  # noqa: E402
 from typedtensor.nn import _bn_backend  # noqa: E402
@@ -268,6 +269,8 @@ class Cell:
     ms: dict[str, float] = dataclasses.field(default_factory=dict[str, float])
     #: the alternating figure, median ms per call by "tt step numpy" / "torch step numpy" (its partner's backend)
     alt_ms: dict[str, float] = dataclasses.field(default_factory=dict[str, float])
+    #: the interquartile range over the median of each figure's samples, by the key of ``ms`` or "alt " + that of ``alt_ms``
+    spread: dict[str, float] = dataclasses.field(default_factory=dict[str, float])
     #: seconds :func:`bench._timing.settle` waited at each switch of side
     waits: list[float] = dataclasses.field(default_factory=list[float])
     #: the thread counts each library reported right after the timings
@@ -294,6 +297,7 @@ def time_pair(pair: _nets.Pair, backends: Sequence[str], settings: Settings, cel
         for what in ("step", "infer"):
             cases.append(Case(f"torch_{what}()", side="torch"))
             names.append(f"torch {what}")
+    samples: list[list[float]] = []
     us = median_call_us(
         cases,
         namespace,
@@ -302,8 +306,10 @@ def time_pair(pair: _nets.Pair, backends: Sequence[str], settings: Settings, cel
         warmup=2,
         series_warmup_s=settings.series_warmup_s,
         waits=cell.waits,
+        samples_s=samples,
     )
     cell.ms = {name: t / 1e3 for name, t in zip(names, us, strict=True)}
+    cell.spread |= {name: spread(x) for name, x in zip(names, samples, strict=True)}
 
 
 def time_alternating(pair: _nets.Pair, backends: Sequence[str], settings: Settings, cell: Cell) -> None:
@@ -318,9 +324,11 @@ def time_alternating(pair: _nets.Pair, backends: Sequence[str], settings: Settin
             round_s = (cell.ms[f"tt {what} {backend}"] + cell.ms[f"torch {what}"]) / 1e3
             rounds = max(settings.alt_min_rounds, math.ceil(settings.alt_s / round_s))
             calls: Calls = {"tt": (ours, backend_context(backend)), "torch": (theirs[what], nullcontext)}
-            s = median_alternating_s(calls, rounds=rounds)
-            cell.alt_ms[f"tt {what} {backend}"] = s["tt"] * 1e3
-            cell.alt_ms[f"torch {what} {backend}"] = s["torch"] * 1e3
+            samples: dict[str, list[float]] = {}
+            s = median_alternating_s(calls, rounds=rounds, samples_s=samples)
+            for side in ("tt", "torch"):
+                cell.alt_ms[f"{side} {what} {backend}"] = s[side] * 1e3
+                cell.spread[f"alt {side} {what} {backend}"] = spread(samples[side])
 
 
 def conv_inputs(pair: _nets.Pair) -> list[tuple[nn.Conv2D[Any, Any, Any], tuple[int, ...]]]:
@@ -552,6 +560,10 @@ def ratio(ours: float | None, theirs: float | None) -> str:
     return "n/a" if ours is None or not theirs else f"{ours / theirs:.2f}x"
 
 
+def _iqr(cell: Cell, ours: str, theirs: str) -> str:
+    return ", ".join(f"{cell.spread[k]:.0%}" if k in cell.spread else "n/a" for k in (ours, theirs))
+
+
 def print_cell(cell: Cell, backends: Sequence[str], threads: int) -> None:
     print(f"\n{cell.name}, batch {cell.batch} ({cell.load} at the end of its timing)")
     if cell.parity:
@@ -562,19 +574,24 @@ def print_cell(cell: Cell, backends: Sequence[str], threads: int) -> None:
                 for k, v in cell.parity.items()
             )
         )
-    print(f"  {'each side in its own series':40}{'typedtensor':>13}{'PyTorch':>13}{'ratio':>8}")
+    print(f"  {'each side in its own series':40}{'typedtensor':>13}{'PyTorch':>13}{'ratio':>8}  IQR/median tt, torch")
     for what, label in (("step", "training step"), ("infer", "inference")):
         theirs = cell.ms.get(f"torch {what}")
         for backend in backends:
             ours = cell.ms[f"tt {what} {backend}"]
             torch_ms = f"{theirs:11.3f}ms" if theirs else f"{'n/a':>13}"
-            print(f"  {label + ', BN ' + backend:40}{ours:11.3f}ms{torch_ms}{ratio(ours, theirs):>8}")
+            iqr = _iqr(cell, f"tt {what} {backend}", f"torch {what}")
+            print(f"  {label + ', BN ' + backend:40}{ours:11.3f}ms{torch_ms}{ratio(ours, theirs):>8}  {iqr}")
     if cell.alt_ms:
         print("  alternating (goal 3: each call right after the other side's)")
         for what, label in (("step", "training step"), ("infer", "inference")):
             for backend in backends:
                 ours, theirs = cell.alt_ms[f"tt {what} {backend}"], cell.alt_ms[f"torch {what} {backend}"]
-                print(f"  {'  ' + label + ', BN ' + backend:40}{ours:11.3f}ms{theirs:11.3f}ms{ratio(ours, theirs):>8}")
+                iqr = _iqr(cell, f"alt tt {what} {backend}", f"alt torch {what} {backend}")
+                print(
+                    f"  {'  ' + label + ', BN ' + backend:40}{ours:11.3f}ms{theirs:11.3f}ms"
+                    f"{ratio(ours, theirs):>8}  {iqr}"
+                )
     if cell.waits:
         waits = sorted(cell.waits)
         gave_up = sum(w >= SETTLE_MAX_S for w in waits)

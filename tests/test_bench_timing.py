@@ -11,7 +11,7 @@ import time
 from contextlib import nullcontext
 
 from bench import _timing
-from bench._timing import Case, median_alternating_s, median_call_us, series_warmup_calls, settle
+from bench._timing import Case, median_alternating_s, median_call_us, series_warmup_calls, settle, spread
 
 
 def test_settle_returns_when_no_other_thread_runs() -> None:
@@ -112,3 +112,21 @@ def test_alternating_times_each_call_alone() -> None:
     }
     result = median_alternating_s(calls, rounds=3, warmup_rounds=0)
     assert result["slow"] >= 0.02 > result["fast"]
+
+
+def test_samples_are_handed_back_per_case() -> None:
+    per_case: list[list[float]] = []
+    cases = [Case("f()", side="a"), Case("f()", side="b")]
+    median_call_us(cases, {"f": lambda: None}, repeat=3, target_s=0.001, warmup=1, samples_s=per_case)
+    assert [len(s) for s in per_case] == [3, 3]
+    by_name: dict[str, list[float]] = {}
+    calls: _timing.Calls = {"a": (lambda: None, nullcontext), "b": (lambda: None, nullcontext)}
+    median_alternating_s(calls, rounds=4, warmup_rounds=1, samples_s=by_name)
+    assert {k: len(v) for k, v in by_name.items()} == {"a": 4, "b": 4}
+
+
+def test_spread_is_the_interquartile_range_over_the_median() -> None:
+    assert spread([]) == 0.0
+    assert spread([5.0]) == 0.0
+    assert spread([2.0, 2.0, 2.0]) == 0.0
+    assert spread([1.0, 2.0, 3.0, 4.0, 5.0]) == (4.0 - 2.0) / 3.0
