@@ -155,3 +155,13 @@ def test_supports() -> None:
     assert not conv_numba.supports(x, w, (1, 1), 2)
     assert not conv_numba.supports(x, np.zeros((4, 3, 5, 5), np.float32), (1, 1), 1)
     assert not conv_numba.supports(x.astype(np.float16), w.astype(np.float16), (1, 1), 1)
+
+
+@pytest.mark.parametrize("serial_macs", [0, 1 << 62])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_and_serial_kernels(monkeypatch: pytest.MonkeyPatch, serial_macs: int, dtype: type) -> None:
+    monkeypatch.setattr(conv_numba, "_SERIAL_MACS", serial_macs)
+    for shape, o in [((13, 6, 4, 4), 7), ((3, 4, 9, 11), 5), ((1, 1, 1, 1), 1), ((5, 3, 33, 35), 4)]:
+        x, w, b = _data(shape, o, dtype, seed=3)
+        _check(x, w, b)
+        _check(layouts(x)["negative"], w, None, ((0, 2), (3, 1)), (1, 2))

@@ -15,6 +15,7 @@ everything they read (shapes, dtypes, layouts) and gives them C-contiguous copie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 import numba
@@ -38,101 +39,127 @@ _ROUND = 64
 #: Flat positions per channel a parallel work item aims for (several images when planes are small).
 _CHUNK = 2048
 
-_jit = _compiled(parallel=True)
 
+def _build(parallel: bool) -> Callable[..., None]:
+    """The forward kernel, parallel over work items (``prange``) or serial.
 
-@_jit
-def _forward(
-    x: Array, wpk: Array, bias: Array, y: Array, pt: int, pl: int, hp: int, wp: int, dh: int, dw: int, group: int
-) -> None:  # pragma: no cover - compiled
-    n_img, c_in, h, w = x.shape
-    o_out, ho, wo = y.shape[1], y.shape[2], y.shape[3]
-    o1, o2 = dw, 2 * dw
-    o3, o4, o5 = dh * wp, dh * wp + dw, dh * wp + 2 * dw
-    o6, o7, o8 = 2 * dh * wp, 2 * dh * wp + dw, 2 * dh * wp + 2 * dw
-    guard = 2 * dw + _ROUND
-    for chunk in prange((n_img + group - 1) // group):
-        n0 = chunk * group
-        g_n = min(group, n_img - n0)
-        # flat positions of one channel: pt zero rows, then the chunk's images one above the other, each
-        # followed by the zero rows it shares with the next (hp - h of them), and reach for the last taps
-        span = (pt + g_n * hp + 2 * dh + 1) * wp
-        total_rows = g_n * hp
-        rows = max(1, min(total_rows, _TILE // wp))
-        tile = (rows * wp + _ROUND - 1) // _ROUND * _ROUND
-        # One work array per item: both accumulator rows and the padded planes, each 64-byte aligned; the
-        # planes start half a page (mod 4 KiB) after the accumulators, and the second row one cache line
-        # past a whole number of lines after the first, so stores rarely alias the loads that follow.
-        item = x.itemsize
-        line, page = 64 // item, 4096 // item
-        tpad = (tile + line - 1) // line * line + line
-        xsize = c_in * span + guard
-        work = np.empty(2 * tpad + page + xsize + line, x.dtype)
-        start = (-(work.ctypes.data // item)) % line
-        acc0 = work[start : start + tile]
-        acc1 = work[start + tpad : start + tpad + tile]
-        xoff = start + 2 * tpad + (page // 2 - 2 * tpad) % page
-        xb = work[xoff : xoff + xsize]
-        xb[:] = 0
-        for c in range(c_in):
-            for g in range(g_n):
-                for r in range(h):
-                    base = c * span + (pt + g * hp + r) * wp + pl
-                    for q in range(w):
-                        xb[base + q] = x[n0 + g, c, r, q]
-        for ob in range(wpk.shape[0]):
-            b0 = bias[2 * ob]
-            b1 = bias[2 * ob + 1]
-            for r0 in range(0, total_rows, rows):
-                nr = min(rows, total_rows - r0)
-                tl = (nr * wp + _ROUND - 1) // _ROUND * _ROUND  # no scalar remainder loop: the extra are dropped
-                for p in range(tl):
-                    acc0[p] = b0
-                    acc1[p] = b1
-                for c in range(c_in):
-                    wc = wpk[ob, c]
-                    a0, a1, a2, a3, a4, a5, a6, a7, a8 = wc[0], wc[1], wc[2], wc[3], wc[4], wc[5], wc[6], wc[7], wc[8]
-                    b_0, b_1, b_2, b_3 = wc[9], wc[10], wc[11], wc[12]
-                    b_4, b_5, b_6, b_7, b_8 = wc[13], wc[14], wc[15], wc[16], wc[17]
-                    s0 = c * span + r0 * wp
-                    x0, x1, x2 = xb[s0:], xb[s0 + o1 :], xb[s0 + o2 :]
-                    x3, x4, x5 = xb[s0 + o3 :], xb[s0 + o4 :], xb[s0 + o5 :]
-                    x6, x7, x8 = xb[s0 + o6 :], xb[s0 + o7 :], xb[s0 + o8 :]
+    numba's disk cache keys an entry by the function's bytecode and its closure's contents, not by the
+    compile flags: ``parallel`` is read in the kernel so that the two builds get separate entries.
+    """
+
+    def forward(
+        x: Array, wpk: Array, bias: Array, y: Array, pt: int, pl: int, hp: int, wp: int, dh: int, dw: int, group: int
+    ) -> None:  # pragma: no cover - compiled
+        if parallel:  # read here so that it is in the closure: see _build
+            pass
+        n_img, c_in, h, w = x.shape
+        o_out, ho, wo = y.shape[1], y.shape[2], y.shape[3]
+        o1, o2 = dw, 2 * dw
+        o3, o4, o5 = dh * wp, dh * wp + dw, dh * wp + 2 * dw
+        o6, o7, o8 = 2 * dh * wp, 2 * dh * wp + dw, 2 * dh * wp + 2 * dw
+        guard = 2 * dw + _ROUND
+        for chunk in prange((n_img + group - 1) // group):
+            n0 = chunk * group
+            g_n = min(group, n_img - n0)
+            # flat positions of one channel: pt zero rows, then the chunk's images one above the other, each
+            # followed by the zero rows it shares with the next (hp - h of them), and reach for the last taps
+            span = (pt + g_n * hp + 2 * dh + 1) * wp
+            total_rows = g_n * hp
+            rows = max(1, min(total_rows, _TILE // wp))
+            tile = (rows * wp + _ROUND - 1) // _ROUND * _ROUND
+            # One work array per item: both accumulator rows and the padded planes, each 64-byte aligned; the
+            # planes start half a page (mod 4 KiB) after the accumulators, and the second row one cache line
+            # past a whole number of lines after the first, so stores rarely alias the loads that follow.
+            item = x.itemsize
+            line, page = 64 // item, 4096 // item
+            tpad = (tile + line - 1) // line * line + line
+            xsize = c_in * span + guard
+            work = np.empty(2 * tpad + page + xsize + line, x.dtype)
+            start = (-(work.ctypes.data // item)) % line
+            acc0 = work[start : start + tile]
+            acc1 = work[start + tpad : start + tpad + tile]
+            xoff = start + 2 * tpad + (page // 2 - 2 * tpad) % page
+            xb = work[xoff : xoff + xsize]
+            xb[:] = 0
+            for c in range(c_in):
+                for g in range(g_n):
+                    for r in range(h):
+                        base = c * span + (pt + g * hp + r) * wp + pl
+                        for q in range(w):
+                            xb[base + q] = x[n0 + g, c, r, q]
+            for ob in range(wpk.shape[0]):
+                b0 = bias[2 * ob]
+                b1 = bias[2 * ob + 1]
+                for r0 in range(0, total_rows, rows):
+                    nr = min(rows, total_rows - r0)
+                    tl = (nr * wp + _ROUND - 1) // _ROUND * _ROUND  # no scalar remainder loop: the extra are dropped
                     for p in range(tl):
-                        e0, e1, e2, e3, e4, e5, e6, e7, e8 = (
-                            x0[p],
-                            x1[p],
-                            x2[p],
-                            x3[p],
-                            x4[p],
-                            x5[p],
-                            x6[p],
-                            x7[p],
-                            x8[p],
+                        acc0[p] = b0
+                        acc1[p] = b1
+                    for c in range(c_in):
+                        wc = wpk[ob, c]
+                        a0, a1, a2, a3, a4, a5, a6, a7, a8 = (
+                            wc[0],
+                            wc[1],
+                            wc[2],
+                            wc[3],
+                            wc[4],
+                            wc[5],
+                            wc[6],
+                            wc[7],
+                            wc[8],
                         )
-                        acc0[p] += (
-                            a0 * e0 + a1 * e1 + a2 * e2 + a3 * e3 + a4 * e4 + a5 * e5 + a6 * e6 + a7 * e7 + a8 * e8
-                        )
-                        acc1[p] += (
-                            b_0 * e0
-                            + b_1 * e1
-                            + b_2 * e2
-                            + b_3 * e3
-                            + b_4 * e4
-                            + b_5 * e5
-                            + b_6 * e6
-                            + b_7 * e7
-                            + b_8 * e8
-                        )
-                for rr in range(nr):  # copy the valid pixels out: rows r < Ho of each plane, columns q < Wo
-                    g = (r0 + rr) // hp
-                    r = (r0 + rr) - g * hp
-                    if r < ho:
-                        for q in range(wo):
-                            y[n0 + g, 2 * ob, r, q] = acc0[rr * wp + q]
-                        if 2 * ob + 1 < o_out:
+                        b_0, b_1, b_2, b_3 = wc[9], wc[10], wc[11], wc[12]
+                        b_4, b_5, b_6, b_7, b_8 = wc[13], wc[14], wc[15], wc[16], wc[17]
+                        s0 = c * span + r0 * wp
+                        x0, x1, x2 = xb[s0:], xb[s0 + o1 :], xb[s0 + o2 :]
+                        x3, x4, x5 = xb[s0 + o3 :], xb[s0 + o4 :], xb[s0 + o5 :]
+                        x6, x7, x8 = xb[s0 + o6 :], xb[s0 + o7 :], xb[s0 + o8 :]
+                        for p in range(tl):
+                            e0, e1, e2, e3, e4, e5, e6, e7, e8 = (
+                                x0[p],
+                                x1[p],
+                                x2[p],
+                                x3[p],
+                                x4[p],
+                                x5[p],
+                                x6[p],
+                                x7[p],
+                                x8[p],
+                            )
+                            acc0[p] += (
+                                a0 * e0 + a1 * e1 + a2 * e2 + a3 * e3 + a4 * e4 + a5 * e5 + a6 * e6 + a7 * e7 + a8 * e8
+                            )
+                            acc1[p] += (
+                                b_0 * e0
+                                + b_1 * e1
+                                + b_2 * e2
+                                + b_3 * e3
+                                + b_4 * e4
+                                + b_5 * e5
+                                + b_6 * e6
+                                + b_7 * e7
+                                + b_8 * e8
+                            )
+                    for rr in range(nr):  # copy the valid pixels out: rows r < Ho of each plane, columns q < Wo
+                        g = (r0 + rr) // hp
+                        r = (r0 + rr) - g * hp
+                        if r < ho:
                             for q in range(wo):
-                                y[n0 + g, 2 * ob + 1, r, q] = acc1[rr * wp + q]
+                                y[n0 + g, 2 * ob, r, q] = acc0[rr * wp + q]
+                            if 2 * ob + 1 < o_out:
+                                for q in range(wo):
+                                    y[n0 + g, 2 * ob + 1, r, q] = acc1[rr * wp + q]
+
+    return _compiled(parallel=parallel)(forward)
+
+
+_forward = _build(parallel=True)
+_forward_serial = _build(parallel=False)
+#: Below this many multiply-adds a call runs serially: starting numba's pool costs more than it saves
+#: (with the workqueue layer, used next to PyTorch, ~50-100 us: (64, 1, 8, 8) -> 16 took 0.14-0.17 ms
+#: parallel against 0.06 ms serial).
+_SERIAL_MACS = 1 << 22
 
 
 def _group(n: int, plane: int) -> int:
@@ -220,7 +247,10 @@ def conv3x3(
     if c == 0:
         y[...] = bias[:o].reshape(1, o, 1, 1)
         return y
-    group = _group(n, hp * wp)
-    with _parallel_lock:
-        _forward(np.ascontiguousarray(xa), _pack(wa), bias, y, pt, pl, hp, wp, dh, dw, group)
+    args = (np.ascontiguousarray(xa), _pack(wa), bias, y, pt, pl, hp, wp, dh, dw)
+    if n * o * c * ho * wo * 9 < _SERIAL_MACS:
+        _forward_serial(*args, _group(n, hp * wp))
+    else:
+        with _parallel_lock:
+            _forward(*args, _group(n, hp * wp))
     return y
