@@ -141,7 +141,7 @@ def test_planes_last_chunks_of_planes_give_the_nchw_backward(
     g = np.random.default_rng(7).standard_normal(y.shape).astype(np.float32)
     g.flat[::9] = np.inf if values == "nan_inf" else g.flat[::9]
     reference = _backward(x, g, setting, False, monkeypatch)
-    monkeypatch.setattr(pool_kernel, "_CHUNK", planes * 7 * 8)
+    monkeypatch.setattr(pool_kernel, "_PLANES_CHUNK", planes * 7 * 8)
     for (xname, xl), (gname, gl) in zip(layouts(x).items(), reversed(layouts(g).items()), strict=True):
         dx = _backward(xl, gl, setting, True, monkeypatch)
         np.testing.assert_array_equal(dx, reference, err_msg=f"x {xname}, g {gname}")
