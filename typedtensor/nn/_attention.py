@@ -5,8 +5,9 @@ values (B, S, D) (the queries themselves when both are None). Each input is proj
 ``in_proj_weight`` (3D, D) and ``in_proj_bias`` (3D,), split into H heads of Dh = D / H features
 (``split_heads``), attended per head (``scaled_dot_product_attention``: softmax(q k^T / sqrt(Dh)) v),
 merged (``merge_heads``) and projected by ``out_proj`` (a Linear (D, D)). Self-attention projects the
-three at once (one GEMM into (B, T, 3D)) and views the heads in it (``attend_packed``), the same values
-in fewer recorded ops. The parameters have PyTorch's names and layout, so its state_dicts load as they are.
+three at once (one GEMM into (B, T, 3D)) and views the heads in it (``attend_packed``): the values of
+three projections to float rounding (the GEMM blocks differently), in fewer recorded ops. The parameters
+have PyTorch's names and layout, so its state_dicts load as they are.
 """
 
 from __future__ import annotations
