@@ -33,6 +33,7 @@ CONV_CONFIGS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("same", {"kernel_size": 3, "padding": "same", "dilation": 2}, (1, 2, 6, 6)),
     ("unbatched", {"kernel_size": 3, "padding": 1}, (2, 5, 4)),
     ("wide_padding", {"kernel_size": (1, 3), "padding": (1, 3)}, (2, 2, 4, 5)),
+    ("wide_output", {"kernel_size": 3, "padding": 2}, (2, 2, 5, 6)),
     ("big_plane", {"kernel_size": (3, 2), "padding": "same"}, (1, 2, 16, 17)),
 ]
 

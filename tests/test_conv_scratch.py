@@ -61,7 +61,7 @@ def test_the_demo_convolutions_reuse_their_buffers() -> None:
     conv, x = demo_conv()
     train_step(conv, x)
     first = kept()
-    assert set(first) == {"conv.in", "conv.cols", "conv.out", "conv.dcols"}
+    assert set(first) == {"conv.in", "conv.cols", "conv.out", "conv.dcols"}  # 16 -> 32 channels: col2im
     assert sum(b.nbytes for b in first.values()) <= conv_kernel.retained_scratch() <= conv_kernel._KEEP
     train_step(conv, x)
     big, xb = big_conv()
@@ -71,18 +71,27 @@ def test_the_demo_convolutions_reuse_their_buffers() -> None:
 
 
 def test_chunks_are_sized_to_keep_their_buffers() -> None:
-    """A convolution whose column matrix for the whole batch is over ``_KEEP`` (here 37 MiB) works in chunks
-    small enough to keep its buffers: the next call reuses them instead of faulting in fresh pages."""
+    """Convolutions whose column matrix for the whole batch is over ``_KEEP`` (37 MiB here) work in chunks
+    small enough to keep their buffers, at sizes that every geometry reuses: the forward, the input
+    gradient's correlation, col2im and the weight gradient of layers of other shapes, one after the
+    other as in a network, all run in the same kept buffers instead of faulting in fresh pages."""
     F.release_conv_buffers()
-    x = np.random.default_rng(2).standard_normal((64, 16, 32, 32), dtype=np.float32)
-    conv = nn.Conv2D(16, 16, 3, padding=1, seed=0)
-    train_step(conv, x)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((64, 16, 32, 32), dtype=np.float32)
+    layers: list[nn.Conv2D[Any, Any]] = [
+        nn.Conv2D(16, 16, 3, padding=1, seed=0),  # input gradient as a correlation
+        nn.Conv2D(16, 32, 3, padding=1, stride=2, seed=0),  # col2im
+        nn.Conv2D(16, 32, 1, stride=2, seed=0),
+    ]
+    for conv in layers:
+        train_step(conv, x)
     first = kept()
-    assert {"conv.in", "conv.cols", "conv.out"} <= set(first)
+    assert {"conv.in", "conv.cols", "conv.out", "conv.dcols", "conv.x"} <= set(first)
     assert conv_kernel.retained_scratch() <= conv_kernel._KEEP
-    conv.forward(tt.tensor(x))
-    train_step(conv, x)
-    assert all(kept()[name] is buffer for name, buffer in first.items())
+    for conv in layers:
+        conv.forward(tt.tensor(x))
+        train_step(conv, x)
+        assert all(kept()[name] is buffer for name, buffer in first.items())
 
 
 def test_release_conv_buffers() -> None:

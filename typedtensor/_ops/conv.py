@@ -18,7 +18,7 @@ before the scatter), and the output columns past the output width are cropped. S
 use a fully padded buffer and an ordinary strided im2col.
 
 Images are processed in chunks whose column matrix stays under ``_BUDGET`` bytes and whose buffers
-together fit in ``_KEEP`` (see ``_work``); the padded planes and the column matrix are built chunk
+each fit their share of ``_KEEP`` (see ``_work``); the padded planes and the column matrix are built chunk
 by chunk (in the backward too, instead of being kept). Work buffers (padded planes, column matrices,
 products) are reused across calls, per thread (``scratch``): on this kind of virtual machine every
 fresh page costs a page fault of a few microseconds, which made a fresh allocation per call cost
@@ -31,6 +31,7 @@ in float32 (NumPy has no half-precision BLAS) and rounded back.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,15 +200,21 @@ def release_scratch() -> None:
     _scratch.buffers.clear()
 
 
+#: Each scratch buffer's share of ``_KEEP``: every call of every convolution asks for buffers of these sizes
+#: (chunks small enough to fit them), so the forward, the input gradient's correlation and the weight
+#: gradient's loop, on their different geometries, all reuse the same kept buffers.
+_SHARES = {"conv.cols": 0.36, "conv.dcols": 0.36, "conv.in": 0.1, "conv.out": 0.1, "conv.x": 0.08}
+
+
 def _work(geo: Geometry, x: Array, out_channels: int, names: tuple[str, ...]) -> tuple[int, dict[str, Array]]:
     """Images per chunk, and the scratch buffers ``names`` of a call on ``x`` in chunks of that many.
 
-    A chunk's column matrix takes at most ``_BUDGET`` bytes, and the buffers together at most ``_KEEP``
-    (so that they are kept for the next call) unless one image alone needs more: a set over ``_KEEP``
-    gets fresh pages every call, whose page faults cost more than the smaller chunks (measured, 1
-    thread: the col2im backward of (64,16,32,32)->16 took 13.9 ms in 8 MiB chunks, 9.0 ms with its
-    buffers kept). "conv.in" (padded planes of a chunk) is left out when ``x`` needs no padding (see
-    ``_buffer``).
+    A chunk's column matrix takes at most ``_BUDGET`` bytes, and each buffer at most its share of ``_KEEP``
+    (``_SHARES``; it is asked for at that size, so that calls of other geometries reuse it) unless one
+    image alone needs more. Buffers that do not fit get fresh pages every call, whose page faults cost
+    more than smaller chunks (measured, 1 thread: the col2im backward of (64,16,32,32)->16 took 13.9 ms
+    in 8 MiB chunks, 9.0 ms with its buffers kept). "conv.in" (padded planes of a chunk) is left out when
+    ``x`` needs no padding (see ``_buffer``).
     """
     pixels = geo.ho * geo.q
     each = {  # elements per image
@@ -215,15 +222,16 @@ def _work(geo: Geometry, x: Array, out_channels: int, names: tuple[str, ...]) ->
         "conv.cols": geo.rows * pixels,
         "conv.dcols": geo.rows * pixels,
         "conv.out": out_channels * pixels,
+        "conv.x": out_channels * geo.ho * geo.wo,
     }
     padded = not (geo.lead == geo.tail == 0 and geo.plane == geo.h * geo.w and x.flags.c_contiguous)
     used = [name for name in names if padded or name != "conv.in"]
     item = x.itemsize
-    guards = (geo.lead + geo.tail) * item if "conv.in" in used else 0
-    room = _KEEP - len(used) * (4096 + 64) - guards  # what ``scratch`` adds per buffer
-    per = min(geo.n, _BUDGET // max(each["conv.cols"] * item, 1), room // max(sum(each[k] for k in used) * item, 1))
-    per = max(1, per)
-    counts = {name: per * each[name] + (geo.lead + geo.tail if name == "conv.in" else 0) for name in used}
+    fixed = {name: geo.lead + geo.tail if name == "conv.in" else 0 for name in used}
+    caps = {name: (int(_KEEP * _SHARES[name]) - 4096 - 64) // item for name in used}  # ``scratch``'s overhead
+    per = min(geo.n, _BUDGET // max(each["conv.cols"] * item, 1))
+    per = max(1, min([per] + [(caps[k] - fixed[k]) // max(each[k], 1) for k in used]))
+    counts = {name: max(caps[name], per * each[name] + fixed[name]) for name in used}
     return per, dict(zip(counts, scratch(x.dtype, counts), strict=True))
 
 
@@ -368,10 +376,23 @@ class _Scatter:
                 np.add(target, source, out=target)
 
 
+#: Called by ``_correlate`` with each chunk's (first image, images, column matrix (G, C/G*kH*kW, pixels),
+#: the "conv.x" scratch buffer).
+ChunkHook = Callable[[int, int, Array, Array], None]
+
+
 def _correlate(
-    x: Array, w: Array, b: Array | None, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair, groups: int
+    x: Array,
+    w: Array,
+    b: Array | None,
+    stride: Pair,
+    padding: tuple[Pair, Pair],
+    dilation: Pair,
+    groups: int,
+    hook: ChunkHook | None = None,
 ) -> tuple[Array, Geometry]:
-    """(y, the geometry): y = conv(x, w) + b in x's dtype (float32 or float64)."""
+    """(y, the geometry): y = conv(x, w) + b in x's dtype (float32 or float64); ``hook`` also gets each
+    chunk's column matrix, and an output-sized scratch buffer per chunk ("conv.x")."""
     o = w.shape[0]
     geo = geometry(x.shape, (w.shape[2], w.shape[3]), stride, padding, dilation)
     g_, og, kg = groups, o // groups, geo.rows // groups
@@ -379,12 +400,15 @@ def _correlate(
     n, ho, wo, q = geo.n, geo.ho, geo.wo, geo.q
     y = np.empty((n, o, ho, wo), x.dtype)
     bias = None if b is None else b.reshape(1, o, 1, 1)
-    per, bufs = _work(geo, x, o, ("conv.in", "conv.cols", "conv.out"))
+    names = ("conv.in", "conv.cols", "conv.out") + (("conv.x",) if hook is not None else ())
+    per, bufs = _work(geo, x, o, names)
     for s in range(0, n, per):
         cnt = min(per, n - s)
         m = cnt * ho * q
         cols = _cols(_buffer(x[s : s + cnt], geo, bufs.get("conv.in")), geo, cnt, bufs["conv.cols"])
         cols = cols.reshape(g_, kg, m)
+        if hook is not None:
+            hook(s, cnt, cols, bufs["conv.x"])
         if cnt == 1 and q == wo:  # the product is already NCHW: write it in place
             np.matmul(w3, cols, out=y[s].reshape(g_, og, m))
             if bias is not None:
@@ -431,6 +455,43 @@ def _flipped(w: Array, groups: int) -> Array:
     return np.ascontiguousarray(w5.transpose(0, 2, 1, 3, 4)).reshape(groups * cg, o // groups, kh, kw)
 
 
+class _SharedWeightGrad:
+    """dW of a stride-1 convolution from the column matrix of its input gradient's correlation.
+
+    That matrix holds, for every input pixel (n, Y, X) and row (o, i', j'), the output gradient the
+    flipped kernel position (i', j') meets there (zero outside the output), so
+    ``dW[o, c, i, j] = sum x[n, c, Y, X] * gcols[(o, kH-1-i, kW-1-j), (n, Y, X)]``: one GEMM of the
+    images (C/G, pixels) with it per chunk, where the usual dW would unfold x into its own column
+    matrix first. Needs the correlation's pixels to be the input's (row length W: see ``conv2d``).
+    """
+
+    def __init__(self, x: Array, w_shape: tuple[int, ...], groups: int) -> None:
+        self.x, self.groups = x, groups
+        o, cg, kh, kw = w_shape
+        self.shape = (o, cg, kh, kw)
+        self.acc = np.zeros((groups, (o // groups) * kh * kw, cg), x.dtype)
+
+    def add(self, s: int, cnt: int, gcols: Array, buf: Array) -> None:
+        """Accumulate images [s, s+cnt): ``gcols`` (G, O/G*kH*kW, cnt*H*W); ``buf`` holds the images."""
+        _, c, h, w = self.x.shape
+        m = cnt * h * w
+        if gcols.shape[-1] != m:
+            raise ShapeError(
+                f"conv2d: the gradient's column matrix has {gcols.shape[-1]} pixels for {m} input pixels "
+                "(an internal error: please report it with the input's shape and the layer's settings)"
+            )
+        images = buf[: c * m].reshape(c, cnt, h, w)
+        np.copyto(images, self.x[s : s + cnt].transpose(1, 0, 2, 3))
+        # gcols @ images.T: 1.3x faster than images @ gcols.T (the orientation of the usual dW)
+        self.acc += np.matmul(gcols, images.reshape(self.groups, c // self.groups, m).transpose(0, 2, 1))
+
+    def result(self) -> Array:
+        """dW (O, C/G, kH, kW)."""
+        o, cg, kh, kw = self.shape
+        flipped = self.acc.reshape(self.groups, o // self.groups, kh, kw, cg)[:, :, ::-1, ::-1]
+        return np.ascontiguousarray(flipped.transpose(0, 1, 4, 2, 3)).reshape(o, cg, kh, kw)
+
+
 def conv2d(
     x: Array, w: Array, b: Array | None, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair, groups: int
 ) -> Result:
@@ -454,9 +515,13 @@ def conv2d(
         pads = None
         if need[0] and _correlation_pays(o, geo.c):
             pads = _transposed((w.shape[2], w.shape[3]), stride, padding, dilation)
+        shared = None  # dW from the correlation's column matrix of g: x is not unfolded again
+        if pads is not None and need[1] and geometry(g.shape, (geo.kh, geo.kw), (1, 1), pads, dilation).q == geo.w:
+            shared = _SharedWeightGrad(x, w.shape, groups)
         if pads is not None:
-            dx = _correlate(g, _flipped(w, groups), None, (1, 1), pads, dilation, groups)[0]
-        dw3 = np.zeros_like(w3) if need[1] else None
+            hook = None if shared is None else shared.add
+            dx = _correlate(g, _flipped(w, groups), None, (1, 1), pads, dilation, groups, hook)[0]
+        dw3 = np.zeros_like(w3) if need[1] and shared is None else None
         scatter = _Scatter(geo, x.dtype) if need[0] and pads is None else None
         names = ["conv.out"]
         if dw3 is not None:
@@ -487,6 +552,8 @@ def conv2d(
             dx = np.ascontiguousarray(scatter.dx)
         dx = None if dx is None else dx.astype(dtype, copy=False)
         dw = None if dw3 is None else dw3.reshape(w.shape).astype(dtype, copy=False)
+        if shared is not None:
+            dw = shared.result().astype(dtype, copy=False)
         db = None
         if need[2]:
             db = g.reshape(n, o, ho * wo).sum(axis=2).sum(axis=0).astype(dtype, copy=False)
