@@ -159,3 +159,21 @@ def test_a_single_plane_routes_its_nan_windows_as_the_nchw_backward(
     g = np.arange(1, y.size + 1, dtype=dtype).reshape(y.shape)
     reference = _backward(x, g, setting, False, monkeypatch)
     np.testing.assert_array_equal(_backward(x, g, setting, True, monkeypatch), reference)
+
+
+@pytest.mark.parametrize("values", ["random", "relu_ties", "nan_inf"])
+@pytest.mark.parametrize("setting", SETTINGS, ids=["tiled", "padded", "overlap"])
+@pytest.mark.parametrize("images", [1, 2])
+def test_nchw_chunks_of_images_give_the_whole_backward(
+    values: str, setting: tuple[Any, ...], images: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The NCHW block loop routes the 3 images in chunks (of 1 and 2 images, the last one shorter): the
+    gradient of one chunk of all of them, in every layout of x and g."""
+    x = _values(values, (3, 4, 7, 8), np.float32)
+    y, _ = pool_kernel.max_pool2d(x, *setting)
+    g = np.random.default_rng(8).standard_normal(y.shape).astype(np.float32)
+    reference = _backward(x, g, setting, False, monkeypatch)
+    monkeypatch.setattr(pool_kernel, "_IMAGES_CHUNK", images * 4 * 7 * 8)
+    for (xname, xl), (gname, gl) in zip(layouts(x).items(), reversed(layouts(g).items()), strict=True):
+        dx = _backward(xl, gl, setting, False, monkeypatch)
+        np.testing.assert_array_equal(dx, reference, err_msg=f"x {xname}, g {gname}")

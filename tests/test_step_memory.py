@@ -95,3 +95,23 @@ def test_narrow_max_pool_backward_allocates_about_its_gradient() -> None:
     assert dx is not None
     assert np.count_nonzero(dx) == y.size  # one maximum per window here
     assert peak < 1.6 * x.nbytes, peak / x.nbytes
+
+
+def test_wide_max_pool_backward_with_ties_allocates_about_its_gradient() -> None:
+    """A 2x2 pool to 16x16 after a ReLU (windows tie at 0: the NCHW block loop) on 16 MiB of input: dx and
+    masks of a chunk of images, not masks and picked values of the whole output (another 0.375x the input)."""
+    from typedtensor._ops import pool as pool_kernel
+
+    x = np.maximum(np.random.default_rng(0).standard_normal((256, 16, 32, 32)), 0).astype(np.float32)
+    y, bwd = pool_kernel.max_pool2d(x, (2, 2), (2, 2), (0, 0))
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        (dx,) = bwd(g, (True,))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert dx is not None
+    assert np.count_nonzero(dx) <= y.size
+    assert peak < 1.25 * x.nbytes, peak / x.nbytes

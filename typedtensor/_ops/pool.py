@@ -22,6 +22,9 @@ from ._types import Array, Grads, Result
 Pair = tuple[int, int]
 #: Input elements per chunk of images in the tiled max-pool backward (keeps its temporaries in cache).
 _CHUNK = 1 << 18
+#: Input elements per chunk of images in the NCHW max-pool backward's block loop (its masks and picked values
+#: take 1.5x a chunk's output in bytes for float32, instead of 1.5x the whole output's).
+_IMAGES_CHUNK = 1 << 20
 #: Input elements per chunk of planes in the (H, W, N*C) max-pool backward: its work arrays take ~3x that in
 #: bytes for float32 (1.5 MiB; 1 << 18 was ~10% faster on the digits pool at twice the memory, 1 << 15 ~30% slower).
 _PLANES_CHUNK = 1 << 17
@@ -93,9 +96,12 @@ def max_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Result:
         tiled = finite and stride == kernel and padding == (0, 0)
         if tiled and _tiled_backward(x, y, g, dx, kernel):
             return (dx,)
-        taken = _hw_first(np.zeros((n, c, ho, wo), np.bool_))
-        work = _Work(_hw_first(x), _hw_first(y), _hw_first(g), _hw_first(dx), taken, finite)
-        work.route_all(blocks)
+        per = max(1, _IMAGES_CHUNK // max(1, c * x.shape[2] * x.shape[3]))
+        for s in range(0, n, per):  # images in chunks: the masks are a chunk's, not the whole output's
+            part = slice(s, s + per)
+            taken = _hw_first(np.zeros((min(per, n - s), c, ho, wo), np.bool_))
+            xs, yv, gs, dxs = (_hw_first(a[part]) for a in (x, y, g, dx))
+            _Work(xs, yv, gs, dxs, taken, finite).route_all(blocks)
         return (dx,)
 
     return y, bwd
