@@ -115,3 +115,26 @@ def test_wide_max_pool_backward_with_ties_allocates_about_its_gradient() -> None
     assert dx is not None
     assert np.count_nonzero(dx) <= y.size
     assert peak < 1.25 * x.nbytes, peak / x.nbytes
+
+
+def test_relu_backward_allocates_its_gradient_and_one_block_of_mask() -> None:
+    """g * (y > 0) with a mask of y's size takes another quarter of the gradient (float32); block by block
+    the mask is 64 KiB, and the products are the same bits (NaN and -0.0 included)."""
+    from typedtensor._ops import elementwise as ew
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((16, 256, 256)).astype(np.float32)
+    a.flat[::7], a.flat[1::11] = np.nan, -0.0
+    g = rng.standard_normal(a.shape).astype(np.float32)
+    g.flat[::5], g.flat[2::9] = np.nan, -0.0
+    _y, bwd = ew.relu(a)  # the output stays alive: the backward reads it
+    gc.collect()
+    tracemalloc.start()
+    try:
+        (dx,) = bwd(g, (True,))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert dx is not None
+    np.testing.assert_array_equal(dx.view(np.uint32), (g * (a > 0)).view(np.uint32))
+    assert peak < 1.1 * g.nbytes, peak / g.nbytes

@@ -134,7 +134,26 @@ def relu(a: Array) -> Result:
     forward (one activation less held per ReLU in a training step, as PyTorch's ``threshold_backward``).
     """
     y = np.maximum(a, 0)
-    return y, lambda g, need: (g * (y > 0),)
+    return y, lambda g, need: (_pass_positive(g, y),)
+
+
+#: Elements per block of ``_pass_positive`` (its bool mask is one block's, not a whole mask of y's size).
+_MASK_BLOCK = 1 << 16
+
+
+def _pass_positive(g: Array, y: Array) -> Array:
+    """g * (y > 0): the mask built block by block when g and y are C-contiguous arrays of one shape (an
+    activation's gradient), else at once (a broadcast g, another layout); the same products either way."""
+    if g.shape != y.shape or g.size <= _MASK_BLOCK or not (g.flags.c_contiguous and y.flags.c_contiguous):
+        return g * (y > 0)
+    out = np.empty(g.shape, np.result_type(g, np.bool_))
+    flat_g, flat_y, flat_out = g.reshape(-1), y.reshape(-1), out.reshape(-1)
+    mask = np.empty(_MASK_BLOCK, np.bool_)
+    for s in range(0, g.size, _MASK_BLOCK):
+        e = min(s + _MASK_BLOCK, g.size)
+        m = np.greater(flat_y[s:e], 0, out=mask[: e - s])
+        np.multiply(flat_g[s:e], m, out=flat_out[s:e])
+    return out
 
 
 def sigmoid(a: Array) -> Result:
