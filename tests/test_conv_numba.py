@@ -138,12 +138,23 @@ def test_refuses_what_it_cannot_compute() -> None:
         conv_numba.conv3x3(x[0], w, b, pads, (1, 1))
     with pytest.raises(ShapeError, match="bias"):
         conv_numba.conv3x3(x, w, b[:3], pads, (1, 1))
-    with pytest.raises(ShapeError, match="bias"):
+    with pytest.raises(DTypeError, match="bias"):
         conv_numba.conv3x3(x, w, b.astype(np.float64), pads, (1, 1))
     with pytest.raises(ShapeError, match="bias"):
         conv_numba.conv3x3(x, w, list(b), pads, (1, 1))
-    with pytest.raises(ShapeError, match="padding must be >= 0"):
-        conv_numba.conv3x3(x, w, b, ((-1, 1), (1, 1)), (1, 1))
+    for bad_pads, bad_dil in [
+        (((-1, 1), (1, 1)), (1, 1)),
+        (((1, 1), (1, 1)), (0, 1)),
+        (((1.0, 1), (1, 1)), (1, 1)),
+        (((True, 1), (1, 1)), (1, 1)),
+        ((1, 1), (1, 1)),
+        (((1, 1), (1, 1)), (1,)),
+        (((1, 1), (1, 1)), None),
+    ]:
+        with pytest.raises(ShapeError, match="padding must be"):
+            conv_numba.conv3x3(x, w, b, bad_pads, bad_dil)
+    y = conv_numba.conv3x3(x, w, b, ((np.int64(1), 1), (1, np.int32(1))), (np.int64(1), 1))
+    np.testing.assert_array_equal(y, conv_numba.conv3x3(x, w, b, pads, (1, 1)))
     with pytest.raises(ShapeError, match="smaller than the dilated kernel"):
         conv_numba.conv3x3(x, w, b, ((0, 0), (0, 0)), (4, 1))
 

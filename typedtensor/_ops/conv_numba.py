@@ -1,16 +1,21 @@
 """3x3 convolutions compiled with numba (the ``fast`` extra): a direct kernel, no column matrix.
 
-Each image is copied into zero-padded planes of row width ``Wp = W + left + right`` (one buffer per
-image, per thread). With stride 1, output pixel (r, q) is flat position ``p = r * Wp + q`` of a plane
-and reads the nine input elements at ``p + i * dh * Wp + j * dw``: along p every one of them is a
-contiguous run, so the innermost loop over p is a plain vector loop (LLVM vectorises it: 16 float32
-lanes with AVX-512), with the 18 weights of two output channels held in registers and nine loads
-shared by 18 FMAs. The columns ``q >= Wo`` of each row are computed and dropped when the accumulator
-tile is copied out. Accumulators are a small tile of whole rows (``_TILE`` elements per output
-channel, in L1), summed over input channels one at a time.
+Forward only, stride 1, one group, any padding and dilation, float32 or float64; not wired into Conv2D
+yet (``supports`` says what it computes; bench/conv_numba.py times it against the im2col path and PyTorch).
 
-Parallel over images (``prange``). Kernels index without bounds checks: ``conv3x3`` validates
-everything they read (shapes, dtypes, layouts) and gives them C-contiguous copies.
+Layout: a work item (one image, or several when planes are small: ``_group``) is copied into one flat
+zero-filled buffer per input channel, rows of pitch ``Wp`` and images stacked one above the other. The
+zero columns between two rows serve as the right padding of one and the left padding of the next, and the
+zero rows between two images likewise (``Wp = W + max(left, right, ...)``, ``Hp = H + max(top, bottom,
+...)``), so little is computed and dropped even for 4x4 or 8x8 planes. Output pixel (r, q) of image g is
+flat position ``p = (g * Hp + r) * Wp + q`` and reads the nine elements ``p + i * dh * Wp + j * dw``:
+along p each of them is a contiguous run, so the innermost loop is a plain vector loop (LLVM vectorises
+it: 16 float32 lanes with AVX-512) in which nine loads feed 18 FMAs, the 18 weights of two output
+channels staying in registers. Two accumulator rows of ``_TILE`` positions (in L1) are summed over the
+input channels one at a time, then their valid pixels (r < Ho, q < Wo) are copied out.
+
+Parallel over work items (``prange``), or serial under ``_SERIAL_MACS``. The kernels index without
+bounds checks: ``conv3x3`` validates everything they read and gives them C-contiguous copies.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ from ._types import Array
 
 __all__ = ["conv3x3", "supports"]
 
-#: Accumulator elements per output channel and tile (whole rows of Wp): two channels of float32 take
-#: 2 KiB, well inside L1 next to the three input rows being read.
+#: Accumulator positions per output channel and tile (whole rows of Wp): two rows of float32 take 8 KiB,
+#: inside L1 next to the input rows being read (256 was slower on 8x8 planes: more loop entries per pixel).
 _TILE = 1024
 #: Output channels computed together (weights in registers: 2 x 9).
 _OB = 2
@@ -67,9 +72,9 @@ def _build(parallel: bool) -> Callable[..., None]:
             total_rows = g_n * hp
             rows = max(1, min(total_rows, _TILE // wp))
             tile = (rows * wp + _ROUND - 1) // _ROUND * _ROUND
-            # One work array per item: both accumulator rows and the padded planes, each 64-byte aligned; the
-            # planes start half a page (mod 4 KiB) after the accumulators, and the second row one cache line
-            # past a whole number of lines after the first, so stores rarely alias the loads that follow.
+            # One work array per item: both accumulator rows and the padded planes, each 64-byte aligned, the
+            # planes half a page (mod 4 KiB) after the accumulators (skewing the two rows by half a page as
+            # well measured no different).
             item = x.itemsize
             line, page = 64 // item, 4096 // item
             tpad = (tile + line - 1) // line * line + line
@@ -98,35 +103,20 @@ def _build(parallel: bool) -> Callable[..., None]:
                         acc1[p] = b1
                     for c in range(c_in):
                         wc = wpk[ob, c]
-                        a0, a1, a2, a3, a4, a5, a6, a7, a8 = (
-                            wc[0],
-                            wc[1],
-                            wc[2],
-                            wc[3],
-                            wc[4],
-                            wc[5],
-                            wc[6],
-                            wc[7],
-                            wc[8],
-                        )
-                        b_0, b_1, b_2, b_3 = wc[9], wc[10], wc[11], wc[12]
-                        b_4, b_5, b_6, b_7, b_8 = wc[13], wc[14], wc[15], wc[16], wc[17]
+                        a0, a1, a2 = wc[0], wc[1], wc[2]  # output channel 2 * ob, taps (i, j) row by row
+                        a3, a4, a5 = wc[3], wc[4], wc[5]
+                        a6, a7, a8 = wc[6], wc[7], wc[8]
+                        b_0, b_1, b_2 = wc[9], wc[10], wc[11]  # output channel 2 * ob + 1
+                        b_3, b_4, b_5 = wc[12], wc[13], wc[14]
+                        b_6, b_7, b_8 = wc[15], wc[16], wc[17]
                         s0 = c * span + r0 * wp
                         x0, x1, x2 = xb[s0:], xb[s0 + o1 :], xb[s0 + o2 :]
                         x3, x4, x5 = xb[s0 + o3 :], xb[s0 + o4 :], xb[s0 + o5 :]
                         x6, x7, x8 = xb[s0 + o6 :], xb[s0 + o7 :], xb[s0 + o8 :]
                         for p in range(tl):
-                            e0, e1, e2, e3, e4, e5, e6, e7, e8 = (
-                                x0[p],
-                                x1[p],
-                                x2[p],
-                                x3[p],
-                                x4[p],
-                                x5[p],
-                                x6[p],
-                                x7[p],
-                                x8[p],
-                            )
+                            e0, e1, e2 = x0[p], x1[p], x2[p]
+                            e3, e4, e5 = x3[p], x4[p], x5[p]
+                            e6, e7, e8 = x6[p], x7[p], x8[p]
                             acc0[p] += (
                                 a0 * e0 + a1 * e1 + a2 * e2 + a3 * e3 + a4 * e4 + a5 * e5 + a6 * e6 + a7 * e7 + a8 * e8
                             )
@@ -199,9 +189,24 @@ def _array(value: object) -> Array | None:
     return cast("Array", value) if isinstance(value, np.ndarray) else None
 
 
-def conv3x3(
-    x: object, w: object, b: object, padding: tuple[tuple[int, int], tuple[int, int]], dilation: tuple[int, int]
-) -> Array:
+def _geometry(padding: object, dilation: object) -> tuple[int, int, int, int, int, int]:
+    """(top, bottom, left, right, dh, dw) from ((top, bottom), (left, right)) and (dh, dw), validated."""
+    try:
+        (pt, pb), (pl, pr) = cast("tuple[tuple[object, object], tuple[object, object]]", padding)
+        dh, dw = cast("tuple[object, object]", dilation)
+    except (TypeError, ValueError):
+        pt = pb = pl = pr = dh = dw = None
+    values = (pt, pb, pl, pr, dh, dw)
+    ints = [int(cast("int", v)) for v in values if isinstance(v, int | np.integer) and not isinstance(v, bool)]
+    if len(ints) != 6 or min(ints[:4]) < 0 or min(ints[4:]) < 1:
+        raise ShapeError(
+            f"conv3x3: padding must be ((top, bottom), (left, right)) of ints >= 0 and dilation (dh, dw) of ints "
+            f">= 1, got {padding!r} and {dilation!r}"
+        )
+    return ints[0], ints[1], ints[2], ints[3], ints[4], ints[5]
+
+
+def conv3x3(x: object, w: object, b: object, padding: object, dilation: object) -> Array:
     """y = conv(x, w) + b with stride 1, PyTorch semantics, for x (N, C, H, W) and w (O, C, 3, 3).
 
     ``padding`` is ((top, bottom), (left, right)); b is (O,) or None, of x's dtype. Any memory layout is
@@ -218,10 +223,7 @@ def conv3x3(
         raise ShapeError(
             f"conv3x3: expected x (N, C, H, W) and w (O, C, 3, 3) with the same C, got {xa.shape} and {wa.shape}"
         )
-    (pt, pb), (pl, pr) = padding
-    dh, dw = dilation
-    if min(pt, pb, pl, pr) < 0 or dh < 1 or dw < 1:
-        raise ShapeError(f"conv3x3: padding must be >= 0 and dilation >= 1, got {padding} and {dilation}")
+    pt, pb, pl, pr, dh, dw = _geometry(padding, dilation)
     n, c, h, wd = xa.shape
     o = wa.shape[0]
     ho, wo = h + pt + pb - 2 * dh, wd + pl + pr - 2 * dw
@@ -230,16 +232,16 @@ def conv3x3(
             f"conv3x3: the padded input {h + pt + pb}x{wd + pl + pr} is smaller than the dilated kernel "
             f"{2 * dh + 1}x{2 * dw + 1}; use less dilation or more padding"
         )
-    # zero columns between rows and zero rows between images, shared by both neighbours (see _forward)
+    # zero columns between rows and zero rows between images, shared by both neighbours (see the module's notes)
     hp = h + max(pt, pb, pt + pb - 2 * dh)
     wp = wd + max(pl, pr, pl + pr - 2 * dw)
     bias = np.zeros(o + 1, xa.dtype)  # one past O: the partner of an odd last channel
     if b is not None:
-        if ba is None or ba.shape != (o,) or ba.dtype != xa.dtype:
-            got = type(b).__name__ if ba is None else f"{ba.shape} {ba.dtype}"
-            raise ShapeError(
-                f"conv3x3: the bias must be None or an array of shape ({o},) and dtype {xa.dtype}, got {got}"
-            )
+        if ba is None or ba.shape != (o,):
+            got = type(b).__name__ if ba is None else f"shape {ba.shape}"
+            raise ShapeError(f"conv3x3: the bias must be None or an array of shape ({o},), got {got}")
+        if ba.dtype != xa.dtype:
+            raise DTypeError(f"conv3x3: the bias must have x's dtype {xa.dtype}, got {ba.dtype}; cast it first")
         bias[:o] = ba
     y = np.empty((n, o, ho, wo), xa.dtype)
     if y.size == 0:
