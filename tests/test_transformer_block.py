@@ -243,3 +243,38 @@ def test_linear_after_gelu_is_the_two_ops_bit_for_bit_and_keeps_only_its_input(
     assert len(held) == 2  # h's values and the weight
     assert any(a is ext.data(linear.weight) for a in held)
     assert any(a.shape == h0.shape and np.array_equal(a, h0) for a in held)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_inference_written_over_fresh_outputs_equals_the_training_forward_bit_for_bit(approximate: Any) -> None:
+    """forward writes the GELU and the residual sums over the sub-layers' fresh outputs; the values are the
+    training forward's exactly (x + a and a + x round alike; the in-place GELU keeps the formula's roundings)."""
+    rng = np.random.default_rng(6)
+    block = nn.TransformerBlock(16, 4, causal=True, approximate=approximate, seed=2)
+    x0 = rng.standard_normal((3, 7, 16)).astype(np.float32)
+    x = tt.tensor(x0.copy())
+    ours = block.forward(x).numpy()
+    np.testing.assert_array_equal(x.numpy(), x0)  # the input is not written
+    trained = block.forward_mut(tt.tensor(x0).trace(block.alloc_grads())).numpy()
+    np.testing.assert_array_equal(ours, trained)
+
+
+def test_gelu_forward_inplace_overwrites_only_what_it_may() -> None:
+    from typedtensor._ops import elementwise as ew
+
+    rng = np.random.default_rng(7)
+    a0 = rng.standard_normal((4, 70_000)).astype(np.float32)  # more than two scratch blocks
+    act = nn.GELU("tanh")
+    x = tt.tensor(a0.copy())
+    y = act.forward_inplace(x)
+    assert y is x
+    np.testing.assert_array_equal(x.numpy(), act.forward(tt.tensor(a0)).numpy())
+    strided = tt.tensor(np.asfortranarray(a0))  # not C-contiguous: a new array, the input kept
+    before = strided.numpy().copy()
+    out = act.forward_inplace(strided)
+    assert out is not strided
+    np.testing.assert_array_equal(strided.numpy(), before)
+    with pytest.raises(tt.TapeError):
+        act.forward_inplace(tt.tensor(a0).trace(tt.Gradients()))  # type: ignore[arg-type]
+    with pytest.raises(tt.TypedTensorError, match="C-contiguous"):
+        ew.gelu_tanh_inplace(a0[:, ::2])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._errors import TypedTensorError
 from ._types import Array, Grads, Result
 from .erf import BLOCK as _BLOCK
 from .erf import erf_into as _erf_into
@@ -280,6 +281,24 @@ def gelu_tanh(a: Array) -> Result:
         return (dx,)
 
     return y, bwd
+
+
+def gelu_tanh_inplace(a: Array) -> None:
+    """Overwrite the C-contiguous float array ``a`` with ``gelu_tanh(a)``'s values (inference on an array its
+    caller owns: no fresh array, the tanh in this thread's scratch blocks), the same roundings."""
+    if a.dtype.kind != "f" or not a.flags.c_contiguous or not a.flags.writeable:
+        raise TypedTensorError(
+            f"gelu_tanh_inplace needs a writeable C-contiguous float array, got dtype {a.dtype}, C-contiguous "
+            f"{a.flags.c_contiguous}, writeable {a.flags.writeable}; call gelu_tanh for a new array"
+        )
+    flat, rows = a.reshape(-1), _erf_scratch(a.dtype)
+    for start in range(0, flat.size, _BLOCK):
+        n = min(_BLOCK, flat.size - start)
+        ab, t = flat[start : start + n], rows[0, :n]
+        _gelu_tanh_tanh(ab, t)
+        t += 1.0
+        np.multiply(t, ab, out=ab)
+        ab *= 0.5
 
 
 def clamp(a: Array, lo: float | None, hi: float | None) -> Result:

@@ -73,6 +73,15 @@ class GELU(_Activation):
     def _fn(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
         return x.gelu(self.approximate)
 
+    def forward_inplace(self, x: Tensor[S, E, NoneTape]) -> Tensor[S, E, NoneTape]:
+        """Inference on an untraced tensor that the caller owns and nobody else reads (a layer's fresh output):
+        the tanh form overwrites its array and returns x, no fresh array; otherwise as ``forward``."""
+        data = ext.data(ext.tensor_arg(x, "GELU"))
+        if self.approximate != "tanh" or data.dtype.kind != "f" or not data.flags.c_contiguous:
+            return self.forward(x)
+        _ew.gelu_tanh_inplace(ext.data_mut(x))  # a TapeError for a traced x
+        return x
+
     def kernel(self) -> Callable[[NDArray[Any]], Result]:
         """The array kernel ``x.gelu(approximate)`` records (its ``(out, backward)``), for fused layers
         (``Linear.after``)."""

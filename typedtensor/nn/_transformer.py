@@ -110,9 +110,11 @@ class TransformerBlock(Module, Generic[D]):
     ) -> Tensor[tuple[B, T, D], E, NoneTape]:
         """Inference (no dropout): x (B, T, D) through the attention and the MLP, each with its residual."""
         self._check_call(x, attn_mask, training=False)
-        h = x + self.self_attn.forward(self.norm1.forward(x), attn_mask=attn_mask)
-        hidden = self.activation.forward(self.linear1.forward(self.norm2.forward(h)))
-        return h + self.linear2.forward(hidden)
+        # the sub-layers' outputs are fresh and read by nothing else: the GELU and the residual sums are
+        # written over them (no fresh activation-sized arrays; x + a and a + x round alike)
+        h = _add_into(self.self_attn.forward(self.norm1.forward(x), attn_mask=attn_mask), x)
+        hidden = self.activation.forward_inplace(self.linear1.forward(self.norm2.forward(h)))
+        return _add_into(self.linear2.forward(hidden), h)
 
     def forward_mut(
         self,
@@ -151,3 +153,12 @@ class TransformerBlock(Module, Generic[D]):
 def _drop(dropout: Dropout, x: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]:
     """``dropout.forward_mut(x)``, skipped at p = 0 (where it would draw a mask of ones for nothing)."""
     return dropout.forward_mut(x) if dropout.p else x
+
+
+def _add_into(fresh: Tensor[S, E, NoneTape], other: Tensor[S, E, NoneTape]) -> Tensor[S, E, NoneTape]:
+    """``fresh + other`` written over ``fresh``, an untraced tensor this block owns (a sub-layer's output)."""
+    out, b = ext.data_mut(fresh), ext.data(other)
+    if out.shape != b.shape or out.dtype != b.dtype:
+        return fresh + other
+    np.add(out, b, out=out)
+    return fresh
