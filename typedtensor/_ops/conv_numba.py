@@ -153,10 +153,11 @@ _SERIAL_MACS = 1 << 22
 
 
 def _group(n: int, plane: int) -> int:
-    """Images per parallel work item: small planes are batched (``_CHUNK`` flat positions per channel),
-    leaving at least two items per thread."""
+    """Images per work item: small planes are batched, up to ``_CHUNK`` flat positions per channel and an
+    equal share of the images per thread (prange hands each thread one contiguous range of items anyway;
+    at (64, 32, 4, 4) -> 64 one item per thread was 15% faster than two)."""
     want = max(1, _CHUNK // plane)
-    share = max(1, n // (2 * numba.get_num_threads()))
+    share = max(1, n // numba.get_num_threads())
     return min(want, share)
 
 
