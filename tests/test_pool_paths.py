@@ -152,8 +152,8 @@ def test_planes_last_chunks_of_planes_give_the_nchw_backward(
 def test_a_single_plane_routes_its_nan_windows_as_the_nchw_backward(
     dtype: type[Any], setting: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """N*C = 1: the (H, W, 1) work arrays are strided views whose last axis has one element, where NumPy
-    2.4's isnan(v, out=h) writes h as if it were contiguous (the NaN windows lost their gradient)."""
+    """N*C = 1: a single plane routes its NaN windows to their last NaN as the NCHW path does (its (H, W, 1)
+    work arrays were padded rows, the strided out NumPy 2.4's isnan(v, out=h) writes as if contiguous)."""
     x = _values("nan_inf", (3, 4, 7, 8), dtype)[:1, :1].copy()
     y, _ = pool_kernel.max_pool2d(x, *setting)
     g = np.arange(1, y.size + 1, dtype=dtype).reshape(y.shape)
@@ -177,3 +177,18 @@ def test_nchw_chunks_of_images_give_the_whole_backward(
     for (xname, xl), (gname, gl) in zip(layouts(x).items(), reversed(layouts(g).items()), strict=True):
         dx = _backward(xl, gl, setting, False, monkeypatch)
         np.testing.assert_array_equal(dx, reference, err_msg=f"x {xname}, g {gname}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("setting", SETTINGS, ids=["tiled", "padded", "overlap"])
+def test_a_last_chunk_of_one_plane_in_padded_rows_routes_its_nan_windows(
+    dtype: type[Any], setting: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """N*C = 21 in chunks of 20 planes: rows of 20 values are padded to 3 lines, and the last chunk's (H, W, 1)
+    views of them are the strided out where NumPy 2.4's isnan(v, out=h) writes h as if contiguous."""
+    x = _values("nan_inf", (3, 7, 7, 8), dtype)
+    y, _ = pool_kernel.max_pool2d(x, *setting)
+    g = np.arange(1, y.size + 1, dtype=dtype).reshape(y.shape)
+    reference = _backward(x, g, setting, False, monkeypatch)
+    monkeypatch.setattr(pool_kernel, "_PLANES_CHUNK", 20 * 7 * 8)
+    np.testing.assert_array_equal(_backward(x, g, setting, True, monkeypatch), reference)

@@ -12,6 +12,7 @@ smaller than the kernel).
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -187,18 +188,42 @@ def _hw_first(a: Array) -> Array:
     return a.transpose(2, 3, 0, 1)
 
 
+class _Kept(threading.local):
+    """The (H, W, N*C) backward's work arrays, kept for the next call, one set per thread."""
+
+    def __init__(self) -> None:
+        #: name -> a flat array, replaced when a call needs more elements or another dtype.
+        self.buffers: dict[str, Array] = {}
+
+
+_kept = _Kept()
+
+
 def _rows(dtype: np.dtype[Any], planes: dict[str, Pair], m: int) -> list[Array]:
-    """Uninitialised (H, W, M) work arrays, each of its (H, W) ``planes`` (values: names for the reader).
+    """Uninitialised (H, W, M) work arrays by name, each of its (H, W) ``planes``.
 
-    They are the backward's own, of one chunk's size (``_planes_last_backward``): small enough to come
-    from memory the allocator reuses call after call, and not taken from the convolution's kept work
-    buffers (``conv.scratch``), which they would evict (the next convolution would allocate its own again).
+    They are kept per thread for the next call (fresh pages would cost a page fault each, more than the
+    arithmetic of a small pool), apart from the convolution's kept buffers (``conv.scratch``), which they
+    would evict. A chunk (``_planes_last_backward``) bounds them: a thread keeps at most ``2 * _PLANES_CHUNK``
+    elements by name (five of the input's dtype, two bool: in practice ~3 MiB for float32); larger ones
+    (planes of more than a chunk) are the call's only.
 
-    Each row of M values is contiguous and rows start an odd number of 64-byte lines apart: transposing
-    rows a power of two apart maps them all to one cache set (4K aliasing; 6x slower at M = 2048 float32).
+    Each row of M values is contiguous and rows of a line or more start an odd number of 64-byte lines
+    apart: transposing rows a power of two apart maps them all to one cache set (4K aliasing; 6x slower at
+    M = 2048 float32).
     """
-    per = (-(-max(1, m) * dtype.itemsize // 64) | 1) * 64 // dtype.itemsize
-    return [np.empty((h * w, per), dtype)[:, :m].reshape(h, w, m) for h, w in planes.values()]
+    item = dtype.itemsize
+    per = m if m * item < 64 else (-(-m * item // 64) | 1) * 64 // item  # rows shorter than a line: unpadded
+    out: list[Array] = []
+    for name, (h, w) in planes.items():
+        count = h * w * per
+        buf = _kept.buffers.get(name)
+        if buf is None or buf.dtype != dtype or buf.size < count:
+            buf = np.empty(count, dtype)
+            if count <= 2 * _PLANES_CHUNK:  # a plane larger than a chunk: this call's only
+                _kept.buffers[name] = buf
+        out.append(buf[:count].reshape(h * w, per)[:, :m].reshape(h, w, m))
+    return out
 
 
 def _flat_rows(a: Array) -> Array:
