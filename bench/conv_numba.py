@@ -2,11 +2,13 @@
 
 Run from the repository root::
 
-    python -m bench.conv_numba [--threads 2] [--repeat 9] [--shapes all|big|small]
+    python -m bench.conv_numba [--threads 2] [--repeat 9] [--shapes all|big|small] [--direction fwd|dx]
 
 For each shape (float32, 3x3, padding 1, stride 1, random weights and bias) it times ``conv3x3``, the
 im2col + BLAS kernel (``typedtensor._ops.conv.conv2d``, the path every Conv2D takes now) and
-``torch.nn.functional.conv2d`` in ``torch.no_grad()``, all with ``--threads`` threads. The three sides
+``torch.nn.functional.conv2d`` in ``torch.no_grad()`` (``--direction dx``: the input gradient alone,
+``conv_numba.input_grad`` against the im2col backward asked for dx only and
+``torch.ops.aten.convolution_backward`` with output mask (dx, -, -)), all with ``--threads`` threads. The three sides
 run in series of about ``TARGET_S`` each, round-robin (``bench._timing.median_call_us``): before a
 series of one library after another's, the process waits until the other's thread pool is idle
 (``settle``), and each series starts with untimed warm-up calls. Printed: the MEDIAN ms per call, GF/s
@@ -54,6 +56,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--shapes", choices=("all", "big", "small"), default="all")
+    parser.add_argument(
+        "--direction", choices=("fwd", "dx"), default="fwd", help="forward, or the input gradient alone"
+    )
     return parser.parse_args(argv)
 
 
@@ -66,8 +71,9 @@ def _measure(
     torch: Any,
     im2col: Any,
     conv_numba: Any,
+    direction: str,
 ) -> None:
-    """Time one shape (the three sides, round-robin series) and print its line."""
+    """Time one shape (the three sides, round-robin series) and print its line; ``direction`` "fwd" or "dx"."""
     n, c, h, w = shape
     x = rng.standard_normal(shape, dtype=np.float32)
     wt = rng.standard_normal((o, c, 3, 3), dtype=np.float32)
@@ -85,11 +91,23 @@ def _measure(
         "pt": run_torch,
     }
     ok = bool(conv_numba.supports(x, wt, (stride, stride), 1))
+    ref = None
+    if direction == "dx":
+        y, bwd = im2col.conv2d(x, wt, b, (stride, stride), pad, (1, 1), 1)
+        g = rng.standard_normal(y.shape, dtype=np.float32)
+        gt = torch.from_numpy(g)
+        mask = [True, False, False]
+        conv_bwd = torch.ops.aten.convolution_backward
+        ns["nb"] = lambda: conv_numba.input_grad(g, wt, pad, (1, 1))
+        ns["i2c"] = lambda: bwd(g, (True, False, False))
+        ns["pt"] = lambda: conv_bwd(gt, xt, wtt, None, [stride] * 2, [1, 1], [1, 1], False, [0, 0], 1, mask)[0]
+        ref = conv_bwd(gt, xt, wtt, None, [stride] * 2, [1, 1], [1, 1], False, [0, 0], 1, mask)[0].numpy()
     names = (["nb"] if ok else []) + ["i2c", "pt"]
     sides = {"nb": "numba", "i2c": "numpy", "pt": "torch"}
     cases = [Case(f"{name}()", side=sides[name]) for name in names]
-    ref = run_torch().numpy()
-    err = float(np.abs(conv_numba.conv3x3(x, wt, b, pad, (1, 1)) - ref).max()) if ok else float("nan")
+    if ref is None:
+        ref = run_torch().numpy()
+    err = float(np.abs(ns["nb"]() - ref).max()) if ok else float("nan")  # type: ignore[operator]
     us = median_call_us(cases, ns, repeat=repeat, target_s=TARGET_S, series_warmup_s=SERIES_WARMUP_S, warmup=3)
     times = dict(zip(names, us, strict=True))
     ho, wo = (h - 1) // stride + 1, (w - 1) // stride + 1
@@ -99,7 +117,7 @@ def _measure(
         ratio = f" | nb/torch {times['nb'] / times['pt']:.2f}  im2col/nb {times['i2c'] / times['nb']:.2f}"
     else:
         ratio = f" | (stride {stride}: not supported by conv3x3) im2col/torch {times['i2c'] / times['pt']:.2f}"
-    print(f"{shape}->{o} s{stride}: " + "  ".join(cells) + ratio + f"  maxerr {err:.1e}", flush=True)
+    print(f"{direction} {shape}->{o} s{stride}: " + "  ".join(cells) + ratio + f"  maxerr {err:.1e}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -121,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     shapes = [s for s in SHAPES if args.shapes == "all" or (s in SMALL) == (args.shapes == "small")]
     rng = np.random.default_rng(0)
     for shape, o, stride in shapes:
-        _measure(shape, o, stride, args.repeat, rng, torch, im2col, conv_numba)
+        _measure(shape, o, stride, args.repeat, rng, torch, im2col, conv_numba, args.direction)
     print(f"load average {os.getloadavg()}")
 
 

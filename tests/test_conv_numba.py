@@ -176,3 +176,58 @@ def test_parallel_and_serial_kernels(monkeypatch: pytest.MonkeyPatch, serial_mac
         x, w, b = _data(shape, o, dtype, seed=3)
         _check(x, w, b)
         _check(layouts(x)["negative"], w, None, ((0, 2), (3, 1)), (1, 2))
+
+
+def _torch_input_grad(x: Array, w: Array, g: Array, pads: Pads, dil: tuple[int, int]) -> Array:
+    (pt, pb), (pl, pr) = pads
+    xt = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_(True)
+    y = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(xt, (pl, pr, pt, pb)), torch.from_numpy(np.ascontiguousarray(w)), dilation=dil
+    )
+    y.backward(torch.from_numpy(np.ascontiguousarray(g)))
+    assert xt.grad is not None
+    result: Array = xt.grad.numpy()
+    return result
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("shape", "o", "pads", "dil"),
+    [
+        ((3, 4, 9, 11), 5, ((1, 1), (1, 1)), (1, 1)),
+        ((1, 1, 1, 1), 1, ((1, 1), (1, 1)), (1, 1)),
+        ((13, 6, 4, 4), 7, ((1, 1), (1, 1)), (1, 1)),
+        ((2, 3, 7, 9), 2, ((0, 2), (2, 0)), (1, 1)),
+        ((2, 3, 9, 8), 3, ((0, 0), (0, 0)), (1, 1)),
+        ((2, 2, 9, 9), 3, ((3, 4), (1, 2)), (2, 2)),
+        ((9, 32, 16, 16), 32, ((1, 1), (1, 1)), (1, 1)),  # parallel
+    ],
+)
+def test_input_grad_matches_im2col_and_torch(
+    dtype: type, shape: tuple[int, int, int, int], o: int, pads: Pads, dil: tuple[int, int]
+) -> None:
+    x, w, _ = _data(shape, o, dtype, seed=4)
+    y, bwd = im2col.conv2d(x, w, None, (1, 1), pads, dil, 1)
+    g: Array = np.random.default_rng(5).standard_normal(y.shape).astype(dtype)
+    ref = bwd(g, (True, False, False))[0]
+    assert ref is not None
+    for layout in ("C", "F", "negative"):
+        dx = conv_numba.input_grad(layouts(g)[layout], w, pads, dil)
+        tol = _TOL[x.dtype.type] * max(1.0, float(np.abs(ref).max()))
+        assert dx.shape == x.shape
+        assert dx.dtype == x.dtype
+        np.testing.assert_allclose(dx, ref, rtol=0, atol=tol)
+        np.testing.assert_allclose(dx, _torch_input_grad(x, w, g, pads, dil), rtol=0, atol=tol)
+
+
+def test_input_grad_refuses() -> None:
+    _, w, _ = _data((2, 3, 6, 6), 4, np.float32)
+    g = np.zeros((2, 4, 6, 6), np.float32)
+    with pytest.raises(ShapeError, match="exceeds twice the dilation"):
+        conv_numba.input_grad(g, w, ((3, 3), (1, 1)), (1, 1))
+    with pytest.raises(ShapeError, match="same O"):
+        conv_numba.input_grad(g[:, :3], w, ((1, 1), (1, 1)), (1, 1))
+    with pytest.raises(DTypeError, match="NumPy arrays"):
+        conv_numba.input_grad(g.tolist(), w, ((1, 1), (1, 1)), (1, 1))
+    with pytest.raises(DTypeError, match="float32 or both float64"):
+        conv_numba.input_grad(g.astype(np.float64), w, ((1, 1), (1, 1)), (1, 1))

@@ -1,6 +1,6 @@
 """3x3 convolutions compiled with numba (the ``fast`` extra): a direct kernel, no column matrix.
 
-Forward only, stride 1, one group, any padding and dilation, float32 or float64; not wired into Conv2D
+Forward and input gradient (``input_grad``: the same kernel on the output gradient), stride 1, one group, any padding and dilation, float32 or float64; not wired into Conv2D
 yet (``supports`` says what it computes; bench/conv_numba.py times it against the im2col path and PyTorch).
 
 Layout: a work item (one image, or several when planes are small: ``_group``) is copied into one flat
@@ -31,7 +31,7 @@ from .._errors import DTypeError, ShapeError
 from ..nn._bn_numba import _compiled, _parallel_lock
 from ._types import Array
 
-__all__ = ["conv3x3", "supports"]
+__all__ = ["conv3x3", "input_grad", "supports"]
 
 #: Accumulator positions per output channel and tile (whole rows of Wp): two rows of float32 take 8 KiB,
 #: inside L1 next to the input rows being read (256 was slower on 8x8 planes: more loop entries per pixel).
@@ -257,3 +257,27 @@ def conv3x3(x: object, w: object, b: object, padding: object, dilation: object) 
         with _parallel_lock:
             _forward(*args, _group(n, hp * wp))
     return y
+
+
+def input_grad(g: object, w: object, padding: object, dilation: object) -> Array:
+    """dL/dx of ``conv3x3(x, w, b, padding, dilation)`` given g = dL/dy (N, O, Ho, Wo): the same kernel on g.
+
+    With stride 1 the input gradient is a correlation of g with the weights turned by 180 degrees and
+    their channel axes swapped, padded by ``2 * d - p`` on each side; so every padding up to twice the
+    dilation is computed here (3x3 layers with padding 0, 1 or 2). Raises ShapeError otherwise.
+    """
+    ga, wa = _array(g), _array(w)
+    if ga is None or wa is None:
+        raise DTypeError("conv3x3 input_grad: g and w must be NumPy arrays; pass np.asarray(...) of them")
+    pt, pb, pl, pr, dh, dw = _geometry(padding, dilation)
+    if max(pt, pb) > 2 * dh or max(pl, pr) > 2 * dw:
+        raise ShapeError(
+            f"conv3x3 input_grad: padding {padding!r} exceeds twice the dilation {dilation!r}; use the im2col path"
+        )
+    if wa.ndim != 4 or ga.ndim != 4 or ga.shape[1] != wa.shape[0]:
+        raise ShapeError(
+            f"conv3x3 input_grad: expected g (N, O, Ho, Wo) and w (O, C, 3, 3) with the same O, got {ga.shape} and "
+            f"{wa.shape}"
+        )
+    turned = np.ascontiguousarray(wa[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    return conv3x3(ga, turned, None, ((2 * dh - pt, 2 * dh - pb), (2 * dw - pl, 2 * dw - pr)), (dh, dw))
