@@ -1,4 +1,4 @@
-"""The numba 3x3 convolution (``typedtensor._ops.conv_numba``) against the im2col path and PyTorch, forward.
+"""The numba 3x3 convolution (``typedtensor.nn._conv_numba``) against the im2col path and PyTorch, forward.
 
 Run from the repository root::
 
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     threadpoolctl: Any = importlib.import_module("threadpoolctl")
 
     from typedtensor._ops import conv as im2col
-    from typedtensor._ops import conv_numba
+    from typedtensor.nn import _conv_numba as conv_numba
 
     threads = args.threads
     numba.set_num_threads(threads)

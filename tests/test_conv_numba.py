@@ -1,4 +1,4 @@
-"""The numba 3x3 convolution (typedtensor._ops.conv_numba) against the im2col path and PyTorch."""
+"""The numba 3x3 convolution (typedtensor.nn._conv_numba) against the im2col path and PyTorch."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typedtensor._ops import conv as im2col
 pytest.importorskip("numba")
 torch = pytest.importorskip("torch")
 
-from typedtensor._ops import conv_numba  # noqa: E402
+from typedtensor.nn import _conv_numba as conv_numba  # noqa: E402
 
 Array = np.ndarray[Any, Any]
 Pads = tuple[tuple[int, int], tuple[int, int]]

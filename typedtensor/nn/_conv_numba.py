@@ -1,4 +1,4 @@
-"""3x3 convolutions compiled with numba (the ``fast`` extra): a direct kernel, no column matrix.
+"""3x3 convolutions compiled with numba (numba: a default dependency): a direct kernel, no column matrix.
 
 Forward and input gradient (``input_grad``: the same kernel on the output gradient), stride 1, one group, any padding and dilation, float32 or float64; not wired into Conv2D
 yet (``supports`` says what it computes; bench/conv_numba.py times it against the im2col path and PyTorch).
@@ -28,8 +28,8 @@ import numpy as np
 from numba import prange
 
 from .._errors import DTypeError, ShapeError
-from ..nn._bn_numba import _compiled, _parallel_lock
-from ._types import Array
+from .._ops._types import Array
+from ._bn_numba import _compiled, _parallel_lock
 
 __all__ = ["conv3x3", "input_grad", "supports"]
 
