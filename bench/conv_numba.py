@@ -122,9 +122,8 @@ def _measure(
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parse(argv)
-    import numba
-    import torch
-
+    numba: Any = importlib.import_module("numba")
+    torch: Any = importlib.import_module("torch")  # not a dependency: the default install's checkers lack it
     threadpoolctl: Any = importlib.import_module("threadpoolctl")
 
     from typedtensor._ops import conv as im2col
