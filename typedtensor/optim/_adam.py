@@ -106,15 +106,31 @@ class Adam(Optimizer[AdamState]):
             if self.amsgrad and vmax0 is None:  # amsgrad switched on after some steps
                 vmax0 = np.zeros_like(param)
         weight = 1.0 - beta1
-        # torch.lerp's two forms (the second is exact at weight 1)
-        m = m0 + weight * (g - m0) if abs(weight) < 0.5 else g - (g - m0) * (1.0 - weight)
-        v = v0 * beta2 + ((1.0 - beta2) * g) * g
+        # The formulas below, each operation in place in an array only this step made (the same roundings:
+        # a * b is b * a and a + b is b + a in IEEE arithmetic), so that a parameter's step holds at most the
+        # decayed parameter, the new moments, the denominator and the new value, not a fresh array per
+        # operation (NumPy reuses an expression's temporaries in place only for arrays of 256 KiB or more).
+        # torch.lerp's two forms (the second is exact at weight 1):
+        # m = m0 + weight * (g - m0) if abs(weight) < 0.5 else g - (g - m0) * (1.0 - weight)
+        m = np.subtract(g, m0, out=np.empty_like(param))
+        if abs(weight) < 0.5:
+            np.add(m0, np.multiply(m, weight, out=m), out=m)
+        else:
+            np.subtract(g, np.multiply(m, 1.0 - weight, out=m), out=m)
+        # v = v0 * beta2 + ((1.0 - beta2) * g) * g
+        sq = np.multiply(g, 1.0 - beta2, out=np.empty_like(param))
+        np.multiply(sq, g, out=sq)
+        v = np.add(np.multiply(v0, beta2, out=np.empty_like(param)), sq, out=sq)
         bias_correction1 = 1.0 - beta1**step
         bias_correction2_sqrt = (1.0 - beta2**step) ** 0.5
         step_size = lr / bias_correction1
         vmax = np.maximum(vmax0, v) if self.amsgrad and vmax0 is not None else None
-        denom = np.sqrt(v if vmax is None else vmax) / bias_correction2_sqrt + self.eps
-        return param + (-step_size * m) / denom, AdamState(step, m, v, vmax)
+        # param + (-step_size * m) / (sqrt(v_hat) / bias_correction2_sqrt + eps)
+        denom = np.sqrt(v if vmax is None else vmax, out=np.empty_like(param))
+        np.add(np.divide(denom, bias_correction2_sqrt, out=denom), self.eps, out=denom)
+        value = np.multiply(m, -step_size, out=np.empty_like(param))
+        np.add(param, np.divide(value, denom, out=value), out=value)
+        return value, AdamState(step, m, v, vmax)
 
     def _options(self) -> str:
         opts = [f"lr={self.lr}", f"betas={self.betas}", f"eps={self.eps}", f"weight_decay={self.weight_decay}"]
