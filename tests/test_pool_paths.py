@@ -128,22 +128,29 @@ def test_an_infinite_upstream_gradient_stays_on_its_maximum(width: int) -> None:
     np.testing.assert_array_equal(dx, expected)
 
 
+#: (constant, chunk size in input elements, planes_last): the (H, W, N*C) path's N*C = 12 planes of 7x8 in
+#: chunks of 1, 5 and 11 planes, the NCHW block loop's 3 images of 4x7x8 in chunks of 1 and 2 images.
+CHUNKINGS = [("_PLANES_CHUNK", k * 7 * 8, True) for k in (1, 5, 11)] + [
+    ("_IMAGES_CHUNK", k * 4 * 7 * 8, False) for k in (1, 2)
+]
+
+
 @pytest.mark.parametrize("values", ["random", "relu_ties", "nan_inf"])
 @pytest.mark.parametrize("setting", SETTINGS, ids=["tiled", "padded", "overlap"])
-@pytest.mark.parametrize("planes", [1, 5, 11])
-def test_planes_last_chunks_of_planes_give_the_nchw_backward(
-    values: str, setting: tuple[Any, ...], planes: int, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("constant", "size", "planes_last"), CHUNKINGS)
+def test_chunks_give_the_unchunked_backward(
+    values: str, setting: tuple[Any, ...], constant: str, size: int, planes_last: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The (H, W, N*C) path routes the N*C = 12 planes in chunks (here of 1, 5 and 11 planes, the last one
-    shorter): the same gradient as the NCHW path, in every layout of x and g."""
+    """Both backward paths work in chunks (the last one shorter): the same gradient as the unchunked NCHW
+    path, in every layout of x and g (an inf upstream too)."""
     x = _values(values, (3, 4, 7, 8), np.float32)
     y, _ = pool_kernel.max_pool2d(x, *setting)
     g = np.random.default_rng(7).standard_normal(y.shape).astype(np.float32)
     g.flat[::9] = np.inf if values == "nan_inf" else g.flat[::9]
     reference = _backward(x, g, setting, False, monkeypatch)
-    monkeypatch.setattr(pool_kernel, "_PLANES_CHUNK", planes * 7 * 8)
+    monkeypatch.setattr(pool_kernel, constant, size)
     for (xname, xl), (gname, gl) in zip(layouts(x).items(), reversed(layouts(g).items()), strict=True):
-        dx = _backward(xl, gl, setting, True, monkeypatch)
+        dx = _backward(xl, gl, setting, planes_last, monkeypatch)
         np.testing.assert_array_equal(dx, reference, err_msg=f"x {xname}, g {gname}")
 
 
@@ -159,24 +166,6 @@ def test_a_single_plane_routes_its_nan_windows_as_the_nchw_backward(
     g = np.arange(1, y.size + 1, dtype=dtype).reshape(y.shape)
     reference = _backward(x, g, setting, False, monkeypatch)
     np.testing.assert_array_equal(_backward(x, g, setting, True, monkeypatch), reference)
-
-
-@pytest.mark.parametrize("values", ["random", "relu_ties", "nan_inf"])
-@pytest.mark.parametrize("setting", SETTINGS, ids=["tiled", "padded", "overlap"])
-@pytest.mark.parametrize("images", [1, 2])
-def test_nchw_chunks_of_images_give_the_whole_backward(
-    values: str, setting: tuple[Any, ...], images: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The NCHW block loop routes the 3 images in chunks (of 1 and 2 images, the last one shorter): the
-    gradient of one chunk of all of them, in every layout of x and g."""
-    x = _values(values, (3, 4, 7, 8), np.float32)
-    y, _ = pool_kernel.max_pool2d(x, *setting)
-    g = np.random.default_rng(8).standard_normal(y.shape).astype(np.float32)
-    reference = _backward(x, g, setting, False, monkeypatch)
-    monkeypatch.setattr(pool_kernel, "_IMAGES_CHUNK", images * 4 * 7 * 8)
-    for (xname, xl), (gname, gl) in zip(layouts(x).items(), reversed(layouts(g).items()), strict=True):
-        dx = _backward(xl, gl, setting, False, monkeypatch)
-        np.testing.assert_array_equal(dx, reference, err_msg=f"x {xname}, g {gname}")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import tracemalloc
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,17 @@ import typedtensor as tt
 from typedtensor import extend as ext
 from typedtensor import nn
 from typedtensor.nn import _bn_backend
+
+
+def _peak(call: Callable[[], object]) -> int:
+    """Peak bytes allocated during ``call()`` (tracemalloc: NumPy's arrays included)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def _owner(t: tt.Tensor[Any, Any, Any]) -> weakref.ref[np.ndarray[Any, Any]]:
@@ -77,21 +89,16 @@ def test_batchnorm_without_fused_relu_does_not_keep_its_output(backend: str) -> 
 
 def test_narrow_max_pool_backward_allocates_about_its_gradient() -> None:
     """A 2x2 pool to 8x8 (the (H, W, N*C) path) on 8 MiB of input: dx and chunk-sized work buffers (about
-    3 MiB), not whole transposed copies of x, dx, y and g besides dx (about 3.9 times the input)."""
-    from typedtensor._ops import conv as conv_kernel
+    1.5 MiB), not whole transposed copies of x, dx, y and g besides dx (about 3.9 times the input)."""
     from typedtensor._ops import pool as pool_kernel
 
     x = np.random.default_rng(0).standard_normal((128, 64, 16, 16)).astype(np.float32)
     y, bwd = pool_kernel.max_pool2d(x, (2, 2), (2, 2), (0, 0))
     g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
-    conv_kernel.release_scratch()  # work buffers kept from earlier calls would not be counted
-    gc.collect()
-    tracemalloc.start()
-    try:
-        (dx,) = bwd(g, (True,))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    pool_kernel._kept.buffers.clear()  # work arrays kept from earlier calls would not be counted
+    out: list[Any] = []
+    peak = _peak(lambda: out.extend(bwd(g, (True,))))
+    (dx,) = out
     assert dx is not None
     assert np.count_nonzero(dx) == y.size  # one maximum per window here
     assert peak < 1.6 * x.nbytes, peak / x.nbytes
@@ -105,13 +112,9 @@ def test_wide_max_pool_backward_with_ties_allocates_about_its_gradient() -> None
     x = np.maximum(np.random.default_rng(0).standard_normal((256, 16, 32, 32)), 0).astype(np.float32)
     y, bwd = pool_kernel.max_pool2d(x, (2, 2), (2, 2), (0, 0))
     g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        (dx,) = bwd(g, (True,))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    out: list[Any] = []
+    peak = _peak(lambda: out.extend(bwd(g, (True,))))
+    (dx,) = out
     assert dx is not None
     assert np.count_nonzero(dx) <= y.size
     assert peak < 1.25 * x.nbytes, peak / x.nbytes
@@ -128,13 +131,9 @@ def test_relu_backward_allocates_its_gradient_and_one_block_of_mask() -> None:
     g = rng.standard_normal(a.shape).astype(np.float32)
     g.flat[::5], g.flat[2::9] = np.nan, -0.0
     _y, bwd = ew.relu(a)  # the output stays alive: the backward reads it
-    gc.collect()
-    tracemalloc.start()
-    try:
-        (dx,) = bwd(g, (True,))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    out: list[Any] = []
+    peak = _peak(lambda: out.extend(bwd(g, (True,))))
+    (dx,) = out
     assert dx is not None
     np.testing.assert_array_equal(dx.view(np.uint32), (g * (a > 0)).view(np.uint32))
     assert peak < 1.1 * g.nbytes, peak / g.nbytes
@@ -153,13 +152,7 @@ def test_adamw_update_holds_five_arrays_of_a_parameter_at_most() -> None:
         lin.zero_grads(grads)
         y: tt.Tensor[Any, Any, tt.OwnedTape] = lin.forward_mut(x.trace(grads))
         y.square().mean().backward()
-        gc.collect()
-        tracemalloc.start()
-        try:
-            opt.update(lin, grads)
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        return _peak(lambda: opt.update(lin, grads))
 
     step()
     w = lin.weight.numpy().copy()
