@@ -14,6 +14,7 @@ parameters' own dtype. State is kept by the parameters' dotted names; ``opt.lr``
 between updates. Buffers such as BatchNorm's running statistics are never touched.
 """
 
+from . import lr_scheduler as lr_scheduler
 from ._adam import Adam as Adam
 from ._adamw import AdamW as AdamW
 from ._base import MissingGradientError as MissingGradientError
