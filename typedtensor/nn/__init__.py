@@ -17,8 +17,14 @@ from ._fold import fold_batchnorm as fold_batchnorm
 from ._io._report import LoadReport as LoadReport
 from ._layernorm import LayerNorm as LayerNorm
 from ._linear import Linear as Linear
+from ._losses import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
 from ._losses import cross_entropy as cross_entropy
+from ._losses import huber_loss as huber_loss
+from ._losses import kl_div as kl_div
+from ._losses import l1_loss as l1_loss
 from ._losses import mse_loss as mse_loss
+from ._losses import nll_loss as nll_loss
+from ._losses import smooth_l1_loss as smooth_l1_loss
 from ._module import Module as Module
 from ._pipe import pipe as pipe
 from ._pool import AvgPool2D as AvgPool2D
