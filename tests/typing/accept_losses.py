@@ -1,0 +1,61 @@
+"""Accept corpus: the losses keep the tape (logits' or prediction's; the target's when only it is traced) and give
+rank-0 results for "mean"/"sum" (kl_div's "batchmean" too) and the batch shape for "none"."""
+
+from __future__ import annotations
+
+from typing import Literal as L
+from typing import assert_type
+
+import numpy as np
+
+import typedtensor as tt
+from typedtensor import NoneTape, OwnedTape, Tensor, nn
+
+F32 = np.float32
+F64 = np.float64
+
+fc = nn.Linear[L[4], L[3]](4, 3)
+x: Tensor[tuple[int, L[4]], F32, NoneTape] = tt.zeros((5, 4))
+xt = x.trace(fc.alloc_grads())
+logits = fc.forward_mut(xt)
+labels: Tensor[tuple[int], np.int64, NoneTape] = tt.tensor(np.zeros(5), np.int64)
+probs: Tensor[tuple[int, L[3]], F32, NoneTape] = tt.zeros((5, 3))
+weight: Tensor[tuple[L[3]], F32, NoneTape] = tt.ones((3,))
+
+# cross_entropy: class indices or probabilities, class weights, ignore_index
+assert_type(nn.cross_entropy(logits, labels, weight=weight, ignore_index=0), Tensor[tuple[()], F32, OwnedTape])
+assert_type(nn.cross_entropy(logits, labels, "none", weight=weight), Tensor[tuple[int], F32, OwnedTape])
+assert_type(nn.cross_entropy(logits, probs), Tensor[tuple[()], F32, OwnedTape])
+assert_type(nn.cross_entropy(logits, probs, "sum", label_smoothing=0.1), Tensor[tuple[()], F32, OwnedTape])
+assert_type(nn.cross_entropy(fc.forward(x), probs, "none", weight=weight), Tensor[tuple[int], F32, NoneTape])
+
+# nll_loss on log-probabilities
+logp = logits.log_softmax(-1)
+assert_type(nn.nll_loss(logp, labels), Tensor[tuple[()], F32, OwnedTape])
+assert_type(nn.nll_loss(logp, labels, "none", ignore_index=-1, weight=weight), Tensor[tuple[int], F32, OwnedTape])
+assert_type(nn.nll_loss(fc.forward(x), labels, "sum"), Tensor[tuple[()], F32, NoneTape])
+
+# pointwise losses: "none" keeps the prediction's shape
+target: Tensor[tuple[int, L[3]], F32, NoneTape] = tt.zeros((5, 3))
+pos_weight: Tensor[tuple[L[3]], F32, NoneTape] = tt.ones((3,))
+assert_type(nn.binary_cross_entropy_with_logits(logits, target), Tensor[tuple[()], F32, OwnedTape])
+assert_type(
+    nn.binary_cross_entropy_with_logits(logits, target, "none", pos_weight=pos_weight),
+    Tensor[tuple[int, L[3]], F32, OwnedTape],
+)
+assert_type(nn.l1_loss(logits, target), Tensor[tuple[()], F32, OwnedTape])
+assert_type(nn.l1_loss(fc.forward(x), target, "none"), Tensor[tuple[int, L[3]], F32, NoneTape])
+assert_type(nn.smooth_l1_loss(logits, target, beta=0.5), Tensor[tuple[()], F32, OwnedTape])
+assert_type(nn.smooth_l1_loss(logits, target, "none"), Tensor[tuple[int, L[3]], F32, OwnedTape])
+assert_type(nn.huber_loss(logits, target, "sum", delta=2.0), Tensor[tuple[()], F32, OwnedTape])
+assert_type(nn.huber_loss(logits, target, "none"), Tensor[tuple[int, L[3]], F32, OwnedTape])
+assert_type(nn.kl_div(logp, target, "batchmean"), Tensor[tuple[()], F32, OwnedTape])
+assert_type(nn.kl_div(logp, target, "none", log_target=True), Tensor[tuple[int, L[3]], F32, OwnedTape])
+# only the target traced: the loss carries its tape
+assert_type(nn.l1_loss(target, logits), Tensor[tuple[()], F32, OwnedTape])
+assert_type(nn.kl_div(target, logp, "none"), Tensor[tuple[int, L[3]], F32, OwnedTape])
+# float64 throughout
+p64: Tensor[tuple[int, int], F64, NoneTape] = tt.zeros((2, 2), F64)
+assert_type(nn.huber_loss(p64, p64), Tensor[tuple[()], F64, NoneTape])
+assert_type(nn.l1_loss(p64, p64, "none"), Tensor[tuple[int, int], F64, NoneTape])
+assert_type(nn.binary_cross_entropy_with_logits(logits, target).backward(), tt.Gradients)
