@@ -304,6 +304,10 @@ ARG_CASES: list[tuple[Build, list[str]]] = [
         lambda o: SequentialLR(o, [SequentialLR(o, [StepLR(o, 2)], []), StepLR(o, 3)], [5]),
         ["schedulers[0] must be a scheduler", "other than SequentialLR", "list the inner schedulers"],
     ),
+    (
+        lambda o: SequentialLR(o, [step := StepLR(o, 2), step], [5]),
+        ["schedulers[1] is also an earlier entry", "build another StepLR"],
+    ),
     (lambda o: SequentialLR(o, [o], []), ["schedulers[0] must be a scheduler", "got SGD"]),  # type: ignore[list-item]
 ]
 

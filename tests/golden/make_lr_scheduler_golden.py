@@ -19,16 +19,14 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
+from tests.golden.make_optim_golden import F64, Kind
 from tests.golden.write import write_golden
 
 OUT = Path(__file__).with_name("lr_scheduler.npz")
-F64 = NDArray[np.float64]
-Kind = Literal["SGD", "Adam", "AdamW"]
 
 
 @dataclass(frozen=True)

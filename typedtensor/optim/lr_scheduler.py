@@ -31,7 +31,8 @@ What differs from PyTorch:
   state of another class or other arguments, and changes nothing then.
 * Arguments PyTorch lets through and then divides by zero or trains backwards with are refused
   with a :class:`SchedulerError`: ``step_size``, ``T_max``, ``total_iters`` not positive ints,
-  ``gamma <= 0``, milestones not increasing, ``eta_min < 0``; and a ``OneCycleLR`` whose
+  ``gamma <= 0``, milestones not increasing (SequentialLR's also >= 1), ``eta_min < 0``, one scheduler
+  twice in a SequentialLR, a SequentialLR inside another; and a ``OneCycleLR`` whose
   ``pct_start * total_steps`` makes a phase that is reached empty (PyTorch's ZeroDivisionError).
 * ``OneCycleLR`` cycles the momentum as PyTorch does (``cycle_momentum=True`` by default): Adam's
   and AdamW's ``betas[0]`` or SGD's ``momentum`` is written with the learning rate. Another
@@ -637,6 +638,11 @@ class SequentialLR(LRScheduler):
                 raise SchedulerError(
                     f"{owner}: schedulers[{i}] ({type(s).__name__}) schedules another optimizer than the one given; "
                     "build every scheduler on the optimizer passed to SequentialLR"
+                )
+            if any(s is p for p in parts):
+                raise SchedulerError(
+                    f"{owner}: schedulers[{i}] is also an earlier entry of the list; each part of the sequence must "
+                    f"be its own scheduler: build another {type(s).__name__} for it"
                 )
             parts.append(s)
         ms = _milestones(milestones, owner, minimum=1)
