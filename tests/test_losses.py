@@ -258,3 +258,17 @@ def test_kl_mean_is_not_batchmean() -> None:
     total = nn.kl_div(tt.tensor(lp), target, "sum").item()
     assert nn.kl_div(tt.tensor(lp), target, "batchmean").item() == pytest.approx(total / 2)
     assert nn.kl_div(tt.tensor(lp), target).item() == pytest.approx(total / 8)
+
+
+def test_kl_negative_target_is_nan_as_pytorch() -> None:
+    """A target below 0 is no probability: its term is NaN (PyTorch's xlogy), never a silent number."""
+    x = np.log(np.full((1, 3), 1 / 3))
+    t = np.array([[0.5, -0.25, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = nn.kl_div(tt.tensor(x), tt.tensor(t), "none").numpy()
+    assert np.isnan(got[0, 1])
+    assert got[0, 2] == 0.0
+    th = _torch()
+    ref = th.nn.functional.kl_div(th.as_tensor(x), th.as_tensor(t), reduction="none").numpy()
+    np.testing.assert_array_equal(got, ref)

@@ -229,14 +229,15 @@ def kl_div(x: Array, t: Array, reduction: KLReduction, log_target: bool) -> Resu
     if log_target:
         per = et * (t - x)
     else:
-        per = np.where(t > 0, t * np.log(np.where(t > 0, t, 1)), 0) - t * x
+        with np.errstate(divide="ignore", invalid="ignore"):  # t < 0 is NaN, as PyTorch's xlogy
+            per = np.where(t == 0, 0, t * np.log(np.where(t == 0, 1, t))) - t * x
     count = (x.shape[0] if x.ndim else 1) if reduction == "batchmean" else None
 
     def local(need: tuple[bool, ...]) -> tuple[Array | None, Array | None]:
         dx = -et if need[0] else None
         dt: Array | None = None
         if need[1]:
-            with np.errstate(divide="ignore"):  # d/dt at t = 0 is -inf, the one-sided derivative
+            with np.errstate(divide="ignore", invalid="ignore"):  # d/dt at t = 0 is -inf, the one-sided derivative
                 dt = et * (t - x + 1.0) if log_target else np.log(t) + 1.0 - x
         return dx, dt
 
