@@ -222,6 +222,11 @@ STATE_CASES: list[tuple[Change, list[str]]] = [
     ),
     (lambda s: s.update(last_epoch=-1), ["SequentialLR.load_state_dict: last_epoch must be a non-negative int"]),
     (lambda s: s.update({"schedulers.2.last_lr": "x"}), ["last_lr must be a real number"]),
+    (
+        lambda s: s.update({"schedulers.1.gamma": np.array([0.5, 0.5])}),
+        ["schedulers[1].load_state_dict: gamma must be an int, a float or a str, got ndarray"],
+    ),
+    (lambda s: s.update(last_lr=None), ["SequentialLR.load_state_dict: last_lr must be an int, a float or a str"]),
 ]
 
 

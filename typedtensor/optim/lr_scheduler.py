@@ -53,6 +53,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import extend as ext
 from .._errors import CheckpointError
@@ -102,12 +103,19 @@ def _lr(optimizer: Optimizer[Any], owner: str) -> float:
     )
 
 
-def _scalar(value: object) -> object:
-    """A file's value as a Python scalar (a 0-d array or a NumPy scalar becomes its item)."""
-    if isinstance(value, np.ndarray):
-        return cast("object", value.item()) if value.ndim == 0 else cast("object", value)
-    if isinstance(value, np.generic):
-        return cast("object", value.item())
+def _scalar(state: Mapping[str, object], key: str, owner: str) -> Value:
+    """``state[key]`` as a Python int, float or str (a file's 0-d array or NumPy scalar becomes its item)."""
+    value: object = state[key]
+    array = cast("NDArray[Any]", value) if isinstance(value, np.ndarray) else None
+    if array is not None and array.ndim == 0:
+        value = cast("object", array.item())
+    elif isinstance(value, np.generic):
+        value = cast("object", value.item())
+    if not isinstance(value, (int, float, str)):
+        raise CheckpointError(
+            f"{owner}.load_state_dict: {key} must be an int, a float or a str, got {type(state[key]).__name__}; "
+            "pass the state_dict() the scheduler returned (or what a file read back from it)"
+        )
     return value
 
 
@@ -240,30 +248,30 @@ class _Schedule(LRScheduler):
         own = self.state_dict()
         given = _check_keys(state, list(own), owner)
         name = type(self).__name__
-        kind = _scalar(given["type"])
+        kind = _scalar(given, "type", owner)
         if kind != name:
             raise CheckpointError(
                 f"{owner}.load_state_dict: the state is of a {kind!r}, this scheduler is a {name}; load it into "
                 f"a {kind} built with the same arguments"
             )
         for key, value in self._config().items():
-            got = _scalar(given[key])
+            got = _scalar(given, key, owner)
             if got != value or isinstance(got, str) != isinstance(value, str):
                 raise CheckpointError(
                     f"{owner}.load_state_dict: the state was saved by a {name} with {key}={got!r}, this one has "
                     f"{key}={value!r}; build the {name} with the saved arguments to resume its schedule"
                 )
         opts = ext.options
-        raw = _scalar(given["last_epoch"])
+        raw = _scalar(given, "last_epoch", owner)
         epoch = opts.integer(raw)
         if epoch is None or epoch < (-1 if waiting else 0):
             low = "an int >= -1" if waiting else "a non-negative int"
             raise CheckpointError(f"{owner}.load_state_dict: last_epoch must be {low}, got {raw!r}")
         base = opts.non_negative(
-            _scalar(given["base_lr"]), "base_lr", f"{owner}.load_state_dict", error=CheckpointError
+            _scalar(given, "base_lr", owner), "base_lr", f"{owner}.load_state_dict", error=CheckpointError
         )
         last = opts.non_negative(
-            _scalar(given["last_lr"]), "last_lr", f"{owner}.load_state_dict", error=CheckpointError
+            _scalar(given, "last_lr", owner), "last_lr", f"{owner}.load_state_dict", error=CheckpointError
         )
         self._check_epoch(epoch, owner)
         return epoch, base, last
@@ -686,15 +694,15 @@ class SequentialLR(LRScheduler):
         owner = "SequentialLR"
         given = _check_keys(state, list(self.state_dict()), owner)
         for key in ("type", "milestones"):
-            got, own = _scalar(given[key]), self.state_dict()[key]
+            got, own = _scalar(given, key, owner), self.state_dict()[key]
             if got != own:
                 raise CheckpointError(
                     f"{owner}.load_state_dict: the state has {key}={got!r}, this scheduler {key}={own!r}; load a "
                     "state saved by a SequentialLR built with the same schedulers and milestones"
                 )
         where = f"{owner}.load_state_dict"
-        epoch = ext.options.count(_scalar(given["last_epoch"]), "last_epoch", where, error=CheckpointError)
-        last = ext.options.non_negative(_scalar(given["last_lr"]), "last_lr", where, error=CheckpointError)
+        epoch = ext.options.count(_scalar(given, "last_epoch", owner), "last_epoch", where, error=CheckpointError)
+        last = ext.options.non_negative(_scalar(given, "last_lr", owner), "last_lr", where, error=CheckpointError)
         positions = [
             s._parse(
                 {k[len(f"schedulers.{i}.") :]: v for k, v in given.items() if k.startswith(f"schedulers.{i}.")},
