@@ -152,38 +152,32 @@ def _ce_cases(dtype: type[Any], suffix: str) -> list[LossCase]:
     return out
 
 
+#: (case prefix, inputs, the function's name in tt.nn and in torch.nn.functional): called as f(pred, target, reduction)
+PLAIN: list[tuple[str, Callable[[np.random.Generator], list[Array]], str]] = [
+    ("l1", _pair(), "l1_loss"),
+    ("smooth_l1", _pair(1.5), "smooth_l1_loss"),
+    ("huber", _pair(1.5), "huber_loss"),
+    ("bce", _bce(), "binary_cross_entropy_with_logits"),
+]
+
+
+def _plain(
+    prefix: str, make: Callable[[np.random.Generator], list[Array]], fn: str, red: Any, rest: str, dtype: type[Any]
+) -> LossCase:
+    return LossCase(
+        f"{prefix}_{red}{rest}",
+        make,
+        lambda L, p, t: getattr(tt.nn, fn)(p, t, red),
+        lambda th, d, p, t: getattr(th.nn.functional, fn)(p, t, reduction=red),
+        dtype,
+    )
+
+
 def _pointwise_cases(dtype: type[Any], suffix: str) -> list[LossCase]:
     out: list[LossCase] = []
     for red in REDUCTIONS:
+        out += [_plain(prefix, make, fn, red, suffix, dtype) for prefix, make, fn in PLAIN]
         out += [
-            LossCase(
-                f"l1_{red}{suffix}",
-                _pair(),
-                lambda L, p, t, r=red: tt.nn.l1_loss(p, t, r),
-                lambda th, d, p, t, r=red: th.nn.functional.l1_loss(p, t, reduction=r),
-                dtype,
-            ),
-            LossCase(
-                f"smooth_l1_{red}{suffix}",
-                _pair(1.5),
-                lambda L, p, t, r=red: tt.nn.smooth_l1_loss(p, t, r),
-                lambda th, d, p, t, r=red: th.nn.functional.smooth_l1_loss(p, t, reduction=r),
-                dtype,
-            ),
-            LossCase(
-                f"huber_{red}{suffix}",
-                _pair(1.5),
-                lambda L, p, t, r=red: tt.nn.huber_loss(p, t, r),
-                lambda th, d, p, t, r=red: th.nn.functional.huber_loss(p, t, reduction=r),
-                dtype,
-            ),
-            LossCase(
-                f"bce_{red}{suffix}",
-                _bce(),
-                lambda L, x, t, r=red: tt.nn.binary_cross_entropy_with_logits(x, t, r),
-                lambda th, d, x, t, r=red: th.nn.functional.binary_cross_entropy_with_logits(x, t, reduction=r),
-                dtype,
-            ),
             LossCase(
                 f"bce_pos_weight_{red}{suffix}",
                 _bce(),
