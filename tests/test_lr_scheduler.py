@@ -88,7 +88,7 @@ def test_parity_with_pytorch_golden(cfg: Config) -> None:
     lr, momentum, _, _ = ours(cfg)
     np.testing.assert_allclose(lr, GOLDEN[f"{cfg.name}/lr"], rtol=1e-12, atol=0)
     np.testing.assert_allclose(momentum, GOLDEN[f"{cfg.name}/momentum"], rtol=1e-12, atol=0)
-    assert _worst(lr, GOLDEN[f"{cfg.name}/lr"]) == 0.0  # the same formulas in the same order: bit for bit
+    # (not bit for bit: another platform's math.cos may round its last bit otherwise; the live test is exact)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=[c.name for c in CONFIGS])
@@ -96,8 +96,9 @@ def test_parity_with_pytorch_live(cfg: Config) -> None:
     pytest.importorskip("torch", reason="torch is not installed: the golden-data test covers this configuration")
     lr, momentum, _, _ = ours(cfg)
     their_lr, their_momentum = torch_run(cfg)
-    np.testing.assert_allclose(lr, their_lr, rtol=1e-12, atol=0)
-    np.testing.assert_allclose(momentum, their_momentum, rtol=1e-12, atol=0)
+    # the same formulas in the same order with the same math.cos: bit for bit
+    assert _worst(lr, their_lr) == 0.0
+    assert _worst(momentum, their_momentum) == 0.0
 
 
 def test_the_golden_cosine_is_the_recursion_not_the_closed_form() -> None:
