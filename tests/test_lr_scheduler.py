@@ -402,3 +402,11 @@ def test_repr_shows_the_position() -> None:
     s = StepLR(optimizer(lr=0.5), 1, 0.5)
     s.step()
     assert repr(s) == "StepLR(last_epoch=1, lr=0.25)"
+
+
+def test_a_refused_scheduler_leaves_no_initial_lr_behind() -> None:
+    """A OneCycleLR refused at its first step records no initial_lr: the next scheduler starts from opt.lr."""
+    opt = optimizer(lr=0.1)
+    with pytest.raises(SchedulerError):
+        OneCycleLR(opt, 1.0, total_steps=10, pct_start=0.1)
+    assert StepLR(opt, 2).base_lr == 0.1
