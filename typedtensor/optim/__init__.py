@@ -12,6 +12,8 @@
 The update rules are PyTorch's (``torch.optim.SGD``, ``Adam``, ``AdamW``, single-tensor form), in the
 parameters' own dtype. State is kept by the parameters' dotted names; ``opt.lr`` can be changed
 between updates. Buffers such as BatchNorm's running statistics are never touched.
+``clip_grad_norm(model, grads, max_norm)`` and ``clip_grad_value(model, grads, clip_value)`` clip the
+gradients in ``grads`` in place before ``update`` (PyTorch's ``clip_grad_norm_``/``clip_grad_value_``).
 """
 
 from . import lr_scheduler as lr_scheduler
@@ -20,4 +22,6 @@ from ._adamw import AdamW as AdamW
 from ._base import MissingGradientError as MissingGradientError
 from ._base import Optimizer as Optimizer
 from ._base import OptimizerError as OptimizerError
+from ._clip import clip_grad_norm as clip_grad_norm
+from ._clip import clip_grad_value as clip_grad_value
 from ._sgd import SGD as SGD
