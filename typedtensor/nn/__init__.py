@@ -5,6 +5,9 @@ from ._activation import GELU as GELU
 from ._activation import ReLU as ReLU
 from ._activation import Sigmoid as Sigmoid
 from ._activation import Tanh as Tanh
+from ._activation_param import LeakyReLU as LeakyReLU
+from ._activation_param import SiLU as SiLU
+from ._activation_param import Softplus as Softplus
 from ._attention import MultiHeadAttention as MultiHeadAttention
 from ._batchnorm import BatchNorm1D as BatchNorm1D
 from ._batchnorm import BatchNorm2D as BatchNorm2D
@@ -14,6 +17,7 @@ from ._dropout import Dropout as Dropout
 from ._embedding import Embedding as Embedding
 from ._flatten import Flatten as Flatten
 from ._fold import fold_batchnorm as fold_batchnorm
+from ._identity import Identity as Identity
 from ._io._report import LoadReport as LoadReport
 from ._layernorm import LayerNorm as LayerNorm
 from ._linear import Linear as Linear
@@ -25,6 +29,8 @@ from ._losses import l1_loss as l1_loss
 from ._losses import mse_loss as mse_loss
 from ._losses import nll_loss as nll_loss
 from ._losses import smooth_l1_loss as smooth_l1_loss
+from ._metrics import accuracy as accuracy
+from ._metrics import top_k_accuracy as top_k_accuracy
 from ._module import Module as Module
 from ._pipe import pipe as pipe
 from ._pool import AvgPool2D as AvgPool2D

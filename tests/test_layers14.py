@@ -1,0 +1,178 @@
+"""Issue 14's layers: Identity, LeakyReLU, SiLU, Softplus. PyTorch parity (golden data and live), finite
+differences in float64, memory layouts, dtypes, tapes and option errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import typedtensor as tt
+from tests.fd import numeric_gradient
+from tests.layers14spec import LAYER14_CASES
+from tests.layerspec import LayerCase, inputs, run_ours, run_torch
+from tests.layouts import layouts
+from typedtensor import extend as ext
+from typedtensor import nn
+
+GOLDEN = np.load(Path(__file__).parent / "golden" / "layers14.npz")
+IDS = [c.name for c in LAYER14_CASES]
+ACTIVATIONS: dict[str, Any] = {
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "silu": nn.SiLU,
+    "softplus": lambda: nn.Softplus(2.0, 1.0),
+    "identity": nn.Identity,
+}
+
+
+def _compare(ours: dict[str, Any], theirs: dict[str, Any], name: str) -> None:
+    for key, value in theirs.items():
+        np.testing.assert_allclose(ours[key], value, rtol=1e-10, atol=1e-12, err_msg=f"{name} {key}")
+
+
+@pytest.mark.parametrize("case", LAYER14_CASES, ids=IDS)
+def test_matches_pytorch_golden(case: LayerCase) -> None:
+    x, w = inputs(case)
+    np.testing.assert_array_equal(x, GOLDEN[f"{case.name}/x"])
+    ours = run_ours(case, x, w)
+    for key, value in ours.items():
+        if key.startswith("p/"):
+            np.testing.assert_array_equal(value, GOLDEN[f"{case.name}/{key}"])
+    theirs = {k[len(case.name) + 1 :]: GOLDEN[k] for k in GOLDEN.files if k.startswith(f"{case.name}/")}
+    _compare(ours, {k: v for k, v in theirs.items() if not k.startswith(("p/", "x"))}, case.name)
+
+
+@pytest.mark.parametrize("case", LAYER14_CASES, ids=IDS)
+def test_matches_pytorch_live(case: LayerCase) -> None:
+    pytest.importorskip("torch", reason="torch is not installed: the golden-data test covers this layer")
+    x, w = inputs(case)
+    ours = run_ours(case, x, w)
+    params = {k[2:]: v for k, v in ours.items() if k.startswith("p/")}
+    _compare(ours, run_torch(case, x, w, params), case.name)
+
+
+@pytest.mark.parametrize("case", LAYER14_CASES, ids=IDS)
+def test_gradients_match_finite_differences(case: LayerCase) -> None:
+    x, w = inputs(case)
+    module: Any = case.ours()
+
+    def loss(values: list[np.ndarray[Any, Any]]) -> float:
+        return float((module.forward(tt.tensor(values[0], np.float64)).numpy() * w).sum())
+
+    x = x + np.where(np.abs(x) < 1e-3, 0.01, 0.0)  # no input at a kink, where differences straddle it
+    got = run_ours(case, x, w)["gx"]
+    np.testing.assert_allclose(got, numeric_gradient(loss, [x], 0), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "negative", "broadcast"])
+def test_every_layout_gives_the_c_result(name: str, layout: str) -> None:
+    rng = np.random.default_rng(3)
+    values = layouts(rng.standard_normal((4, 6)) * 3)[layout]
+    g = rng.standard_normal((4, 6))
+    module: Any = ACTIVATIONS[name]()
+
+    def run(xt: Any) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        out = module.forward_mut(xt)
+        grads = (out * tt.tensor(g)).sum().backward()
+        return out.numpy().copy(), grads.get(xt).numpy().copy()
+
+    want = run(tt.tensor(np.ascontiguousarray(values), np.float64).leaky_trace())
+    got = run(ext.wrap(values).leaky_trace())  # the array itself, in its layout
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+@pytest.mark.parametrize(("dtype", "rtol"), [(np.float32, 2e-6), (np.float16, 2e-3)])
+def test_float32_and_float16_keep_their_dtype_and_values(name: str, dtype: type[Any], rtol: float) -> None:
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((5, 7)) * 3).astype(dtype)
+    g = rng.standard_normal((5, 7)).astype(dtype)
+    module: Any = ACTIVATIONS[name]()
+    results: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = []
+    for dt in (dtype, np.float64):
+        xt = tt.tensor(x.astype(dt), dt).leaky_trace()
+        out = module.forward_mut(xt)
+        grad = (out * tt.tensor(g.astype(dt), dt)).sum().backward().get(xt)
+        assert out.dtype == dt
+        assert grad.dtype == dt
+        results.append((out.numpy(), grad.numpy()))
+    (out, grad), (want_out, want_grad) = results
+    np.testing.assert_allclose(out, want_out, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(grad, want_grad, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_the_output_carries_the_input_tape(name: str) -> None:
+    module: Any = ACTIVATIONS[name]()
+    x = tt.randn((2, 3), seed=0)
+    assert not module.forward(x).traced
+    assert not module.forward_mut(x).traced
+    assert module.forward(x.leaky_trace()).traced
+    assert module.forward_mut(x.leaky_trace()).traced
+
+
+@pytest.mark.parametrize("name", ["leaky_relu", "silu", "softplus"])
+def test_integer_input_is_a_dtype_error(name: str) -> None:
+    module: Any = ACTIVATIONS[name]()
+    with pytest.raises(tt.DTypeError, match=r"expected a float16/32/64 input, got int64.*astype\(np.float32\)"):
+        module.forward(tt.tensor(np.arange(4), np.int64))
+
+
+def test_identity_returns_its_input_and_passes_the_gradient() -> None:
+    x = tt.randn((2, 3), seed=1)
+    assert nn.Identity().forward(x) is x
+    xt = x.leaky_trace()
+    assert nn.Identity().forward_mut(xt) is xt
+    grads = (nn.Identity().forward_mut(xt) * 2.0).sum().backward()
+    np.testing.assert_array_equal(grads.get(xt).numpy(), np.full((2, 3), 2.0, np.float32))
+    with pytest.raises(tt.TypedTensorError):
+        nn.Identity().forward(np.zeros(3))  # type: ignore[arg-type]
+
+
+def test_leaky_relu_derivative_at_zero_is_the_slope() -> None:
+    xt = tt.tensor(np.array([0.0, -0.0, 1.0, -1.0]), np.float64).leaky_trace()
+    grads = nn.LeakyReLU(0.3).forward_mut(xt).sum().backward()
+    np.testing.assert_array_equal(grads.get(xt).numpy(), [0.3, 0.3, 1.0, 0.3])
+
+
+def test_softplus_is_finite_for_large_inputs_below_the_threshold() -> None:
+    x = np.array([-1e4, -800.0, 0.0, 800.0, 1e4])
+    for dtype in (np.float16, np.float32, np.float64):
+        xt = tt.tensor(x, dtype).leaky_trace()
+        out = nn.Softplus(1.0, threshold=1e30).forward_mut(xt)
+        grad = out.sum().backward().get(xt).numpy()
+        values = out.numpy()
+        assert np.isfinite(values).all()
+        assert np.isfinite(grad).all()
+        np.testing.assert_allclose(values[3:].astype(np.float64), x.astype(dtype)[3:].astype(np.float64), rtol=1e-3)
+        assert values[0] == 0
+        assert grad[0] == 0
+        assert grad[-1] == 1
+        np.testing.assert_allclose(values[2], np.log(2), rtol=1e-3)
+
+
+def test_silu_is_finite_for_large_inputs() -> None:
+    xt = tt.tensor(np.array([-1e4, -100.0, 100.0, 1e4]), np.float32).leaky_trace()
+    out = nn.SiLU().forward_mut(xt)
+    grad = out.sum().backward().get(xt).numpy()
+    np.testing.assert_array_equal(out.numpy(), np.array([-0.0, -0.0, 100.0, 1e4], np.float32))
+    np.testing.assert_array_equal(grad, np.array([0.0, 0.0, 1.0, 1.0], np.float32))
+
+
+def test_option_errors_and_repr() -> None:
+    with pytest.raises(tt.TypedTensorError, match="LeakyReLU: negative_slope must be a real number"):
+        nn.LeakyReLU("0.1")  # type: ignore[arg-type]
+    with pytest.raises(tt.TypedTensorError, match="LeakyReLU: negative_slope must be finite"):
+        nn.LeakyReLU(float("nan"))
+    with pytest.raises(tt.TypedTensorError, match="Softplus: beta must be > 0"):
+        nn.Softplus(0.0)
+    with pytest.raises(tt.TypedTensorError, match="Softplus: threshold must be finite"):
+        nn.Softplus(1.0, float("inf"))
+    assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
+    assert repr(nn.Softplus(2.0, 5.0)) == "Softplus(beta=2.0, threshold=5.0)"
+    assert repr(nn.SiLU()) == "SiLU()"
+    assert repr(nn.Identity()) == "Identity()"

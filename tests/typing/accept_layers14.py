@@ -1,0 +1,39 @@
+"""Accept corpus: issue 14's layers (Identity, LeakyReLU, SiLU, Softplus) keep shape, dtype and tape."""
+
+from __future__ import annotations
+
+from typing import Literal as L
+from typing import assert_type
+
+import numpy as np
+
+import typedtensor as tt
+from typedtensor import NoneTape, OwnedTape, Tensor, nn
+
+F32 = np.float32
+F64 = np.float64
+
+x: Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape] = tt.zeros((4, 16, 8, 8))
+h: Tensor[tuple[L[4], L[32]], F64, NoneTape] = tt.zeros((4, 32), F64)
+xt = x.leaky_trace()
+
+# activations keep the shape, dtype and tape of their input, in both modes
+assert_type(nn.LeakyReLU().forward(x), Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape])
+assert_type(nn.LeakyReLU(0.2).forward_mut(xt), Tensor[tuple[int, L[16], L[8], L[8]], F32, OwnedTape])
+assert_type(nn.LeakyReLU(negative_slope=0.1).forward(xt), Tensor[tuple[int, L[16], L[8], L[8]], F32, OwnedTape])
+assert_type(nn.SiLU().forward(h), Tensor[tuple[L[4], L[32]], F64, NoneTape])
+assert_type(nn.SiLU().forward_mut(xt), Tensor[tuple[int, L[16], L[8], L[8]], F32, OwnedTape])
+assert_type(nn.Softplus().forward(h), Tensor[tuple[L[4], L[32]], F64, NoneTape])
+assert_type(
+    nn.Softplus(beta=2.0, threshold=10.0).forward_mut(xt), Tensor[tuple[int, L[16], L[8], L[8]], F32, OwnedTape]
+)
+assert_type(nn.Softplus(2, 10).forward(h), Tensor[tuple[L[4], L[32]], F64, NoneTape])
+
+# Identity: the input's type itself
+assert_type(nn.Identity().forward(h), Tensor[tuple[L[4], L[32]], F64, NoneTape])
+assert_type(nn.Identity().forward_mut(xt), Tensor[tuple[int, L[16], L[8], L[8]], F32, OwnedTape])
+
+# chained into a typed Linear: the feature dim stays a constant
+y: Tensor[tuple[L[4], L[8]], F64, NoneTape] = nn.Linear[L[32], L[8]](32, 8, dtype=F64).forward(
+    nn.SiLU().forward(nn.Identity().forward(h))
+)

@@ -1,0 +1,27 @@
+"""Reject corpus: issue 14's layers (Identity, LeakyReLU, SiLU, Softplus): options, shapes and non-tensors."""
+
+from __future__ import annotations
+
+from typing import Literal as L
+
+import numpy as np
+
+import typedtensor as tt
+from typedtensor import NoneTape, Tensor, nn
+
+F64 = np.float64
+
+h: Tensor[tuple[L[4], L[32]], F64, NoneTape] = tt.zeros((4, 32), F64)
+
+# options of the wrong type
+nn.LeakyReLU("0.1")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.Softplus(beta="2")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.Softplus(threshold=None)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+# the output keeps the input's shape: another shape is an error
+bad: Tensor[tuple[L[4], L[16]], F64, NoneTape] = nn.SiLU().forward(h)  # type: ignore[arg-type]  # pyright: ignore[reportAssignmentType]
+bad2: Tensor[tuple[L[4], L[16]], F64, NoneTape] = nn.Identity().forward(h)  # type: ignore[arg-type]  # pyright: ignore[reportAssignmentType]
+# a Linear after an activation still checks the feature dim
+nn.Linear[L[16], L[8]](16, 8, dtype=F64).forward(nn.LeakyReLU().forward(h))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+# a NumPy array is not a tensor
+nn.Identity().forward(np.zeros((4, 32)))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.Softplus().forward(np.zeros((4, 32)))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
