@@ -1,4 +1,4 @@
-"""BatchNorm kernels compiled with numba (the ``fast`` extra).
+"""BatchNorm kernels compiled with numba (a default dependency; NumPy's kernels where it is missing).
 
 Same contract and numerics as ``_bn_numpy``: each row of x viewed as (N*C, L) is summed around its
 first element (a shift close to the data, so no cancellation) in float64, and rows are merged per
