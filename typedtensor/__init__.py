@@ -15,6 +15,7 @@ from importlib import import_module as _import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from . import data as data
     from . import nn as nn
     from . import optim as optim
     from ._check import checked as checked
@@ -89,6 +90,7 @@ __all__ = [
     "checks",
     "checks_enabled",
     "concat",
+    "data",
     "full",
     "gather",
     "maximum",
@@ -105,6 +107,7 @@ __all__ = [
 
 #: Where each public name is defined: ``{module: names}`` (a subpackage, ``".nn"``, is its own name).
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    ".data": ("data",),
     ".nn": ("nn",),
     ".optim": ("optim",),
     "._check": ("checked", "checks", "checks_enabled", "set_checks"),
