@@ -17,4 +17,31 @@ LAYER14_CASES: list[LayerCase] = [
     LayerCase("softplus", (3, 4), nn.Softplus, lambda th: th.nn.Softplus()),
     LayerCase("softplus_beta2_t1", (4, 5), lambda: nn.Softplus(2.0, 1.0), lambda th: th.nn.Softplus(2.0, 1.0)),
     LayerCase("softplus_beta0.5_t0", (4, 5), lambda: nn.Softplus(0.5, 0.0), lambda th: th.nn.Softplus(0.5, 0.0)),
+    LayerCase(
+        "adaptive_avg_pool_3x4",
+        (2, 3, 7, 10),
+        lambda: nn.AdaptiveAvgPool2D((3, 4)),
+        lambda th: th.nn.AdaptiveAvgPool2d((3, 4)),
+    ),
+    LayerCase(
+        "adaptive_avg_pool_1", (2, 3, 5, 6), lambda: nn.AdaptiveAvgPool2D(1), lambda th: th.nn.AdaptiveAvgPool2d(1)
+    ),
+    LayerCase(
+        "adaptive_avg_pool_up",
+        (1, 2, 3, 4),
+        lambda: nn.AdaptiveAvgPool2D((5, 7)),
+        lambda th: th.nn.AdaptiveAvgPool2d((5, 7)),
+    ),
+    LayerCase(
+        "adaptive_avg_pool_same",
+        (2, 2, 4, 6),
+        lambda: nn.AdaptiveAvgPool2D((4, 6)),
+        lambda th: th.nn.AdaptiveAvgPool2d((4, 6)),
+    ),
+    LayerCase(
+        "adaptive_avg_pool_unbatched",
+        (3, 9, 5),
+        lambda: nn.AdaptiveAvgPool2D((4, 2)),
+        lambda th: th.nn.AdaptiveAvgPool2d((4, 2)),
+    ),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from typing import Literal as L
 
 import numpy as np
 import pytest
@@ -176,3 +177,84 @@ def test_option_errors_and_repr() -> None:
     assert repr(nn.Softplus(2.0, 5.0)) == "Softplus(beta=2.0, threshold=5.0)"
     assert repr(nn.SiLU()) == "SiLU()"
     assert repr(nn.Identity()) == "Identity()"
+
+
+def _pool_run(module: Any, xt: Any, g: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    out = module.forward_mut(xt)
+    grads = (out * tt.tensor(g, g.dtype.type)).sum().backward()
+    return out.numpy().copy(), grads.get(xt).numpy().copy()
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "negative", "broadcast", "channels_last"])
+def test_adaptive_avg_pool_every_layout_gives_the_c_result(layout: str) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 7, 5))
+    values = np.asfortranarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if layout == "channels_last" else None
+    if values is None:
+        values = layouts(x)[layout]
+    pool = nn.AdaptiveAvgPool2D((3, 2))
+    g = rng.standard_normal((2, 3, 3, 2))
+    want = _pool_run(pool, tt.tensor(np.ascontiguousarray(values), np.float64).leaky_trace(), g)
+    got = _pool_run(pool, ext.wrap(values).leaky_trace(), g)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-15, atol=1e-15)
+
+
+def test_adaptive_avg_pool_bins_are_pytorchs() -> None:
+    """Every output cell is the mean of its bin, rows floor(i H / oh) to ceil((i + 1) H / oh), for sizes that do
+    and do not divide (independent of the matrix form the kernel uses)."""
+    rng = np.random.default_rng(6)
+    for (h, w), (oh, ow) in [((7, 10), (3, 4)), ((5, 5), (5, 5)), ((3, 4), (5, 7)), ((9, 2), (4, 1)), ((1, 1), (2, 3))]:
+        x = rng.standard_normal((2, h, w))
+        out = nn.AdaptiveAvgPool2D((oh, ow)).forward(tt.tensor(x, np.float64)).numpy()
+        for i in range(oh):
+            for j in range(ow):
+                rows = slice(i * h // oh, -(-(i + 1) * h // oh))
+                cols = slice(j * w // ow, -(-(j + 1) * w // ow))
+                np.testing.assert_allclose(out[:, i, j], x[:, rows, cols].mean(axis=(1, 2)), rtol=1e-14)
+
+
+@pytest.mark.parametrize(("dtype", "rtol"), [(np.float32, 1e-6), (np.float16, 2e-3)])
+def test_adaptive_avg_pool_float32_and_float16(dtype: type[Any], rtol: float) -> None:
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 9, 6)).astype(dtype)
+    g = rng.standard_normal((2, 3, 4, 4)).astype(dtype)
+    pool = nn.AdaptiveAvgPool2D(4)
+    out, grad = _pool_run(pool, tt.tensor(x, dtype).leaky_trace(), g)
+    want_out, want_grad = _pool_run(
+        pool, tt.tensor(x.astype(np.float64), np.float64).leaky_trace(), g.astype(np.float64)
+    )
+    assert out.dtype == dtype
+    assert grad.dtype == dtype
+    np.testing.assert_allclose(out, want_out, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(grad, want_grad, rtol=rtol, atol=rtol)
+
+
+def test_adaptive_avg_pool_tape_and_repr() -> None:
+    pool = nn.AdaptiveAvgPool2D((2, 3))
+    x = tt.randn((1, 2, 4, 4), seed=0)
+    assert not pool.forward(x).traced
+    assert pool.forward(x.leaky_trace()).traced
+    assert pool.forward_mut(x.leaky_trace()).traced
+    assert repr(pool) == "AdaptiveAvgPool2D(output_size=(2, 3))"
+    assert repr(nn.AdaptiveAvgPool2D(7)) == "AdaptiveAvgPool2D(output_size=(7, 7))"
+
+
+def test_adaptive_avg_pool_errors() -> None:
+    pool: Any = nn.AdaptiveAvgPool2D(2)  # the mistakes below are caught at run time
+    make: Any = nn.AdaptiveAvgPool2D
+    with pytest.raises(tt.TypedTensorError, match="AdaptiveAvgPool2D: output_size must be"):
+        nn.AdaptiveAvgPool2D(0)
+    with pytest.raises(tt.TypedTensorError, match="AdaptiveAvgPool2D: output_size must be"):
+        make((2, 2, 2))
+    with pytest.raises(tt.TypedTensorError, match="AdaptiveAvgPool2D: output_size must be"):
+        make((2, None))
+    with tt.checks(False):
+        with pytest.raises(tt.ShapeError, match=r"expected a \(N, C, H, W\) batch.*got shape \(4, 4\)"):
+            pool.forward(tt.zeros((4, 4)))
+        with pytest.raises(tt.ShapeError, match=r"height and width >= 1, got shape \(1, 2, 0, 3\)"):
+            pool.forward(tt.zeros((1, 2, 0, 3)))
+        with pytest.raises(tt.DTypeError, match="needs a float16/32/64 input, got int64"):
+            pool.forward(tt.tensor(np.zeros((1, 2, 3, 3)), np.int64))
+    with pytest.raises(tt.CheckError):  # a type argument that the value contradicts, caught at the first call
+        make[L[3], L[3]](2).forward(tt.zeros((1, 2, 4, 4)))

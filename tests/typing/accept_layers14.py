@@ -37,3 +37,16 @@ assert_type(nn.Identity().forward_mut(xt), Tensor[tuple[int, L[16], L[8], L[8]],
 y: Tensor[tuple[L[4], L[8]], F64, NoneTape] = nn.Linear[L[32], L[8]](32, 8, dtype=F64).forward(
     nn.SiLU().forward(nn.Identity().forward(h))
 )
+
+# AdaptiveAvgPool2D: the output's height and width are the layer's type parameters; batch and channels kept
+pool1 = nn.AdaptiveAvgPool2D[L[1], L[1]](1)
+pool_hw = nn.AdaptiveAvgPool2D[L[3], L[5]]((3, 5))
+image: Tensor[tuple[L[16], L[9], L[9]], F32, NoneTape] = tt.zeros((16, 9, 9))
+assert_type(pool1.forward(x), Tensor[tuple[int, L[16], L[1], L[1]], F32, NoneTape])
+assert_type(pool1.forward_mut(xt), Tensor[tuple[int, L[16], L[1], L[1]], F32, OwnedTape])
+assert_type(pool_hw.forward(x), Tensor[tuple[int, L[16], L[3], L[5]], F32, NoneTape])
+assert_type(pool_hw.forward(image), Tensor[tuple[L[16], L[3], L[5]], F32, NoneTape])
+assert_type(pool_hw.forward_mut(xt), Tensor[tuple[int, L[16], L[3], L[5]], F32, OwnedTape])
+sized: nn.AdaptiveAvgPool2D[int, int] = nn.AdaptiveAvgPool2D((7, 7))
+square: nn.AdaptiveAvgPool2D[int, int] = nn.AdaptiveAvgPool2D(7)
+assert_type(sized.forward(x), Tensor[tuple[int, L[16], int, int], F32, NoneTape])

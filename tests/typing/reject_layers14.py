@@ -25,3 +25,12 @@ nn.Linear[L[16], L[8]](16, 8, dtype=F64).forward(nn.LeakyReLU().forward(h))  # t
 # a NumPy array is not a tensor
 nn.Identity().forward(np.zeros((4, 32)))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 nn.Softplus().forward(np.zeros((4, 32)))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+# AdaptiveAvgPool2D: a size that contradicts the type arguments, a wrong output type, a rank-2 input
+x: Tensor[tuple[int, L[16], L[8], L[8]], np.float32, NoneTape] = tt.zeros((4, 16, 8, 8))
+flat: Tensor[tuple[int, L[16]], np.float32, NoneTape] = tt.zeros((4, 16))
+nn.AdaptiveAvgPool2D[L[2], L[2]](3)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.AdaptiveAvgPool2D[L[2], L[3]]((2, 4))  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.AdaptiveAvgPool2D("7")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+wrong: Tensor[tuple[int, L[16], L[2], L[2]], np.float32, NoneTape] = nn.AdaptiveAvgPool2D[L[1], L[1]](1).forward(x)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+nn.AdaptiveAvgPool2D[L[1], L[1]](1).forward(flat)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]

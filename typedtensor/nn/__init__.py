@@ -8,6 +8,7 @@ from ._activation import Tanh as Tanh
 from ._activation_param import LeakyReLU as LeakyReLU
 from ._activation_param import SiLU as SiLU
 from ._activation_param import Softplus as Softplus
+from ._adaptive_pool import AdaptiveAvgPool2D as AdaptiveAvgPool2D
 from ._attention import MultiHeadAttention as MultiHeadAttention
 from ._batchnorm import BatchNorm1D as BatchNorm1D
 from ._batchnorm import BatchNorm2D as BatchNorm2D
