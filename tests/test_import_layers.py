@@ -12,7 +12,8 @@ lower ones):
 * ``core``: errors, dtypes, dims, option checks, hints and the run-time check, the tape; the MPI
   transport (``_mpi``, errors only);
 * ``ops``: the NumPy kernels (``_ops``), the Tensor and its methods, the functions and constructors
-  built on it, and ``extend`` (what the layers above are written against);
+  built on it, ``data`` (mini-batches of NumPy arrays as tensors), and ``extend`` (what the layers above are
+  written against);
 * ``io``: the checkpoint file formats (``nn/_io``: npz and safetensors files, atomic writes, argument
   checks, metadata, the ``LoadReport``), which know arrays and files, not modules;
 * ``nn``: ``Module`` (whose ``save_npz``/``load_npz``/``save_safetensors``/``load_safetensors`` use the
@@ -61,6 +62,7 @@ TOP_LEVEL = {
     "typedtensor._gather": "ops",
     "typedtensor._ranks": "ops",
     "typedtensor.extend": "ops",
+    "typedtensor.data": "ops",
     "typedtensor.distributed": "distributed",
     "typedtensor.mypy_plugin": "plugin",
 }

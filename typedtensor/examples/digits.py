@@ -6,9 +6,10 @@
 Needs the ``examples`` extra (scikit-learn ships the data set, no download; matplotlib draws the
 plot; safetensors writes the checkpoint). The run:
 
-1. splits the 1,797 images 80/20 (stratified, seeded) and standardises them;
-2. trains Conv2D/BatchNorm2D/ReLU/pooling/Linear with Adam, mini-batches through ``forward_mut``
-   (traced input: BatchNorm uses batch statistics and updates its running ones), with a progress bar;
+1. splits the 1,797 images 80/20 (``tt.data.train_val_split``: stratified, seeded) and standardises them;
+2. trains Conv2D/BatchNorm2D/ReLU/pooling/Linear with Adam, mini-batches (``tt.data.batches``: typed
+   tensors, reshuffled every epoch) through ``forward_mut`` (traced input: BatchNorm uses batch
+   statistics and updates its running ones), with a progress bar;
 3. evaluates the held-out 20% through ``forward`` (untraced input: running statistics, nothing
    updated) after every epoch;
 4. saves a safetensors checkpoint, loads it into a freshly built model and evaluates again;
@@ -46,6 +47,7 @@ from numpy.typing import NDArray
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
 from typedtensor import distributed as dist
+from typedtensor.data import Column, batches, train_val_split
 from typedtensor.examples._common import ProgressBar, demo_parser, pyplot, save_figure
 
 B = TypeVar("B", bound=int)
@@ -122,32 +124,24 @@ def load_data(seed: int = 0) -> Data:
     digits: Any = datasets.load_digits()
     images = np.asarray(digits.images, dtype=np.float32)[:, None]  # (1797, 1, 8, 8), values 0..16
     labels = np.asarray(digits.target, dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    test = np.zeros(len(labels), dtype=bool)
-    for c in range(10):  # stratified: 20% of every class
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        test[idx[: round(0.2 * len(idx))]] = True
-    mean, std = images[~test].mean(), images[~test].std()
-    images = (images - mean) / std
-    return Data(images[~test], labels[~test], images[test], labels[test])
+    # stratified: round(20%) of every class, drawn with one seeded generator
+    x_train, x_test, y_train, y_test = train_val_split(images, labels, val=0.2, seed=seed, stratify=labels)
+    mean, std = x_train.mean(), x_train.std()
+    return Data((x_train - mean) / std, y_train, (x_test - mean) / std, y_test)
 
 
-def _images(x: NDArray[np.float32]) -> Images:
-    return tt.tensor(x).realize((len(x), 1, 8, 8))
-
-
-def _labels(y: NDArray[np.int64]) -> Labels:
-    return tt.tensor(y, np.int64).realize((len(y),))
+def _columns(x: NDArray[np.float32], y: NDArray[np.int64]) -> tuple[Column[F32, L[1], L[8], L[8]], Column[np.int64]]:
+    """Images and labels for ``batches``: it yields ``Images`` and ``Labels`` tensors (no ``realize`` by hand)."""
+    return Column[F32, L[1], L[8], L[8]](x, (1, 8, 8), F32), Column(y, (), np.int64)
 
 
 def evaluate(model: DigitsNet, x: NDArray[np.float32], y: NDArray[np.int64], batch: int = 512) -> tuple[float, float]:
     """Mean cross-entropy and accuracy in inference mode (``forward``: untraced input)."""
     total_loss = correct = 0.0
-    for i in range(0, len(x), batch):
-        logits = model.forward(_images(x[i : i + batch]))
-        labels = _labels(y[i : i + batch])
+    for images, labels in batches(*_columns(x, y), batch_size=batch, shuffle=False):
+        logits = model.forward(images)
         total_loss += nn.cross_entropy(logits, labels, "sum").item()
-        correct += float((logits.numpy().argmax(axis=1) == labels.numpy()).sum())
+        correct += nn.accuracy(logits, labels, "sum")
     return total_loss / len(x), correct / len(x)
 
 
@@ -178,26 +172,21 @@ def train(
         verbose = verbose and dist.rank() == 0
     grads = model.alloc_grads()
     opt = tt.optim.AdamW(model, lr=lr, weight_decay=1e-4)
-    rng = np.random.default_rng(seed)
+    loader = batches(*_columns(data.x_train, data.y_train), batch_size=batch_size, seed=seed)  # a new order per epoch
     history = History()
-    n = len(data.x_train)
-    steps = (n + batch_size - 1) // batch_size
     for epoch in range(epochs):
         opt.lr = lr * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
-        order = rng.permutation(n)
-        bar = ProgressBar(steps, f"epoch {epoch + 1:2d}/{epochs}")
+        bar = ProgressBar(len(loader), f"epoch {epoch + 1:2d}/{epochs}")
         running = 0.0
-        for step in range(steps):
-            idx = order[step * batch_size : (step + 1) * batch_size]
-            if len(idx) < 2:
+        for step, (images, labels) in enumerate(loader):
+            if images.shape[0] < 2:
                 continue  # BatchNorm needs more than one value per channel in training
             model.zero_grads(grads)
             if distributed:
-                running += (_data_parallel_step(model, grads, data, idx) - running) / (step + 1)
+                running += (_data_parallel_step(model, grads, images, labels) - running) / (step + 1)
                 opt.update(model, grads)
             else:
-                x = _images(data.x_train[idx]).trace(grads)
-                loss = nn.cross_entropy(model.forward_mut(x), _labels(data.y_train[idx]))
+                loss = nn.cross_entropy(model.forward_mut(images.trace(grads)), labels)
                 running += (loss.item() - running) / (step + 1)
                 opt.update(model, loss.backward())
             if verbose:
@@ -227,16 +216,17 @@ def _data_parallel(model: DigitsNet, seed: int, n: int, batch_size: int) -> Digi
     return model
 
 
-def _data_parallel_step(model: DigitsNet, grads: tt.Gradients, data: Data, idx: NDArray[np.intp]) -> float:
-    """Forward and backward of this process's share of the batch ``idx``; the gradients summed over processes.
+def _data_parallel_step(model: DigitsNet, grads: tt.Gradients, images: Images, labels: Labels) -> float:
+    """Forward and backward of this process's share of the batch; the gradients summed over processes.
 
     Each process's loss is its share's summed cross-entropy over the whole batch's size, so the summed
     gradients are exactly those of the batch's mean loss, even when the shares differ by one image.
     Returns that mean loss.
     """
-    part = idx[dist.shard(len(idx))]
-    logits = model.forward_mut(_images(data.x_train[part]).trace(grads))
-    loss = nn.cross_entropy(logits, _labels(data.y_train[part]), "sum") * (1.0 / len(idx))
+    n = images.shape[0]
+    part = dist.shard(n)  # a contiguous slice of the batch
+    logits = model.forward_mut(images[part].trace(grads))
+    loss = nn.cross_entropy(logits, labels[part], "sum") * (1.0 / n)
     loss.backward()
     (total,) = dist.average_gradients(model, grads, op="sum", extra=[loss.item()])
     return total
