@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from ._create import tensor
 from ._errors import DTypeError, ShapeError
+from ._options import integer
 from ._tape import NoneTape
 from ._tensor import Tensor
 
@@ -53,9 +54,9 @@ A3 = TypeVar("A3", bound=NDArray[Any])
 
 def _whole(value: object, name: str, where: str, low: int) -> int:
     """``value`` as a Python int >= ``low`` (an int or NumPy integer, never a bool or a float)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+    whole = integer(value)
+    if whole is None:
         raise DTypeError(f"{where}: {name} must be an int, got {value!r} ({type(value).__name__})")
-    whole = int(value)  # pyright: ignore[reportUnknownArgumentType]  # an int or np.integer here
     if whole < low:
         raise ShapeError(f"{where}: {name} must be >= {low}, got {whole}")
     return whole
