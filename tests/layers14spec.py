@@ -4,8 +4,24 @@ input, gradients of ``sum(out * w)`` for the input and every parameter)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from tests.layerspec import LayerCase
+from typedtensor import extend as ext
 from typedtensor import nn
+
+
+def group_norm(groups: int, channels: int, seed: int, **options: Any) -> nn.GroupNorm[int]:
+    """A float64 GroupNorm with random weight and bias (not PyTorch's 1 and 0, so that their gradients matter)."""
+    layer = nn.GroupNorm(groups, channels, dtype=np.float64, **options)
+    rng = np.random.default_rng(seed)
+    for p in (layer.weight, layer.bias):
+        if p is not None:
+            ext.data_mut(p)[...] = rng.standard_normal(channels)
+    return layer
+
 
 LAYER14_CASES: list[LayerCase] = [
     LayerCase("identity", (3, 4), nn.Identity, lambda th: th.nn.Identity()),
@@ -43,5 +59,19 @@ LAYER14_CASES: list[LayerCase] = [
         (3, 9, 5),
         lambda: nn.AdaptiveAvgPool2D((4, 2)),
         lambda th: th.nn.AdaptiveAvgPool2d((4, 2)),
+    ),
+    LayerCase("group_norm", (2, 6, 3, 4), lambda: group_norm(3, 6, 0), lambda th: th.nn.GroupNorm(3, 6)),
+    LayerCase("group_norm_g1", (3, 4, 5), lambda: group_norm(1, 4, 1), lambda th: th.nn.GroupNorm(1, 4)),
+    LayerCase("group_norm_gc", (2, 4, 3, 3), lambda: group_norm(4, 4, 2), lambda th: th.nn.GroupNorm(4, 4)),
+    LayerCase("group_norm_rank2", (5, 6), lambda: group_norm(2, 6, 3), lambda th: th.nn.GroupNorm(2, 6)),
+    LayerCase("group_norm_rank5", (2, 4, 2, 3, 2), lambda: group_norm(2, 4, 4), lambda th: th.nn.GroupNorm(2, 4)),
+    LayerCase(
+        "group_norm_noaffine",
+        (2, 6, 4),
+        lambda: group_norm(3, 6, 5, affine=False),
+        lambda th: th.nn.GroupNorm(3, 6, affine=False),
+    ),
+    LayerCase(
+        "group_norm_eps", (2, 4, 3), lambda: group_norm(2, 4, 6, eps=0.1), lambda th: th.nn.GroupNorm(2, 4, eps=0.1)
     ),
 ]

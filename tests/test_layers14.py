@@ -12,7 +12,7 @@ import pytest
 
 import typedtensor as tt
 from tests.fd import numeric_gradient
-from tests.layers14spec import LAYER14_CASES
+from tests.layers14spec import LAYER14_CASES, group_norm
 from tests.layerspec import LayerCase, inputs, run_ours, run_torch
 from tests.layouts import layouts
 from typedtensor import extend as ext
@@ -258,3 +258,111 @@ def test_adaptive_avg_pool_errors() -> None:
             pool.forward(tt.tensor(np.zeros((1, 2, 3, 3)), np.int64))
     with pytest.raises(tt.CheckError):  # a type argument that the value contradicts, caught at the first call
         make[L[3], L[3]](2).forward(tt.zeros((1, 2, 4, 4)))
+
+
+def test_group_norm_parameter_gradients_match_finite_differences() -> None:
+    layer: Any = group_norm(2, 4, 9)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 4, 3))
+    w = rng.standard_normal((2, 4, 3))
+    params = [layer.weight, layer.bias]
+
+    def loss(values: list[np.ndarray[Any, Any]]) -> float:
+        for p, v in zip(params, values[1:], strict=True):
+            assert p is not None
+            ext.data_mut(p)[...] = v
+        return float((layer.forward(tt.tensor(values[0], np.float64)).numpy() * w).sum())
+
+    start = [x] + [ext.data(p).copy() for p in params if p is not None]
+    grads = layer.alloc_grads()
+    xt = tt.tensor(x, np.float64).trace(grads)
+    grads.alloc(xt)
+    got = (layer.forward_mut(xt) * tt.tensor(w)).sum().backward()
+    analytic = [got.get(xt).numpy()] + [got.get(p).numpy() for p in params if p is not None]
+    for i, a in enumerate(analytic):
+        np.testing.assert_allclose(a, numeric_gradient(loss, [v.copy() for v in start], i), rtol=1e-6, atol=1e-8)
+
+
+def _gn_run(layer: Any, xt: Any, g: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
+    out = layer.forward_mut(xt)
+    got = (out * tt.tensor(g, g.dtype.type)).sum().backward()
+    return [out.numpy().copy(), got.get(xt).numpy().copy()]
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "negative", "broadcast", "channels_last"])
+def test_group_norm_every_layout_gives_the_c_result(layout: str) -> None:
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((2, 6, 3, 5))
+    values = np.asfortranarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if layout == "channels_last" else None
+    if values is None:
+        values = layouts(x)[layout]
+    layer = group_norm(3, 6, 10)
+    g = rng.standard_normal(x.shape)
+    want = _gn_run(layer, tt.tensor(np.ascontiguousarray(values), np.float64).leaky_trace(), g)
+    got = _gn_run(layer, ext.wrap(values).leaky_trace(), g)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(np.float32, 1e-5), (np.float16, 1e-2)])
+@pytest.mark.parametrize("offset", [0.0, 100.0])
+def test_group_norm_float32_and_float16(dtype: type[Any], tol: float, offset: float) -> None:
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((2, 4, 5, 5)) + offset).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    wide: Any = group_norm(2, 4, 11)
+    narrow: Any = wide.to_dtype(dtype)
+    grads = narrow.alloc_grads()
+    xt = tt.tensor(x, dtype).trace(grads)
+    grads.alloc(xt)
+    out = narrow.forward_mut(xt)
+    got = (out * tt.tensor(g, dtype)).sum().backward()
+    wgrads = wide.alloc_grads()
+    xw = tt.tensor(x.astype(np.float64), np.float64).trace(wgrads)
+    wgrads.alloc(xw)
+    want_out = wide.forward_mut(xw)
+    want = (want_out * tt.tensor(g.astype(np.float64))).sum().backward()
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out.numpy(), want_out.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(got.get(xt).numpy(), want.get(xw).numpy(), rtol=tol, atol=tol * 10)
+    for name in ("weight", "bias"):
+        ours, ref = got.get(getattr(narrow, name)).numpy(), want.get(getattr(wide, name)).numpy()
+        assert ours.dtype == dtype
+        np.testing.assert_allclose(ours, ref, rtol=tol, atol=tol * 50)
+
+
+def test_group_norm_tape_repr_and_errors() -> None:
+    layer: Any = nn.GroupNorm(2, 4)  # int channels: the mistakes below are caught at run time
+    x = tt.randn((2, 4, 3), seed=0)
+    assert not layer.forward(x).traced
+    assert layer.forward(x.leaky_trace()).traced
+    assert repr(layer) == "GroupNorm(2, 4, eps=1e-05, affine=True, dtype=float32)"
+    assert nn.GroupNorm(2, 4, affine=False).weight is None
+    with pytest.raises(tt.TypedTensorError, match="num_groups must divide num_channels, got 3 groups of 4 channels"):
+        nn.GroupNorm(3, 4)
+    with pytest.raises(tt.TypedTensorError, match="GroupNorm: num_groups must be a positive int"):
+        nn.GroupNorm(0, 4)
+    with pytest.raises(tt.TypedTensorError, match="GroupNorm: eps must be > 0"):
+        nn.GroupNorm(2, 4, eps=0.0)
+    with pytest.raises(tt.CheckError, match="C is bound to 4"):
+        layer.forward(tt.zeros((2, 6, 3)))
+    with tt.checks(False):
+        with pytest.raises(tt.ShapeError, match=r"expected input \(B, 4, \*spatial\), got shape \(2, 6, 3\)"):
+            layer.forward(tt.zeros((2, 6, 3)))
+        with pytest.raises(tt.ShapeError, match=r"expected input \(B, 4, \*spatial\), got shape \(4,\)"):
+            layer.forward(tt.zeros((4,)))
+    with pytest.raises(tt.DTypeError, match="float32 parameters but the input is float64"):
+        layer.forward(tt.zeros((2, 4, 3), np.float64))
+
+
+def test_group_norm_loads_a_pytorch_state_dict() -> None:
+    torch: Any = pytest.importorskip("torch", reason="the live PyTorch comparison needs torch")
+    theirs = torch.nn.GroupNorm(2, 6)
+    with torch.no_grad():
+        theirs.weight.copy_(torch.randn(6))
+        theirs.bias.copy_(torch.randn(6))
+    ours: nn.GroupNorm[int] = nn.GroupNorm(2, 6)
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()}, naming="torch")
+    x = np.random.default_rng(12).standard_normal((2, 6, 4, 4)).astype(np.float32)
+    expected = theirs(torch.as_tensor(x)).detach().numpy()
+    np.testing.assert_allclose(ours.forward(tt.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-5)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, assert_type
 from typing import Literal as L
-from typing import assert_type
 
 import numpy as np
 
@@ -50,3 +50,14 @@ assert_type(pool_hw.forward_mut(xt), Tensor[tuple[int, L[16], L[3], L[5]], F32, 
 sized: nn.AdaptiveAvgPool2D[int, int] = nn.AdaptiveAvgPool2D((7, 7))
 square: nn.AdaptiveAvgPool2D[int, int] = nn.AdaptiveAvgPool2D(7)
 assert_type(sized.forward(x), Tensor[tuple[int, L[16], int, int], F32, NoneTape])
+
+# GroupNorm[C]: (B, C, *spatial) kept, any number of spatial dims
+gn = nn.GroupNorm[L[16]](4, 16)
+seq: Tensor[tuple[int, L[16], int], F32, NoneTape] = tt.zeros((2, 16, 10))
+assert_type(gn.forward(x), Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape])
+assert_type(gn.forward_mut(xt), Tensor[tuple[int, L[16], L[8], L[8]], F32, OwnedTape])
+assert_type(gn.forward(seq), Tensor[tuple[int, L[16], int], F32, NoneTape])
+assert_type(
+    nn.GroupNorm[L[16]](16, 16, eps=1e-3, affine=False).forward(x), Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape]
+)
+assert_type(gn.weight, Tensor[tuple[L[16]], Any, NoneTape] | None)

@@ -34,3 +34,11 @@ nn.AdaptiveAvgPool2D[L[2], L[3]]((2, 4))  # type: ignore[arg-type]  # pyright: i
 nn.AdaptiveAvgPool2D("7")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
 wrong: Tensor[tuple[int, L[16], L[2], L[2]], np.float32, NoneTape] = nn.AdaptiveAvgPool2D[L[1], L[1]](1).forward(x)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
 nn.AdaptiveAvgPool2D[L[1], L[1]](1).forward(flat)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
+
+# GroupNorm[C]: channels that differ from C, a size contradicting the type argument, an input without channels
+gn8 = nn.GroupNorm[L[8]](2, 8)
+gn8.forward(x)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+gn8.forward_mut(x.leaky_trace())  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.GroupNorm[L[8]](2, 16)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.GroupNorm[L[8]](2, 8, eps="small")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+gn8.forward(tt.zeros((8,)))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]

@@ -18,6 +18,7 @@ from ._dropout import Dropout as Dropout
 from ._embedding import Embedding as Embedding
 from ._flatten import Flatten as Flatten
 from ._fold import fold_batchnorm as fold_batchnorm
+from ._groupnorm import GroupNorm as GroupNorm
 from ._identity import Identity as Identity
 from ._io._report import LoadReport as LoadReport
 from ._layernorm import LayerNorm as LayerNorm
