@@ -130,6 +130,16 @@ def load_data(seed: int = 0) -> Data:
     return Data((x_train - mean) / std, y_train, (x_test - mean) / std, y_test)
 
 
+def _images(x: NDArray[np.float32]) -> Images:  # pyright: ignore[reportUnusedFunction]  # bench/mpi.py
+    """One batch of images as a tensor (bench/mpi.py times steps on such batches; the demo uses ``batches``)."""
+    return tt.tensor(x).realize((len(x), 1, 8, 8))
+
+
+def _labels(y: NDArray[np.int64]) -> Labels:  # pyright: ignore[reportUnusedFunction]  # bench/mpi.py
+    """One batch of labels as a tensor (for bench/mpi.py, as ``_images``)."""
+    return tt.tensor(y, np.int64).realize((len(y),))
+
+
 def _columns(x: NDArray[np.float32], y: NDArray[np.int64]) -> tuple[Column[F32, L[1], L[8], L[8]], Column[np.int64]]:
     """Images and labels for ``batches``: it yields ``Images`` and ``Labels`` tensors (no ``realize`` by hand)."""
     return Column[F32, L[1], L[8], L[8]](x, (1, 8, 8), F32), Column(y, (), np.int64)
