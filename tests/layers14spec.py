@@ -74,4 +74,58 @@ LAYER14_CASES: list[LayerCase] = [
     LayerCase(
         "group_norm_eps", (2, 4, 3), lambda: group_norm(2, 4, 6, eps=0.1), lambda th: th.nn.GroupNorm(2, 4, eps=0.1)
     ),
+    LayerCase(
+        "upsample_nearest_x2",
+        (2, 3, 4, 5),
+        lambda: nn.Upsample(scale_factor=2.0),
+        lambda th: th.nn.Upsample(scale_factor=2.0),
+    ),
+    LayerCase(
+        "upsample_nearest_size", (2, 2, 5, 7), lambda: nn.Upsample(size=(7, 9)), lambda th: th.nn.Upsample(size=(7, 9))
+    ),
+    LayerCase(
+        "upsample_nearest_frac",
+        (1, 2, 5, 7),
+        lambda: nn.Upsample(scale_factor=(1.5, 2.5)),
+        lambda th: th.nn.Upsample(scale_factor=(1.5, 2.5)),
+    ),
+    LayerCase(
+        "upsample_nearest_down", (1, 2, 5, 7), lambda: nn.Upsample(size=(3, 4)), lambda th: th.nn.Upsample(size=(3, 4))
+    ),
+    LayerCase(
+        "upsample_bilinear_x2",
+        (2, 3, 4, 5),
+        lambda: nn.Upsample(scale_factor=2.0, mode="bilinear"),
+        lambda th: th.nn.Upsample(scale_factor=2.0, mode="bilinear"),
+    ),
+    LayerCase(
+        "upsample_bilinear_frac",
+        (1, 2, 5, 7),
+        lambda: nn.Upsample(scale_factor=(1.5, 0.7), mode="bilinear"),
+        lambda th: th.nn.Upsample(scale_factor=(1.5, 0.7), mode="bilinear"),
+    ),
+    LayerCase(
+        "upsample_bilinear_size",
+        (2, 2, 5, 7),
+        lambda: nn.Upsample(size=(13, 29), mode="bilinear"),
+        lambda th: th.nn.Upsample(size=(13, 29), mode="bilinear"),
+    ),
+    LayerCase(
+        "upsample_bilinear_corners",
+        (2, 2, 5, 7),
+        lambda: nn.Upsample(size=(7, 9), mode="bilinear", align_corners=True),
+        lambda th: th.nn.Upsample(size=(7, 9), mode="bilinear", align_corners=True),
+    ),
+    LayerCase(
+        "upsample_bilinear_corners_x2",
+        (1, 3, 4, 4),
+        lambda: nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=True),
+        lambda th: th.nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=True),
+    ),
+    LayerCase(
+        "upsample_bilinear_corners_1",
+        (1, 2, 3, 4),
+        lambda: nn.Upsample(size=1, mode="bilinear", align_corners=True),
+        lambda th: th.nn.Upsample(size=1, mode="bilinear", align_corners=True),
+    ),
 ]

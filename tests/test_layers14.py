@@ -366,3 +366,114 @@ def test_group_norm_loads_a_pytorch_state_dict() -> None:
     x = np.random.default_rng(12).standard_normal((2, 6, 4, 4)).astype(np.float32)
     expected = theirs(torch.as_tensor(x)).detach().numpy()
     np.testing.assert_allclose(ours.forward(tt.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+UPSAMPLES: dict[str, Any] = {
+    "nearest": lambda: nn.Upsample(scale_factor=(1.5, 2.0)),
+    "bilinear": lambda: nn.Upsample(size=(7, 11), mode="bilinear"),
+    "bilinear_corners": lambda: nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=True),
+}
+
+
+@pytest.mark.parametrize("name", list(UPSAMPLES))
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "negative", "broadcast", "channels_last"])
+def test_upsample_every_layout_gives_the_c_result(name: str, layout: str) -> None:
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 3, 4, 5))
+    values = np.asfortranarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if layout == "channels_last" else None
+    if values is None:
+        values = layouts(x)[layout]
+    module = UPSAMPLES[name]()
+    g = rng.standard_normal((2, 3, *module.output_size(4, 5)))
+    want = _pool_run(module, tt.tensor(np.ascontiguousarray(values), np.float64).leaky_trace(), g)
+    got = _pool_run(module, ext.wrap(values).leaky_trace(), g)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", list(UPSAMPLES))
+@pytest.mark.parametrize(("dtype", "tol"), [(np.float32, 1e-6), (np.float16, 2e-3)])
+def test_upsample_float32_and_float16(name: str, dtype: type[Any], tol: float) -> None:
+    rng = np.random.default_rng(14)
+    module = UPSAMPLES[name]()
+    x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    g = rng.standard_normal((2, 3, *module.output_size(4, 5))).astype(dtype)
+    out, grad = _pool_run(module, tt.tensor(x, dtype).leaky_trace(), g)
+    want_out, want_grad = _pool_run(
+        module, tt.tensor(x.astype(np.float64), np.float64).leaky_trace(), g.astype(np.float64)
+    )
+    assert out.dtype == dtype
+    assert grad.dtype == dtype
+    np.testing.assert_allclose(out, want_out, rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad, want_grad, rtol=tol, atol=tol * 4)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"scale_factor": 1.7},
+        {"size": (11, 3)},
+        {"scale_factor": 2.3, "mode": "bilinear"},
+        {"size": (9, 2), "mode": "bilinear", "align_corners": True},
+    ],
+)
+def test_upsample_matches_pytorch_live_in_float32(kwargs: dict[str, Any]) -> None:
+    """float32: nearest's source index is PyTorch's float32 arithmetic (equal values); bilinear's positions and
+    weights are float64 here and float32 in PyTorch, a few float32 ulps apart where the two samples cancel."""
+    torch: Any = pytest.importorskip("torch", reason="the golden-data tests cover Upsample in float64")
+    x = np.random.default_rng(15).standard_normal((2, 3, 7, 6)).astype(np.float32)
+    got = nn.Upsample(**kwargs).forward(tt.tensor(x)).numpy()
+    want = torch.nn.Upsample(**kwargs)(torch.as_tensor(x)).numpy()
+    if kwargs.get("mode", "nearest") == "nearest":
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_upsample_nearest_keeps_an_infinity_where_it_copies_it() -> None:
+    x = np.zeros((1, 1, 2, 2))
+    x[0, 0, 0, 0] = np.inf
+    out = nn.Upsample(scale_factor=2.0).forward(tt.tensor(x, np.float64)).numpy()
+    assert np.isinf(out[0, 0, :2, :2]).all()
+    np.testing.assert_array_equal(out[0, 0, 2:], 0.0)
+    np.testing.assert_array_equal(out[0, 0, :, 2:], 0.0)
+
+
+def test_upsample_tape_repr_and_errors() -> None:
+    up = nn.Upsample(scale_factor=2)
+    x = tt.randn((1, 2, 3, 3), seed=0)
+    assert not up.forward(x).traced
+    assert up.forward(x.leaky_trace()).traced
+    assert up.forward_mut(x.leaky_trace()).shape == (1, 2, 6, 6)
+    assert repr(up) == "Upsample(scale_factor=2.0, mode='nearest')"
+    assert repr(nn.Upsample(size=(4, 5), mode="bilinear")) == "Upsample(size=(4, 5), mode='bilinear')"
+    assert repr(nn.Upsample(size=4, mode="bilinear", align_corners=True)) == (
+        "Upsample(size=(4, 4), mode='bilinear', align_corners=True)"
+    )
+    make: Any = nn.Upsample  # the mistakes below are caught at run time
+    with pytest.raises(tt.TypedTensorError, match="pass exactly one of size and scale_factor"):
+        make()
+    with pytest.raises(tt.TypedTensorError, match="pass exactly one of size and scale_factor"):
+        make(size=2, scale_factor=2.0)
+    with pytest.raises(tt.TypedTensorError, match="mode must be 'nearest' or 'bilinear', got 'bicubic'"):
+        make(scale_factor=2.0, mode="bicubic")
+    with pytest.raises(tt.TypedTensorError, match="align_corners only applies to mode='bilinear'"):
+        make(scale_factor=2.0, align_corners=False)
+    with pytest.raises(tt.TypedTensorError, match="align_corners must be True or False"):
+        make(scale_factor=2.0, mode="bilinear", align_corners=1)
+    with pytest.raises(tt.TypedTensorError, match="Upsample: scale_factor must be > 0"):
+        make(scale_factor=0.0)
+    with pytest.raises(tt.TypedTensorError, match="Upsample: size must be a positive int"):
+        make(size=(0, 3))
+    with pytest.raises(tt.TypedTensorError, match="size must be a number or a"):
+        make(size=(1, 2, 3))
+    loose: Any = up
+    with (
+        tt.checks(False),
+        pytest.raises(tt.ShapeError, match=r"expected a \(B, C, H, W\) batch, got shape \(2, 3, 3\)"),
+    ):
+        loose.forward(tt.zeros((2, 3, 3)))
+    with pytest.raises(tt.ShapeError, match=r"gives an output of height and width \(0, 1\)"):
+        nn.Upsample(scale_factor=0.4).forward(tt.zeros((1, 1, 2, 3)))
+    with pytest.raises(tt.DTypeError, match="expected a float16/32/64 input, got int64"):
+        up.forward(tt.tensor(np.zeros((1, 1, 2, 2)), np.int64))

@@ -61,3 +61,14 @@ assert_type(
     nn.GroupNorm[L[16]](16, 16, eps=1e-3, affine=False).forward(x), Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape]
 )
 assert_type(gn.weight, Tensor[tuple[L[16]], Any, NoneTape] | None)
+
+# Upsample: batch and channels kept, the new height and width typed int
+up = nn.Upsample(scale_factor=2.0)
+assert_type(up.forward(x), Tensor[tuple[int, L[16], int, int], F32, NoneTape])
+assert_type(up.forward_mut(xt), Tensor[tuple[int, L[16], int, int], F32, OwnedTape])
+assert_type(
+    nn.Upsample(size=(16, 16), mode="bilinear", align_corners=True).forward(x),
+    Tensor[tuple[int, L[16], int, int], F32, NoneTape],
+)
+assert_type(nn.Upsample(size=16, mode="bilinear").forward(x), Tensor[tuple[int, L[16], int, int], F32, NoneTape])
+assert_type(nn.Upsample(scale_factor=(2, 1.5)).forward(x), Tensor[tuple[int, L[16], int, int], F32, NoneTape])

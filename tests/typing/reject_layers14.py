@@ -42,3 +42,10 @@ gn8.forward_mut(x.leaky_trace())  # type: ignore[arg-type]  # pyright: ignore[re
 nn.GroupNorm[L[8]](2, 16)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 nn.GroupNorm[L[8]](2, 8, eps="small")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 gn8.forward(tt.zeros((8,)))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+# Upsample: an unknown mode, options of the wrong type, an input that is not (B, C, H, W), a typed H kept
+nn.Upsample(scale_factor=2.0, mode="bicubic")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.Upsample(size="16")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.Upsample(scale_factor=2.0, align_corners="yes")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.Upsample(scale_factor=2.0).forward(flat)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+kept: Tensor[tuple[int, L[16], L[8], L[8]], np.float32, NoneTape] = nn.Upsample(size=8).forward(x)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]

@@ -45,3 +45,4 @@ from ._sync_batchnorm import SyncBatchNorm1D as SyncBatchNorm1D
 from ._sync_batchnorm import SyncBatchNorm2D as SyncBatchNorm2D
 from ._sync_batchnorm import convert_sync_batchnorm as convert_sync_batchnorm
 from ._transformer import TransformerBlock as TransformerBlock
+from ._upsample import Upsample as Upsample
