@@ -128,4 +128,40 @@ LAYER14_CASES: list[LayerCase] = [
         lambda: nn.Upsample(size=1, mode="bilinear", align_corners=True),
         lambda th: th.nn.Upsample(size=1, mode="bilinear", align_corners=True),
     ),
+    LayerCase(
+        "conv1d",
+        (2, 4, 11),
+        lambda: nn.Conv1D(4, 6, 3, dtype=np.float64, seed=0),
+        lambda th: th.nn.Conv1d(4, 6, 3),
+    ),
+    LayerCase(
+        "conv1d_stride_pad",
+        (2, 4, 12),
+        lambda: nn.Conv1D(4, 6, 3, stride=2, padding=2, dtype=np.float64, seed=1),
+        lambda th: th.nn.Conv1d(4, 6, 3, stride=2, padding=2),
+    ),
+    LayerCase(
+        "conv1d_same_dilation",
+        (2, 4, 10),
+        lambda: nn.Conv1D(4, 6, 4, padding="same", dilation=2, dtype=np.float64, seed=2),
+        lambda th: th.nn.Conv1d(4, 6, 4, padding="same", dilation=2),
+    ),
+    LayerCase(
+        "conv1d_groups_nobias",
+        (3, 4, 9),
+        lambda: nn.Conv1D(4, 6, 3, groups=2, bias=False, dtype=np.float64, seed=3),
+        lambda th: th.nn.Conv1d(4, 6, 3, groups=2, bias=False),
+    ),
+    LayerCase(
+        "conv1d_k1",
+        (2, 3, 5),
+        lambda: nn.Conv1D(3, 2, 1, dtype=np.float64, seed=4),
+        lambda th: th.nn.Conv1d(3, 2, 1),
+    ),
+    LayerCase(
+        "conv1d_unbatched",
+        (4, 8),
+        lambda: nn.Conv1D(4, 5, 3, padding=1, dtype=np.float64, seed=5),
+        lambda th: th.nn.Conv1d(4, 5, 3, padding=1),
+    ),
 ]

@@ -477,3 +477,109 @@ def test_upsample_tape_repr_and_errors() -> None:
         nn.Upsample(scale_factor=0.4).forward(tt.zeros((1, 1, 2, 3)))
     with pytest.raises(tt.DTypeError, match="expected a float16/32/64 input, got int64"):
         up.forward(tt.tensor(np.zeros((1, 1, 2, 2)), np.int64))
+
+
+def test_conv1d_parameter_gradients_match_finite_differences() -> None:
+    layer: Any = nn.Conv1D(4, 6, 3, stride=2, padding=1, groups=2, dtype=np.float64, seed=0)
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((2, 4, 7))
+    w = rng.standard_normal((2, 6, 4))
+    params = [layer.weight, layer.bias]
+
+    def loss(values: list[np.ndarray[Any, Any]]) -> float:
+        for p, v in zip(params, values[1:], strict=True):
+            ext.data_mut(p)[...] = v
+        return float((layer.forward(tt.tensor(values[0], np.float64)).numpy() * w).sum())
+
+    start = [x] + [ext.data(p).copy() for p in params]
+    grads = layer.alloc_grads()
+    xt = tt.tensor(x, np.float64).trace(grads)
+    grads.alloc(xt)
+    got = (layer.forward_mut(xt) * tt.tensor(w)).sum().backward()
+    analytic = [got.get(xt).numpy()] + [got.get(p).numpy() for p in params]
+    for i, a in enumerate(analytic):
+        np.testing.assert_allclose(a, numeric_gradient(loss, [v.copy() for v in start], i), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "negative", "broadcast", "channels_last"])
+def test_conv1d_every_layout_gives_the_c_result(layout: str) -> None:
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal((2, 4, 9))
+    values = np.ascontiguousarray(x.transpose(0, 2, 1)).transpose(0, 2, 1) if layout == "channels_last" else None
+    if values is None:
+        values = layouts(x)[layout]
+    layer: Any = nn.Conv1D(4, 6, 3, padding=1, dtype=np.float64, seed=1)
+    g = rng.standard_normal((2, 6, 9))
+    want = _pool_run(layer, tt.tensor(np.ascontiguousarray(values), np.float64).leaky_trace(), g)
+    got = _pool_run(layer, ext.wrap(values).leaky_trace(), g)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize(("dtype", "tol"), [(np.float32, 1e-5), (np.float16, 1e-2)])
+def test_conv1d_float32_and_float16(dtype: type[Any], tol: float) -> None:
+    rng = np.random.default_rng(18)
+    wide: Any = nn.Conv1D(4, 6, 3, padding="same", dtype=np.float64, seed=2)
+    narrow: Any = wide.to_dtype(dtype)
+    x = rng.standard_normal((2, 4, 10)).astype(dtype)
+    g = rng.standard_normal((2, 6, 10)).astype(dtype)
+    results: list[list[np.ndarray[Any, Any]]] = []
+    for layer, dt in ((narrow, dtype), (wide, np.float64)):
+        grads = layer.alloc_grads()
+        xt = tt.tensor(x.astype(dt), dt).trace(grads)
+        grads.alloc(xt)
+        out = layer.forward_mut(xt)
+        got = (out * tt.tensor(g.astype(dt), dt)).sum().backward()
+        results.append([out.numpy(), got.get(xt).numpy(), got.get(layer.weight).numpy(), got.get(layer.bias).numpy()])
+    for ours, ref in zip(*results, strict=True):
+        assert ours.dtype == dtype
+        np.testing.assert_allclose(ours, ref, rtol=tol, atol=tol * 10)
+
+
+def test_conv1d_loads_a_pytorch_state_dict_and_matches_it_in_float32() -> None:
+    torch: Any = pytest.importorskip("torch", reason="the live PyTorch comparison needs torch")
+    theirs = torch.nn.Conv1d(3, 5, 4, stride=2, padding=1)
+    ours: Any = nn.Conv1D(3, 5, 4, stride=2, padding=1)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()}, naming="torch")
+    x = np.random.default_rng(19).standard_normal((2, 3, 16)).astype(np.float32)
+    expected = theirs(torch.as_tensor(x)).detach().numpy()
+    np.testing.assert_allclose(ours.forward(tt.tensor(x)).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_conv1d_init_is_pytorchs_bound_and_seeded() -> None:
+    layer: Any = nn.Conv1D(8, 4, 5, seed=3)
+    bound = 1 / np.sqrt(8 * 5)
+    assert layer.weight.shape == (4, 8, 5)
+    assert np.abs(layer.weight.numpy()).max() <= bound
+    assert np.abs(layer.weight.numpy()).max() > 0.9 * bound
+    np.testing.assert_array_equal(layer.weight.numpy(), nn.Conv1D(8, 4, 5, seed=3).weight.numpy())
+
+
+def test_conv1d_tape_repr_and_errors() -> None:
+    layer: Any = nn.Conv1D(4, 6, 3)  # the mistakes below are caught at run time
+    x = tt.randn((2, 4, 8), seed=0)
+    assert not layer.forward(x).traced
+    assert layer.forward(x.leaky_trace()).traced
+    assert layer.forward(tt.randn((4, 8), seed=1)).shape == (6, 6)
+    assert repr(layer) == "Conv1D(4, 6, kernel_size=(3,), stride=(1,))"
+    with pytest.raises(tt.TypedTensorError, match="must both be divisible by groups"):
+        nn.Conv1D(4, 6, 3, groups=4)
+    with pytest.raises(tt.TypedTensorError, match="Conv1D: kernel_size must be a positive int"):
+        nn.Conv1D(4, 6, 0)
+    with pytest.raises(tt.TypedTensorError, match="padding='same' is not supported for strided"):
+        nn.Conv1D(4, 6, 3, stride=2, padding="same")
+    with pytest.raises(tt.TypedTensorError, match="padding must be 'same', 'valid' or an int"):
+        nn.Conv1D(4, 6, 3, padding="full")  # type: ignore[arg-type]
+    with pytest.raises(tt.CheckError, match="I is bound to 4"):
+        layer.forward(tt.zeros((2, 3, 8)))
+    with tt.checks(False):
+        with pytest.raises(
+            tt.ShapeError, match=r"expected input \(B, 4, L\) or unbatched \(4, L\), got shape \(2, 3, 8\)"
+        ):
+            layer.forward(tt.zeros((2, 3, 8)))
+        with pytest.raises(tt.ShapeError, match=r"expected input \(B, 4, L\).*got shape \(2, 4, 1, 8\)"):
+            layer.forward(tt.zeros((2, 4, 1, 8)))
+    with pytest.raises(tt.ShapeError, match="the kernel 3 with dilation 1 spans 3 but the padded input is only 2 long"):
+        layer.forward(tt.zeros((1, 4, 2)))
+    with pytest.raises(tt.DTypeError, match="float32 parameters but the input is float64"):
+        layer.forward(tt.zeros((2, 4, 8), np.float64))

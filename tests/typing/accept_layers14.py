@@ -72,3 +72,21 @@ assert_type(
 )
 assert_type(nn.Upsample(size=16, mode="bilinear").forward(x), Tensor[tuple[int, L[16], int, int], F32, NoneTape])
 assert_type(nn.Upsample(scale_factor=(2, 1.5)).forward(x), Tensor[tuple[int, L[16], int, int], F32, NoneTape])
+
+# Conv1D[I, O]: (B, I, L) -> (B, O, int), unbatched (I, L) -> (O, int); the weight (O, I / groups, K)
+conv = nn.Conv1D[L[16], L[32]](16, 32, 3, padding=1)
+tokens: Tensor[tuple[L[16], int], F32, NoneTape] = tt.zeros((16, 10))
+assert_type(conv.forward(seq), Tensor[tuple[int, L[32], int], F32, NoneTape])
+assert_type(conv.forward_mut(seq.leaky_trace()), Tensor[tuple[int, L[32], int], F32, OwnedTape])
+assert_type(conv.forward(tokens), Tensor[tuple[L[32], int], F32, NoneTape])
+assert_type(conv.weight, Tensor[tuple[L[32], int, int], Any, NoneTape])
+assert_type(
+    nn.Conv1D[L[32], L[8]](32, 8, 5, stride=2, padding="valid", dilation=2, groups=4, bias=False).forward(
+        conv.forward(seq)
+    ),
+    Tensor[tuple[int, L[8], int], F32, NoneTape],
+)
+assert_type(
+    nn.Conv1D[L[32], L[8]](32, 8, 3, padding="same").forward(conv.forward(seq)),
+    Tensor[tuple[int, L[8], int], F32, NoneTape],
+)

@@ -49,3 +49,15 @@ nn.Upsample(size="16")  # type: ignore[arg-type]  # pyright: ignore[reportArgume
 nn.Upsample(scale_factor=2.0, align_corners="yes")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 nn.Upsample(scale_factor=2.0).forward(flat)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 kept: Tensor[tuple[int, L[16], L[8], L[8]], np.float32, NoneTape] = nn.Upsample(size=8).forward(x)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+
+# Conv1D[I, O]: channels that differ from I, chained layers that disagree, options of the wrong type, an image
+seq8: Tensor[tuple[int, L[8], int], np.float32, NoneTape] = tt.zeros((2, 8, 10))
+seq16: Tensor[tuple[int, L[16], int], np.float32, NoneTape] = tt.zeros((2, 16, 10))
+conv16 = nn.Conv1D[L[16], L[32]](16, 32, 3)
+conv16.forward(seq8)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
+conv16.forward_mut(seq8.leaky_trace())  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.Conv1D[L[16], L[8]](16, 8, 3).forward(conv16.forward(seq16))  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.Conv1D[L[16], L[32]](8, 32, 3)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.Conv1D[L[16], L[32]](16, 32, (3,))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+nn.Conv1D[L[16], L[32]](16, 32, 3, padding="full")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+conv16.forward(x)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]

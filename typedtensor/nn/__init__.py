@@ -14,6 +14,7 @@ from ._batchnorm import BatchNorm1D as BatchNorm1D
 from ._batchnorm import BatchNorm2D as BatchNorm2D
 from ._batchnorm import FusedBatchNorm2D as FusedBatchNorm2D
 from ._conv import Conv2D as Conv2D
+from ._conv1d import Conv1D as Conv1D
 from ._dropout import Dropout as Dropout
 from ._embedding import Embedding as Embedding
 from ._flatten import Flatten as Flatten
