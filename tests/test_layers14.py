@@ -179,6 +179,14 @@ def test_option_errors_and_repr() -> None:
     assert repr(nn.Identity()) == "Identity()"
 
 
+def _in_layout(x: np.ndarray[Any, Any], layout: str) -> np.ndarray[Any, Any]:
+    """x's values in one of tests/layouts.py's layouts, or "channels_last": the channel axis (1) last in memory."""
+    if layout != "channels_last":
+        return layouts(x)[layout]
+    order = (0, *range(2, x.ndim), 1)
+    return np.ascontiguousarray(x.transpose(order)).transpose(np.argsort(order))
+
+
 def _pool_run(module: Any, xt: Any, g: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     out = module.forward_mut(xt)
     grads = (out * tt.tensor(g, g.dtype.type)).sum().backward()
@@ -189,9 +197,7 @@ def _pool_run(module: Any, xt: Any, g: np.ndarray[Any, Any]) -> tuple[np.ndarray
 def test_adaptive_avg_pool_every_layout_gives_the_c_result(layout: str) -> None:
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 3, 7, 5))
-    values = np.asfortranarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if layout == "channels_last" else None
-    if values is None:
-        values = layouts(x)[layout]
+    values = _in_layout(x, layout)
     pool = nn.AdaptiveAvgPool2D((3, 2))
     g = rng.standard_normal((2, 3, 3, 2))
     want = _pool_run(pool, tt.tensor(np.ascontiguousarray(values), np.float64).leaky_trace(), g)
@@ -293,9 +299,7 @@ def _gn_run(layer: Any, xt: Any, g: np.ndarray[Any, Any]) -> list[np.ndarray[Any
 def test_group_norm_every_layout_gives_the_c_result(layout: str) -> None:
     rng = np.random.default_rng(10)
     x = rng.standard_normal((2, 6, 3, 5))
-    values = np.asfortranarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if layout == "channels_last" else None
-    if values is None:
-        values = layouts(x)[layout]
+    values = _in_layout(x, layout)
     layer = group_norm(3, 6, 10)
     g = rng.standard_normal(x.shape)
     want = _gn_run(layer, tt.tensor(np.ascontiguousarray(values), np.float64).leaky_trace(), g)
@@ -380,9 +384,7 @@ UPSAMPLES: dict[str, Any] = {
 def test_upsample_every_layout_gives_the_c_result(name: str, layout: str) -> None:
     rng = np.random.default_rng(13)
     x = rng.standard_normal((2, 3, 4, 5))
-    values = np.asfortranarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if layout == "channels_last" else None
-    if values is None:
-        values = layouts(x)[layout]
+    values = _in_layout(x, layout)
     module = UPSAMPLES[name]()
     g = rng.standard_normal((2, 3, *module.output_size(4, 5)))
     want = _pool_run(module, tt.tensor(np.ascontiguousarray(values), np.float64).leaky_trace(), g)
@@ -505,9 +507,7 @@ def test_conv1d_parameter_gradients_match_finite_differences() -> None:
 def test_conv1d_every_layout_gives_the_c_result(layout: str) -> None:
     rng = np.random.default_rng(17)
     x = rng.standard_normal((2, 4, 9))
-    values = np.ascontiguousarray(x.transpose(0, 2, 1)).transpose(0, 2, 1) if layout == "channels_last" else None
-    if values is None:
-        values = layouts(x)[layout]
+    values = _in_layout(x, layout)
     layer: Any = nn.Conv1D(4, 6, 3, padding=1, dtype=np.float64, seed=1)
     g = rng.standard_normal((2, 6, 9))
     want = _pool_run(layer, tt.tensor(np.ascontiguousarray(values), np.float64).leaky_trace(), g)
