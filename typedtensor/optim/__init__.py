@@ -14,6 +14,8 @@ parameters' own dtype. State is kept by the parameters' dotted names; ``opt.lr``
 between updates. Buffers such as BatchNorm's running statistics are never touched.
 ``clip_grad_norm(model, grads, max_norm)`` and ``clip_grad_value(model, grads, clip_value)`` clip the
 gradients in ``grads`` in place before ``update`` (PyTorch's ``clip_grad_norm_``/``clip_grad_value_``).
+``groups=[ParamGroup(select, lr_scale, weight_decay)]`` and ``frozen=[submodule or selector]`` on every
+optimizer: per-parameter learning-rate factors and weight decays, and parameters left untrained (``_groups``).
 """
 
 from . import lr_scheduler as lr_scheduler
@@ -24,4 +26,7 @@ from ._base import Optimizer as Optimizer
 from ._base import OptimizerError as OptimizerError
 from ._clip import clip_grad_norm as clip_grad_norm
 from ._clip import clip_grad_value as clip_grad_value
+from ._groups import ParamGroup as ParamGroup
+from ._groups import Selector as Selector
+from ._groups import no_decay as no_decay
 from ._sgd import SGD as SGD

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from .. import extend as ext
 from ..nn._module import Module
 from ._base import Optimizer, OptimizerError
+from ._groups import ParamGroup, Selector
 
 __all__ = ["Adam"]
 
@@ -40,7 +41,8 @@ class Adam(Optimizer[AdamState]):
         p = p - lr / (1 - beta1**t) * m / (sqrt(v_hat) / sqrt(1 - beta2**t) + eps)
 
     ``opt.update(model, grads)`` applies one step (see ``typedtensor.optim``); ``opt.lr`` may be
-    changed between steps.
+    changed between steps. ``groups`` and ``frozen``: per-parameter learning-rate factors and weight
+    decays, and parameters left untrained (see ``typedtensor.optim.ParamGroup``).
     """
 
     #: Weight decay applied to the parameter before the step (AdamW) instead of added to the gradient.
@@ -56,6 +58,8 @@ class Adam(Optimizer[AdamState]):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        groups: Sequence[ParamGroup] = (),
+        frozen: Sequence[Module | Selector] = (),
     ) -> None:
         self.lr = lr
         self.betas = betas
@@ -63,7 +67,7 @@ class Adam(Optimizer[AdamState]):
         self.weight_decay = weight_decay
         self.amsgrad = amsgrad
         self.maximize = maximize
-        super().__init__(model)
+        super().__init__(model, groups, frozen)
 
     def _validate(self) -> None:
         owner = type(self).__name__
@@ -89,8 +93,13 @@ class Adam(Optimizer[AdamState]):
         self.betas = (beta1, beta2)
 
     def _step(self, param: Array, grad: Array, state: AdamState | None) -> tuple[Array, AdamState]:
+        return self._step_group(param, grad, state, self.lr, self.weight_decay)
+
+    def _step_group(
+        self, param: Array, grad: Array, state: AdamState | None, lr: float, weight_decay: float
+    ) -> tuple[Array, AdamState]:
         beta1, beta2 = self.betas
-        lr, wd = self.lr, self.weight_decay
+        wd = weight_decay
         step = 1 if state is None else state.step + 1
         g = -grad if self.maximize else grad
         if wd != 0.0:

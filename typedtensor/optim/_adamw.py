@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from ..nn._module import Module
 from ._adam import Adam
+from ._groups import ParamGroup, Selector
 
 __all__ = ["AdamW"]
 
@@ -15,6 +17,7 @@ class AdamW(Adam):
 
     Adam's step after decaying each parameter on its own, ``p = p * (1 - lr * weight_decay)``, rather
     than adding ``weight_decay * p`` to the gradient (Loshchilov & Hutter; PyTorch's AdamW).
+    ``groups`` and ``frozen`` as Adam's (see ``typedtensor.optim.ParamGroup``).
     """
 
     _decoupled: ClassVar[bool] = True
@@ -29,5 +32,7 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        groups: Sequence[ParamGroup] = (),
+        frozen: Sequence[Module | Selector] = (),
     ) -> None:
-        super().__init__(model, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+        super().__init__(model, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, groups=groups, frozen=frozen)

@@ -17,21 +17,28 @@ A refused update changes nothing. Buffers (running statistics, counters) are nev
 The walk of the model and the checks above are done again only when the tree changed since the last
 update (``_tree.Snapshot``: any replaced, re-tied, added or removed parameter or sub-module is noticed);
 otherwise the last walk's parameters are used, after checking their shapes and dtypes.
+
+Parameter groups and frozen parameters (``_groups``): a grouped parameter is stepped by ``_step_group`` at its
+group's learning rate and weight decay (an optimizer without ``_step_group`` refuses groups); a frozen one is
+skipped: its gradient is not read (none is needed), it gets no state and is never written.
 """
 
 from __future__ import annotations
 
 import weakref
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .. import extend as ext
-from .._errors import DTypeError, ShapeError, TapeError, TypedTensorError
+from .._errors import DTypeError, ShapeError, TapeError
 from .._tensor import Gradients, Tensor
 from ..nn._module import Module
+from ._exceptions import MissingGradientError, OptimizerError
+from ._groups import Hyper, ParamGroup, Selector, describe, resolve
 from ._tree import Snapshot, snapshot
 
 __all__ = ["MissingGradientError", "Optimizer", "OptimizerError"]
@@ -40,14 +47,6 @@ Array = NDArray[Any]
 #: The per-parameter state of one optimizer (a small dataclass), kept by dotted name.
 St = TypeVar("St")
 Layout = tuple[tuple[str, tuple[int, ...], np.dtype[Any]], ...]
-
-
-class OptimizerError(TypedTensorError, ValueError):
-    """An invalid hyper-parameter, a model the optimizer was not built for, or a step that would diverge."""
-
-
-class MissingGradientError(OptimizerError, TapeError):
-    """A parameter of the model has no gradient in the Gradients passed to ``update``."""
 
 
 def _parameters(model: object, owner: str) -> list[tuple[str, Tensor[Any, Any, Any]]]:
@@ -71,7 +70,9 @@ class Optimizer(ABC, Generic[St]):
     #: The learning rate; change it between updates for a schedule.
     lr: float
 
-    def __init__(self, model: Module) -> None:
+    def __init__(
+        self, model: Module, groups: Sequence[ParamGroup] = (), frozen: Sequence[Module | Selector] = ()
+    ) -> None:
         owner = type(self).__name__
         self._validate()
         params = _parameters(model, owner)
@@ -83,6 +84,14 @@ class Optimizer(ABC, Generic[St]):
         self._layout: Layout = tuple((name, ext.data(t).shape, ext.data(t).dtype) for name, t in params)
         #: The parameter tensors themselves, by dotted name (weak: the optimizer does not keep the model alive).
         self._owned: dict[str, weakref.ref[Tensor[Any, Any, Any]]] = {name: weakref.ref(t) for name, t in params}
+        #: Each grouped parameter's learning-rate factor and weight decay; the frozen parameters (see ``_groups``).
+        self._hyper: dict[str, Hyper]
+        self._frozen: frozenset[str]
+        self._hyper, self._frozen = resolve(groups, frozen, params, owner)
+        if self._hyper and type(self)._step_group is vars(Optimizer)["_step_group"]:
+            raise OptimizerError(
+                f"{owner} does not support parameter groups (it does not implement _step_group); pass no groups"
+            )
         self._state: dict[str, St] = {}
         #: The model last walked and what the walk depended on (see ``_tree``), or None.
         self._walked: tuple[weakref.ref[Module], Snapshot] | None = None
@@ -99,9 +108,35 @@ class Optimizer(ABC, Generic[St]):
     def _step(self, param: Array, grad: Array, state: St | None) -> tuple[Array, St]:
         """The parameter's new value and new state; must not modify ``param``, ``grad`` or ``state``."""
 
+    def _step_group(
+        self, param: Array, grad: Array, state: St | None, lr: float, weight_decay: float
+    ) -> tuple[Array, St]:
+        """``_step`` at a parameter group's ``lr`` and ``weight_decay``; an optimizer taking ``groups`` overrides it."""
+        raise NotImplementedError  # refused at construction (see ``__init__``)
+
     def _options(self) -> str:
         """The hyper-parameters for ``repr``."""
         return f"lr={self.lr}"
+
+    def _decay(self) -> float:
+        """The optimizer's own weight decay (a group's may differ)."""
+        return float(getattr(self, "weight_decay", 0.0))
+
+    @property
+    def frozen(self) -> tuple[str, ...]:
+        """The dotted names of the frozen parameters (never updated, no gradient needed)."""
+        return tuple(name for name, _, _ in self._layout if name in self._frozen)
+
+    def alloc_grads(self) -> Gradients:
+        """A Gradients keeping the gradient of every trained (not frozen) parameter: ``model.alloc_grads()``
+        without the frozen ones, whose gradients backward then does not compute (PyTorch's
+        ``requires_grad=False``) and ``clip_grad_norm`` does not count."""
+        grads = Gradients()
+        for name, _, _ in self._layout:
+            t = self._owned[name]()
+            if t is not None and name not in self._frozen:
+                grads.alloc(t)
+        return grads
 
     # ---- the update -----------------------------------------------------------------------------
 
@@ -111,8 +146,14 @@ class Optimizer(ABC, Generic[St]):
         work = self._gather(model, grads)
         staged: list[tuple[str, Tensor[Any, Any, Any], Array, St]] = []
         with np.errstate(all="ignore"):  # overflow is reported below, with the parameter's name
+            hyper, lr, wd = self._hyper, self.lr, self._decay()
             for name, t, g in work:
-                value, state = self._step(ext.data(t), g, self._state.get(name))
+                h = hyper.get(name)
+                if h is None:
+                    value, state = self._step(ext.data(t), g, self._state.get(name))
+                else:
+                    decay = wd if h.weight_decay is None else h.weight_decay
+                    value, state = self._step_group(ext.data(t), g, self._state.get(name), lr * h.lr_scale, decay)
                 staged.append((name, t, value, state))
         for name, _, value, _ in staged:
             if not np.isfinite(value).all():  # (the method: less dispatch than np.all)
@@ -136,7 +177,10 @@ class Optimizer(ABC, Generic[St]):
         params = self._params(model, owner)
         missing: list[str] = []
         work: list[tuple[str, Tensor[Any, Any, Any], Array]] = []
+        frozen = self._frozen
         for name, t in params:
+            if name in frozen:
+                continue
             g = ext.grad_array(grads, t)
             if g is None:
                 missing.append(name)
@@ -165,7 +209,8 @@ class Optimizer(ABC, Generic[St]):
                 f"{owner}.update: grads has no gradient for parameter{'s' if len(missing) > 1 else ''} "
                 f"{', '.join(map(repr, missing))}; nothing was changed. Allocate every parameter's gradient with "
                 "grads = model.alloc_grads() and trace the input with x.trace(grads) before the forward pass "
-                "(a parameter that does not reach the loss then gets a zero gradient)"
+                "(a parameter that does not reach the loss then gets a zero gradient), or freeze the parameters "
+                f"that are not trained: {owner}(model, ..., frozen=[submodule])"
             )
         return work
 
@@ -233,4 +278,8 @@ class Optimizer(ABC, Generic[St]):
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._options()}, parameters={len(self._layout)}, steps={self.steps})"
+        extra = describe(self._hyper, self._frozen)
+        return (
+            f"{type(self).__name__}({self._options()}, parameters={len(self._layout)}{', ' + extra if extra else ''}, "
+            f"steps={self.steps})"
+        )

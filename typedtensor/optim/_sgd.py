@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from numpy.typing import NDArray
 from .. import extend as ext
 from ..nn._module import Module
 from ._base import Optimizer, OptimizerError
+from ._groups import ParamGroup, Selector
 
 __all__ = ["SGD"]
 
@@ -36,7 +38,8 @@ class SGD(Optimizer[SGDState]):
         p = p - lr * g
 
     ``opt.update(model, grads)`` applies one step (see ``typedtensor.optim``); ``opt.lr`` may be
-    changed between steps.
+    changed between steps. ``groups`` and ``frozen``: per-parameter learning-rate factors and weight
+    decays, and parameters left untrained (see ``typedtensor.optim.ParamGroup``).
     """
 
     def __init__(
@@ -48,6 +51,9 @@ class SGD(Optimizer[SGDState]):
         nesterov: bool = False,
         weight_decay: float = 0.0,
         maximize: bool = False,
+        *,
+        groups: Sequence[ParamGroup] = (),
+        frozen: Sequence[Module | Selector] = (),
     ) -> None:
         self.lr = lr
         self.momentum = momentum
@@ -55,7 +61,7 @@ class SGD(Optimizer[SGDState]):
         self.nesterov = nesterov
         self.weight_decay = weight_decay
         self.maximize = maximize
-        super().__init__(model)
+        super().__init__(model, groups, frozen)
 
     def _validate(self) -> None:
         opt = ext.options
@@ -73,15 +79,20 @@ class SGD(Optimizer[SGDState]):
             )
 
     def _step(self, param: Array, grad: Array, state: SGDState | None) -> tuple[Array, SGDState]:
+        return self._step_group(param, grad, state, self.lr, self.weight_decay)
+
+    def _step_group(
+        self, param: Array, grad: Array, state: SGDState | None, lr: float, weight_decay: float
+    ) -> tuple[Array, SGDState]:
         d = -grad if self.maximize else grad
-        if self.weight_decay != 0.0:
-            d = d + self.weight_decay * param
+        if weight_decay != 0.0:
+            d = d + weight_decay * param
         buf: Array | None = None
         if self.momentum != 0.0:
             previous = None if state is None else state.momentum_buffer
             buf = d.copy() if previous is None else previous * self.momentum + (1.0 - self.dampening) * d
             d = d + self.momentum * buf if self.nesterov else buf
-        return param - self.lr * d, SGDState(buf)
+        return param - lr * d, SGDState(buf)
 
     def _options(self) -> str:
         opts = [f"lr={self.lr}"]
