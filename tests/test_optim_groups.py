@@ -12,16 +12,8 @@ import numpy as np
 import pytest
 
 import typedtensor as tt
-from tests.golden.make_groups_golden import (
-    CONFIGS,
-    STEPS,
-    Config,
-    gradients,
-    initial_params,
-    lr_factor,
-    pack,
-    torch_run,
-)
+from tests.golden.make_clip_golden import pack
+from tests.golden.make_groups_golden import CONFIGS, STEPS, Config, gradients, initial_params, lr_factor, torch_run
 from typedtensor import Gradients, OwnedTape, Tensor
 from typedtensor import extend as ext
 from typedtensor.nn import LayerNorm, Linear, Module

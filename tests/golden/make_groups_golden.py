@@ -2,7 +2,7 @@
 
     python -m tests.golden.make_groups_golden
 
-Each configuration of ``CONFIGS`` trains the parameters of a two-layer MLP (``SHAPES``) with
+Each configuration of ``CONFIGS`` trains the parameters of make_clip_golden's two-layer MLP (``SHAPES``) with
 ``torch.optim.<kind>`` (``foreach=False``) given as parameter groups: a group per ``(names, lr_scale,
 weight_decay)`` of ``groups`` (lr ``lr_scale * lr``), the other parameters in a last group with the
 optimizer's options, the ``frozen`` names in no group (``requires_grad`` False, no gradient). The
@@ -22,16 +22,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from tests.golden.make_clip_golden import SHAPES, pack  # the same MLP (float64 here)
 from tests.golden.make_optim_golden import Kind
 from tests.golden.write import write_golden
 
 OUT = Path(__file__).with_name("optim_groups.npz")
-SHAPES: Mapping[str, tuple[int, ...]] = {
-    "fc1.weight": (6, 4),
-    "fc1.bias": (6,),
-    "fc2.weight": (3, 6),
-    "fc2.bias": (3,),
-}
 STEPS = 8
 DECAY_AT = 5
 BIASES = ("fc1.bias", "fc2.bias")
@@ -78,10 +73,6 @@ def gradients(step: int) -> dict[str, NDArray[np.float64]]:
 
 def lr_factor(step: int) -> float:
     return 0.5 if step >= DECAY_AT else 1.0
-
-
-def pack(arrays: Mapping[str, NDArray[Any]]) -> NDArray[np.float64]:
-    return np.concatenate([np.asarray(arrays[n], np.float64).ravel() for n in SHAPES])
 
 
 def torch_run(cfg: Config) -> NDArray[np.float64]:
