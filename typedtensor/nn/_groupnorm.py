@@ -21,7 +21,7 @@ from .._errors import ShapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
 from ._fields import check_fields, fits
-from ._layernorm import layer_norm
+from ._layernorm import affine_grads, layer_norm, norm_eps
 from ._module import FieldSpec, Module
 
 __all__ = ["GroupNorm"]
@@ -33,17 +33,6 @@ T = TypeVar("T", bound=NoneTape | OwnedTape)
 Rest = TypeVarTuple("Rest")
 
 Array = NDArray[Any]
-
-
-def _eps(value: object) -> float:
-    """A finite eps > 0 (a group of equal values has variance 0: eps keeps 1/sqrt(var + eps) finite)."""
-    return ext.options.positive(
-        value,
-        "eps",
-        "GroupNorm",
-        why="with eps <= 0 a group of equal values divides by zero",
-        fix="pass a small positive float such as the default 1e-5",
-    )
 
 
 def group_norm(x: Array, groups: int, weight: Array | None, bias: Array | None, eps: float) -> ext.Result:
@@ -73,13 +62,7 @@ def group_norm(x: Array, groups: int, weight: Array | None, bias: Array | None, 
             d = gw if w is None else gw * w
             dx = cast("Array", norm_backward(d.reshape(rows.shape), (True, False, False))[0]).reshape(shape)
             dx = dx.astype(dtype, copy=False)
-        dw = (
-            None
-            if weight is None or not need[1]
-            else np.sum(gw * xhat, axis=others, dtype=np.float64).astype(weight.dtype)
-        )
-        db = None if bias is None or not need[2] else np.sum(gw, axis=others, dtype=np.float64).astype(bias.dtype)
-        return dx, dw, db
+        return (dx, *affine_grads(gw, xhat, weight, bias, need, others))
 
     return out, backward
 
@@ -120,7 +103,7 @@ class GroupNorm(Module, Generic[C]):
             )
         self.num_groups = groups
         self.num_channels = cast("C", channels)
-        self.eps = _eps(eps)
+        self.eps = norm_eps(eps, "GroupNorm", "group")
         self.affine = ext.options.flag(affine, "affine", "GroupNorm")
         self.dtype = ext.float_dtype(dtype, "GroupNorm")
         self.weight = ext.filled((channels,), 1.0, self.dtype, "GroupNorm") if self.affine else None
@@ -150,10 +133,10 @@ class GroupNorm(Module, Generic[C]):
         return ((self.num_channels,), self.dtype) if self.affine else None
 
     def _check_hparams(self, values: Mapping[str, object]) -> None:
-        _eps(values.get("eps", self.eps))
+        norm_eps(values.get("eps", self.eps), "GroupNorm", "group")
 
     def _check_setting(self, name: str, value: object) -> object:
-        return _eps(value) if name == "eps" else super()._check_setting(name, value)
+        return norm_eps(value, "GroupNorm", "group") if name == "eps" else super()._check_setting(name, value)
 
     def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
         weight, bias, shape = self.weight, self.bias, (self.num_channels,)

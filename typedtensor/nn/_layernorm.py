@@ -35,15 +35,25 @@ Array = NDArray[Any]
 Floats = NDArray[np.floating[Any]]
 
 
-def _eps(value: object) -> float:
-    """A finite eps > 0 (a row of equal values has variance 0: eps keeps 1/sqrt(var + eps) finite)."""
+def norm_eps(value: object, where: str = "LayerNorm", unit: str = "row") -> float:
+    """A finite eps > 0 (a ``unit`` of equal values has variance 0: eps keeps 1/sqrt(var + eps) finite)."""
     return ext.options.positive(
         value,
         "eps",
-        "LayerNorm",
-        why="with eps <= 0 a row of equal values divides by zero",
+        where,
+        why=f"with eps <= 0 a {unit} of equal values divides by zero",
         fix="pass a small positive float such as the default 1e-5",
     )
+
+
+def affine_grads(
+    gw: Array, xhat: Array, weight: Array | None, bias: Array | None, need: tuple[bool, ...], axes: tuple[int, ...]
+) -> tuple[Array | None, Array | None]:
+    """The weight's and bias's gradients of ``xhat * weight + bias`` (sums over ``axes`` in float64, in the
+    parameters' dtypes; None where a parameter is absent or its gradient not needed)."""
+    dw = None if weight is None or not need[1] else np.sum(gw * xhat, axis=axes, dtype=np.float64).astype(weight.dtype)
+    db = None if bias is None or not need[2] else np.sum(gw, axis=axes, dtype=np.float64).astype(bias.dtype)
+    return dw, db
 
 
 def _size(value: object) -> int:
@@ -107,13 +117,7 @@ def layer_norm(x: Array, weight: Array | None, bias: Array | None, eps: float) -
             d -= xhat * m2
             d *= r
             dx = d.astype(dtype, copy=False)
-        dw = (
-            None
-            if weight is None or not need[1]
-            else np.sum(gw * xhat, axis=lead, dtype=np.float64).astype(weight.dtype)
-        )
-        db = None if bias is None or not need[2] else np.sum(gw, axis=lead, dtype=np.float64).astype(bias.dtype)
-        return dx, dw, db
+        return (dx, *affine_grads(gw, xhat, weight, bias, need, lead))
 
     return out, backward
 
@@ -152,7 +156,7 @@ class LayerNorm(Module, Generic[D]):
         dtype: type[Any] = np.float32,
     ) -> None:
         size = _size(normalized_shape)  # the run-time value of D, validated whatever the static type said
-        self.eps = _eps(eps)
+        self.eps = norm_eps(eps)
         self.elementwise_affine = ext.options.flag(elementwise_affine, "elementwise_affine", "LayerNorm")
         with_bias = ext.options.flag(bias, "bias", "LayerNorm")
         self.normalized_shape = cast("D", size)  # a Python int (a NumPy integer is accepted and converted)
@@ -187,10 +191,10 @@ class LayerNorm(Module, Generic[D]):
         return ((self.normalized_shape,), self.dtype) if self.elementwise_affine else None
 
     def _check_hparams(self, values: Mapping[str, object]) -> None:
-        _eps(values.get("eps", self.eps))
+        norm_eps(values.get("eps", self.eps))
 
     def _check_setting(self, name: str, value: object) -> object:
-        return _eps(value) if name == "eps" else super()._check_setting(name, value)
+        return norm_eps(value) if name == "eps" else super()._check_setting(name, value)
 
     def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
         weight, bias, shape = self.weight, self.bias, (self.normalized_shape,)
