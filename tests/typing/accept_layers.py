@@ -91,3 +91,6 @@ stem = Stem(seed=0)
 assert_type(stem, Stem)
 assert_type(stem.fan_out(), int)
 assert_type(stem.forward(x), Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape])
+
+# GELU.forward_inplace: inference on a fresh untraced output, the same type as forward
+assert_type(nn.GELU("tanh").forward_inplace(conv.forward(x)), Tensor[tuple[int, L[16], L[8], L[8]], F32, NoneTape])

@@ -55,3 +55,5 @@ F.conv2d(x1, w, b8)  # type: ignore[misc]  # pyright: ignore[reportCallIssue, re
 F.conv2d(x1, w, b64)  # type: ignore[misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
 F.conv2d(flat, w)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
 F.global_avg_pool2d(flat)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
+# GELU.forward_inplace overwrites its input: a traced tensor (the tape reads it in the backward) is refused
+nn.GELU("tanh").forward_inplace(x3.leaky_trace())  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
