@@ -73,6 +73,13 @@ WEIGHT = np.array([0.5, 2.0, 1.5, 1.0])
 POS_WEIGHT = np.array([3.0, 0.5, 1.0, 2.0])
 
 
+#: K-dimensional scores (B2, K, H, W) and their labels (B2, H, W), two ignored
+B2, H, W = 2, 3, 2
+LABELS_K = np.array([[[1, 3], [-100, 0], [2, 2]], [[0, 1], [3, -100], [1, 0]]])
+#: a per-element weight of binary cross-entropy: one per row, broadcast over the classes
+ROW_WEIGHT = np.array([[0.5], [1.0], [2.0], [0.0], [1.5]])
+
+
 def _logits(rng: np.random.Generator) -> list[Array]:
     return [2.0 * rng.standard_normal((B, K))]
 
@@ -95,12 +102,30 @@ def _soft(rng: np.random.Generator) -> list[Array]:
 SOFT = _probs(np.random.default_rng(9))
 
 
+def _logits_k(rng: np.random.Generator) -> list[Array]:
+    return [2.0 * rng.standard_normal((B2, K, H, W))]
+
+
+def _log_probs_k(rng: np.random.Generator) -> list[Array]:
+    z = rng.standard_normal((B2, K, H, W))
+    return [z - np.log(np.exp(z).sum(axis=1, keepdims=True))]
+
+
+#: probabilities over the class axis (1) of K-dimensional scores
+SOFT_K = np.moveaxis(_probs(np.random.default_rng(10), (B2, H, W, K)), -1, 1)
+
+
 def _pair(scale: float = 1.0) -> Callable[[np.random.Generator], list[Array]]:
     return lambda rng: [scale * rng.standard_normal((B, K)), scale * rng.standard_normal((B, K))]
 
 
 def _bce(scale: float = 2.0) -> Callable[[np.random.Generator], list[Array]]:
     return lambda rng: [scale * rng.standard_normal((B, K)), rng.uniform(0.0, 1.0, (B, K))]
+
+
+def _bce_probs(rng: np.random.Generator) -> list[Array]:
+    """Probabilities away from 0 and 1 (finite differences stay inside [0, 1]) and targets in [0, 1]."""
+    return [rng.uniform(0.05, 0.95, (B, K)), rng.uniform(0.0, 1.0, (B, K))]
 
 
 def _kl(rng: np.random.Generator) -> list[Array]:
@@ -140,6 +165,39 @@ def _ce_cases(dtype: type[Any], suffix: str) -> list[LossCase]:
         )
         out.append(
             LossCase(
+                f"ce_kdim_weight_ignore_{red}{suffix}",
+                _logits_k,
+                lambda L, z, r=red: tt.nn.cross_entropy(z, L.i(LABELS_K), r, weight=L.f(WEIGHT)),
+                lambda th, d, z, r=red: th.nn.functional.cross_entropy(
+                    z, _th(th, LABELS_K, th.int64), weight=_th(th, WEIGHT, d), reduction=r
+                ),
+                dtype,
+            )
+        )
+        out.append(
+            LossCase(
+                f"ce_kdim_soft_weight_smoothing_{red}{suffix}",
+                _logits_k,
+                lambda L, z, r=red: tt.nn.cross_entropy(z, L.f(SOFT_K), r, weight=L.f(WEIGHT), label_smoothing=0.2),
+                lambda th, d, z, r=red: th.nn.functional.cross_entropy(
+                    z, _th(th, SOFT_K, d), weight=_th(th, WEIGHT, d), reduction=r, label_smoothing=0.2
+                ),
+                dtype,
+            )
+        )
+        out.append(
+            LossCase(
+                f"nll_kdim_weight_ignore_{red}{suffix}",
+                _log_probs_k,
+                lambda L, x, r=red: tt.nn.nll_loss(x, L.i(LABELS_K), r, weight=L.f(WEIGHT)),
+                lambda th, d, x, r=red: th.nn.functional.nll_loss(
+                    x, _th(th, LABELS_K, th.int64), weight=_th(th, WEIGHT, d), reduction=r
+                ),
+                dtype,
+            )
+        )
+        out.append(
+            LossCase(
                 f"nll_weight_ignore_{red}{suffix}",
                 _log_probs,
                 lambda L, x, r=red: tt.nn.nll_loss(x, L.i(LABELS), r, weight=L.f(WEIGHT)),
@@ -154,6 +212,7 @@ def _ce_cases(dtype: type[Any], suffix: str) -> list[LossCase]:
 
 #: (case prefix, inputs, the function's name in tt.nn and in torch.nn.functional): called as f(pred, target, reduction)
 PLAIN: list[tuple[str, Callable[[np.random.Generator], list[Array]], str]] = [
+    ("mse", _pair(), "mse_loss"),
     ("l1", _pair(), "l1_loss"),
     ("smooth_l1", _pair(1.5), "smooth_l1_loss"),
     ("huber", _pair(1.5), "huber_loss"),
@@ -187,6 +246,29 @@ def _pointwise_cases(dtype: type[Any], suffix: str) -> list[LossCase]:
                 ),
                 dtype,
             ),
+        ]
+        out += [
+            LossCase(
+                f"bce_weight_pos_weight_{red}{suffix}",
+                _bce(),
+                lambda L, x, t, r=red: tt.nn.binary_cross_entropy_with_logits(
+                    x, t, r, L.f(POS_WEIGHT), weight=L.f(ROW_WEIGHT)
+                ),
+                lambda th, d, x, t, r=red: th.nn.functional.binary_cross_entropy_with_logits(
+                    x, t, reduction=r, pos_weight=_th(th, POS_WEIGHT, d), weight=_th(th, ROW_WEIGHT, d)
+                ),
+                dtype,
+            ),
+            LossCase(
+                f"bce_probs_weight_{red}{suffix}",
+                _bce_probs,
+                lambda L, p, t, r=red: tt.nn.binary_cross_entropy(p, t, r, weight=L.f(POS_WEIGHT)),
+                lambda th, d, p, t, r=red: th.nn.functional.binary_cross_entropy(
+                    p, t, reduction=r, weight=_th(th, POS_WEIGHT, d)
+                ),
+                dtype,
+            ),
+            _plain("bce_probs", _bce_probs, "binary_cross_entropy", red, suffix, dtype),
         ]
     for red in KL_REDUCTIONS:
         out += [
@@ -298,6 +380,46 @@ CASES: list[LossCase] = [
             x, t, reduction="none", pos_weight=_th(th, POS_WEIGHT, d)
         ),
         np.float32,
+    ),
+    LossCase(
+        "ce_kdim_smoothing_ignore_index_2_mean",
+        _logits_k,
+        lambda L, z: tt.nn.cross_entropy(z, L.i(np.abs(LABELS_K) % K), label_smoothing=0.1, ignore_index=2),
+        lambda th, d, z: th.nn.functional.cross_entropy(
+            z, _th(th, np.abs(LABELS_K) % K, th.int64), label_smoothing=0.1, ignore_index=2
+        ),
+    ),
+    LossCase(
+        "ce_seq_none",
+        lambda rng: [rng.standard_normal((B2, K, 7))],
+        lambda L, z: tt.nn.cross_entropy(z, L.i(np.arange(B2 * 7).reshape(B2, 7) % K), "none"),
+        lambda th, d, z: th.nn.functional.cross_entropy(
+            z, _th(th, np.arange(B2 * 7).reshape(B2, 7) % K, th.int64), reduction="none"
+        ),
+    ),
+    LossCase(
+        "ce_rank5_weight_sum",
+        lambda rng: [rng.standard_normal((2, K, 2, 3, 2))],
+        lambda L, z: tt.nn.cross_entropy(z, L.i(np.arange(24).reshape(2, 2, 3, 2) % K), "sum", weight=L.f(WEIGHT)),
+        lambda th, d, z: th.nn.functional.cross_entropy(
+            z, _th(th, np.arange(24).reshape(2, 2, 3, 2) % K, th.int64), reduction="sum", weight=_th(th, WEIGHT, d)
+        ),
+    ),
+    LossCase(
+        "bce_weight_full_shape_none",
+        _bce(),
+        lambda L, x, t: tt.nn.binary_cross_entropy_with_logits(
+            x, t, "none", weight=L.f(_probs(np.random.default_rng(3)))
+        ),
+        lambda th, d, x, t: th.nn.functional.binary_cross_entropy_with_logits(
+            x, t, reduction="none", weight=_th(th, _probs(np.random.default_rng(3)), d)
+        ),
+    ),
+    LossCase(
+        "bce_probs_row_weight_mean",
+        _bce_probs,
+        lambda L, p, t: tt.nn.binary_cross_entropy(p, t, weight=L.f(ROW_WEIGHT)),
+        lambda th, d, p, t: th.nn.functional.binary_cross_entropy(p, t, weight=_th(th, ROW_WEIGHT, d)),
     ),
     LossCase(
         "kl_zero_target_batchmean",

@@ -135,7 +135,10 @@ _EMPTY: dict[str, Callable[[Any, Any], Any]] = {
     "l1_loss": lambda p, r: nn.l1_loss(p, _E, r),
     "smooth_l1_loss": lambda p, r: nn.smooth_l1_loss(p, _E, r),
     "huber_loss": lambda p, r: nn.huber_loss(p, _E, r),
+    "mse_loss": lambda p, r: nn.mse_loss(p, _E, r),
     "bce": lambda p, r: nn.binary_cross_entropy_with_logits(p, _E, r),
+    "bce_weight": lambda p, r: nn.binary_cross_entropy_with_logits(p, _E, r, weight=tt.ones((4,), np.float64)),
+    "bce_probs": lambda p, r: nn.binary_cross_entropy(p, _E, r),
     "kl_div": lambda p, r: nn.kl_div(p, _E, r),
     "kl_div_batchmean": lambda p, r: nn.kl_div(p, _E, "batchmean" if r == "mean" else r),
 }
@@ -214,6 +217,11 @@ def test_tapes_of_the_result() -> None:
 _Z = tt.randn((3, 4), seed=0, dtype=np.float64)
 _P = tt.randn((3, 4), seed=1, dtype=np.float64)
 _Y = _labels([0, 1, 2])
+_Q = tt.tensor(np.where(np.arange(12).reshape(3, 4) == 6, 1.5, 0.5))
+_HALF = tt.tensor(np.full((3, 4), 0.5))
+_QN = tt.tensor(np.where(np.arange(12).reshape(3, 4) == 0, np.nan, 0.5))
+_ZK = tt.randn((2, 4, 3, 5), seed=2, dtype=np.float64)
+_YK_BAD = tt.tensor(np.where(np.arange(30).reshape(2, 3, 5) == 28, 4, 1), np.int64)
 #: deliberately ill-typed calls (the checkers reject them statically): through Any
 nn_: Any = nn
 tt_: Any = tt
@@ -236,6 +244,19 @@ ERRORS: list[tuple[str, type[Exception], str, Callable[[], object]]] = [
     ("huber delta", tt.TypedTensorError, "delta must be > 0", lambda: nn_.huber_loss(_Z, _P, delta=0.0)),
     ("bce pos_weight shape", tt.ShapeError, r"broadcastable to the logits' shape \(3, 4\)", lambda: nn_.binary_cross_entropy_with_logits(_Z, _P, pos_weight=tt_.zeros((3,), np.float64))),
     ("bce pos_weight dtype", tt.DTypeError, "pos_weight of the logits' dtype", lambda: nn_.binary_cross_entropy_with_logits(_Z, _P, pos_weight=tt_.zeros((4,)))),
+    ("bce weight shape", tt.ShapeError, r"weight broadcastable to the logits' shape \(3, 4\)", lambda: nn_.binary_cross_entropy_with_logits(_Z, _P, weight=tt_.zeros((3,), np.float64))),
+    ("bce weight dtype", tt.DTypeError, "weight of the logits' dtype", lambda: nn_.binary_cross_entropy_with_logits(_Z, _P, weight=tt_.zeros((4,)))),
+    ("bce weight larger", tt.ShapeError, r"got \(2, 3, 4\)", lambda: nn_.binary_cross_entropy_with_logits(_Z, _P, weight=tt_.zeros((2, 3, 4), np.float64))),
+    ("bce probs above 1", tt.TypedTensorError, r"in \[0, 1\], got 1.5 at position \(1, 2\)", lambda: nn_.binary_cross_entropy(_Q, _Q)),
+    ("bce probs NaN", tt.TypedTensorError, r"got nan at position \(0, 0\)", lambda: nn_.binary_cross_entropy(_QN, _Q)),
+    ("bce probs weight shape", tt.ShapeError, r"probabilities' shape \(3, 4\)", lambda: nn_.binary_cross_entropy(_HALF, _HALF, weight=tt_.zeros((5,), np.float64))),
+    ("ce kdim labels shape", tt.ShapeError, r"\(B, d1, ..., dk\), got \(2, 4, 3, 5\) and \(2, 5\)", lambda: nn_.cross_entropy(_ZK, tt_.tensor(np.zeros((2, 5)), np.int64))),
+    ("ce kdim label out of range", tt.TypedTensorError, r"got 4 at position \(1, 2, 3\)", lambda: nn_.cross_entropy(_ZK, _YK_BAD)),
+    ("ce kdim probs shape", tt.ShapeError, r"\(2, 4, 3, 5\), got \(2, 4, 5, 3\)", lambda: nn_.cross_entropy(_ZK, tt_.zeros((2, 4, 5, 3), np.float64))),
+    ("ce kdim float labels", tt.DTypeError, "integer class indices", lambda: nn_.cross_entropy(_ZK, tt_.zeros((2, 3, 5), np.float64))),
+    ("ce unbatched", tt.ShapeError, r"x.unsqueeze\(0\)", lambda: nn_.cross_entropy(tt_.zeros((4,), np.float64), tt_.tensor(np.array(1), np.int64))),
+    ("nll kdim no classes", tt.ShapeError, "at least one class", lambda: nn_.nll_loss(tt_.zeros((2, 0, 3), np.float64), tt_.tensor(np.zeros((2, 3)), np.int64))),
+    ("mse none shapes", tt.ShapeError, r"\(3, 4\) and \(4, 3\)", lambda: nn_.mse_loss(_Z, tt_.zeros((4, 3), np.float64), "none")),
     ("kl reduction", tt.TypedTensorError, "reduction", lambda: nn_.kl_div(_Z, _P, "avg")),
     ("kl log_target", tt.TypedTensorError, "log_target must be True or False", lambda: nn_.kl_div(_Z, _P, log_target=1)),
 ]  # fmt: skip
@@ -272,3 +293,55 @@ def test_kl_negative_target_is_nan_as_pytorch() -> None:
     th = _torch()
     ref = th.nn.functional.kl_div(th.as_tensor(x), th.as_tensor(t), reduction="none").numpy()
     np.testing.assert_array_equal(got, ref)
+
+
+def test_binary_cross_entropy_at_zero_and_one_is_pytorchs_floored_log() -> None:
+    """Probabilities 0 and 1: each log floored at -100 (a finite loss), the gradient's p (1 - p) at PyTorch's
+    float 1e-12: the documented values, and PyTorch's live."""
+    p = np.array([[0.0, 1.0, 0.0, 1.0, 0.5]])
+    t = np.array([[0.25, 0.25, 0.0, 1.0, 1.0]])
+    pt = tt.tensor(p).leaky_trace()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no divide-by-zero warning escapes
+        out = nn.binary_cross_entropy(pt, tt.tensor(t), "none")
+        grad = out.sum().backward().get(pt).numpy()
+    np.testing.assert_array_equal(out.numpy(), [[25.0, 75.0, 0.0, 0.0, np.log(2.0)]])
+    eps = float(np.float32(1e-12))
+    np.testing.assert_array_equal(grad, [[-0.25 / eps, 0.75 / eps, 0.0, 0.0, -2.0]])
+    th = _torch()
+    tp = th.tensor(p, requires_grad=True)
+    ref = th.nn.functional.binary_cross_entropy(tp, th.as_tensor(t), reduction="none")
+    ref.sum().backward()
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-15)
+    np.testing.assert_allclose(grad, tp.grad.numpy(), rtol=1e-15)
+
+
+def test_kdim_class_losses_are_the_rows_of_the_moved_class_axis() -> None:
+    """(B, K, H, W) scores are (B H W, K) rows: the same values and gradients as the 2-D loss on those rows."""
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((2, 3, 4, 5))
+    y = rng.integers(0, 3, (2, 4, 5))
+    rows = np.moveaxis(z, 1, -1).reshape(-1, 3)
+    for reduction in ("mean", "sum", "none"):
+        zt, rt = tt.tensor(z).leaky_trace(), tt.tensor(rows).leaky_trace()
+        kdim = nn.cross_entropy(zt, tt.tensor(y, np.int64), reduction, label_smoothing=0.1)
+        flat = nn.cross_entropy(rt, tt.tensor(y.reshape(-1), np.int64), reduction, label_smoothing=0.1)
+        np.testing.assert_allclose(kdim.numpy().reshape(-1), flat.numpy().reshape(-1), rtol=1e-14)
+        gk = (kdim * tt.tensor(np.ones(kdim.shape))).sum().backward().get(zt).numpy()
+        gf = (flat * tt.tensor(np.ones(flat.shape))).sum().backward().get(rt).numpy()
+        assert gk.flags.c_contiguous
+        np.testing.assert_allclose(np.moveaxis(gk, 1, -1).reshape(-1, 3), gf, rtol=1e-14)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_kdim_with_an_empty_spatial_dim(loss: str) -> None:
+    """(B, K, 0) scores: no positions, so a NaN mean (PyTorch's 0 / 0), a 0 sum, a (B, 0) 'none'."""
+    z = tt.zeros((2, 4, 0), np.float64).leaky_trace()
+    y = tt.tensor(np.zeros((2, 0), np.int64), np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(_HARD[loss](z, y, "mean").item())
+        assert _HARD[loss](z, y, "sum").item() == 0.0
+        out = _HARD[loss](z, y, "none")
+        assert out.shape == (2, 0)
+        assert (out * tt.zeros((2, 0), np.float64)).sum().backward().get(z).shape == (2, 4, 0)

@@ -59,3 +59,36 @@ p64: Tensor[tuple[int, int], F64, NoneTape] = tt.zeros((2, 2), F64)
 assert_type(nn.huber_loss(p64, p64), Tensor[tuple[()], F64, NoneTape])
 assert_type(nn.l1_loss(p64, p64, "none"), Tensor[tuple[int, int], F64, NoneTape])
 assert_type(nn.binary_cross_entropy_with_logits(logits, target).backward(), tt.Gradients)
+
+# K-dimensional scores (B, K, d1, ..., dk): labels (B, d1, ..., dk) or probabilities of the scores' shape;
+# "none" gives the labels' shape, the other reductions rank 0
+seg: Tensor[tuple[int, L[3], int, int], F32, NoneTape] = tt.zeros((2, 3, 4, 5))
+seg_labels: Tensor[tuple[int, int, int], np.int64, NoneTape] = tt.tensor(np.zeros((2, 4, 5)), np.int64)
+seg_probs: Tensor[tuple[int, L[3], int, int], F32, NoneTape] = tt.zeros((2, 3, 4, 5))
+assert_type(nn.cross_entropy(seg, seg_labels), Tensor[tuple[()], F32, NoneTape])
+assert_type(nn.cross_entropy(seg, seg_labels, "none", weight=weight), Tensor[tuple[int, int, int], F32, NoneTape])
+assert_type(nn.cross_entropy(seg, seg_probs, "none", label_smoothing=0.1), Tensor[tuple[int, int, int], F32, NoneTape])
+seq: Tensor[tuple[int, L[3], L[7]], F32, NoneTape] = tt.zeros((2, 3, 7))
+seq_labels: Tensor[tuple[int, L[7]], np.int64, NoneTape] = tt.tensor(np.zeros((2, 7)), np.int64)
+seq_t = seq.trace(fc.alloc_grads())
+assert_type(nn.cross_entropy(seq_t, seq_labels, "none"), Tensor[tuple[int, L[7]], F32, OwnedTape])
+assert_type(nn.cross_entropy(seq_t, seq_labels, "sum", ignore_index=0), Tensor[tuple[()], F32, OwnedTape])
+assert_type(nn.nll_loss(seq.log_softmax(1), seq_labels, "none"), Tensor[tuple[int, L[7]], F32, NoneTape])
+assert_type(nn.nll_loss(seg, seg_labels, weight=weight), Tensor[tuple[()], F32, NoneTape])
+
+# binary cross-entropy: a per-element weight (broadcast), and on probabilities
+row_weight: Tensor[tuple[int, L[1]], F32, NoneTape] = tt.ones((5, 1))
+assert_type(nn.binary_cross_entropy_with_logits(logits, target, weight=row_weight), Tensor[tuple[()], F32, OwnedTape])
+assert_type(
+    nn.binary_cross_entropy_with_logits(logits, target, "none", pos_weight, row_weight),
+    Tensor[tuple[int, L[3]], F32, OwnedTape],
+)
+probs_out = logits.sigmoid()
+assert_type(nn.binary_cross_entropy(probs_out, target), Tensor[tuple[()], F32, OwnedTape])
+assert_type(nn.binary_cross_entropy(probs_out, target, "none", weight=weight), Tensor[tuple[int, L[3]], F32, OwnedTape])
+assert_type(nn.binary_cross_entropy(target, probs_out, "sum"), Tensor[tuple[()], F32, OwnedTape])
+
+# mse_loss "none": the prediction's shape, as the other pointwise losses
+assert_type(nn.mse_loss(logits, target, "none"), Tensor[tuple[int, L[3]], F32, OwnedTape])
+assert_type(nn.mse_loss(fc.forward(x), target, "none"), Tensor[tuple[int, L[3]], F32, NoneTape])
+assert_type(nn.mse_loss(target, logits, "none"), Tensor[tuple[int, L[3]], F32, OwnedTape])

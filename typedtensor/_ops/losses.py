@@ -1,5 +1,6 @@
 """Losses as single recorded ops, PyTorch's formulas: cross-entropy (class indices or probabilities), NLL,
-binary cross-entropy with logits, squared / absolute / smooth-L1 / Huber errors and KL divergence.
+binary cross-entropy (with logits, or on probabilities), squared / absolute / smooth-L1 / Huber errors and KL
+divergence. ``spatial`` runs a (B, K) class kernel on (B, K, d1, ..., dk) scores.
 
 Each kernel returns the reduced value and a backward in closed form (one pass, no chain of primitive ops).
 Sums accumulate in float64 and come back in the input's dtype; a mean over nothing is NaN (0 / 0, as
@@ -128,6 +129,30 @@ def soft_cross_entropy(z: Array, target: Array, reduction: Reduction, smoothing:
     return _reduce(per_item, reduction), bwd
 
 
+def spatial(kernel: Callable[..., Result], z: Array, target: Array, reduction: Reduction, *rest: Any) -> Result:
+    """``kernel`` (a (B, K) class loss: ``cross_entropy``, ``soft_cross_entropy`` or ``nll``) on scores
+    z (B, K, d1, ..., dk): each position (b, d1, ..., dk) is one row of K scores, as in PyTorch.
+
+    ``target`` is the labels (B, d1, ..., dk) or the probabilities of z's shape. The rows are z with the class
+    axis moved last; "none" gives (B, d1, ..., dk), a mean divides by the same count as over the rows (the
+    weights of the positions' labels, or the position count). 2-D scores go to ``kernel`` unchanged.
+    """
+    if z.ndim == 2:
+        return kernel(z, target, reduction, *rest)
+    k = int(z.shape[1])
+    lead = (int(z.shape[0]), *(int(d) for d in z.shape[2:]))
+    rows = np.moveaxis(z, 1, -1).reshape(-1, k)
+    flat = target.reshape(-1) if target.ndim == z.ndim - 1 else np.moveaxis(target, 1, -1).reshape(-1, k)
+    out, bwd = kernel(rows, flat, reduction, *rest)
+
+    def back(g: Array, need: tuple[bool, ...]) -> Grads:
+        grad = bwd(g.reshape(-1) if reduction == "none" else g, need)[0]
+        assert grad is not None  # the class kernels always give the scores' gradient
+        return (np.ascontiguousarray(np.moveaxis(grad.reshape(*lead, k), -1, 1)), None)
+
+    return (out.reshape(lead) if reduction == "none" else out), back
+
+
 def nll(x: Array, labels: Labels, reduction: Reduction, weight: Array | None, ignore_index: int) -> Result:
     """Negative log-likelihood of log-probabilities x (B, K) at integer labels (B,), as PyTorch's ``nll_loss``.
 
@@ -193,12 +218,27 @@ def smooth_l1(p: Array, t: Array, reduction: Reduction, beta: float, scale: floa
     )
 
 
-def bce_with_logits(x: Array, t: Array, reduction: Reduction, pos_weight: Array | None) -> Result:
+def _weighted(per: Array, local: Local, weight: Array | None) -> tuple[Array, Local]:
+    """A pointwise loss's terms and derivatives times a per-element ``weight`` (broadcast; None: unweighted)."""
+    if weight is None:
+        return per, local
+
+    def scaled(need: tuple[bool, ...]) -> tuple[Array | None, Array | None]:
+        dp, dt = local(need)
+        return (None if dp is None else dp * weight), (None if dt is None else dt * weight)
+
+    return (per * weight).astype(per.dtype, copy=False), scaled
+
+
+def bce_with_logits(
+    x: Array, t: Array, reduction: Reduction, pos_weight: Array | None, weight: Array | None = None
+) -> Result:
     """Binary cross-entropy of logits x against targets t in [0, 1], as PyTorch's ``binary_cross_entropy_with_logits``.
 
     Per element ``(1 - t) x + (1 + (pw - 1) t) softplus(-x)`` with ``softplus(-x) = log1p(exp(-|x|)) + max(-x, 0)``:
     no exp of a large number, finite for |x| ~ 1e4 in float32. d/dx = ``(1 - t) - lw sigmoid(-x)`` and
-    d/dt = ``-x + (pw - 1) softplus(-x)`` (lw = 1 + (pw - 1) t, pw = 1 without pos_weight).
+    d/dt = ``-x + (pw - 1) softplus(-x)`` (lw = 1 + (pw - 1) t, pw = 1 without pos_weight). ``weight``
+    (broadcast to x's shape) scales each element's term and derivatives; the mean still divides by x's size.
     """
     e = np.exp(-np.abs(x))
     softplus_neg = np.log1p(e) + np.maximum(-x, 0)
@@ -215,7 +255,32 @@ def bce_with_logits(x: Array, t: Array, reduction: Reduction, pos_weight: Array 
             dt = -x if pos_weight is None else -x + (pos_weight - 1.0) * softplus_neg
         return dx, dt
 
-    return _pointwise(per, local, reduction)
+    return _pointwise(*_weighted(per, local, weight), reduction)
+
+
+#: PyTorch's floor of each log term of ``binary_cross_entropy`` (log 0 would be -inf), and of x (1 - x) in
+#: its gradient's denominator: 1e-12 rounded to float32 (a C float constant there), also for float64 inputs
+LOG_FLOOR = -100.0
+BCE_EPS = float(np.float32(1e-12))
+
+
+def bce(x: Array, t: Array, reduction: Reduction, weight: Array | None) -> Result:
+    """Binary cross-entropy of probabilities x in [0, 1] against targets t, as PyTorch's ``binary_cross_entropy``.
+
+    Per element ``-(t max(log x, -100) + (1 - t) max(log(1 - x), -100))`` (times ``weight``): finite at x = 0
+    and x = 1. d/dx = ``(x - t) / max(x (1 - x), 1e-12)`` and d/dt = ``log(1 - x) - log x`` (PyTorch's
+    ``-logit(x)``, infinite at 0 and 1), both times ``weight``. The caller checks that x is in [0, 1].
+    """
+    with np.errstate(divide="ignore"):  # log 0 = -inf, floored
+        log_x = np.log(x)
+        log_1mx = np.log1p(-x)
+    per = -(t * np.maximum(log_x, LOG_FLOOR) + (1.0 - t) * np.maximum(log_1mx, LOG_FLOOR))
+
+    def local(need: tuple[bool, ...]) -> tuple[Array | None, Array | None]:
+        dx = (x - t) / np.maximum((1.0 - x) * x, BCE_EPS) if need[0] else None
+        return dx, (log_1mx - log_x if need[1] else None)
+
+    return _pointwise(*_weighted(per.astype(x.dtype, copy=False), local, weight), reduction)
 
 
 def kl_div(x: Array, t: Array, reduction: KLReduction, log_target: bool) -> Result:

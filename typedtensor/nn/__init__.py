@@ -24,6 +24,7 @@ from ._identity import Identity as Identity
 from ._io._report import LoadReport as LoadReport
 from ._layernorm import LayerNorm as LayerNorm
 from ._linear import Linear as Linear
+from ._losses import binary_cross_entropy as binary_cross_entropy
 from ._losses import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
 from ._losses import cross_entropy as cross_entropy
 from ._losses import huber_loss as huber_loss
