@@ -47,6 +47,7 @@ class Adam(Optimizer[AdamState]):
 
     #: Weight decay applied to the parameter before the step (AdamW) instead of added to the gradient.
     _decoupled: ClassVar[bool] = False
+    hparam_names: ClassVar[tuple[str, ...]] = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
 
     def __init__(
         self,
@@ -91,6 +92,17 @@ class Adam(Optimizer[AdamState]):
             if not 0.0 <= b < 1.0:
                 raise OptimizerError(f"{owner}: betas[{i}] must be in [0, 1), got {b}")
         self.betas = (beta1, beta2)
+
+    def _check_state(self, name: str, state: AdamState) -> None:
+        if state.step < 1:
+            raise OptimizerError(
+                f"the state of {name!r} has step {state.step}; an Adam state exists from its first step (step >= 1)"
+            )
+        for field, v in (("exp_avg_sq", state.exp_avg_sq), ("max_exp_avg_sq", state.max_exp_avg_sq)):
+            if v is not None and (v < 0).any():
+                raise OptimizerError(
+                    f"the state of {name!r} has negative values in {field}, a mean of squares; the state is damaged"
+                )
 
     def _step(self, param: Array, grad: Array, state: AdamState | None) -> tuple[Array, AdamState]:
         return self._step_group(param, grad, state, self.lr, self.weight_decay)

@@ -25,10 +25,12 @@ skipped: its gradient is not read (none is needed), it gets no state and is neve
 
 from __future__ import annotations
 
+import os
+import typing
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +42,9 @@ from ..nn._module import Module
 from ._exceptions import MissingGradientError, OptimizerError
 from ._groups import Hyper, ParamGroup, Selector, describe, resolve
 from ._tree import Snapshot, snapshot
+
+if TYPE_CHECKING:
+    from .lr_scheduler import LRScheduler
 
 __all__ = ["MissingGradientError", "Optimizer", "OptimizerError"]
 
@@ -69,6 +74,8 @@ class Optimizer(ABC, Generic[St]):
 
     #: The learning rate; change it between updates for a schedule.
     lr: float
+    #: The hyper-parameters a state dict holds and loading restores (attributes checked by ``_validate``).
+    hparam_names: ClassVar[tuple[str, ...]] = ("lr",)
 
     def __init__(
         self, model: Module, groups: Sequence[ParamGroup] = (), frozen: Sequence[Module | Selector] = ()
@@ -114,6 +121,21 @@ class Optimizer(ABC, Generic[St]):
         """``_step`` at a parameter group's ``lr`` and ``weight_decay``; an optimizer taking ``groups`` overrides it."""
         raise NotImplementedError  # refused at construction (see ``__init__``)
 
+    def _check_state(self, name: str, state: St) -> None:
+        """Refuse (OptimizerError) a loaded state this optimizer cannot step from; the default accepts any."""
+
+    @classmethod
+    def _state_class(cls) -> type[Any]:
+        """The per-parameter state dataclass: the ``St`` of ``class MyOptimizer(Optimizer[MyState])``."""
+        for klass in cls.__mro__:
+            for base in getattr(klass, "__orig_bases__", ()):
+                args = typing.get_args(base)
+                if typing.get_origin(base) is Optimizer and args and isinstance(args[0], type):
+                    return args[0]
+        raise OptimizerError(
+            f"{cls.__name__}: its state class is unknown; declare it as class {cls.__name__}(Optimizer[TheState])"
+        )
+
     def _options(self) -> str:
         """The hyper-parameters for ``repr``."""
         return f"lr={self.lr}"
@@ -137,6 +159,55 @@ class Optimizer(ABC, Generic[St]):
             if t is not None and name not in self._frozen:
                 grads.alloc(t)
         return grads
+
+    # ---- saving and restoring the state (``_state``, ``_state_file``) ---------------------------------
+
+    def state_dict(self, *, scheduler: LRScheduler | None = None) -> dict[str, object]:
+        """The optimizer's type, hyper-parameters, ``steps``, parameters, groups, frozen set and every
+        parameter's state (fresh arrays), as a flat mapping (see ``typedtensor.optim._state``); with
+        ``scheduler=`` (built on this optimizer) its ``state_dict()`` too, under ``scheduler.``."""
+        from . import _state
+
+        return _state.state_dict(self, scheduler, f"{type(self).__name__}.state_dict")
+
+    def load_state_dict(self, state: Mapping[str, object], *, scheduler: LRScheduler | None = None) -> None:
+        """Restore what ``state_dict()`` returned: everything checked first (type, parameters, groups,
+        frozen set, states, hyper-parameters, the scheduler's position), then applied at once; a refused
+        state changes nothing (CheckpointError, ShapeError or DTypeError saying what differs)."""
+        from . import _state
+
+        where = f"{type(self).__name__}.load_state_dict"
+        _state.apply(self, _state.stage(self, state, scheduler, where))
+
+    def save_npz(self, path: str | os.PathLike[str], *, scheduler: LRScheduler | None = None) -> None:
+        """Write ``state_dict(scheduler=scheduler)`` to an ``.npz`` file, atomically (as ``Module.save_npz``)."""
+        from . import _state_file
+
+        _state_file.save(self, path, scheduler, "npz")
+
+    def load_npz(
+        self, path: str | os.PathLike[str], *, scheduler: LRScheduler | None = None, max_bytes: int | None = None
+    ) -> None:
+        """Load a file ``save_npz`` wrote: validated whole (``load_state_dict``'s checks, the file's size against
+        ``max_bytes``, default 1 GiB or four times the parameters' size, each tensor's header before its data),
+        then applied at once."""
+        from . import _state_file
+
+        _state_file.load(self, path, scheduler, max_bytes, "npz")
+
+    def save_safetensors(self, path: str | os.PathLike[str], *, scheduler: LRScheduler | None = None) -> None:
+        """Write ``state_dict(scheduler=scheduler)`` to a ``.safetensors`` file, atomically (needs ``safetensors``)."""
+        from . import _state_file
+
+        _state_file.save(self, path, scheduler, "safetensors")
+
+    def load_safetensors(
+        self, path: str | os.PathLike[str], *, scheduler: LRScheduler | None = None, max_bytes: int | None = None
+    ) -> None:
+        """Load a file ``save_safetensors`` wrote, as ``load_npz``."""
+        from . import _state_file
+
+        _state_file.load(self, path, scheduler, max_bytes, "safetensors")
 
     # ---- the update -----------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from numpy.typing import NDArray
 
@@ -41,6 +41,8 @@ class SGD(Optimizer[SGDState]):
     changed between steps. ``groups`` and ``frozen``: per-parameter learning-rate factors and weight
     decays, and parameters left untrained (see ``typedtensor.optim.ParamGroup``).
     """
+
+    hparam_names: ClassVar[tuple[str, ...]] = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "maximize")
 
     def __init__(
         self,

@@ -24,8 +24,10 @@ What differs from PyTorch:
   ``get_last_lr()`` is a one-element list, as PyTorch's is for one group; ``OneCycleLR``'s
   ``max_lr``, ``base_momentum`` and ``max_momentum`` are numbers, not lists.
 * No ``last_epoch`` constructor argument and no ``step(epoch)``: to resume, build the scheduler
-  with the same arguments and load its position with ``load_state_dict`` (after loading the
-  optimizer's state, which holds ``lr``). Loading does not write ``opt.lr``, as in PyTorch.
+  with the same arguments and load its position with the optimizer's, in one file:
+  ``opt.save_npz(path, scheduler=sched)`` then, on fresh objects, ``opt.load_npz(path, scheduler=sched)``
+  (the optimizer's state holds ``lr``, ``betas``, ``momentum``; or ``sched.load_state_dict`` on its own).
+  Loading does not write ``opt.lr``, as in PyTorch.
 * ``state_dict()`` is a flat mapping of names to ints, floats and strs (file formats store it as
   is): the class, its arguments and its position. ``load_state_dict`` refuses (CheckpointError) a
   state of another class or other arguments, and changes nothing then.
