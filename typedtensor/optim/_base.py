@@ -130,7 +130,7 @@ class Optimizer(ABC, Generic[St]):
         for klass in cls.__mro__:
             for base in getattr(klass, "__orig_bases__", ()):
                 args = typing.get_args(base)
-                if typing.get_origin(base) is Optimizer and args and isinstance(args[0], type):
+                if typing.get_origin(base) is Optimizer and args and isinstance(args[0], type) and args[0] is not Any:
                     return args[0]
         raise OptimizerError(
             f"{cls.__name__}: its state class is unknown; declare it as class {cls.__name__}(Optimizer[TheState])"
