@@ -16,6 +16,9 @@ between updates. Buffers such as BatchNorm's running statistics are never touche
 gradients in ``grads`` in place before ``update`` (PyTorch's ``clip_grad_norm_``/``clip_grad_value_``).
 ``groups=[ParamGroup(select, lr_scale, weight_decay)]`` and ``frozen=[submodule or selector]`` on every
 optimizer: per-parameter learning-rate factors and weight decays, and parameters left untrained (``_groups``).
+``opt.state_dict()`` / ``load_state_dict``, ``save_npz`` / ``load_npz`` and ``save_safetensors`` /
+``load_safetensors`` (each with ``scheduler=``) save and restore the state, hyper-parameters and schedule position
+for an exact resume (``_state``, ``_state_file``).
 """
 
 from . import lr_scheduler as lr_scheduler
