@@ -61,6 +61,8 @@ AVG_POOL = "typedtensor.nn._pool.AvgPool2D"
 
 _OPTIONS = ("kernel", "stride", "padding", "dilation")
 _ATTR = "__typedtensor_{}__"
+#: The pools' ``ceil_mode``, recorded only when it is True (absent: floor mode, as every Conv2D).
+_CEIL = _ATTR.format("ceil_mode")
 
 #: What the first type argument of a layer counts, for messages.
 _NAMES = {"Linear": ("features", "in_features")}
@@ -82,6 +84,7 @@ class Window(NamedTuple):
     stride: Pair
     padding: Pair | str  # a pair or "same"
     dilation: Pair
+    ceil_mode: bool = False  # the pools' PyTorch ceil_mode: the output size rounded up
 
 
 def _literal_args(ctx: FunctionContext, names: tuple[str, ...]) -> Type:
@@ -145,7 +148,10 @@ def _with_window(ctx: FunctionContext, t: Type, window: Window | None) -> Type:
     if window is None:
         return t
     attrs: dict[str, Type] = {}
-    for name, v in zip(_OPTIONS, window, strict=True):
+    if window.ceil_mode:
+        attrs[_CEIL] = LiteralType(True, ctx.api.named_generic_type("builtins.bool", []))
+    options: tuple[Pair | str, ...] = (window.kernel, window.stride, window.padding, window.dilation)
+    for name, v in zip(_OPTIONS, options, strict=True):
         if isinstance(v, str):
             attrs[_ATTR.format(name)] = LiteralType(v, ctx.api.named_generic_type("builtins.str", []))
         else:
@@ -173,7 +179,7 @@ def window(t: Type) -> Window | None:
     kernel, stride, dilation = found
     if kernel is None or stride is None or dilation is None or padding is None:
         return None
-    return Window(kernel, stride, padding, dilation)
+    return Window(kernel, stride, padding, dilation, _CEIL in p.extra_attrs.attrs)
 
 
 def _option(ctx: FunctionContext, name: str, default: Pair) -> Pair | None:
@@ -197,14 +203,25 @@ def _conv_options(ctx: FunctionContext, kernel: Pair | None) -> Window | None:
 
 
 def _pool_options(ctx: FunctionContext) -> Window | None:
-    """The window pools' kernel_size, stride (None: the kernel) and padding, when all are literal."""
+    """The window pools' kernel_size, stride (None: the kernel), padding and ceil_mode, when all are literal
+    (a ceil_mode only known as ``bool`` records nothing: ``forward`` then types H and W ``int``)."""
     kernel = pair(arg(ctx, "kernel_size"))
     given = arg(ctx, "stride")
     stride = kernel if given is None or isinstance(get_proper_type(given), NoneType) else pair(given)
     padding = _option(ctx, "padding", (0, 0))
-    if kernel is None or stride is None or padding is None:
+    ceil = _flag(arg(ctx, "ceil_mode")) if passed(ctx, "ceil_mode") else False
+    if kernel is None or stride is None or padding is None or ceil is None:
         return None
-    return Window(kernel, stride, padding, (1, 1))
+    return Window(kernel, stride, padding, (1, 1), ceil)
+
+
+def _flag(t: Type | None) -> bool | None:
+    """A ``bool`` argument's literal value (``True``, ``False``), else None."""
+    p = get_proper_type(t) if t is not None else None
+    if isinstance(p, Instance) and p.last_known_value is not None:
+        p = p.last_known_value
+    v = p.value if isinstance(p, LiteralType) else None
+    return v if isinstance(v, bool) else None
 
 
 def conv_new(ctx: FunctionContext) -> Type:
@@ -217,12 +234,17 @@ def pool_new(ctx: FunctionContext) -> Type:
     return _with_window(ctx, ctx.default_return_type, _pool_options(ctx))
 
 
-def out_len(size: int, kernel: int, stride: int, padding: int | str, dilation: int) -> int:
-    """PyTorch's output length: ``(L + 2*P - D*(K-1) - 1)//S + 1`` (``"same"``: L)."""
+def out_len(size: int, kernel: int, stride: int, padding: int | str, dilation: int, ceil_mode: bool = False) -> int:
+    """PyTorch's output length: ``(L + 2*P - D*(K-1) - 1)//S + 1`` (``"same"``: L); with ``ceil_mode`` the
+    quotient rounded up, less one when the last window would start in the right padding (PyTorch's rule)."""
     if padding == "same":
         return size
     assert isinstance(padding, int)
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return span // stride + 1
+    n = -(-span // stride) + 1
+    return n - 1 if (n - 1) * stride >= size + padding else n
 
 
 def _keeps(kernel: int, stride: int, padding: int | str, dilation: int) -> bool:
@@ -250,7 +272,7 @@ def spatial(ctx: Ctx, options: Window | None, where: str) -> Type:
     out = shape(ctx.default_return_type)
     if options is None or dims is None or out is None or len(dims) != len(out) or len(dims) not in (3, 4):
         return refined(ctx, ctx.default_return_type)
-    kernel, stride, padding, dilation = options
+    kernel, stride, padding, dilation, ceil = options
     for axis, side in ((0, "height"), (1, "width")):
         given = dims[len(dims) - 2 + axis]
         size = dim(given)
@@ -258,12 +280,12 @@ def spatial(ctx: Ctx, options: Window | None, where: str) -> Type:
         if size is None:
             if _keeps(kernel[axis], stride[axis], pad, dilation[axis]):
                 out[len(out) - 2 + axis] = given  # H stays H: kernel 3 / padding 1, "same", ...
-            elif isinstance(pad, int):  # a TypeVar H through stride 2, kernel 3, padding 1 is Half[H]
+            elif isinstance(pad, int) and not ceil:  # a TypeVar H through stride 2, kernel 3, padding 1 is Half[H]
                 out[len(out) - 2 + axis] = (
                     exprs.window(given, kernel[axis], stride[axis], pad, dilation[axis]) or out[len(out) - 2 + axis]
                 )
             continue
-        n = out_len(size, kernel[axis], stride[axis], pad, dilation[axis])
+        n = out_len(size, kernel[axis], stride[axis], pad, dilation[axis], ceil)
         if n < 1:
             fail(
                 ctx,

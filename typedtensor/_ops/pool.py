@@ -1,12 +1,18 @@
-"""2-D max and average pooling over (N, C, H, W) (PyTorch semantics, floor mode), and global average.
+"""2-D max and average pooling over (N, C, H, W) (PyTorch semantics, floor or ceil mode), and global average.
 
 Both window pools loop over the kH*kW kernel positions, never over pixels. For kernel position
 (i, j), the windows whose element (i, j) lies inside the input (not in the padding) form a block of
 the output, and those elements form a strided block of the input: each step is one NumPy operation
 between the two blocks. Padding is never materialised: a max ignores it (PyTorch pads with -inf),
-an average counts it as zeros (``count_include_pad=True``, PyTorch's default, always dividing by
-kH*kW). The backward adds the gradient back block by block (windows overlap when the stride is
-smaller than the kernel).
+an average counts it as zeros (``count_include_pad=True``, PyTorch's default) or leaves it out of
+the divisor (``count_include_pad=False``). The backward adds the gradient back block by block
+(windows overlap when the stride is smaller than the kernel).
+
+``ceil_mode`` (PyTorch's) adds a last window per axis that runs past the padded input when the
+floor formula would leave input rows or columns out, unless that window would start in the right
+padding: the block spans only ever cover the input, so such a window is simply a smaller one. Its
+average divides by the positions it holds within the padded input (PyTorch's ``min(start + k,
+H + pad)``), or within the input alone without ``count_include_pad``.
 """
 
 from __future__ import annotations
@@ -33,9 +39,16 @@ _PLANES_CHUNK = 1 << 17
 Block = tuple[slice, slice, slice, slice]
 
 
-def out_size(size: int, kernel: int, stride: int, pad: int) -> int:
-    """Output length along one axis: floor((size + 2*pad - kernel) / stride) + 1."""
-    return (size + 2 * pad - kernel) // stride + 1
+def out_size(size: int, kernel: int, stride: int, pad: int, ceil_mode: bool = False) -> int:
+    """Output length along one axis: floor((size + 2*pad - kernel) / stride) + 1, or with ``ceil_mode``
+    ceil(...) + 1, less one when that last window would start in the right padding (PyTorch's rule)."""
+    span = size + 2 * pad - kernel
+    if not ceil_mode:
+        return span // stride + 1
+    n = -(-span // stride) + 1
+    if (n - 1) * stride >= size + pad:  # the last window would hold padding only
+        n -= 1
+    return n
 
 
 def _span(size: int, offset: int, stride: int, count: int) -> tuple[slice, slice]:
@@ -60,12 +73,15 @@ def _blocks(shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair, o
     return blocks
 
 
-def _sizes(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
+def _sizes(x: Array, kernel: Pair, stride: Pair, padding: Pair, ceil_mode: bool) -> Pair:
     h, w = x.shape[2], x.shape[3]
-    return out_size(h, kernel[0], stride[0], padding[0]), out_size(w, kernel[1], stride[1], padding[1])
+    return (
+        out_size(h, kernel[0], stride[0], padding[0], ceil_mode),
+        out_size(w, kernel[1], stride[1], padding[1], ceil_mode),
+    )
 
 
-def max_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Result:
+def max_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair, *, ceil_mode: bool = False) -> Result:
     """Window maximum (padding never wins); the gradient goes to the first maximum of each window.
 
     As PyTorch's CPU kernel: ties go to the first maximum in row-major window order, a NaN
@@ -77,9 +93,13 @@ def max_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Result:
     slower per element at wo = 4).
     The same operations in the same order: the results are identical. (The forward gains less than
     the transposes cost, so it stays in NCHW.)
+
+    With ``ceil_mode`` a last window may run past the input: it holds fewer elements (every window
+    holds at least one, since none starts in the right padding and the padding is at most half the
+    kernel), and the tiled backward, which reads whole windows, leaves it to the block loop.
     """
     n, c = x.shape[:2]
-    ho, wo = _sizes(x, kernel, stride, padding)
+    ho, wo = _sizes(x, kernel, stride, padding, ceil_mode)
     blocks = _blocks(x.shape, kernel, stride, padding, (ho, wo))
     y = np.full((n, c, ho, wo), -np.inf, x.dtype)
     for oy, ox, iy, ix in blocks:
@@ -94,7 +114,8 @@ def max_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Result:
         if wo <= _PLANES_LAST:
             return (_planes_last_backward(x, y, g, blocks, finite),)
         dx = np.zeros_like(x)  # views as (H, W, N, C)
-        tiled = finite and stride == kernel and padding == (0, 0)
+        whole = ho * kernel[0] <= x.shape[2] and wo * kernel[1] <= x.shape[3]  # no window past the input
+        tiled = finite and stride == kernel and padding == (0, 0) and whole
         if tiled and _tiled_backward(x, y, g, dx, kernel):
             return (dx,)
         per = max(1, _IMAGES_CHUNK // max(1, c * x.shape[2] * x.shape[3]))
@@ -263,21 +284,35 @@ def _tiled_backward(x: Array, y: Array, g: Array, dx: Array, kernel: Pair) -> bo
     return True
 
 
-def avg_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Result:
-    """Window mean, zero padding included, always divided by kH*kW (PyTorch's count_include_pad=True)."""
+def avg_pool2d(
+    x: Array,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    *,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Result:
+    """Window mean: the sum of the window's input elements (padding adds zeros) over a divisor.
+
+    The divisor is ``divisor_override`` when given, else the window's positions within the padded
+    input (``count_include_pad``, PyTorch's default: kH*kW except for a ``ceil_mode`` window running
+    past it) or within the input only. A constant divisor divides by one int, as in floor mode.
+    """
     n, c = x.shape[:2]
-    ho, wo = _sizes(x, kernel, stride, padding)
+    ho, wo = _sizes(x, kernel, stride, padding, ceil_mode)
     blocks = _blocks(x.shape, kernel, stride, padding, (ho, wo))
     dtype = x.dtype
     total = np.zeros((n, c, ho, wo), np.float32 if dtype == np.float16 else dtype)  # float16 sums in float32
     for oy, ox, iy, ix in blocks:
         target = total[:, :, oy, ox]
         np.add(target, x[:, :, iy, ix], out=target)
-    count = kernel[0] * kernel[1]
-    y = (total / count).astype(dtype, copy=False)
+    count = _divisor(x.shape, kernel, stride, padding, (ho, wo), count_include_pad, divisor_override)
+    y = (total / (count if isinstance(count, int) else count.astype(total.dtype))).astype(dtype, copy=False)
 
     def bwd(g: Array, need: tuple[bool, ...]) -> Grads:
-        share = g / count
+        share = g / (count if isinstance(count, int) else count.astype(g.dtype))
         dx = np.zeros_like(x)
         for oy, ox, iy, ix in blocks:
             target = dx[:, :, iy, ix]
@@ -285,6 +320,32 @@ def avg_pool2d(x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Result:
         return (dx,)
 
     return y, bwd
+
+
+def _divisor(
+    shape: tuple[int, ...],
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    out: Pair,
+    include_pad: bool,
+    override: int | None,
+) -> int | Array:
+    """Each window's divisor: an int when all are equal, else an (Ho, Wo) int64 array (the product of the
+    rows' and the columns' counts: the windows are rectangles)."""
+    if override is not None:
+        return override
+    counts: list[Array] = []
+    for axis in (0, 1):
+        start = np.arange(out[axis], dtype=np.int64) * stride[axis] - padding[axis]
+        end = np.minimum(start + kernel[axis], shape[2 + axis] + padding[axis])  # PyTorch's: within the padded input
+        if not include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, shape[2 + axis])
+        counts.append(end - start)
+    rows, cols = counts
+    if (rows == kernel[0]).all() and (cols == kernel[1]).all():
+        return kernel[0] * kernel[1]
+    return rows[:, np.newaxis] * cols[np.newaxis, :]
 
 
 def global_avg_pool2d(x: Array) -> Result:

@@ -11,6 +11,7 @@ traced weight or bias makes the result traced too.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast, overload
 
 import numpy as np
@@ -281,37 +282,124 @@ def _conv_padding(padding: object, stride: Pair, kernel: Pair, dilation: Pair, w
 
 @overload
 def max_pool2d(
-    x: Tensor[tuple[B, C, Any, Any], E, T], kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0
+    x: Tensor[tuple[B, C, Any, Any], E, T],
+    kernel_size: Size2,
+    stride: Size2 | None = None,
+    padding: Size2 = 0,
+    *,
+    ceil_mode: bool = False,
 ) -> Tensor[tuple[B, C, int, int], E, T]: ...
 @overload
 def max_pool2d(
-    x: Tensor[tuple[C, Any, Any], E, T], kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0
+    x: Tensor[tuple[C, Any, Any], E, T],
+    kernel_size: Size2,
+    stride: Size2 | None = None,
+    padding: Size2 = 0,
+    *,
+    ceil_mode: bool = False,
 ) -> Tensor[tuple[C, int, int], E, T]: ...
 @checked
 def max_pool2d(
-    x: Tensor[Any, E, T], kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0
+    x: Tensor[Any, E, T],
+    kernel_size: Size2,
+    stride: Size2 | None = None,
+    padding: Size2 = 0,
+    *,
+    ceil_mode: bool = False,
 ) -> Tensor[Any, E, T]:
     """Maximum over kH x kW windows (padding counts as -inf); stride defaults to the kernel size.
 
     The gradient goes to the first maximum of each window (PyTorch's rule); a NaN propagates.
+    ``ceil_mode=True`` (PyTorch's) rounds the output size up: H_out = ceil((H + 2*padding - kH) / stride) + 1,
+    less one if the last window would start in the right padding; that window runs past the input
+    and takes the maximum of the elements it holds.
     """
-    return _pool2d(x, "max", kernel_size, stride, padding, "max_pool2d")
+    return _pool2d(
+        x, "max", kernel_size, stride, padding, "max_pool2d", _PoolModes.checked(ceil_mode, where="max_pool2d")
+    )
 
 
 @overload
 def avg_pool2d(
-    x: Tensor[tuple[B, C, Any, Any], E, T], kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0
+    x: Tensor[tuple[B, C, Any, Any], E, T],
+    kernel_size: Size2,
+    stride: Size2 | None = None,
+    padding: Size2 = 0,
+    *,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> Tensor[tuple[B, C, int, int], E, T]: ...
 @overload
 def avg_pool2d(
-    x: Tensor[tuple[C, Any, Any], E, T], kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0
+    x: Tensor[tuple[C, Any, Any], E, T],
+    kernel_size: Size2,
+    stride: Size2 | None = None,
+    padding: Size2 = 0,
+    *,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> Tensor[tuple[C, int, int], E, T]: ...
 @checked
 def avg_pool2d(
-    x: Tensor[Any, E, T], kernel_size: Size2, stride: Size2 | None = None, padding: Size2 = 0
+    x: Tensor[Any, E, T],
+    kernel_size: Size2,
+    stride: Size2 | None = None,
+    padding: Size2 = 0,
+    *,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> Tensor[Any, E, T]:
-    """Mean over kH x kW windows; zero padding counts in the mean (PyTorch's count_include_pad=True)."""
-    return _pool2d(x, "avg", kernel_size, stride, padding, "avg_pool2d")
+    """Mean over kH x kW windows; stride defaults to the kernel size.
+
+    The zero padding counts in the divisor (``count_include_pad=True``, PyTorch's default) or not
+    (``False``: the mean of the window's input elements); ``divisor_override`` divides every window's
+    sum by that positive int instead. ``ceil_mode=True`` rounds the output size up as in ``max_pool2d``;
+    a last window running past the padded input divides by the positions it holds (PyTorch's rule).
+    """
+    modes = _PoolModes.checked(ceil_mode, count_include_pad, divisor_override, where="avg_pool2d")
+    return _pool2d(x, "avg", kernel_size, stride, padding, "avg_pool2d", modes)
+
+
+@dataclass(frozen=True)
+class _PoolModes:
+    """The window pools' rounding and divisor options, validated (see ``avg_pool2d``)."""
+
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+    divisor_override: int | None = None
+
+    @classmethod
+    def checked(
+        cls,
+        ceil_mode: object = False,
+        count_include_pad: object = True,
+        divisor_override: object = None,
+        *,
+        where: str,
+        error: type[TypedTensorError] = DTypeError,
+    ) -> _PoolModes:
+        """The options after their checks: ``error`` for a flag that is no bool or a divisor that is no
+        int (DTypeError, as the functions' annotation checks), TypedTensorError for a divisor below 1."""
+        flags: list[bool] = []
+        for name, value in (("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad)):
+            if value is not True and value is not False:
+                raise error(f"{where}: {name} must be True or False, got {value!r}; pass a bool")
+            flags.append(value)
+        divisor = None if divisor_override is None else ext.options.integer(divisor_override)
+        if divisor_override is not None and divisor is None:
+            raise error(
+                f"{where}: divisor_override must be a positive int or None, got {divisor_override!r}; "
+                "pass an int such as 4, or None to divide by the window's own count"
+            )
+        if divisor is not None and divisor < 1:
+            raise TypedTensorError(
+                f"{where}: divisor_override must be a positive int or None, got {divisor_override!r}; "
+                "pass an int such as 4, or None to divide by the window's own count"
+            )
+        return cls(flags[0], flags[1], divisor)
 
 
 def _pool2d(
@@ -321,6 +409,7 @@ def _pool2d(
     stride: object,
     padding: object,
     where: str,
+    modes: _PoolModes = _PoolModes(),
 ) -> Tensor[Any, Any, Any]:
     """max_pool2d / avg_pool2d after the annotations' checks; the modules call it directly."""
     data, unbatched = _image(x, where)
@@ -333,14 +422,26 @@ def _pool2d(
             "lie entirely in the padding); reduce the padding"
         )
     h, w = data.shape[2:]
-    out = (_pool.out_size(h, k[0], s[0], p[0]), _pool.out_size(w, k[1], s[1], p[1]))
+    ceil = modes.ceil_mode
+    out = (_pool.out_size(h, k[0], s[0], p[0], ceil), _pool.out_size(w, k[1], s[1], p[1], ceil))
     if out[0] < 1 or out[1] < 1:
         raise ShapeError(
             f"{where}: a {k} window (padding {p}) does not fit the input's {(h, w)} spatial dims: the output "
             f"would be {out}; use a smaller kernel_size or more padding"
         )
-    kernel = _pool.max_pool2d if kind == "max" else _pool.avg_pool2d
-    return ext.record((x,), *_unbatch(kernel(data, k, s, p), unbatched))
+    if kind == "max":
+        res = _pool.max_pool2d(data, k, s, p, ceil_mode=ceil)
+    else:
+        res = _pool.avg_pool2d(
+            data,
+            k,
+            s,
+            p,
+            ceil_mode=ceil,
+            count_include_pad=modes.count_include_pad,
+            divisor_override=modes.divisor_override,
+        )
+    return ext.record((x,), *_unbatch(res, unbatched))
 
 
 @overload
