@@ -19,6 +19,8 @@ from ._dropout import Dropout as Dropout
 from ._embedding import Embedding as Embedding
 from ._flatten import Flatten as Flatten
 from ._fold import fold_batchnorm as fold_batchnorm
+from ._fold_model import fold_batchnorms as fold_batchnorms
+from ._fold_model import folded_batchnorms as folded_batchnorms
 from ._groupnorm import GroupNorm as GroupNorm
 from ._identity import Identity as Identity
 from ._io._report import LoadReport as LoadReport

@@ -31,7 +31,7 @@ from .._exclusive import exclusive
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
 from . import _bn_backend as _k
-from . import _bn_numpy
+from . import _bn_numpy, _fold_pass
 from ._fields import check_fields
 from ._module import FieldSpec, Module
 
@@ -387,6 +387,8 @@ class _BatchNorm(Module, Generic[C]):
                     else " (or pass x.detach() to run inference on these values)"
                 )
             )
+        if _fold_pass.MARK in self.__dict__:  # folded into the layer before it (fold_batchnorms): a pass-through
+            return _fold_pass.pass_through(self, x, addend, relu)
         self._check_fields(False)
         alone = inplace and exclusive(x)  # before any view of x exists here
         xd = ext.data(x)  # written only when inplace, after the checks below
@@ -483,6 +485,7 @@ class _BatchNorm(Module, Generic[C]):
         self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None
     ) -> tuple[Array, Array | None]:
         """The checks of a training step that need no statistics, then x (and the addend) as (N, C, L)."""
+        _fold_pass.refuse_training(self)
         if self.inplace:
             raise TapeError(
                 f"{self._name}(inplace=True) works only in inference (forward): training keeps the input for the "
