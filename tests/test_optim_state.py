@@ -203,6 +203,19 @@ def test_state_dict_round_trips_bit_for_bit_in_every_dtype(case: Case, dtype: ty
     assert snapshot(other) == snapshot(first)
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_files_keep_the_state_bit_for_bit_in_every_dtype(tmp_path: Path, dtype: type[Any], fmt: str) -> None:
+    """(float32: the resume tests.) Each state array comes back in its parameter's dtype, byte for byte."""
+    first = setup(CASES[2], dtype)
+    run(CASES[2], 0, K, first)
+    save(first, fmt, tmp_path)
+    other = setup(CASES[2], dtype)
+    load(other, fmt, tmp_path)
+    assert snapshot(other) == snapshot(first)
+    assert any(k.endswith(".max_exp_avg_sq") for k in other[1].state_dict())
+
+
 def test_state_dict_is_a_copy_in_both_directions() -> None:
     model, opt, _ = setup(CASES[2])
     run(CASES[2], 0, 2, (model, opt, None))

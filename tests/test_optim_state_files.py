@@ -234,6 +234,18 @@ def test_scheduler_mismatches_are_refused_and_change_nothing() -> None:
         opt.state_dict(scheduler=elsewhere[2])
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_hyper_parameter_set_by_hand_is_checked_when_saved(tmp_path: Path, fmt: str) -> None:
+    """A file that could not be loaded back is never written."""
+    parts = trained()
+    parts[1].lr = -0.5
+    with pytest.raises(OptimizerError, match="lr must be >= 0"):
+        parts[1].state_dict()
+    with pytest.raises(OptimizerError, match="lr must be >= 0"):
+        save_opt(parts, fmt, path_of(tmp_path, fmt))
+    assert listing(tmp_path) == []
+
+
 # ---- files ---------------------------------------------------------------------------------------
 
 

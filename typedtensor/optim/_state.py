@@ -104,6 +104,7 @@ def state_dict(opt: Optimizer[Any], scheduler: LRScheduler | None, where: str) -
     """The flat mapping of the module docstring (fresh arrays)."""
     owner = type(opt).__name__
     fields = fields_of(opt._state_class(), owner)
+    opt._validate()  # a hyper-parameter set by hand is checked now, not when the file is loaded back
     out: dict[str, object] = {TYPE: owner, STEPS: opt.steps}
     for name in opt.hparam_names:
         value = getattr(opt, name)
