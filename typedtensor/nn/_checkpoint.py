@@ -142,12 +142,7 @@ def default_max_bytes(module: Module) -> int:
 
 
 def check_size(reader: ck.Reader, module: Module, opts: ck.Options) -> None:
-    limit = opts.max_bytes if opts.max_bytes is not None else default_max_bytes(module)
-    if reader.nbytes > limit:
-        raise CheckpointError(
-            f"{opts.where}: {opts.path!r} holds {reader.nbytes} bytes (decompressed), more than max_bytes={limit}; "
-            "if you trust the file, pass a larger max_bytes"
-        )
+    ck.check_size(reader, opts, default_max_bytes(module))
 
 
 def check_module(module: Module) -> None:

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from ._base import Optimizer
     from .lr_scheduler import LRScheduler
 
-__all__ = ["Field", "Staged", "apply", "check_header", "fields_of", "stage", "state_dict", "target"]
+__all__ = ["Field", "Staged", "apply", "check_array", "check_header", "fields_of", "stage", "state_dict", "target"]
 
 TYPE, STEPS, FROZEN = "type", "steps", "frozen"
 HPARAM, PARAM, GROUP, STATE, SCHEDULER = "hparams.", "param.", "group.", "state.", "scheduler."
@@ -350,18 +350,25 @@ def _value(key: str, value: object, field: Field, shape: tuple[int, ...], dtype:
             f"{type(value).__name__}; pass the state_dict() the optimizer returned"
         )
     arr = cast("NDArray[Any]", value)
-    if arr.shape != shape:
-        raise ShapeError(
-            f"{where}: {key!r} has shape {arr.shape}, its parameter {shape}; load the state of this optimizer's model"
-        )
-    if arr.dtype.newbyteorder("=") != dtype:
-        raise DTypeError(
-            f"{where}: {key!r} has dtype {arr.dtype}, its parameter {dtype}; the state is kept in the parameter's "
-            "dtype: load the state saved with the model in this dtype (or convert it with .astype)"
-        )
+    check_array(key, arr.shape, arr.dtype, shape, dtype, where)
     if not np.isfinite(arr).all():
         raise CheckpointError(f"{where}: {key!r} holds NaN or infinite values; the state is damaged")
     return np.array(arr, dtype=dtype, order="C", copy=True)
+
+
+def check_array(
+    key: str, shape: tuple[int, ...], dtype: np.dtype[Any], want_shape: tuple[int, ...], want: np.dtype[Any], where: str
+) -> None:
+    """A state array's shape and dtype (a file's declared ones, before its data is read): its parameter's."""
+    if shape != want_shape:
+        raise ShapeError(
+            f"{where}: {key!r} has shape {shape}, its parameter {want_shape}; load the state of this optimizer's model"
+        )
+    if dtype.newbyteorder("=") != want:
+        raise DTypeError(
+            f"{where}: {key!r} has dtype {dtype}, its parameter {want}; the state is kept in the parameter's dtype: "
+            "load the state saved with the model in this dtype (or convert it with .astype)"
+        )
 
 
 def _array(value: object) -> NDArray[Any] | None:

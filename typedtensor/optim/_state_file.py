@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._errors import CheckpointError, DTypeError, ShapeError
+from .._errors import CheckpointError, DTypeError
 from .._version import VERSION
 from ..nn._io import _checkpoint as ck
 from ..nn._io import _npz, _safetensors
@@ -71,12 +71,7 @@ def load(opt: Optimizer[Any], path: object, scheduler: LRScheduler | None, max_b
 def _read(opt: Optimizer[Any], reader: ck.Reader, opts: ck.Options, scheduler: LRScheduler | None) -> _state.Staged:
     where, path = opts.where, opts.path
     own = sum(dtype.itemsize * int(np.prod(shape)) for _, shape, dtype in opt._layout)
-    limit = opts.max_bytes if opts.max_bytes is not None else max(DEFAULT_MAX_BYTES, 4 * own)
-    if reader.nbytes > limit:
-        raise CheckpointError(
-            f"{where}: {path!r} holds {reader.nbytes} bytes (decompressed), more than max_bytes={limit}; "
-            "if you trust the file, pass a larger max_bytes"
-        )
+    ck.check_size(reader, opts, max(DEFAULT_MAX_BYTES, 4 * own))
     meta = reader.metadata
     if not any(k.startswith(PREFIX) for k in meta):
         kind = meta.get(ck.CLASS_KEY)
@@ -122,14 +117,4 @@ def _check_spec(
                 f"{dtype}; the file is damaged or not this optimizer's"
             )
         return
-    want_shape, want_dtype = param
-    if shape != want_shape:
-        raise ShapeError(
-            f"{where}: {key!r} in {path!r} has shape {shape}, its parameter {want_shape}; load the file saved "
-            "with this optimizer's model"
-        )
-    if dtype.newbyteorder("=") != want_dtype:
-        raise DTypeError(
-            f"{where}: {key!r} in {path!r} has dtype {dtype}, its parameter {want_dtype}; the state is kept in the "
-            "parameter's dtype: load the file saved with the model in this dtype"
-        )
+    _state.check_array(key, shape, dtype, *param, where)

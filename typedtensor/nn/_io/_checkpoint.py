@@ -40,6 +40,7 @@ __all__ = [
     "Options",
     "Reader",
     "check_entry_count",
+    "check_size",
     "checked_metadata",
     "converted",
     "decode",
@@ -180,6 +181,16 @@ def user_metadata(metadata: object, where: str) -> dict[str, str]:
 
 
 # ---- reading ------------------------------------------------------------------------------------
+
+
+def check_size(reader: Reader, opts: Options, default: int) -> None:
+    """The file's (decompressed) size against ``opts.max_bytes``, or ``default`` when it is None."""
+    limit = opts.max_bytes if opts.max_bytes is not None else default
+    if reader.nbytes > limit:
+        raise CheckpointError(
+            f"{opts.where}: {opts.path!r} holds {reader.nbytes} bytes (decompressed), more than max_bytes={limit}; "
+            "if you trust the file, pass a larger max_bytes"
+        )
 
 
 def check_entry_count(count: int, where: str, path: str) -> None:
