@@ -342,7 +342,8 @@ def _value(key: str, value: object, field: Field, shape: tuple[int, ...], dtype:
             raw = cast("object", arr.reshape(()).item())
         n = ext.options.integer(raw)
         if n is None or not 0 <= n <= _INT64_MAX or (arr is not None and arr.dtype.kind not in "iu"):
-            raise CheckpointError(f"{where}: {key!r} must be a non-negative int (a count), got {_what(raw)}")
+            # DTypeError, as the file's header check and the module checkpoints' counters: one class for one mistake
+            raise DTypeError(f"{where}: {key!r} must be a non-negative int (a count), got {_what(raw)}")
         return n
     if not isinstance(value, np.ndarray):
         raise CheckpointError(
