@@ -43,6 +43,7 @@ from ._pool import AvgPool2D as AvgPool2D
 from ._pool import GlobalAvgPool2D as GlobalAvgPool2D
 from ._pool import MaxPool2D as MaxPool2D
 from ._residual import Residual as Residual
+from ._sequential import Sequential as Sequential
 from ._spatial import AnySize as AnySize
 from ._spatial import SameSize as SameSize
 from ._sync_batchnorm import SyncBatchNorm1D as SyncBatchNorm1D

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,9 +30,9 @@ class _Activation(Module):
         """Apply the function elementwise."""
         return self._fn(ext.tensor_arg(x, type(self).__name__))
 
-    def forward_mut(self, x: Tensor[S, E, T]) -> Tensor[S, E, T]:
-        """Same as ``forward`` (no train/infer difference)."""
-        return self._fn(ext.tensor_arg(x, type(self).__name__))
+    forward_mut = forward  # the same in training (no train/infer difference)
+    if TYPE_CHECKING:  # model(x): forward or forward_mut by x's tape (see _call), with forward's type
+        __call__ = forward
 
     def _fn(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
         raise NotImplementedError

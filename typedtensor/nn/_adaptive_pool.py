@@ -8,7 +8,7 @@ C typed. No parameters; the same in training and inference (``forward`` and ``fo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast, overload
 
 import numpy as np
 
@@ -89,13 +89,9 @@ class AdaptiveAvgPool2D(_AdaptiveSize[OH, OW]):
         """(B, C, H, W) -> (B, C, OH, OW), or (C, H, W) -> (C, OH, OW)."""
         return self._apply(x)
 
-    @overload
-    def forward_mut(self, x: Tensor[tuple[B, C, Any, Any], E, T]) -> Tensor[tuple[B, C, OH, OW], E, T]: ...
-    @overload
-    def forward_mut(self, x: Tensor[tuple[C, Any, Any], E, T]) -> Tensor[tuple[C, OH, OW], E, T]: ...
-    def forward_mut(self, x: Tensor[tuple[*Lead, C, Any, Any], E, T]) -> Tensor[tuple[*Lead, C, OH, OW], E, T]:  # pyright: ignore[reportInconsistentOverload]
-        """Same as ``forward`` (no train/infer difference)."""
-        return self._apply(x)
+    forward_mut = forward  # the same in training (no train/infer difference)
+    if TYPE_CHECKING:  # model(x): forward or forward_mut by x's tape (see _call), with forward's type
+        __call__ = forward
 
     def _apply(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
         data, _ = _image(x, "AdaptiveAvgPool2D")  # rank 3 or 4, float: the kernel pools the last two dims

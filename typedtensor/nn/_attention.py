@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +35,7 @@ T = TypeVar("T", bound=int)
 S = TypeVar("S", bound=int)
 D = TypeVar("D", bound=int)
 E = TypeVar("E", bound=np.generic)
+Tape = TypeVar("Tape", bound=NoneTape | OwnedTape)
 
 Array = NDArray[Any]
 _WHERE = "MultiHeadAttention"
@@ -199,6 +200,42 @@ class MultiHeadAttention(Module, Generic[D]):
             f"{self.embed_dim}, num_heads={self.num_heads}, causal={self.causal}, dropout={self.dropout}, "
             f"bias={self.in_proj_bias is not None}, dtype={self.dtype.name}"
         )
+
+    if TYPE_CHECKING:  # model(x): forward on an untraced x, forward_mut on a traced one (see _call)
+        # forward's overloads (untraced query, keys and values), then forward_mut's (traced query)
+        @overload
+        def __call__(
+            self,
+            query: Tensor[tuple[B, T, D], E, NoneTape],
+            key: None = None,
+            value: None = None,
+            attn_mask: AttnMask[B, T, T] | None = None,
+        ) -> Tensor[tuple[B, T, D], E, NoneTape]: ...
+        @overload
+        def __call__(
+            self,
+            query: Tensor[tuple[B, T, D], E, NoneTape],
+            key: Tensor[tuple[B, S, D], E, NoneTape],
+            value: Tensor[tuple[B, S, D], E, NoneTape],
+            attn_mask: AttnMask[B, T, S] | None = None,
+        ) -> Tensor[tuple[B, T, D], E, NoneTape]: ...
+        @overload
+        def __call__(
+            self,
+            query: Tensor[tuple[B, T, D], E, OwnedTape],
+            key: None = None,
+            value: None = None,
+            attn_mask: AttnMask[B, T, T] | None = None,
+        ) -> Tensor[tuple[B, T, D], E, OwnedTape]: ...
+        @overload
+        def __call__(
+            self,
+            query: Tensor[tuple[B, T, D], E, OwnedTape],
+            key: Tensor[tuple[B, S, D], E, Any],
+            value: Tensor[tuple[B, S, D], E, Any],
+            attn_mask: AttnMask[B, T, S] | None = None,
+        ) -> Tensor[tuple[B, T, D], E, OwnedTape]: ...
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
     # Self-attention (no key, no value: a mask (T, T) or (B, T, T)) and cross-attention (keys and values
     # (B, S, D): a mask (T, S) or (B, T, S)); the implementation's annotations are the run-time check.

@@ -20,7 +20,7 @@ Options, each from a reference framework:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple, cast, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple, cast, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +42,7 @@ B = TypeVar("B", bound=int)
 H = TypeVar("H", bound=int)
 W = TypeVar("W", bound=int)
 E = TypeVar("E", bound=np.generic)
+Tape = TypeVar("Tape", bound=NoneTape | OwnedTape)
 Lead = TypeVarTuple("Lead")
 Rest = TypeVarTuple("Rest")
 
@@ -572,6 +573,14 @@ class BatchNorm2D(_BatchNorm[C]):
     _ranks = (3, 4)
     _name = "BatchNorm2D"
 
+    if TYPE_CHECKING:  # model(x): forward on an untraced x, forward_mut on a traced one (see _call)
+        # either tape: forward takes only untraced input, forward_mut only traced input (statically and at run time)
+        @overload
+        def __call__(self, x: Tensor[tuple[B, C, H, W], E, Tape], /) -> Tensor[tuple[B, C, H, W], E, Tape]: ...
+        @overload
+        def __call__(self, x: Tensor[tuple[C, H, W], E, Tape], /) -> Tensor[tuple[C, H, W], E, Tape]: ...
+        def __call__(self, x: Any, /) -> Any: ...
+
     # One overload per accepted rank, so that any other rank is a static error too.
     @overload
     def forward(self, x: Tensor[tuple[B, C, H, W], E, NoneTape]) -> Tensor[tuple[B, C, H, W], E, NoneTape]: ...
@@ -597,6 +606,28 @@ class FusedBatchNorm2D(_BatchNorm[C]):
 
     _ranks = (3, 4)
     _name = "FusedBatchNorm2D"
+
+    if TYPE_CHECKING:  # model(x): forward on an untraced x, forward_mut on a traced one (see _call)
+        # forward's overloads (untraced x and addend), then forward_mut's (traced x, addend of either tape)
+        @overload
+        def __call__(
+            self,
+            x: Tensor[tuple[B, C, H, W], E, NoneTape],
+            addend: Tensor[tuple[B, C, H, W], E, NoneTape] | None = None,
+        ) -> Tensor[tuple[B, C, H, W], E, NoneTape]: ...
+        @overload
+        def __call__(
+            self, x: Tensor[tuple[C, H, W], E, NoneTape], addend: Tensor[tuple[C, H, W], E, NoneTape] | None = None
+        ) -> Tensor[tuple[C, H, W], E, NoneTape]: ...
+        @overload
+        def __call__(
+            self, x: Tensor[tuple[B, C, H, W], E, OwnedTape], addend: Tensor[tuple[B, C, H, W], E, Any] | None = None
+        ) -> Tensor[tuple[B, C, H, W], E, OwnedTape]: ...
+        @overload
+        def __call__(
+            self, x: Tensor[tuple[C, H, W], E, OwnedTape], addend: Tensor[tuple[C, H, W], E, Any] | None = None
+        ) -> Tensor[tuple[C, H, W], E, OwnedTape]: ...
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
     @overload
     def forward(
@@ -636,6 +667,14 @@ class BatchNorm1D(_BatchNorm[C]):
 
     _ranks = (2, 3)
     _name = "BatchNorm1D"
+
+    if TYPE_CHECKING:  # model(x): forward on an untraced x, forward_mut on a traced one (see _call)
+
+        @overload
+        def __call__(self, x: Tensor[tuple[B, C], E, Tape], /) -> Tensor[tuple[B, C], E, Tape]: ...
+        @overload
+        def __call__(self, x: Tensor[tuple[B, C, W], E, Tape], /) -> Tensor[tuple[B, C, W], E, Tape]: ...
+        def __call__(self, x: Any, /) -> Any: ...
 
     @overload
     def forward(self, x: Tensor[tuple[B, C], E, NoneTape]) -> Tensor[tuple[B, C], E, NoneTape]: ...

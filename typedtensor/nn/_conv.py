@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar, TypeVarTuple, cast, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypedDict, TypeVar, TypeVarTuple, cast, overload
 
 import numpy as np
 from typing_extensions import Unpack
@@ -247,19 +247,9 @@ class Conv2D(_Conv2DInit[I, O, S]):
         """Convolve x (B, I, H, W) -> (B, O, H_out, W_out), or unbatched (I, H, W) -> (O, H_out, W_out)."""
         return self._apply(x)
 
-    @overload
-    def forward_mut(
-        self: Conv2D[I, O, SameSize], x: Tensor[tuple[B, I, H, W], E, T]
-    ) -> Tensor[tuple[B, O, H, W], E, T]: ...
-    @overload
-    def forward_mut(self: Conv2D[I, O, SameSize], x: Tensor[tuple[I, H, W], E, T]) -> Tensor[tuple[O, H, W], E, T]: ...
-    @overload
-    def forward_mut(self, x: Tensor[tuple[B, I, Any, Any], E, T]) -> Tensor[tuple[B, O, int, int], E, T]: ...
-    @overload
-    def forward_mut(self, x: Tensor[tuple[I, Any, Any], E, T]) -> Tensor[tuple[O, int, int], E, T]: ...
-    def forward_mut(self, x: Tensor[tuple[*Lead, I, Any, Any], E, T]) -> Tensor[tuple[*Lead, O, Any, Any], E, T]:  # pyright: ignore[reportInconsistentOverload]
-        """Same as ``forward`` (no train/infer difference); parameters get gradients when allocated."""
-        return self._apply(x)
+    forward_mut = forward  # the same in training (no train/infer difference)
+    if TYPE_CHECKING:  # model(x): forward or forward_mut by x's tape (see _call), with forward's type
+        __call__ = forward
 
     def _field_spec(self, name: str) -> FieldSpec:
         """weight (O, I / groups, kH, kW) and bias (O,), of the layer's dtype."""

@@ -8,7 +8,7 @@ the forward's output and the backward's gradients are reshaped back to the 1-D s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple, cast, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple, cast, overload
 
 import numpy as np
 
@@ -176,13 +176,9 @@ class Conv1D(Module, Generic[I, O]):
         """Convolve x (B, I, L) -> (B, O, L_out), or unbatched (I, L) -> (O, L_out)."""
         return self._apply(x)
 
-    @overload
-    def forward_mut(self, x: Tensor[tuple[B, I, Any], E, T]) -> Tensor[tuple[B, O, int], E, T]: ...
-    @overload
-    def forward_mut(self, x: Tensor[tuple[I, Any], E, T]) -> Tensor[tuple[O, int], E, T]: ...
-    def forward_mut(self, x: Tensor[tuple[*Lead, I, Any], E, T]) -> Tensor[tuple[*Lead, O, Any], E, T]:  # pyright: ignore[reportInconsistentOverload]
-        """Same as ``forward`` (no train/infer difference); parameters get gradients when allocated."""
-        return self._apply(x)
+    forward_mut = forward  # the same in training (no train/infer difference)
+    if TYPE_CHECKING:  # model(x): forward or forward_mut by x's tape (see _call), with forward's type
+        __call__ = forward
 
     def _field_spec(self, name: str) -> FieldSpec:
         """weight (O, I / groups, K) and bias (O,), of the layer's dtype."""

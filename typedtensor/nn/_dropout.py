@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -18,6 +18,7 @@ __all__ = ["Dropout"]
 
 S = TypeVar("S")
 E = TypeVar("E", bound=np.generic)
+Tape = TypeVar("Tape", bound=NoneTape | OwnedTape)
 
 
 class Dropout(Module):
@@ -40,6 +41,10 @@ class Dropout(Module):
     def _check_hparams(self, values: Mapping[str, object]) -> None:
         p: Any = values["p"]
         Dropout(p)  # the constructor's checks
+
+    if TYPE_CHECKING:  # model(x): forward on an untraced x, forward_mut on a traced one (see _call)
+
+        def __call__(self, x: Tensor[S, E, Tape], /) -> Tensor[S, E, Tape]: ...
 
     def forward(self, x: Tensor[S, E, NoneTape]) -> Tensor[S, E, NoneTape]:
         """Inference: x unchanged."""

@@ -10,7 +10,7 @@ range [0, N) (``weight[ids]`` would take a negative id from the end)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -144,9 +144,9 @@ class Embedding(Module, Generic[N, D]):
         """The rows of the ids (*S): (B, T) -> (B, T, D); the output has the weight's dtype and the ids' tape."""
         return self._apply(ids)
 
-    def forward_mut(self, ids: Tensor[tuple[*S], Id, T]) -> Tensor[tuple[*S, D], Any, T]:
-        """Same as ``forward`` (no train/infer difference); the weight gets a gradient when allocated."""
-        return self._apply(ids)
+    forward_mut = forward  # the same in training (no train/infer difference)
+    if TYPE_CHECKING:  # model(x): forward or forward_mut by x's tape (see _call), with forward's type
+        __call__ = forward
 
     def _field_spec(self, name: str) -> FieldSpec:
         """weight (N, D), of the layer's dtype."""

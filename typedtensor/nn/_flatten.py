@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, TypeVar, TypeVarTuple
 
 import numpy as np
 
@@ -30,9 +30,9 @@ class Flatten(Module):
         """(B, ...) -> (B, product of the other dims)."""
         return _flatten(x)
 
-    def forward_mut(self, x: Tensor[tuple[B, *Rest], E, T]) -> Tensor[tuple[B, int], E, T]:
-        """Same as ``forward`` (no train/infer difference)."""
-        return _flatten(x)
+    forward_mut = forward  # the same in training (no train/infer difference)
+    if TYPE_CHECKING:  # model(x): forward or forward_mut by x's tape (see _call), with forward's type
+        __call__ = forward
 
 
 def _flatten(x: Tensor[tuple[B, *Rest], E, T]) -> Tensor[tuple[B, int], E, T]:

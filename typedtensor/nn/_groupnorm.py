@@ -11,7 +11,7 @@ float32 and rounded once at the end.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -124,9 +124,9 @@ class GroupNorm(Module, Generic[C]):
         """Normalise x (B, C, *spatial) per item and group of channels."""
         return self._apply(x)
 
-    def forward_mut(self, x: Tensor[tuple[B, C, *Rest], E, T]) -> Tensor[tuple[B, C, *Rest], E, T]:
-        """Same as ``forward`` (no train/infer difference); parameters get gradients when allocated."""
-        return self._apply(x)
+    forward_mut = forward  # the same in training (no train/infer difference)
+    if TYPE_CHECKING:  # model(x): forward or forward_mut by x's tape (see _call), with forward's type
+        __call__ = forward
 
     def _field_spec(self, name: str) -> FieldSpec:
         """weight and bias (C,), of the layer's dtype; neither without affine."""

@@ -12,7 +12,7 @@ The forward and its closed-form backward (for x, weight and bias) are side by si
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -182,9 +182,9 @@ class LayerNorm(Module, Generic[D]):
         """Normalise x (..., D) over its last dim."""
         return self._apply(x)
 
-    def forward_mut(self, x: Tensor[tuple[*Lead, D], E, T]) -> Tensor[tuple[*Lead, D], E, T]:
-        """Same as ``forward`` (no train/infer difference); parameters get gradients when allocated."""
-        return self._apply(x)
+    forward_mut = forward  # the same in training (no train/infer difference)
+    if TYPE_CHECKING:  # model(x): forward or forward_mut by x's tape (see _call), with forward's type
+        __call__ = forward
 
     def _field_spec(self, name: str) -> FieldSpec:
         """weight and bias (D,), of the layer's dtype; neither without elementwise_affine."""

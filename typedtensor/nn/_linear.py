@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, TypeVarTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -87,9 +87,9 @@ class Linear(Module, Generic[I, O]):
         """Apply the layer to x (..., I): (B, I) -> (B, O), (I,) -> (O,)."""
         return self._apply(x)
 
-    def forward_mut(self, x: Tensor[tuple[*Lead, I], E, T]) -> Tensor[tuple[*Lead, O], E, T]:
-        """Same as ``forward`` (no train/infer difference); parameters get gradients when allocated."""
-        return self._apply(x)
+    forward_mut = forward  # the same in training (no train/infer difference)
+    if TYPE_CHECKING:  # model(x): forward or forward_mut by x's tape (see _call), with forward's type
+        __call__ = forward
 
     def _field_spec(self, name: str) -> FieldSpec:
         """weight (O, I) and bias (O,), of the layer's dtype."""

@@ -18,8 +18,17 @@ which yields a tied tensor (one layer or tensor under two names) once, with all 
 ``structure_names`` (which must match).
 
 Every module has ``forward`` (untraced ``NoneTape`` input: inference) and ``forward_mut`` (traced
-``OwnedTape`` input: training). Layers that behave the same in both accept either tape in both;
-layers that differ (BatchNorm, Dropout) accept only the right one, statically and at run time.
+``OwnedTape`` input: training). Layers that behave the same in both accept either tape in both (one
+method: ``forward_mut = forward``); layers that differ (BatchNorm, Dropout) accept only the right one,
+statically and at run time.
+
+``module(x)`` calls ``forward`` when x is untraced and ``forward_mut`` when it is traced (``_call``: the
+first positional argument decides; the method called keeps all its run-time checks). The type checkers
+see the ``__call__`` each class declares under ``TYPE_CHECKING``: ``__call__ = forward`` for a layer
+that behaves the same in both modes, the overloads of ``forward`` then those of ``forward_mut``
+otherwise. No checker can derive that type from ``forward``/``forward_mut`` for every subclass (mypy
+solves no self-type protocol against a generic method), so this base class declares none: calling a
+module class that declares no ``__call__`` is a static error ("not callable"), never a silent ``Any``.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ import inspect
 import os
 import typing
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar, Literal, Self, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,7 +48,7 @@ from .. import extend as ext
 from .._convert import converted
 from .._errors import CheckError, ShapeError, TypedTensorError
 from .._tensor import Gradients, Tensor
-from . import _fields, _staging, _walk
+from . import _call, _fields, _staging, _walk
 from ._io._report import LoadReport, Naming
 from ._spatial import SameSize
 
@@ -103,6 +112,20 @@ class Module:
     def __delattr__(self, name: str) -> None:
         _fields.refuse_deletion(self, name)
         object.__delattr__(self, name)
+
+    if not TYPE_CHECKING:  # (each class declares its own static __call__: see the module docstring)
+
+        def __call__(self, *args, **kwargs):
+            """``forward(*args, **kwargs)`` for an untraced first argument, ``forward_mut`` for a traced one."""
+            if args:
+                x = args[0]
+                if isinstance(x, Tensor):
+                    if x.traced:
+                        return self.forward_mut(*args, **kwargs)
+                    if len(args) > 1 or kwargs:
+                        _call.refuse_mixed(self, args, kwargs)
+                    return self.forward(*args, **kwargs)
+            raise _call.refuse_input(self, args)
 
     def _refused(self, error: TypedTensorError) -> None:
         """A call of a method named in ``_tt_refusing`` was refused before it changed anything (``error`` is

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -15,6 +15,7 @@ __all__ = ["Residual"]
 
 S = TypeVar("S")
 E = TypeVar("E", bound=np.generic)
+Tape = TypeVar("Tape", bound=NoneTape | OwnedTape)
 
 
 class _Block(Protocol):
@@ -33,6 +34,10 @@ class Residual(Module):
         if not isinstance(cast("object", block), Module) or not callable(getattr(block, "forward", None)):
             raise TypedTensorError(f"Residual needs a Module with forward/forward_mut, got {type(block).__name__}")
         self.block = block
+
+    if TYPE_CHECKING:  # model(x): forward on an untraced x, forward_mut on a traced one (see _call)
+
+        def __call__(self, x: Tensor[S, E, Tape], /) -> Tensor[S, E, Tape]: ...
 
     def forward(self, x: Tensor[S, E, NoneTape]) -> Tensor[S, E, NoneTape]:
         """Inference: x + block.forward(x)."""

@@ -8,7 +8,7 @@ batch_first=True, norm_first=True)``, with its attribute names, so its state_dic
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 
 import numpy as np
 
@@ -31,6 +31,7 @@ T = TypeVar("T", bound=int)
 D = TypeVar("D", bound=int)
 S = TypeVar("S")
 E = TypeVar("E", bound=np.generic)
+Tape = TypeVar("Tape", bound=NoneTape | OwnedTape)
 
 _WHERE = "TransformerBlock"
 
@@ -102,6 +103,12 @@ class TransformerBlock(Module, Generic[D]):
 
     def extra_repr(self) -> str:
         return f"{self.dim}, num_heads={self.num_heads}, mlp_ratio={self.mlp_ratio}"
+
+    if TYPE_CHECKING:  # model(x): forward on an untraced x, forward_mut on a traced one (see _call)
+
+        def __call__(
+            self, x: Tensor[tuple[B, T, D], E, Tape], /, attn_mask: AttnMask[B, T, T] | None = None
+        ) -> Tensor[tuple[B, T, D], E, Tape]: ...
 
     def forward(
         self,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
@@ -108,9 +108,9 @@ class Upsample(Module):
         """(B, C, H, W) -> (B, C, H_out, W_out)."""
         return self._apply(x)
 
-    def forward_mut(self, x: Tensor[tuple[B, C, Any, Any], E, T]) -> Tensor[tuple[B, C, int, int], E, T]:
-        """Same as ``forward`` (no train/infer difference)."""
-        return self._apply(x)
+    forward_mut = forward  # the same in training (no train/infer difference)
+    if TYPE_CHECKING:  # model(x): forward or forward_mut by x's tape (see _call), with forward's type
+        __call__ = forward
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """(H_out, W_out) for an H x W input: ``size``, or ``floor(H * scale_factor)`` and ``floor(W * ...)``."""
