@@ -10,7 +10,7 @@ The layers, lowest first (``LAYERS``; a module of one layer may import modules o
 lower ones):
 
 * ``core``: errors, dtypes, dims, option checks, hints and the run-time check, the tape; the MPI
-  transport (``_mpi``, errors only);
+  transport (``_mpi``, errors only); ``progress`` (the training scripts' progress bar and metrics plot);
 * ``ops``: the NumPy kernels (``_ops``), the Tensor and its methods, the functions and constructors
   built on it, ``data`` (mini-batches of NumPy arrays as tensors), and ``extend`` (what the layers above are
   written against);
@@ -63,6 +63,7 @@ TOP_LEVEL = {
     "typedtensor._ranks": "ops",
     "typedtensor.extend": "ops",
     "typedtensor.data": "ops",
+    "typedtensor.progress": "core",
     "typedtensor.distributed": "distributed",
     "typedtensor.mypy_plugin": "plugin",
 }

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from . import data as data
     from . import nn as nn
     from . import optim as optim
+    from . import progress as progress
     from ._check import checked as checked
     from ._check import checks as checks
     from ._check import checks_enabled as checks_enabled
@@ -97,6 +98,7 @@ __all__ = [
     "nn",
     "ones",
     "optim",
+    "progress",
     "randn",
     "set_checks",
     "stack",
@@ -110,6 +112,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ".data": ("data",),
     ".nn": ("nn",),
     ".optim": ("optim",),
+    ".progress": ("progress",),
     "._check": ("checked", "checks", "checks_enabled", "set_checks"),
     "._create": ("full", "ones", "randn", "tensor", "zeros"),
     "._dimexpr": ("Add", "Div", "Half", "Mul", "Sub"),

@@ -1,17 +1,16 @@
-"""What the demos share: their common options, a progress bar on stderr, matplotlib's pyplot, a BLAS thread limit."""
+"""What the demos share: their common options and a BLAS thread limit (their progress bar, metrics record and
+plot are the public ``typedtensor.progress``)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import importlib
-import sys
-import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ProgressBar", "blas_threads", "demo_parser", "pyplot", "save_figure"]
+__all__ = ["blas_threads", "demo_parser"]
 
 
 def demo_parser(name: str, doc: str | None, lr: str, quiet: str) -> argparse.ArgumentParser:
@@ -35,43 +34,6 @@ def demo_parser(name: str, doc: str | None, lr: str, quiet: str) -> argparse.Arg
     )
     parser.add_argument("--quiet", action="store_true", help=quiet)
     return parser
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr (no dependency): steps done, loss, elapsed time.
-
-    On a terminal it redraws in place; in a log (stderr not a terminal) it prints ``lines`` lines
-    evenly spread over the run, the last when done.
-    """
-
-    def __init__(self, total: int, label: str, width: int = 24, lines: int = 1) -> None:
-        self.total, self.label, self.width = total, label, width
-        self.start = time.perf_counter()
-        self.interactive = sys.stderr.isatty()
-        self.lines = max(1, min(lines, total))
-
-    def update(self, done: int, loss: float) -> None:
-        if not self.interactive and done * self.lines // self.total == (done - 1) * self.lines // self.total:
-            return  # in logs, only at each of the ``lines`` marks
-        filled = self.width * done // self.total
-        bar = "#" * filled + "." * (self.width - filled)
-        elapsed = time.perf_counter() - self.start
-        end = "\n" if done == self.total or not self.interactive else ""
-        print(f"\r{self.label} [{bar}] {done}/{self.total} loss {loss:.4f} {elapsed:5.1f}s", end=end, file=sys.stderr)
-
-
-def pyplot() -> Any:
-    """matplotlib.pyplot drawing into files only (the Agg backend, no display); untyped, used through Any."""
-    matplotlib: Any = importlib.import_module("matplotlib")
-    matplotlib.use("Agg")
-    return importlib.import_module("matplotlib.pyplot")
-
-
-def save_figure(fig: Any, path: Path) -> None:
-    """Lay out ``fig`` (a matplotlib figure), write it to ``path`` (PNG at 100 dpi) and close it."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    pyplot().close(fig)
 
 
 def blas_threads(threads: int) -> AbstractContextManager[object]:

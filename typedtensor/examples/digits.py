@@ -36,7 +36,7 @@ import importlib
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from typing import Literal as L
@@ -48,7 +48,8 @@ import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
 from typedtensor import distributed as dist
 from typedtensor.data import Column, batches, train_val_split
-from typedtensor.examples._common import ProgressBar, demo_parser, pyplot, save_figure
+from typedtensor.examples._common import demo_parser
+from typedtensor.progress import History, ProgressBar
 
 B = TypeVar("B", bound=int)
 C = TypeVar("C", bound=int)
@@ -155,13 +156,6 @@ def evaluate(model: DigitsNet, x: NDArray[np.float32], y: NDArray[np.int64], bat
     return total_loss / len(x), correct / len(x)
 
 
-@dataclass
-class History:
-    train_loss: list[float] = field(default_factory=list[float])
-    test_loss: list[float] = field(default_factory=list[float])
-    test_acc: list[float] = field(default_factory=list[float])
-
-
 def train(
     data: Data,
     epochs: int,
@@ -202,9 +196,7 @@ def train(
             if verbose:
                 bar.update(step + 1, running)
         test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
-        history.train_loss.append(running)
-        history.test_loss.append(test_loss)
-        history.test_acc.append(test_acc)
+        history.log(epoch + 1, train_loss=running, test_loss=test_loss, test_acc=test_acc)
         if verbose:
             print(f"           held-out loss {test_loss:.4f}  accuracy {100 * test_acc:.2f}%", file=sys.stderr)
     return model, history
@@ -256,19 +248,12 @@ def load_checkpoint(path: Path) -> DigitsNet:
 
 def plot(history: History, path: Path) -> None:
     """Loss (train and held-out) and held-out accuracy per epoch, side by side."""
-    plt = pyplot()
-    epochs = range(1, len(history.train_loss) + 1)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(epochs, history.train_loss, label="train (running mean)")
-    left.plot(epochs, history.test_loss, label="held-out")
-    left.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    left.legend()
-    right.plot(epochs, [100 * a for a in history.test_acc], color="tab:green")
-    right.set(xlabel="epoch", ylabel="%", title="held-out accuracy")
-    ticker: Any = importlib.import_module("matplotlib.ticker")
-    for ax in (left, right):
-        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-    save_figure(fig, path)
+    history.plot(
+        path,
+        ylabel="cross-entropy",
+        titles=("loss", "held-out accuracy"),
+        labels={"train_loss": "train (running mean)", "test_loss": "held-out"},
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:

@@ -40,7 +40,6 @@ import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Final, Generic, TypeVar
 from typing import Literal as L
@@ -50,7 +49,8 @@ from numpy.typing import NDArray
 
 import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
-from typedtensor.examples._common import ProgressBar, blas_threads, demo_parser, pyplot, save_figure
+from typedtensor.examples._common import blas_threads, demo_parser
+from typedtensor.progress import History, ProgressBar
 
 B = TypeVar("B", bound=int)
 T = TypeVar("T", bound=int)
@@ -177,14 +177,6 @@ def accuracy(model: SortNet[D], rows: NDArray[np.int64]) -> float:
     return int(np.count_nonzero(np.all(answers == rows[:, LENGTH:], axis=1))) / len(rows)
 
 
-@dataclass
-class History:
-    steps: list[int] = field(default_factory=list[int])  # where each train_loss entry ends
-    train_loss: list[float] = field(default_factory=list[float])  # mean over the steps since the previous entry
-    eval_steps: list[int] = field(default_factory=list[int])
-    accuracy: list[float] = field(default_factory=list[float])  # held-out exact match at eval_steps
-
-
 def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
     """Linear warm-up over ``warmup`` steps, then a cosine decay to 0 at ``steps``."""
     return peak * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / steps))
@@ -223,17 +215,16 @@ def train(
         running = value if step == 0 else 0.95 * running + 0.05 * value
         total += value
         done = step + 1
-        if done % log_every == 0 or done == steps:
-            history.steps.append(done)
-            history.train_loss.append(total / (done - (history.steps[-2] if len(history.steps) > 1 else 0)))
+        if done % log_every == 0 or done == steps:  # the mean over the steps since the previous point
+            previous = history.steps("train_loss")[-1] if "train_loss" in history.names else 0
+            history.log(done, train_loss=total / (done - previous))
             total = 0.0
         if verbose:
             bar.update(done, running)
         if done in marks:
-            history.eval_steps.append(done)
-            history.accuracy.append(accuracy(model, test))
+            history.log(done, accuracy=accuracy(model, test))
             if verbose:
-                print(f"      held-out exact match {100 * history.accuracy[-1]:.1f}%", file=sys.stderr)
+                print(f"      held-out exact match {100 * history['accuracy'][-1]:.1f}%", file=sys.stderr)
     return model, history
 
 
@@ -254,13 +245,15 @@ def load_checkpoint(path: Path) -> SortNet[Width]:
 
 def plot(history: History, path: Path) -> None:
     """Training loss (log scale) and held-out exact-match accuracy against the step, side by side."""
-    plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(history.steps, history.train_loss)
-    left.set(xlabel="step", ylabel="cross-entropy", yscale="log", title="training loss (answer tokens)")
-    right.plot(history.eval_steps, [100 * a for a in history.accuracy], marker="o", color="tab:green")
-    right.set(xlabel="step", ylabel="%", ylim=(0, 100), title="held-out exact match (greedy)")
-    save_figure(fig, path)
+    history.plot(
+        path,
+        xlabel="step",
+        ylabel="cross-entropy",
+        titles=("training loss (answer tokens)", "held-out exact match (greedy)"),
+        log_loss=True,
+        accuracy_range=(0, 100),
+        markers=["accuracy"],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
@@ -291,7 +284,7 @@ def _run(args: argparse.Namespace) -> dict[str, float]:
     )
     model, history = train(args.steps, test, args.batch_size, args.lr, args.seed, args.evals, not args.quiet)
     trained_at = time.perf_counter()
-    final = history.accuracy[-1]
+    final = history["accuracy"][-1]
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint, figure = args.out / "sort.safetensors", args.out / "sort.png"
     save_checkpoint(model, checkpoint)
@@ -310,8 +303,8 @@ def _run(args: argparse.Namespace) -> dict[str, float]:
         "accuracy": final,
         "reloaded_accuracy": reloaded,
         "seconds": seconds,
-        "first_loss": history.train_loss[0],
-        "final_loss": history.train_loss[-1],
+        "first_loss": history["train_loss"][0],
+        "final_loss": history["train_loss"][-1],
     }
 
 
