@@ -20,7 +20,7 @@ form, as PyTorch does.
 
 What differs from PyTorch:
 
-* One learning rate per optimizer (typedtensor's optimizers have no parameter groups):
+* One learning rate per optimizer (parameter groups train at factors of it, ``ParamGroup.lr_scale``):
   ``get_last_lr()`` is a one-element list, as PyTorch's is for one group; ``OneCycleLR``'s
   ``max_lr``, ``base_momentum`` and ``max_momentum`` are numbers, not lists.
 * No ``last_epoch`` constructor argument and no ``step(epoch)``: to resume, build the scheduler
