@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from typing import Literal as L
 
 import numpy as np
 import pytest
@@ -478,3 +479,32 @@ def test_a_path_the_example_does_not_take_fails_the_check() -> None:
     with pytest.raises(tt.TypedTensorError, match=r"pairs 'conv' -> 'bn' folded, output 0 on the example plus noise"):
         nn.fold_batchnorms(model, example)
     assert nn.folded_batchnorms(model) == {}
+
+
+class Piped(nn.Module):
+    """pipe, Residual and SyncBatchNorm2D (inference needs no communicator) around two pairs."""
+
+    def __init__(self) -> None:
+        self.conv = nn.Conv2D[L[2], L[4]](2, 4, 3, padding=1, bias=False)
+        self.bn = nn.SyncBatchNorm2D[L[4]](4)
+        self.res = nn.Residual(nn.Conv2D(4, 4, 3, padding=1))
+        self.c2 = nn.Conv2D[L[4], L[4]](4, 4, 1)
+        self.bn2 = nn.BatchNorm2D[L[4]](4)
+        self.relu = nn.ReLU()
+        _trained_stats(self, 4)
+
+    def forward(
+        self, x: tt.Tensor[tuple[int, L[2], int, int], Any, tt.NoneTape]
+    ) -> tt.Tensor[tuple[int, L[4], int, int], Any, tt.NoneTape]:
+        h = nn.pipe(x, self.conv.forward, self.bn.forward, self.relu.forward, self.res.forward)
+        return nn.pipe(h, self.c2.forward, self.bn2.forward)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_pipe_residual_and_sync_batchnorm(dtype: type[Any]) -> None:
+    model = Piped().to_dtype(dtype)
+    folded = nn.fold_batchnorms(model, _x((2, 2, 5, 5), dtype))
+    assert nn.folded_batchnorms(folded) == {"bn": "conv", "bn2": "c2"}
+    assert type(folded.bn) is nn.SyncBatchNorm2D
+    other = _x((3, 2, 5, 5), dtype, 6)
+    _assert_close(_out(folded, other), _out(model, other), dtype)
