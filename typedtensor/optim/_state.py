@@ -203,7 +203,7 @@ def check_header(opt: Optimizer[Any], mapping: Mapping[str, object], where: str)
     _check_groups(opt, mapping, where)
     steps = ext.options.integer(mapping[STEPS])
     if steps is None or not 0 <= steps <= _INT64_MAX:
-        raise CheckpointError(f"{where}: steps must be a non-negative int, got {mapping[STEPS]!r}")
+        raise CheckpointError(f"{where}: steps must be a non-negative int, got {_what(mapping[STEPS])}")
     return _hparams(opt, mapping, where)
 
 
