@@ -206,13 +206,23 @@ def _kept_for_later(m: Any, x: Any) -> Any:  # two outputs: the normalised maps 
     return m.bn.forward(h), h
 
 
+def _realized(m: Any, x: Any) -> Any:  # a realize between them: the same tensor under another static type
+    h = m.conv.forward(x)
+    return m.bn.forward(h.realize(h.shape))
+
+
+def _gelu_between(m: Any, x: Any) -> Any:  # an in-place op between them: the BatchNorm reads other values
+    return m.bn.forward(nn.GELU(approximate="tanh").forward_inplace(m.conv.forward(x)))
+
+
 def _shared_pair(m: Any, x: Any) -> Any:  # a conv and its BatchNorm both used twice, always together: a pair
     return m.bn.forward(m.conv.forward(x)) + m.bn.forward(m.conv.forward(x * 0.5))
 
 
 @pytest.mark.parametrize("affine_init", [False, True])  # default statistics: the BatchNorm is nearly the identity
 @pytest.mark.parametrize(
-    "wiring", [_residual, _fed_otherwise, _bn_twice, _conv_twice, _reads_weight, _reads_stats, _kept_for_later]
+    "wiring",
+    [_residual, _fed_otherwise, _bn_twice, _conv_twice, _reads_weight, _reads_stats, _kept_for_later, _gelu_between],
 )
 def test_pairs_that_are_not_pairs_are_left_unfolded(wiring: Callable[[Any, Any], Any], affine_init: bool) -> None:
     model = Probe(wiring, affine_init)
@@ -225,8 +235,9 @@ def test_pairs_that_are_not_pairs_are_left_unfolded(wiring: Callable[[Any, Any],
     assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
 
 
-def test_conv_and_batchnorm_used_together_twice_fold() -> None:
-    model = Probe(_shared_pair, affine_init=True)
+@pytest.mark.parametrize("wiring", [_shared_pair, _realized])
+def test_conv_and_batchnorm_used_together_twice_or_realized_fold(wiring: Callable[[Any, Any], Any]) -> None:
+    model = Probe(wiring, affine_init=True)
     folded = nn.fold_batchnorms(model, _x((2, 2, 5, 5)))
     assert nn.folded_batchnorms(folded) == {"bn": "conv"}
     other = _x((3, 2, 5, 5), seed=9)

@@ -6,7 +6,8 @@ every BatchNorm1D, BatchNorm2D and FusedBatchNorm2D (and their SyncBatchNorm for
 overrides ``forward`` is not a candidate (its arithmetic is unknown).
 
 1. **Record** (twice; both runs must give bit-identical outputs, else the model is not deterministic and
-   nothing can be proven): each producer's output tensors, each BatchNorm's input tensors (by identity).
+   nothing can be proven): each producer's output tensors, each BatchNorm's input tensors (by the
+   tape's identity: ``h.realize(...)`` is ``h``).
    A candidate pair is a producer P and a BatchNorm N such that every input N received is an output of P,
    every output of P went into N exactly once, at least one call; P's channels are N's channels on the axis
    N normalises (Linear output (B, C) into BatchNorm1D; a (B, L, C) Linear output is not: BatchNorm1D
@@ -127,7 +128,7 @@ class Probe:
         self._outputs: dict[int, list[Tensor[Any, Any, Any]]] = {}
         self._inputs: dict[int, list[object]] = {}
         self._noisy_pairs: frozenset[int] = frozenset()  # producer ids whose pair is being proven
-        self._clean: dict[int, tuple[Tensor[Any, Any, Any], Tensor[Any, Any, Any]]] = {}
+        self._clean: dict[int | None, tuple[Tensor[Any, Any, Any], Tensor[Any, Any, Any]]] = {}
         self._rng = np.random.default_rng(0)
 
     # ---- the wrappers ------------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ class Probe:
             with _clean_fields(module, _PRODUCER_FIELDS, self._swapped):
                 out = forward(module, *args, **kwargs)
             noisy = ext.wrap(_noisy(np.asarray(ext.data(out)), self._rng))
-            self._clean[id(noisy)] = (noisy, out)
+            self._clean[ext.tensor_id(noisy)] = (noisy, out)
             return noisy
 
         return wrapper
@@ -168,8 +169,8 @@ class Probe:
             if self._pair_of.get(key) not in self._noisy_pairs:
                 self._inputs.setdefault(key, []).append(x)
                 return forward(bn, *args, **kwargs)
-            clean = self._clean.get(id(x))
-            if clean is None or clean[0] is not x:
+            clean = self._clean.get(_key(x))
+            if clean is None or ext.data(clean[0]) is not ext.data(ext.tensor_arg(x, self.where)):
                 self._stray = True  # fed by something other than its producer's (noisy) output: not proven
             elif args:
                 args = (clean[1], *args[1:])
@@ -198,18 +199,18 @@ class Probe:
 
     def candidates(self) -> list[Pair]:
         """The pairs the last recording run shows (see the module docstring), in tree order of the BatchNorms."""
-        owner = {id(out): key for key, outs in self._outputs.items() for out in outs}
+        owner: dict[int | None, int] = {ext.tensor_id(out): key for key, outs in self._outputs.items() for out in outs}
         found: list[Pair] = []
         for bn_key, (bn_name, bn) in self.bns.items():
             inputs = self._inputs.get(bn_key, [])
-            keys = {owner.get(id(x)) for x in inputs}
+            keys = {owner.get(_key(x)) for x in inputs}
             if not inputs or len(keys) != 1 or None in keys:
                 continue
             (key,) = keys
             assert key is not None
             outs = self._outputs[key]
-            ids = {id(x) for x in inputs}
-            if len(outs) != len(inputs) or len(ids) != len(inputs) or ids != {id(o) for o in outs}:
+            ids = {_key(x) for x in inputs}
+            if len(outs) != len(inputs) or len(ids) != len(inputs) or ids != {ext.tensor_id(o) for o in outs}:
                 continue  # an output that went elsewhere, or into this BatchNorm twice
             name, producer, axis = self.producers[key]
             if not all(_bn_axis(bn, o) == ext.data(o).ndim - axis for o in outs):
@@ -247,6 +248,11 @@ class Probe:
                 module.__dict__[attr] = value
             self._clean = {}
         return not self._stray and _same(out, reference)
+
+
+def _key(x: object) -> int | None:
+    """The tape's identity of a tensor (``realize`` keeps it: the same values under another static type)."""
+    return ext.tensor_id(ext.tensor_arg(x, "fold_batchnorms")) if x.__class__ is Tensor else None
 
 
 def _bn_axis(bn: _BatchNorm[Any], out: Tensor[Any, Any, Any]) -> int:
