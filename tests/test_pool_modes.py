@@ -223,15 +223,21 @@ def test_nan_max_pool_ceil_golden() -> None:
     assert np.isnan(y[1, 1, -1]).all()
 
 
+@pytest.mark.parametrize("planes", ["many", "one"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("planes_last", [True, False], ids=["planes_last", "nchw"])
-def test_nan_max_pool_ceil_live(dtype: Any, planes_last: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_max_pool_ceil_live(dtype: Any, planes_last: bool, planes: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On many planes and on one (the work arrays of the planes-last backward are then (H, W, 1))."""
     _torch()
     monkeypatch.setattr(pool_kernel, "_PLANES_LAST", 1 << 30 if planes_last else -1)
     x, g = nan_inputs(dtype)
+    case = NAN_CASE
+    if planes == "one":
+        x, g = x[1:, 1:].copy(), g[1:, 1:].copy()  # the plane with a NaN last row
+        case = PoolCase("one", "max", x.shape, NAN_CASE.kernel, NAN_CASE.stride, NAN_CASE.padding, NAN_CASE.modes)
+    ty, tdx = run_torch(case, x, g)
     for xl in layouts(x).values():
-        y, dx = run_ours(NAN_CASE, xl, g)
-        ty, tdx = run_torch(NAN_CASE, x, g)
+        y, dx = run_ours(case, xl, g)
         np.testing.assert_array_equal(y, ty)
         np.testing.assert_array_equal(dx, tdx)
 
@@ -275,6 +281,7 @@ def test_layers_match_pytorch(name: str, shape: tuple[int, ...]) -> None:
     np.testing.assert_allclose(out.numpy(), ty.detach().numpy(), rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-13, atol=1e-13)
     np.testing.assert_array_equal(module.forward(tt.tensor(x)).numpy(), out.numpy())  # forward = forward_mut
+    np.testing.assert_array_equal(module(tt.tensor(x)).numpy(), out.numpy())  # model(x)
 
 
 def test_extra_repr_names_the_options_that_differ() -> None:

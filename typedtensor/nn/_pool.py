@@ -14,7 +14,7 @@ saved with other values is refused (the same weights would compute other outputs
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, TypeVarTuple, overload
 
 import numpy as np
 
@@ -92,19 +92,9 @@ class _WindowPool(Module, Generic[S]):
         """(B, C, H, W) -> (B, C, H_out, W_out), or unbatched (C, H, W) -> (C, H_out, W_out)."""
         return self._apply(x)
 
-    @overload
-    def forward_mut(
-        self: _WindowPool[SameSize], x: Tensor[tuple[B, C, H, W], E, T]
-    ) -> Tensor[tuple[B, C, H, W], E, T]: ...
-    @overload
-    def forward_mut(self: _WindowPool[SameSize], x: Tensor[tuple[C, H, W], E, T]) -> Tensor[tuple[C, H, W], E, T]: ...
-    @overload
-    def forward_mut(self, x: Tensor[tuple[B, C, Any, Any], E, T]) -> Tensor[tuple[B, C, int, int], E, T]: ...
-    @overload
-    def forward_mut(self, x: Tensor[tuple[C, Any, Any], E, T]) -> Tensor[tuple[C, int, int], E, T]: ...
-    def forward_mut(self, x: Tensor[tuple[*Lead, C, Any, Any], E, T]) -> Tensor[tuple[*Lead, C, Any, Any], E, T]:  # pyright: ignore[reportInconsistentOverload]
-        """Same as ``forward`` (no train/infer difference)."""
-        return self._apply(x)
+    forward_mut = forward  # the same in training (no train/infer difference)
+    if TYPE_CHECKING:  # model(x): forward or forward_mut by x's tape (see _call), with forward's type
+        __call__ = forward
 
 
 class MaxPool2D(_WindowPool[S]):
@@ -254,10 +244,6 @@ class GlobalAvgPool2D(Module):
         """(B, C, H, W) -> (B, C), or (C, H, W) -> (C,)."""
         return _global_avg_pool2d(x)
 
-    @overload
-    def forward_mut(self, x: Tensor[tuple[B, C, Any, Any], E, T]) -> Tensor[tuple[B, C], E, T]: ...
-    @overload
-    def forward_mut(self, x: Tensor[tuple[C, Any, Any], E, T]) -> Tensor[tuple[C], E, T]: ...
-    def forward_mut(self, x: Tensor[tuple[*Lead, C, Any, Any], E, T]) -> Tensor[tuple[*Lead, C], E, T]:  # pyright: ignore[reportInconsistentOverload]
-        """Same as ``forward`` (no train/infer difference)."""
-        return _global_avg_pool2d(x)
+    forward_mut = forward  # the same in training (no train/infer difference)
+    if TYPE_CHECKING:  # model(x): forward or forward_mut by x's tape (see _call), with forward's type
+        __call__ = forward
