@@ -6,9 +6,9 @@ keeps what the declared types give, and ``int`` where a dim would have to be com
 
 What it computes: ``zeros``/``ones``/``full``/``randn`` shapes without an annotated target; the type
 arguments of ``Linear``, ``Conv2D`` and the BatchNorm layers from literal constructor arguments;
-``Conv2D`` and ``MaxPool2D``/``AvgPool2D`` output H and W, ``(L + 2*P - D*(K-1) - 1)//S + 1`` (any
-H, even a TypeVar, is kept by a stride-1 window whose padding keeps the size: ``"same"``, kernel 3 /
-padding 1, ...); ``Flatten`` (the product); ``reshape`` (one ``-1`` solved), ``broadcast_to``,
+``Conv2D`` and ``MaxPool2D``/``AvgPool2D`` output H and W, ``(L + 2*P - D*(K-1) - 1)//S + 1``, rounded up
+for a pool's literal ``ceil_mode=True`` less PyTorch's dropped last window (any H, even a TypeVar, is kept by
+a stride-1 window whose padding keeps the size: ``"same"``, kernel 3 / padding 1, ...); ``Flatten`` (the product); ``reshape`` (one ``-1`` solved), ``broadcast_to``,
 ``permute`` and ``transpose(dim0, dim1)`` at any rank, ``squeeze``/``unsqueeze`` on a literal axis, the reductions over an int or a tuple of axes
 with keepdims, basic indexing with literal ints, slices, ``None`` and ``...``, ``concat``/``stack`` on any
 axis; ``@`` with broadcast batch dims (``typedtensor._mypy.matmul``). ``GlobalAvgPool2D`` and ``transpose()`` need nothing: their declared
