@@ -65,7 +65,8 @@ def fold_batchnorms(model: M, example: Tensor[Any, Any, NoneTape]) -> M:
 
     The check: the folded copy's outputs on ``example`` and on ``example`` plus noise (float examples) must
     equal the unfolded model's within ``TOLERANCES`` of the output dtype (relative to max(1, max |output|)),
-    else a TypedTensorError names the folded pairs: the forward took another path on other values. The
+    else a TypedTensorError names the pairs that already differ when folded alone (each on a fresh copy; all of
+    them if none does alone) and by how much: the forward took another path on other values. The
     model's forward must be deterministic (two runs bit-identical), else nothing is folded and it raises.
     """
     if not isinstance(cast("object", model), Module):
@@ -88,11 +89,21 @@ def fold_batchnorms(model: M, example: Tensor[Any, Any, NoneTape]) -> M:
             "are proven by comparing runs bit for bit, so a forward that is not deterministic cannot be folded"
         )
     pairs = probe.proven(probe.candidates(), reference)
+    cases: list[tuple[Tensor[Any, Any, Any], list[Any], str]] = [(x, reference, "the example")]
+    if second is not None and reference2 is not None:
+        cases.append((second, reference2, "the example plus noise"))
     for pair in pairs:
         _fold(pair)
-    _check(forward(x), reference, pairs, "the example")
-    if second is not None and reference2 is not None:
-        _check(forward(second), reference2, pairs, "the example plus noise")
+    failure = _mismatch(forward, cases)
+    if failure is not None:  # which pairs, folded alone, already fail (on fresh copies of the model)?
+        alone = [p.label for p in pairs if _mismatch_alone(model, p, cases) is not None]
+        names = ", ".join(alone or [p.label for p in pairs])
+        which = f"the pair{'s' if len(alone) != 1 else ''} {names}" if alone else f"the pairs {names} together"
+        raise TypedTensorError(
+            f"{_WHERE}: with {which} folded, {failure}; the forward seems to take another path for these values "
+            "than for the example, or the BatchNorm's statistics make the fold inexact. Nothing was folded; "
+            "fold the layers by hand (nn.fold_batchnorm) or pass an example that exercises every path"
+        )
     return folded
 
 
@@ -133,22 +144,30 @@ def _equal(a: list[Any], b: list[Any]) -> bool:
     )
 
 
-def _check(out: object, reference: list[Any], pairs: list[Pair], what: str) -> None:
-    got = leaves(out, _WHERE)
-    for i, (g, r) in enumerate(zip(got, reference, strict=True)):
-        if r.dtype.kind not in "fc":
-            ok, diff, bound = np.array_equal(g, r), "differs", "equal"
-        else:
+def _mismatch(forward: Any, cases: list[tuple[Tensor[Any, Any, Any], list[Any], str]]) -> str | None:
+    """What differs beyond ``TOLERANCES`` between ``forward``'s outputs and the references, or None."""
+    for x, reference, what in cases:
+        got = leaves(forward(x), _WHERE)
+        for i, (g, r) in enumerate(zip(got, reference, strict=True)):
+            if r.dtype.kind not in "fc":
+                if not np.array_equal(g, r):
+                    return f"output {i} on {what} differs from the unfolded model's (allowed: equal)"
+                continue
             tol = TOLERANCES.get(r.dtype.name, TOLERANCES["float32"])
             scale = max(1.0, float(np.max(np.abs(r)))) if r.size else 1.0
             d = float(np.max(np.abs(g.astype(np.float64) - r))) if r.size else 0.0
-            ok = bool(np.isfinite(d)) and d <= tol * scale
-            diff, bound = f"differs by {d:.3g}", f"{tol:g} x {scale:.3g}"
-        if not ok:
-            names = ", ".join(p.label for p in pairs)
-            raise TypedTensorError(
-                f"{_WHERE}: with the pairs {names} folded, output {i} on {what} {diff} from the unfolded model's "
-                f"(allowed: {bound}); the forward seems to take another path for these values than for the "
-                "example, or the BatchNorms' statistics make the fold inexact. Nothing was folded; fold the "
-                "layers by hand (nn.fold_batchnorm) or pass an example that exercises every path"
-            )
+            if not (np.isfinite(d) and d <= tol * scale):
+                return (
+                    f"output {i} on {what} differs by {d:.3g} from the unfolded model's (allowed: {tol:g} x "
+                    f"{scale:.3g})"
+                )
+    return None
+
+
+def _mismatch_alone(model: Module, pair: Pair, cases: list[tuple[Tensor[Any, Any, Any], list[Any], str]]) -> str | None:
+    """``_mismatch`` of a fresh copy of ``model`` with only ``pair`` folded."""
+    fresh = copy.deepcopy(model)
+    modules = dict(fresh.named_modules())
+    bn: Any = modules[pair.bn_name]
+    _fold(Pair(modules[pair.producer_name], pair.producer_name, bn, pair.bn_name))
+    return _mismatch(getattr(fresh, "forward"), cases)  # noqa: B009
