@@ -140,41 +140,37 @@ def _th(th: Any, a: Array, dtype: Any) -> Any:
     return th.as_tensor(np.asarray(a), dtype=dtype)
 
 
+def _weighted_labels(
+    name: str, make: Callable[[np.random.Generator], list[Array]], fn: str, labels: Array, red: Any, dtype: type[Any]
+) -> LossCase:
+    """``fn(scores, labels, reduction, weight=WEIGHT)`` of tt.nn and torch.nn.functional: class indices, some
+    of them ignore_index (-100), and class weights."""
+    return LossCase(
+        name,
+        make,
+        lambda L, z: getattr(tt.nn, fn)(z, L.i(labels), red, weight=L.f(WEIGHT)),
+        lambda th, d, z: getattr(th.nn.functional, fn)(
+            z, _th(th, labels, th.int64), weight=_th(th, WEIGHT, d), reduction=red
+        ),
+        dtype,
+    )
+
+
 def _ce_cases(dtype: type[Any], suffix: str) -> list[LossCase]:
     out: list[LossCase] = []
     for red in REDUCTIONS:
-        out.append(
-            LossCase(
-                f"ce_weight_ignore_{red}{suffix}",
-                _logits,
-                lambda L, z, r=red: tt.nn.cross_entropy(z, L.i(LABELS), r, weight=L.f(WEIGHT)),
-                lambda th, d, z, r=red: th.nn.functional.cross_entropy(
-                    z, _th(th, LABELS, th.int64), weight=_th(th, WEIGHT, d), reduction=r
-                ),
-                dtype,
-            )
-        )
-        out.append(
+        out += [
+            _weighted_labels(f"ce_weight_ignore_{red}{suffix}", _logits, "cross_entropy", LABELS, red, dtype),
+            _weighted_labels(f"ce_kdim_weight_ignore_{red}{suffix}", _logits_k, "cross_entropy", LABELS_K, red, dtype),
+            _weighted_labels(f"nll_weight_ignore_{red}{suffix}", _log_probs, "nll_loss", LABELS, red, dtype),
+            _weighted_labels(f"nll_kdim_weight_ignore_{red}{suffix}", _log_probs_k, "nll_loss", LABELS_K, red, dtype),
             LossCase(
                 f"ce_soft_{red}{suffix}",
                 _soft,
                 lambda L, z, r=red: tt.nn.cross_entropy(z, L.f(SOFT), r),
                 lambda th, d, z, r=red: th.nn.functional.cross_entropy(z, _th(th, SOFT, d), reduction=r),
                 dtype,
-            )
-        )
-        out.append(
-            LossCase(
-                f"ce_kdim_weight_ignore_{red}{suffix}",
-                _logits_k,
-                lambda L, z, r=red: tt.nn.cross_entropy(z, L.i(LABELS_K), r, weight=L.f(WEIGHT)),
-                lambda th, d, z, r=red: th.nn.functional.cross_entropy(
-                    z, _th(th, LABELS_K, th.int64), weight=_th(th, WEIGHT, d), reduction=r
-                ),
-                dtype,
-            )
-        )
-        out.append(
+            ),
             LossCase(
                 f"ce_kdim_soft_weight_smoothing_{red}{suffix}",
                 _logits_k,
@@ -183,30 +179,8 @@ def _ce_cases(dtype: type[Any], suffix: str) -> list[LossCase]:
                     z, _th(th, SOFT_K, d), weight=_th(th, WEIGHT, d), reduction=r, label_smoothing=0.2
                 ),
                 dtype,
-            )
-        )
-        out.append(
-            LossCase(
-                f"nll_kdim_weight_ignore_{red}{suffix}",
-                _log_probs_k,
-                lambda L, x, r=red: tt.nn.nll_loss(x, L.i(LABELS_K), r, weight=L.f(WEIGHT)),
-                lambda th, d, x, r=red: th.nn.functional.nll_loss(
-                    x, _th(th, LABELS_K, th.int64), weight=_th(th, WEIGHT, d), reduction=r
-                ),
-                dtype,
-            )
-        )
-        out.append(
-            LossCase(
-                f"nll_weight_ignore_{red}{suffix}",
-                _log_probs,
-                lambda L, x, r=red: tt.nn.nll_loss(x, L.i(LABELS), r, weight=L.f(WEIGHT)),
-                lambda th, d, x, r=red: th.nn.functional.nll_loss(
-                    x, _th(th, LABELS, th.int64), weight=_th(th, WEIGHT, d), reduction=r
-                ),
-                dtype,
-            )
-        )
+            ),
+        ]
     return out
 
 
