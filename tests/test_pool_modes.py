@@ -19,6 +19,7 @@ import pytest
 
 import typedtensor as tt
 from tests.poolmodespec import NAN_CASE, POOL_CASES, PoolCase, inputs, nan_inputs, run_ours, run_torch
+from tests.test_pool_paths import layouts  # C, F, channels-last, strided, negative strides
 from typedtensor import NoneTape, Tensor, nn
 from typedtensor._ops import pool as pool_kernel
 from typedtensor.nn import functional as F
@@ -143,20 +144,6 @@ def test_gradient_matches_finite_differences(case: PoolCase) -> None:
 
 
 # ---- memory layouts, dtypes and kernel paths -----------------------------------------------------
-
-
-def layouts(x: Any) -> dict[str, Any]:
-    """The same values in C, F, channels-last, strided and negatively strided memory (rank 4)."""
-    n, c, h, w = x.shape
-    wide = np.zeros((n, c, 2 * h, 2 * w), x.dtype)
-    wide[:, :, ::2, ::2] = x
-    return {
-        "C": np.ascontiguousarray(x),
-        "F": np.asfortranarray(x),
-        "channels_last": np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2),
-        "strided": wide[:, :, ::2, ::2],
-        "negative": np.ascontiguousarray(x[::-1, :, ::-1, ::-1])[::-1, :, ::-1, ::-1],
-    }
 
 
 #: Every kernel path in ceil mode: max pool's backward with the planes transposed (narrow outputs), in
