@@ -27,8 +27,10 @@ from .._errors import TypedTensorError
 from .._tensor import Tensor
 
 if TYPE_CHECKING:
-    from ._batchnorm import _BatchNorm
     from ._module import Module
+
+#: A BatchNorm (``_batchnorm._BatchNorm``; not imported: it imports this module).
+Norm = Any
 
 __all__ = ["MARK", "folded_into", "mark", "pass_through", "refuse_training"]
 
@@ -41,7 +43,7 @@ def folded_into(module: Module) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def mark(bn: _BatchNorm[Any], into: str) -> None:
+def mark(bn: Norm, into: str) -> None:
     """Make ``bn`` the identity and a pass-through (see the module docstring); ``into`` names the layer."""
     for attr, value in (("scale", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
         t = getattr(bn, attr)
@@ -51,11 +53,11 @@ def mark(bn: _BatchNorm[Any], into: str) -> None:
     bn.__dict__[MARK] = into
 
 
-def _name(bn: _BatchNorm[Any]) -> str:
+def _name(bn: Norm) -> str:
     return f"{type(bn).__name__} (folded into {folded_into(bn)!r} by nn.fold_batchnorms)"
 
 
-def refuse_training(bn: _BatchNorm[Any]) -> None:
+def refuse_training(bn: Norm) -> None:
     """A training step of a folded BatchNorm: refused."""
     if MARK in bn.__dict__:
         raise TypedTensorError(
@@ -65,7 +67,7 @@ def refuse_training(bn: _BatchNorm[Any]) -> None:
 
 
 def pass_through(
-    bn: _BatchNorm[Any], x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool
+    bn: Norm, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool
 ) -> Tensor[Any, Any, Any]:
     """A folded BatchNorm's inference: x (checked as the BatchNorm checks it), or ``relu(x + addend)``."""
     bn._check_fields(False)
