@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import assert_type
 from typing import Literal as L
+from typing import assert_type
 
 from typedtensor import nn, optim
 from typedtensor.optim import lr_scheduler as sch
