@@ -37,16 +37,19 @@ NETWORKS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
 
 
 def trained_stats(model: nn.Module, seed: int = 0) -> None:
-    """Running statistics and affine parameters away from the identity, as after training."""
+    """Every BatchNorm's running statistics and affine parameters (where it has them) away from the identity,
+    as after training (seeded)."""
     rng = np.random.default_rng(seed)
     for _, module in model.named_modules():
         m: Any = module
-        if isinstance(module, nn.BatchNorm2D | nn.BatchNorm1D):
+        if isinstance(module, nn.BatchNorm2D | nn.BatchNorm1D | nn.FusedBatchNorm2D):
             c = m.num_features
-            ext.data_mut(m.running_mean)[...] = rng.normal(0.0, 0.5, c)
-            ext.data_mut(m.running_var)[...] = rng.uniform(0.3, 3.0, c)
-            ext.data_mut(m.scale)[...] = rng.normal(1.0, 0.4, c)
-            ext.data_mut(m.bias)[...] = rng.normal(0.0, 0.4, c)
+            if m.running_mean is not None and m.running_var is not None:
+                ext.data_mut(m.running_mean)[...] = rng.normal(0.0, 0.5, c)
+                ext.data_mut(m.running_var)[...] = rng.uniform(0.3, 3.0, c)
+            if m.scale is not None and m.bias is not None:
+                ext.data_mut(m.scale)[...] = rng.normal(1.0, 0.4, c)
+                ext.data_mut(m.bias)[...] = rng.normal(0.0, 0.4, c)
 
 
 def batch(shape: tuple[int, ...], dtype: Any, seed: int) -> tt.Tensor[Any, Any, tt.NoneTape]:

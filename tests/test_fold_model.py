@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 import typedtensor as tt
 from bench._nets import SmallResNet, VGGStack
+from bench.fold import trained_stats
 from typedtensor import extend as ext
 from typedtensor import nn
 from typedtensor.examples.digits import DigitsNet
@@ -25,21 +26,6 @@ X2 = tt.Tensor[tuple[int, int], Any, tt.NoneTape]
 X3 = tt.Tensor[tuple[int, int, int], Any, tt.NoneTape]
 X4 = tt.Tensor[tuple[int, int, int, int], Any, tt.NoneTape]
 DTYPES = (np.float32, np.float64)
-
-
-def _trained_stats(model: nn.Module, seed: int = 0) -> None:
-    """BatchNorm statistics and affine parameters far from the identity (as after training)."""
-    rng = np.random.default_rng(seed)
-    for _, module in model.named_modules():
-        m: Any = module
-        if isinstance(module, nn.BatchNorm2D | nn.BatchNorm1D | nn.FusedBatchNorm2D):
-            c = m.num_features
-            if m.running_mean is not None and m.running_var is not None:
-                ext.data_mut(m.running_mean)[...] = rng.normal(0.0, 0.5, c)
-                ext.data_mut(m.running_var)[...] = rng.uniform(0.3, 3.0, c)
-            if m.scale is not None and m.bias is not None:
-                ext.data_mut(m.scale)[...] = rng.normal(1.0, 0.4, c)
-                ext.data_mut(m.bias)[...] = rng.normal(0.0, 0.4, c)
 
 
 def _x(shape: tuple[int, ...], dtype: type[Any] = np.float32, seed: int = 0) -> tt.Tensor[Any, Any, tt.NoneTape]:
@@ -91,7 +77,7 @@ def test_whole_networks_fold_every_pair(net: str, dtype: type[Any]) -> None:
 def _fold_network(net: str, dtype: type[Any]) -> None:
     build, shape, pairs = NETS[net]
     model = build().to_dtype(dtype)
-    _trained_stats(model)
+    trained_stats(model)
     before = _states(model)
     x = _x(shape, dtype)
     folded = nn.fold_batchnorms(model, x)
@@ -150,7 +136,7 @@ class Seq1D(nn.Module):
 @pytest.mark.parametrize(("build", "shape"), [(MLP, (4, 6)), (lambda: MLP(bias=False), (4, 6)), (Seq1D, (2, 3, 9))])
 def test_linear_and_conv1d_with_batchnorm1d(build: Callable[[], nn.Module], shape: tuple[int, ...], dtype: Any) -> None:
     model = build().to_dtype(dtype)
-    _trained_stats(model, seed=3)
+    trained_stats(model, seed=3)
     folded = nn.fold_batchnorms(model, _x(shape, dtype))
     assert len(nn.folded_batchnorms(folded)) == 2
     other = _x((7, *shape[1:]), dtype, 4)
@@ -170,7 +156,7 @@ class Probe(nn.Module):
         self.bn_b = nn.BatchNorm2D(4)
         self.wiring = wiring
         if affine_init:
-            _trained_stats(self, 7)
+            trained_stats(self, 7)
 
     def forward(self, x: Any) -> Any:
         return self.wiring(self, x)
@@ -262,7 +248,7 @@ class Tokens(nn.Module):
     def __init__(self) -> None:
         self.fc = nn.Linear(4, 4)
         self.bn = nn.BatchNorm1D(4)
-        _trained_stats(self, 2)
+        trained_stats(self, 2)
 
     def forward(self, x: Any) -> Any:
         return self.bn.forward(self.fc.forward(x))
@@ -310,7 +296,7 @@ class FusedBlock(nn.Module):
         self.bn = nn.FusedBatchNorm2D(3)
         self.conv2 = nn.Conv2D(3, 3, 1, bias=False)
         self.bn2 = nn.BatchNorm2D(3, inplace=True)
-        _trained_stats(self, 5)
+        trained_stats(self, 5)
 
     def forward(self, x: X4) -> X4:
         h = self.bn.forward(self.conv.forward(x), self.skip.forward(x))
@@ -367,7 +353,7 @@ def _save_load(saved: nn.Module, into: nn.Module, path: Path, fmt: str, strict: 
 @pytest.mark.parametrize("fmt", ["npz", "safetensors"])
 def test_saved_folded_model_loads_into_a_folded_one(tmp_path: Path, fmt: str) -> None:
     model = DigitsNet()
-    _trained_stats(model)
+    trained_stats(model)
     x = _x((3, 1, 8, 8))
     folded = nn.fold_batchnorms(model, x)
     fresh = nn.fold_batchnorms(DigitsNet(seed=5), x)  # another model of the class, folded: the same fields
@@ -383,7 +369,7 @@ def test_saved_folded_model_loads_into_a_folded_one(tmp_path: Path, fmt: str) ->
 @pytest.mark.parametrize("fmt", ["npz", "safetensors"])
 def test_saved_folded_model_loads_into_an_unfolded_one_with_biases(tmp_path: Path, fmt: str) -> None:
     model = MLP()
-    _trained_stats(model)
+    trained_stats(model)
     x = _x((4, 6))
     folded = nn.fold_batchnorms(model, x)
     fresh = MLP()
@@ -409,7 +395,7 @@ def test_copies_of_a_folded_model_stay_folded() -> None:
 
 def test_layouts_of_the_input() -> None:
     model = SmallResNet()
-    _trained_stats(model)
+    trained_stats(model)
     folded = nn.fold_batchnorms(model, _x((2, 3, 32, 32)))
     base = np.random.default_rng(3).standard_normal((3, 32, 32, 3)).astype(np.float32)
     layouts = {
@@ -480,7 +466,7 @@ class Branchy(nn.Module):
         self.conv3 = nn.Conv2D(4, 4, 1)
         self.bn3 = nn.BatchNorm2D(4)
         self.example = example
-        _trained_stats(self, 1)
+        trained_stats(self, 1)
 
     def forward(self, x: X4) -> X4:
         h = self.conv.forward(x) if np.array_equal(ext.data(x), self.example) else self.other.forward(x) * 3.0
@@ -509,7 +495,7 @@ class Piped(nn.Module):
         self.c2 = nn.Conv2D[L[4], L[4]](4, 4, 1)
         self.bn2 = nn.BatchNorm2D[L[4]](4)
         self.relu = nn.ReLU()
-        _trained_stats(self, 4)
+        trained_stats(self, 4)
 
     def forward(
         self, x: tt.Tensor[tuple[int, L[2], int, int], Any, tt.NoneTape]
