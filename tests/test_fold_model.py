@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 import typedtensor as tt
 from bench._nets import SmallResNet, VGGStack
 from bench.fold import trained_stats
+from tests.golden import make_fold_golden as fold_golden
 from typedtensor import extend as ext
 from typedtensor import nn
 from typedtensor.examples.digits import DigitsNet
@@ -512,3 +513,48 @@ def test_pipe_residual_and_sync_batchnorm(dtype: type[Any]) -> None:
     assert type(folded.bn) is nn.SyncBatchNorm2D
     other = _x((3, 2, 5, 5), dtype, 6)
     _assert_close(_out(folded, other), _out(model, other), dtype)
+
+
+# ---- PyTorch parity: its own fold (torch.nn.utils.fusion.fuse_conv_bn_eval) of the same network ----------
+
+GOLDEN = Path(__file__).parent / "golden" / "fold.npz"
+#: Measured 1.1e-7 / 1.6e-7 (float32: PyTorch folds in float32, here in float64 then rounded) and 1.2e-16 / 4.5e-16.
+PARITY = {"float32": (1e-6, 2e-6), "float64": (1e-15, 1e-14)}  # (fused weights, logits), relative to max |value|
+
+
+def _parity(dtype: str, theirs: dict[str, Array]) -> dict[str, float]:
+    """Largest difference, relative to torch's largest value, per fused tensor and for the logits."""
+    with tt.checks(dtype == "float32"):
+        model = fold_golden.model(dtype)
+        folded = nn.fold_batchnorms(model, tt.tensor(fold_golden.batch(dtype)[:2]))
+        assert set(nn.folded_batchnorms(folded).items()) == {(b, c) for c, b in fold_golden.PAIRS.items()}
+        layers = dict(folded.named_modules())
+        diffs: dict[str, float] = {}
+        for conv_name in fold_golden.PAIRS:
+            conv: Any = layers[conv_name]
+            for attr in ("weight", "bias"):
+                want = theirs[f"{conv_name}.{attr}"]
+                got = np.asarray(ext.data(getattr(conv, attr)))
+                assert got.dtype == want.dtype
+                diffs[f"{conv_name}.{attr}"] = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+        want = theirs["logits"]
+        got = np.asarray(ext.data(getattr(folded, "forward")(tt.tensor(fold_golden.batch(dtype)))))  # noqa: B009
+        diffs["logits"] = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+    weights, logits = PARITY[dtype]
+    assert max(v for k, v in diffs.items() if k != "logits") <= weights, diffs
+    assert diffs["logits"] <= logits, diffs
+    return diffs
+
+
+@pytest.mark.parametrize("dtype", fold_golden.DTYPES)
+def test_parity_with_pytorch_fold_golden(dtype: str) -> None:
+    with np.load(GOLDEN) as data:
+        theirs = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith(f"{dtype}/")}
+    assert len(theirs) == 2 * len(fold_golden.PAIRS) + 1
+    _parity(dtype, theirs)
+
+
+@pytest.mark.parametrize("dtype", fold_golden.DTYPES)
+def test_parity_with_pytorch_fold_live(dtype: str) -> None:
+    pytest.importorskip("torch", reason="torch is not installed: the golden-data test covers this network")
+    _parity(dtype, fold_golden.torch_fold(dtype))
