@@ -558,3 +558,53 @@ def test_parity_with_pytorch_fold_golden(dtype: str) -> None:
 def test_parity_with_pytorch_fold_live(dtype: str) -> None:
     pytest.importorskip("torch", reason="torch is not installed: the golden-data test covers this network")
     _parity(dtype, fold_golden.torch_fold(dtype))
+
+
+# ---- nn.Sequential and model(x) calls ----------------------------------------------------------------------
+
+
+def _sequential() -> nn.Sequential[Any, Any, Any, Any]:
+    seq = nn.Sequential(
+        nn.Conv2D(2, 4, 3, padding=1),
+        nn.BatchNorm2D(4),
+        nn.ReLU(),
+        nn.Conv2D(4, 6, 1, bias=False),
+        nn.FusedBatchNorm2D(6),
+        nn.GlobalAvgPool2D(),
+        nn.Linear(6, 5, bias=False),
+        nn.BatchNorm1D(5),
+    )
+    trained_stats(seq, 8)
+    return seq
+
+
+class Called(nn.Module):
+    """Layers called as ``layer(x)`` (forward or forward_mut by the tape), a Sequential inside."""
+
+    def __init__(self) -> None:
+        self.conv = nn.Conv2D(2, 2, 3, padding=1)
+        self.bn = nn.BatchNorm2D(2)
+        self.body = _sequential()
+        trained_stats(self, 9)
+
+    def forward(self, x: X4) -> X2:
+        return self.body(self.bn(self.conv(x)))
+
+    def forward_mut(self, x: tt.Tensor[tuple[int, int, int, int], Any, tt.OwnedTape]) -> Any:
+        return self.body(self.bn(self.conv(x)))
+
+
+def test_sequential_and_calls_fold() -> None:
+    seq = _sequential()
+    x = _x((2, 2, 5, 5))
+    folded = nn.fold_batchnorms(seq, x)
+    assert type(folded) is nn.Sequential
+    assert nn.folded_batchnorms(folded) == {"1": "0", "4": "3", "7": "6"}  # its children's names, as PyTorch's
+    other = _x((3, 2, 5, 5), seed=2)
+    _assert_close(np.asarray(folded(other).numpy(), np.float64), _out(seq, other), np.float32)
+    model = Called()
+    called = nn.fold_batchnorms(model, x)
+    assert nn.folded_batchnorms(called) == {"bn": "conv", "body.1": "body.0", "body.4": "body.3", "body.7": "body.6"}
+    _assert_close(_out(called, other), _out(model, other), np.float32)
+    with pytest.raises(tt.TypedTensorError, match=r"folded into 'conv'.*inference only"):
+        called.forward_mut(other.trace(called.alloc_grads()))
