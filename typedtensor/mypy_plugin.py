@@ -118,14 +118,17 @@ _FUNCTIONS: dict[str, Callable[[FunctionContext], Type]] = {
 
 _PRODUCERS = {layers.FLATTEN: "Flatten"}
 
+#: The layer methods the plugin types: the two modes and the call (``model(x)``, which runs one of them).
+_FORWARDS = ("forward", "forward_mut", "__call__")
+
 _METHODS: dict[str, Callable[[MethodContext], Type]] = {
-    **{f"{layers.CONV}.{m}": partial(layers.conv_forward, producers=_PRODUCERS) for m in ("forward", "forward_mut")},
-    **{f"typedtensor.nn._pool._WindowPool.{m}": layers.window_forward for m in ("forward", "forward_mut")},
-    **{f"{layers.FLATTEN}.{m}": layers.flatten_forward for m in ("forward", "forward_mut")},
+    **{f"{layers.CONV}.{m}": partial(layers.conv_forward, producers=_PRODUCERS) for m in _FORWARDS},
+    **{f"typedtensor.nn._pool._WindowPool.{m}": layers.window_forward for m in _FORWARDS},
+    **{f"{layers.FLATTEN}.{m}": layers.flatten_forward for m in _FORWARDS},
     **{
         f"{cls}.{m}": partial(layers.checked_forward, position=position, producers=_PRODUCERS)
         for cls, position in ((layers.LINEAR, -1), *layers.BATCHNORM.items())
-        for m in ("forward", "forward_mut")
+        for m in _FORWARDS
     },
     "typedtensor._tensor.Tensor.reshape": ops.reshape,
     "typedtensor._tensor.Tensor.broadcast_to": ops.broadcast_to,
@@ -150,11 +153,7 @@ _SIGNATURES: dict[str, Callable[[MethodSigContext], FunctionLike]] = {
     "typedtensor._tensor.Tensor.__matmul__": matmul.signature,
     "typedtensor._tensor.Tensor.permute": ops.general_axes,
     "typedtensor._tensor.Tensor.transpose": ops.general_axes,
-    **{
-        f"{cls}.{m}": layers.relax
-        for cls in (layers.CONV, layers.LINEAR, *layers.BATCHNORM)
-        for m in ("forward", "forward_mut")
-    },
+    **{f"{cls}.{m}": layers.relax for cls in (layers.CONV, layers.LINEAR, *layers.BATCHNORM) for m in _FORWARDS},
 }
 
 

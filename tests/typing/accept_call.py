@@ -42,10 +42,13 @@ conv = nn.Conv2D[L[4], L[8]](4, 8, kernel_size=3, padding=1)  # keeps H and W (S
 assert_type(conv(m), Tensor[tuple[int, L[8], L[8], L[8]], F32, NoneTape])
 assert_type(conv(mt), Tensor[tuple[int, L[8], L[8], L[8]], F32, OwnedTape])
 down = nn.Conv2D[L[4], L[8]](4, 8, kernel_size=3, stride=2)
-assert_type(down(mt), Tensor[tuple[int, L[8], int, int], F32, OwnedTape])
+# the mypy plugin computes the strided size for a call as for forward (the others: int)
+assert_type(down(mt), Tensor[tuple[int, L[8], int, int], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(down(mt), Tensor[tuple[int, L[8], L[3], L[3]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(nn.GroupNorm[L[4]](2, 4)(mt), Tensor[tuple[int, L[4], L[8], L[8]], F32, OwnedTape])
 assert_type(nn.AdaptiveAvgPool2D[L[2], L[2]]((2, 2))(mt), Tensor[tuple[int, L[4], L[2], L[2]], F32, OwnedTape])
-assert_type(nn.Flatten()(mt), Tensor[tuple[int, int], F32, OwnedTape])
+assert_type(nn.Flatten()(mt), Tensor[tuple[int, int], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(nn.Flatten()(mt), Tensor[tuple[int, L[256]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 seq_in: Tensor[tuple[int, L[2], L[10]], F32, NoneTape] = tt.zeros((3, 2, 10))
 assert_type(nn.Conv1D[L[2], L[5]](2, 5, 3)(seq_in), Tensor[tuple[int, L[5], int], F32, NoneTape])
 
@@ -75,6 +78,11 @@ assert_type(mha(qt, q, q), Tensor[tuple[int, int, L[8]], F32, OwnedTape])  # unt
 block = nn.TransformerBlock[L[8]](8, 2)
 assert_type(block(qt), Tensor[tuple[int, int, L[8]], F32, OwnedTape])
 assert_type(block(q, attn_mask=None), Tensor[tuple[int, int, L[8]], F32, NoneTape])
+
+# layers built without type arguments: the mypy plugin types them Linear[L[4], L[2]] and still takes int features
+xi: Tensor[tuple[int, int], F32, NoneTape] = tt.zeros((3, 4))
+assert_type(nn.Linear(4, 2)(xi), Tensor[tuple[int, int], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(nn.Linear(4, 2)(xi), Tensor[tuple[int, L[2]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 
 # a call inside a chain: every link checked
 assert_type(
