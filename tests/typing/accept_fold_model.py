@@ -56,3 +56,12 @@ assert_type(nn.fold_batchnorms(seq, x), nn.Conv2D[L[1], L[4]])
 
 def any_module(model: nn.Module) -> None:
     assert_type(nn.fold_batchnorms(model, x), nn.Module)
+
+
+# a Sequential keeps its chain's types; its call picks forward on the untraced input
+untyped = nn.Sequential(nn.Conv2D(1, 4, 3, padding=1), nn.BatchNorm2D(4), nn.ReLU())
+assert_type(nn.fold_batchnorms(untyped, x), nn.Sequential[Any, Any, Any, Any])
+v: Tensor[tuple[int, L[4]], F32, NoneTape] = tt.zeros((2, 4))
+typed = nn.Sequential(Tensor[tuple[int, L[4]], F32, Any], nn.Linear[L[4], L[3]](4, 3), nn.ReLU())
+folded_seq = nn.fold_batchnorms(typed, v)
+assert_type(folded_seq(v), Tensor[tuple[int, L[3]], F32, NoneTape])
