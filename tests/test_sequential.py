@@ -133,6 +133,25 @@ def test_indexing_outside_or_by_another_type_is_refused() -> None:
             seq[index]
 
 
+def test_a_layer_is_replaced_by_index() -> None:
+    seq = _mlp()
+    relu = nn.Tanh()
+    seq[-3] = relu
+    assert seq[2] is relu
+    assert "(2): Tanh()" in repr(seq)
+    x = _x((5, 4))
+    y = x
+    layers: list[Any] = list(seq)
+    for layer in layers:
+        y = layer.forward(y)
+    np.testing.assert_array_equal(seq(x).numpy(), y.numpy())
+    loose: Any = seq
+    with pytest.raises(tt.TypedTensorError):
+        loose[5] = nn.ReLU()
+    with pytest.raises(tt.TypedTensorError):
+        loose[0] = print
+
+
 def test_a_layer_that_is_not_a_module_is_refused() -> None:
     builder: Any = nn.Sequential
     with pytest.raises(tt.TypedTensorError, match=r"layer 1 is a builtin_function_or_method, not a Module.*nn\.pipe"):

@@ -206,6 +206,13 @@ class Sequential(Module, Generic[SI, EI, SO, EO]):
             )
         return self._layers()[index]
 
+    def __setitem__(self, index: int, layer: Module) -> None:
+        """Replace layer ``index`` (as PyTorch's); the typed form's static type is not re-checked: keep the shapes."""
+        self[index]  # the index check
+        if not isinstance(cast("object", layer), Module):
+            raise TypedTensorError(f"Sequential[{index}] = ...: a layer must be a Module, got {type(layer).__name__}")
+        setattr(self, str(index % self._tt_count), layer)
+
     def _layers(self) -> list[Module]:
         state = self.__dict__
         return [state[str(i)] for i in range(self._tt_count)]
