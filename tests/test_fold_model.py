@@ -608,3 +608,21 @@ def test_sequential_and_calls_fold() -> None:
     _assert_close(_out(called, other), _out(model, other), np.float32)
     with pytest.raises(tt.TypedTensorError, match=r"folded into 'conv'.*inference only"):
         called.forward_mut(other.trace(called.alloc_grads()))
+
+
+class Opaque(nn.Module):
+    """A forward whose output cannot be compared (an object of its own)."""
+
+    def __init__(self) -> None:
+        self.conv = nn.Conv2D(2, 4, 3)
+        self.bn = nn.BatchNorm2D(4)
+
+    def forward(self, x: X4) -> object:
+        return {"maps": self.bn.forward(self.conv.forward(x)), "note": object()}
+
+
+def test_outputs_that_cannot_be_compared_are_refused() -> None:
+    with pytest.raises(
+        tt.TypedTensorError, match="forward returned a value of type 'object'; fold_batchnorms compares outputs"
+    ):
+        nn.fold_batchnorms(Opaque(), _x((2, 2, 5, 5)))

@@ -88,8 +88,8 @@ def leaves(out: object, where: str) -> list[Array]:
         items = sorted(cast("dict[object, object]", out).items(), key=lambda kv: repr(kv[0]))
         return [a for _, v in items for a in leaves(v, where)]
     raise TypedTensorError(
-        f"{where}: the model's forward returned a {type(out).__name__}; fold_batchnorms compares outputs that are "
-        "tensors, arrays, numbers, or tuples, lists and dicts of them"
+        f"{where}: the model's forward returned a value of type {type(out).__name__!r}; fold_batchnorms "
+        "compares outputs that are tensors, arrays, numbers, or tuples, lists and dicts of them"
     )
 
 
