@@ -57,11 +57,19 @@ def fold_batchnorms(model: M, example: Tensor[Any, Any, NoneTape]) -> M:
     What a folded BatchNorm becomes: the same instance, its fields the identity (mean 0, variance 1, scale 1,
     bias 0, eps 0), marked as a pass-through: ``forward`` checks and returns its input (FusedBatchNorm2D:
     ``relu(x + addend)``), ``forward_mut`` raises (a folded model is for inference only), and statistics
-    loaded or assigned into it later make ``forward`` raise instead of being ignored. Its state_dict and
-    checkpoint files hold the folded weights and the identity BatchNorms, so they load into an unfolded
-    model of the same class as a model computing the same (npz and safetensors files carry eps = 0 too; a
-    bare state_dict into a BatchNorm of eps 1e-5 scales by 1/sqrt(1 + 1e-5)). ``folded_batchnorms(model)``
-    lists the folds.
+    loaded or assigned into it later make ``forward`` raise instead of being ignored. Saving: the state_dict
+    and checkpoint files hold the folded weights (with the biases folding added) and the identity
+    BatchNorms, so they load into a folded model of the same class (``fold_batchnorms(Net(), x)``, then
+    ``load_npz``), or into an unfolded one whose layers have biases, which then computes the same (npz and
+    safetensors files carry eps = 0 too; a bare state_dict into a BatchNorm of eps 1e-5 scales by
+    1/sqrt(1 + 1e-5)); an unfolded model whose layers lack the biases refuses them (unexpected keys), and a
+    folded model refuses an unfolded checkpoint (missing bias keys, or the changed statistics at the next
+    ``forward``). ``folded_batchnorms(model)`` lists the folds.
+
+    Why probe runs rather than the module tree: only the run shows which tensor goes where (a conv and a
+    BatchNorm adjacent in a Sequential are a pair, but in a hand-written forward the same two attributes
+    may sit around a residual); a Sequential's pairs come out of the same runs, so there is one mechanism,
+    and the noisy run proves what the tree could only suggest.
 
     The check: the folded copy's outputs on ``example`` and on ``example`` plus noise (float examples) must
     equal the unfolded model's within ``TOLERANCES`` of the output dtype (relative to max(1, max |output|)),
