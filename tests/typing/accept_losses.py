@@ -92,3 +92,16 @@ assert_type(nn.binary_cross_entropy(target, probs_out, "sum"), Tensor[tuple[()],
 assert_type(nn.mse_loss(logits, target, "none"), Tensor[tuple[int, L[3]], F32, OwnedTape])
 assert_type(nn.mse_loss(fc.forward(x), target, "none"), Tensor[tuple[int, L[3]], F32, NoneTape])
 assert_type(nn.mse_loss(target, logits, "none"), Tensor[tuple[int, L[3]], F32, OwnedTape])
+# a generic forward nested in the call (its *Lead solved against the loss's (B, K) parameter, not a variadic one)
+lin = nn.Linear(4, 3)
+x_any: Tensor[tuple[int, int], F32, NoneTape] = tt.zeros((5, 4))
+assert_type(nn.cross_entropy(lin.forward(x_any), labels), Tensor[tuple[()], F32, NoneTape])
+assert_type(nn.nll_loss(lin.forward(x_any).log_softmax(-1), labels, "none"), Tensor[tuple[int], F32, NoneTape])
+assert_type(
+    nn.cross_entropy(lin.forward_mut(x_any.trace(fc.alloc_grads())), labels, "sum"), Tensor[tuple[()], F32, OwnedTape]
+)
+ids = tt.tensor([2, 0], np.int64)  # labels of a shape unknown to the checkers (tuple[Any, ...])
+lin64 = nn.Linear(3, 3, dtype=np.float64)
+x64: Tensor[tuple[int, int], F64, NoneTape] = tt.zeros((2, 3), F64)
+assert_type(nn.cross_entropy(lin64.forward(x64), ids), Tensor[tuple[()], F64, NoneTape])
+assert_type(nn.nll_loss(lin64.forward(x64), ids, "sum"), Tensor[tuple[()], F64, NoneTape])

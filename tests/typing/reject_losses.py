@@ -21,11 +21,11 @@ weight64: Tensor[tuple[L[3]], np.float64, NoneTape] = tt.ones((3,), np.float64)
 target4: Tensor[tuple[int, L[4]], F32, NoneTape] = tt.zeros((5, 4))
 target64: Tensor[tuple[int, L[3]], np.float64, NoneTape] = tt.zeros((5, 3), np.float64)
 
-nn.cross_entropy(logits, probs4)  # type: ignore[type-var, misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.cross_entropy(logits, probs4)  # type: ignore[type-var, arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.cross_entropy(logits, labels, weight=weight4)  # type: ignore[misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.cross_entropy(logits, labels, "avg")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
-nn.nll_loss(logits, float_labels)  # type: ignore[type-var]  # pyright: ignore[reportArgumentType]
-nn.nll_loss(logits, labels, weight=weight64)  # type: ignore[misc]  # pyright: ignore[reportArgumentType]
+nn.nll_loss(logits, float_labels)  # type: ignore[type-var]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.nll_loss(logits, labels, weight=weight64)  # type: ignore[misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.binary_cross_entropy_with_logits(logits, target4)  # type: ignore[misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.l1_loss(logits, target64)  # type: ignore[misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.smooth_l1_loss(logits, target4, "none")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
@@ -36,7 +36,7 @@ nn.kl_div(logits, logits, "avg")  # type: ignore[call-overload]  # pyright: igno
 seq: Tensor[tuple[int, L[3], L[7]], F32, NoneTape] = tt.zeros((2, 3, 7))
 seq_labels5: Tensor[tuple[int, L[5]], np.int64, NoneTape] = tt.tensor(np.zeros((2, 5)), np.int64)
 seq_probs4: Tensor[tuple[int, L[4], L[7]], F32, NoneTape] = tt.zeros((2, 4, 7))
-nn.cross_entropy(seq, seq_labels5)  # type: ignore[misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.cross_entropy(seq, seq_labels5)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.cross_entropy(seq, seq_probs4, "none")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.nll_loss(seq, seq_labels5, "none")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
 

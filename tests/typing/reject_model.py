@@ -31,7 +31,7 @@ nn.pipe(xt, fc.forward_mut, bn.forward)  # type: ignore[misc]  # pyright: ignore
 float_labels: Tensor[tuple[int], F32, NoneTape] = tt.zeros((5,))
 nn.cross_entropy(fc.forward(x), float_labels)  # type: ignore[type-var]  # pyright: ignore[reportCallIssue, reportArgumentType]
 labels_2d: Tensor[tuple[int, int], np.int64, NoneTape] = tt.tensor(np.zeros((5, 1)), np.int64)
-nn.cross_entropy(fc.forward(x), labels_2d)  # type: ignore[arg-type, misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.cross_entropy(fc.forward(x), labels_2d)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.mse_loss(fc.forward(x), x)  # type: ignore[misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
 conv = nn.Conv2D[L[1], L[16]](1, 16, kernel_size=3)
 nn.fold_batchnorm(conv, nn.BatchNorm2D[L[8]](8))  # type: ignore[misc]  # pyright: ignore[reportArgumentType]

@@ -44,7 +44,8 @@ S = TypeVar("S")
 E = TypeVar("E", bound=np.generic)
 T = TypeVar("T", bound=NoneTape | OwnedTape)
 Int = TypeVar("Int", bound=np.integer[Any])
-#: the spatial dims (d1, ..., dk) of K-dimensional class scores (B, K, d1, ..., dk): none for (B, K)
+#: the spatial dims (d1, ..., dk) of K-dimensional class scores (B, K, d1, ..., dk): D1 and the rest (*D)
+D1 = TypeVar("D1", bound=int)
 D = TypeVarTuple("D")
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -114,12 +115,13 @@ def _labels(where: str, z: ext.Array, y: ext.Array, ignore_index: object) -> int
 
 
 # labels of any tape (cut from traced token ids, they carry the ids' tape): a constant of the op, never given a
-# gradient; the loss carries the logits' tape. Probability targets (B, K, *D) are constants too. D is empty for
-# (B, K) logits: the 2-D case is the same overload.
+# gradient; the loss carries the logits' tape. Probability targets are constants too. The (B, K) overloads come
+# first and the K-dimensional ones need a spatial dim (D1): one variadic signature for both made mypy solve a
+# nested generic call's dims (``cross_entropy(linear.forward(x), y)``) against the variadic context, and fail.
 @overload
 def cross_entropy(
-    logits: Tensor[tuple[B, K, *D], E, T],
-    labels: Tensor[tuple[B, *D], Int, Any],
+    logits: Tensor[tuple[B, K], E, T],
+    labels: Tensor[tuple[B], Int, Any],
     reduction: Literal["mean", "sum"] = "mean",
     *,
     label_smoothing: float = 0.0,
@@ -128,18 +130,18 @@ def cross_entropy(
 ) -> Tensor[tuple[()], E, T]: ...
 @overload
 def cross_entropy(
-    logits: Tensor[tuple[B, K, *D], E, T],
-    labels: Tensor[tuple[B, *D], Int, Any],
+    logits: Tensor[tuple[B, K], E, T],
+    labels: Tensor[tuple[B], Int, Any],
     reduction: Literal["none"],
     *,
     label_smoothing: float = 0.0,
     weight: Tensor[tuple[K], E, Any] | None = None,
     ignore_index: int = -100,
-) -> Tensor[tuple[B, *D], E, T]: ...
+) -> Tensor[tuple[B], E, T]: ...
 @overload
 def cross_entropy(
-    logits: Tensor[tuple[B, K, *D], E, T],
-    labels: Tensor[tuple[B, K, *D], E, Any],
+    logits: Tensor[tuple[B, K], E, T],
+    labels: Tensor[tuple[B, K], E, Any],
     reduction: Literal["mean", "sum"] = "mean",
     *,
     label_smoothing: float = 0.0,
@@ -148,21 +150,61 @@ def cross_entropy(
 ) -> Tensor[tuple[()], E, T]: ...
 @overload
 def cross_entropy(
-    logits: Tensor[tuple[B, K, *D], E, T],
-    labels: Tensor[tuple[B, K, *D], E, Any],
+    logits: Tensor[tuple[B, K], E, T],
+    labels: Tensor[tuple[B, K], E, Any],
     reduction: Literal["none"],
     *,
     label_smoothing: float = 0.0,
     weight: Tensor[tuple[K], E, Any] | None = None,
     ignore_index: int = -100,
-) -> Tensor[tuple[B, *D], E, T]: ...
+) -> Tensor[tuple[B], E, T]: ...
+@overload
 def cross_entropy(
-    logits: Tensor[tuple[B, K, *D], E, T],
-    labels: Tensor[tuple[B, *D], Int, Any] | Tensor[tuple[B, K, *D], E, Any],
+    logits: Tensor[tuple[B, K, D1, *D], E, T],
+    labels: Tensor[tuple[B, D1, *D], Int, Any],
+    reduction: Literal["mean", "sum"] = "mean",
+    *,
+    label_smoothing: float = 0.0,
+    weight: Tensor[tuple[K], E, Any] | None = None,
+    ignore_index: int = -100,
+) -> Tensor[tuple[()], E, T]: ...
+@overload
+def cross_entropy(
+    logits: Tensor[tuple[B, K, D1, *D], E, T],
+    labels: Tensor[tuple[B, D1, *D], Int, Any],
+    reduction: Literal["none"],
+    *,
+    label_smoothing: float = 0.0,
+    weight: Tensor[tuple[K], E, Any] | None = None,
+    ignore_index: int = -100,
+) -> Tensor[tuple[B, D1, *D], E, T]: ...
+@overload
+def cross_entropy(
+    logits: Tensor[tuple[B, K, D1, *D], E, T],
+    labels: Tensor[tuple[B, K, D1, *D], E, Any],
+    reduction: Literal["mean", "sum"] = "mean",
+    *,
+    label_smoothing: float = 0.0,
+    weight: Tensor[tuple[K], E, Any] | None = None,
+    ignore_index: int = -100,
+) -> Tensor[tuple[()], E, T]: ...
+@overload
+def cross_entropy(
+    logits: Tensor[tuple[B, K, D1, *D], E, T],
+    labels: Tensor[tuple[B, K, D1, *D], E, Any],
+    reduction: Literal["none"],
+    *,
+    label_smoothing: float = 0.0,
+    weight: Tensor[tuple[K], E, Any] | None = None,
+    ignore_index: int = -100,
+) -> Tensor[tuple[B, D1, *D], E, T]: ...
+def cross_entropy(
+    logits: Tensor[Any, E, T],
+    labels: Tensor[Any, Any, Any],
     reduction: Literal["mean", "sum", "none"] = "mean",
     *,
     label_smoothing: float = 0.0,
-    weight: Tensor[tuple[K], E, Any] | None = None,
+    weight: Tensor[Any, E, Any] | None = None,
     ignore_index: int = -100,
 ) -> Tensor[Any, E, T]:
     """Cross-entropy between ``logits`` (B, K) and class indices ``labels`` (B,) in [0, K), or class
@@ -243,27 +285,42 @@ def _soft_cross_entropy(
 
 @overload
 def nll_loss(
-    log_probs: Tensor[tuple[B, K, *D], E, T],
-    labels: Tensor[tuple[B, *D], Int, Any],
+    log_probs: Tensor[tuple[B, K], E, T],
+    labels: Tensor[tuple[B], Int, Any],
     reduction: Literal["mean", "sum"] = "mean",
     ignore_index: int = -100,
     weight: Tensor[tuple[K], E, Any] | None = None,
 ) -> Tensor[tuple[()], E, T]: ...
 @overload
 def nll_loss(
-    log_probs: Tensor[tuple[B, K, *D], E, T],
-    labels: Tensor[tuple[B, *D], Int, Any],
+    log_probs: Tensor[tuple[B, K], E, T],
+    labels: Tensor[tuple[B], Int, Any],
     reduction: Literal["none"],
     ignore_index: int = -100,
     weight: Tensor[tuple[K], E, Any] | None = None,
-) -> Tensor[tuple[B, *D], E, T]: ...
-@checked
+) -> Tensor[tuple[B], E, T]: ...
+@overload
 def nll_loss(
-    log_probs: Tensor[tuple[B, K, *D], E, T],
-    labels: Tensor[tuple[B, *D], Int, Any],
-    reduction: Literal["mean", "sum", "none"] = "mean",
+    log_probs: Tensor[tuple[B, K, D1, *D], E, T],
+    labels: Tensor[tuple[B, D1, *D], Int, Any],
+    reduction: Literal["mean", "sum"] = "mean",
     ignore_index: int = -100,
     weight: Tensor[tuple[K], E, Any] | None = None,
+) -> Tensor[tuple[()], E, T]: ...
+@overload
+def nll_loss(
+    log_probs: Tensor[tuple[B, K, D1, *D], E, T],
+    labels: Tensor[tuple[B, D1, *D], Int, Any],
+    reduction: Literal["none"],
+    ignore_index: int = -100,
+    weight: Tensor[tuple[K], E, Any] | None = None,
+) -> Tensor[tuple[B, D1, *D], E, T]: ...
+def nll_loss(
+    log_probs: Tensor[Any, E, T],
+    labels: Tensor[Any, Any, Any],
+    reduction: Literal["mean", "sum", "none"] = "mean",
+    ignore_index: int = -100,
+    weight: Tensor[Any, E, Any] | None = None,
 ) -> Tensor[Any, E, T]:
     """Negative log-likelihood ``-weight[y_i] * log_probs[i, y_i]``, as ``torch.nn.functional.nll_loss``
     for (B, K) scores (``log_softmax`` output) and labels (B,) in [0, K), or (B, K, d1, ..., dk) scores and
@@ -272,6 +329,17 @@ def nll_loss(
     Items labelled ``ignore_index`` get loss 0; "mean" divides the sum by the sum of ``weight[y_i]`` (1 each
     without weights) over the items not ignored: NaN when there are none. The labels and weights are constants.
     """
+    return _nll_loss(log_probs, labels, reduction, ignore_index, weight)
+
+
+@checked  # the checked signature covers both kinds of overload: (B, K) is (B, K, *D) with D empty
+def _nll_loss(
+    log_probs: Tensor[tuple[B, K, *D], E, T],
+    labels: Tensor[tuple[B, *D], Int, Any],
+    reduction: Literal["mean", "sum", "none"],
+    ignore_index: int,
+    weight: Tensor[tuple[K], E, Any] | None,
+) -> Tensor[Any, E, T]:
     where = "nll_loss"
     red = _reduction(where, reduction)
     x = ext.data(ext.tensor_arg(log_probs, "nll_loss: log_probs"))
