@@ -153,12 +153,18 @@ def test_a_non_tensor_input_is_refused(bad: object) -> None:
         assert "tt.tensor(array)" in str(info.value)
 
 
-def test_a_call_without_a_positional_input_is_refused() -> None:
-    lin: Any = nn.Linear(4, 3)
-    with pytest.raises(tt.TypedTensorError, match="first positional argument"):
+def test_a_call_without_a_tensor_is_refused_and_a_keyword_input_dispatches() -> None:
+    lin: Any = nn.Linear(4, 3, seed=0)
+    with pytest.raises(tt.TypedTensorError, match="got no tensor"):
         lin()
-    with pytest.raises(tt.TypedTensorError, match="first positional argument"):
-        lin(x=tt.zeros((2, 4)))
+    with pytest.raises(tt.TypedTensorError, match="got no tensor"):
+        lin(y=3)
+    x = tt.ones((2, 4))
+    np.testing.assert_array_equal(lin(x=x).numpy(), lin.forward(x).numpy())
+    assert lin(x=x.trace(lin.alloc_grads())).traced  # forward_mut
+    mha: Any = nn.MultiHeadAttention(4, 2, seed=0)
+    q = tt.ones((1, 3, 4))
+    np.testing.assert_array_equal(mha(query=q).numpy(), mha.forward(q).numpy())
 
 
 def test_an_untraced_input_next_to_a_traced_tensor_is_refused() -> None:

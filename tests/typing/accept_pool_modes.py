@@ -37,9 +37,11 @@ assert_type(nn.MaxPool2D(2, ceil_mode=False).forward(x7), Tensor[tuple[int, L[3]
 assert_type(ceil.forward(image), Tensor[tuple[L[3], L[4], L[4]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(ceil.forward_mut(xt), Tensor[tuple[int, L[3], L[4], L[4]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 
-# model(x): forward's type (the plugin computes forward's dims, not the call's)
-assert_type(ceil(x7), Tensor[tuple[int, L[3], int, int], F32, NoneTape])
-assert_type(ceil(xt), Tensor[tuple[int, L[3], int, int], F32, OwnedTape])
+# model(x): forward's type (the plugin computes the call's dims as forward's)
+assert_type(ceil(x7), Tensor[tuple[int, L[3], int, int], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(ceil(x7), Tensor[tuple[int, L[3], L[4], L[4]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
+assert_type(ceil(xt), Tensor[tuple[int, L[3], int, int], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # reject: mypy+plugin
+assert_type(ceil(xt), Tensor[tuple[int, L[3], L[4], L[4]], F32, OwnedTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
 assert_type(nn.MaxPool2D(3, 1, 1, ceil_mode=True)(x7), Tensor[tuple[int, L[3], L[7], L[7]], F32, NoneTape])
 assert_type(nn.GlobalAvgPool2D()(x7), Tensor[tuple[int, L[3]], F32, NoneTape])
 

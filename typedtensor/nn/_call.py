@@ -1,7 +1,8 @@
 """``module(x)``: run ``forward`` on an untraced input and ``forward_mut`` on a traced one.
 
 The choice is made from the first positional argument's tape (``NoneTape``: ``forward``, inference;
-``OwnedTape``: ``forward_mut``, a training step). The method called keeps all its run-time checks
+``OwnedTape``: ``forward_mut``, a training step), or, in a call without positional arguments
+(``lin(x=t)``), from the first tensor passed by keyword. The method called keeps all its run-time checks
 (dims bound from the module, every argument's tape and shape). Other tensor arguments follow the first
 one: with an untraced first input, a traced second one (attention's key and value, FusedBatchNorm's
 addend) is refused here, since inference cannot record it; with a traced first input, ``forward_mut``
@@ -18,7 +19,15 @@ from collections.abc import Mapping
 from .._errors import TapeError, TypedTensorError
 from .._tensor import Tensor
 
-__all__ = ["refuse_input", "refuse_mixed"]
+__all__ = ["keyword_input", "refuse_input", "refuse_mixed"]
+
+
+def keyword_input(module: object, kwargs: Mapping[str, object]) -> object:
+    """The input of a call without positional arguments: the first tensor passed by keyword."""
+    tensors: list[object] = [value for value in kwargs.values() if isinstance(value, Tensor)]
+    if not tensors:
+        raise refuse_input(module, ())
+    return tensors[0]
 
 
 def refuse_input(module: object, args: tuple[object, ...]) -> TypedTensorError:
@@ -26,8 +35,8 @@ def refuse_input(module: object, args: tuple[object, ...]) -> TypedTensorError:
     name = type(module).__name__
     if not args:
         return TypedTensorError(
-            f"{name}(...) needs its input as the first positional argument (a Tensor): call {name.lower()}(x), "
-            "or forward/forward_mut by name"
+            f"{name}(...) got no tensor: pass the input (a Tensor) as the first argument, {name.lower()}(x); its tape "
+            "chooses forward (untraced) or forward_mut (traced)"
         )
     got = type(args[0]).__name__
     hint = " (wrap a NumPy array with tt.tensor(array) first)" if hasattr(args[0], "__array__") else ""

@@ -44,7 +44,7 @@ class Dropout(Module):
 
     if TYPE_CHECKING:  # model(x): forward on an untraced x, forward_mut on a traced one (see _call)
 
-        def __call__(self, x: Tensor[S, E, Tape], /) -> Tensor[S, E, Tape]: ...
+        def __call__(self, x: Tensor[S, E, Tape]) -> Tensor[S, E, Tape]: ...
 
     def forward(self, x: Tensor[S, E, NoneTape]) -> Tensor[S, E, NoneTape]:
         """Inference: x unchanged."""

@@ -23,7 +23,8 @@ method: ``forward_mut = forward``); layers that differ (BatchNorm, Dropout) acce
 statically and at run time.
 
 ``module(x)`` calls ``forward`` when x is untraced and ``forward_mut`` when it is traced (``_call``: the
-first positional argument decides; the method called keeps all its run-time checks). The type checkers
+first positional argument decides, or with none the first tensor passed by keyword; the method called
+keeps all its run-time checks). The type checkers
 see the ``__call__`` each class declares under ``TYPE_CHECKING``: ``__call__ = forward`` for a layer
 that behaves the same in both modes, the overloads of ``forward`` then those of ``forward_mut``
 otherwise. No checker can derive that type from ``forward``/``forward_mut`` for every subclass (mypy
@@ -117,14 +118,13 @@ class Module:
 
         def __call__(self, *args, **kwargs):
             """``forward(*args, **kwargs)`` for an untraced first argument, ``forward_mut`` for a traced one."""
-            if args:
-                x = args[0]
-                if isinstance(x, Tensor):
-                    if x.traced:
-                        return self.forward_mut(*args, **kwargs)
-                    if len(args) > 1 or kwargs:
-                        _call.refuse_mixed(self, args, kwargs)
-                    return self.forward(*args, **kwargs)
+            x = args[0] if args else _call.keyword_input(self, kwargs)
+            if isinstance(x, Tensor):
+                if x.traced:
+                    return self.forward_mut(*args, **kwargs)
+                if len(args) > 1 or kwargs:
+                    _call.refuse_mixed(self, args, kwargs)
+                return self.forward(*args, **kwargs)
             raise _call.refuse_input(self, args)
 
     def _refused(self, error: TypedTensorError) -> None:

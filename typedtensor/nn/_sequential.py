@@ -174,7 +174,7 @@ class Sequential(Module, Generic[SI, EI, SO, EO]):
 
     if TYPE_CHECKING:  # model(x): forward on an untraced x, forward_mut on a traced one (see _call)
 
-        def __call__(self, x: Tensor[SI, EI, Tape], /) -> Tensor[SO, EO, Tape]: ...
+        def __call__(self, x: Tensor[SI, EI, Tape]) -> Tensor[SO, EO, Tape]: ...
 
     def forward(self, x: Tensor[SI, EI, NoneTape]) -> Tensor[SO, EO, NoneTape]:
         """Inference: each layer's ``forward`` in order."""

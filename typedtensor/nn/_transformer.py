@@ -107,7 +107,7 @@ class TransformerBlock(Module, Generic[D]):
     if TYPE_CHECKING:  # model(x): forward on an untraced x, forward_mut on a traced one (see _call)
 
         def __call__(
-            self, x: Tensor[tuple[B, T, D], E, Tape], /, attn_mask: AttnMask[B, T, T] | None = None
+            self, x: Tensor[tuple[B, T, D], E, Tape], attn_mask: AttnMask[B, T, T] | None = None
         ) -> Tensor[tuple[B, T, D], E, Tape]: ...
 
     def forward(
