@@ -388,6 +388,10 @@ def test_saved_folded_model_loads_into_an_unfolded_one_with_biases(tmp_path: Pat
 
 def test_copies_of_a_folded_model_stay_folded() -> None:
     folded = nn.fold_batchnorms(DigitsNet(), _x((3, 1, 8, 8)))
+    assert (
+        "(bn1): BatchNorm2D(16, eps=0.0, momentum=0.1, affine=True, track_running_stats=True, dtype=float32, "
+        "folded into 'conv1')" in repr(folded)
+    )
     assert nn.folded_batchnorms(copy.deepcopy(folded)) == nn.folded_batchnorms(folded)
     as64 = folded.to_dtype(np.float64)
     assert len(nn.folded_batchnorms(as64)) == 3

@@ -199,7 +199,9 @@ class _BatchNorm(Module, Generic[C]):
         opts += [f"{k}=True" for k in ("freeze", "inplace") if getattr(self, k)]
         if self.init_factor is not None:
             opts.append(f"init_factor={self.init_factor}, min_factor={self.min_factor}")
-        return f"{', '.join(opts)}, dtype={self.dtype.name}"
+        into = _fold_pass.folded_into(self)
+        folded = "" if into is None else f", folded into {into!r}"  # a pass-through (fold_batchnorms)
+        return f"{', '.join(opts)}, dtype={self.dtype.name}{folded}"
 
     # ---- shared helpers ----------------------------------------------------------------------
 
