@@ -8,13 +8,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pytest
 
 import typedtensor as tt
 from typedtensor import nn
+
+T = TypeVar("T", bound=tt.NoneTape | tt.OwnedTape)
 
 
 @dataclass(frozen=True)
@@ -226,3 +228,40 @@ def test_a_user_module_dispatches_to_its_own_methods() -> None:
     assert net.calls == ["forward", "forward_mut"]
     with pytest.raises(tt.TypedTensorError):  # its own annotations are checked: NoneTape for forward
         net.forward(x.trace(net.alloc_grads()))
+
+
+class _Once(nn.Module):
+    """BatchNorm and Dropout inside, one method: each layer's call follows the input's tape."""
+
+    def __init__(self) -> None:
+        self.conv = nn.Conv2D(1, 3, 3, padding=1, dtype=np.float64, seed=0)
+        self.bn = nn.BatchNorm2D(3, dtype=np.float64)
+        self.drop = nn.Dropout(0.5, seed=1)
+
+    def forward(self, x: tt.Tensor[tuple[int, int, int, int], Any, T]) -> tt.Tensor[tuple[int, int, int, int], Any, T]:
+        return self.drop(nn.ReLU()(self.bn(self.conv(x))))
+
+    forward_mut = forward
+    if TYPE_CHECKING:
+        __call__ = forward
+
+
+def _by_hand(m: _Once, x: Any, method: str) -> Any:
+    for layer in (m.conv, m.bn, nn.ReLU(), m.drop):
+        x = getattr(layer, method)(x)
+    return x
+
+
+def test_a_model_written_once_trains_or_infers_by_the_tape() -> None:
+    model, twin = _Once(), _Once()
+    x: tt.Tensor[tuple[int, int, int, int], Any, tt.NoneTape] = tt.tensor(
+        np.random.default_rng(0).standard_normal((2, 1, 4, 4))
+    ).realize((2, 1, 4, 4))
+    np.testing.assert_array_equal(model(x).numpy(), _by_hand(twin, x, "forward").numpy())
+    assert model.bn.num_batches_tracked == 0  # inference: running statistics, dropout off
+    got = model(x.trace(model.alloc_grads()))
+    want = _by_hand(twin, x.trace(twin.alloc_grads()), "forward_mut")
+    assert got.traced
+    np.testing.assert_array_equal(got.numpy(), want.numpy())  # batch statistics, the same dropout mask
+    assert model.bn.num_batches_tracked == twin.bn.num_batches_tracked == 1
+    np.testing.assert_array_equal(_state(model)["bn.running_var"], _state(twin)["bn.running_var"])

@@ -143,3 +143,26 @@ images: Tensor[tuple[int, L[1], L[8], L[8]], F32, NoneTape] = tt.zeros((5, 1, 8,
 net = Net()
 assert_type(net(images), Tensor[tuple[int, L[10]], F32, NoneTape])
 assert_type(net(images.trace(net.alloc_grads())), Tensor[tuple[int, L[10]], F32, OwnedTape])
+
+
+# a model with BatchNorm and Dropout written once: each layer's call follows x's tape (training for a traced x)
+class Once(nn.Module):
+    def __init__(self) -> None:
+        self.conv = nn.Conv2D[L[1], L[4]](1, 4, kernel_size=3, padding=1)
+        self.bn = nn.BatchNorm2D[L[4]](4)
+        self.drop = nn.Dropout(0.2)
+        self.fc = nn.Linear[L[4], L[10]](4, 10)
+
+    def forward(self, x: Tensor[tuple[B, L[1], L[8], L[8]], F32, T]) -> Tensor[tuple[B, L[10]], F32, T]:
+        h = nn.ReLU()(self.bn(self.conv(x)))
+        v: Tensor[tuple[B, L[4]], F32, T] = h.mean(axis=(2, 3))
+        return self.fc(self.drop(v))
+
+    forward_mut = forward
+    if TYPE_CHECKING:
+        __call__ = forward
+
+
+once = Once()
+assert_type(once(images), Tensor[tuple[int, L[10]], F32, NoneTape])
+assert_type(once(images.trace(once.alloc_grads())), Tensor[tuple[int, L[10]], F32, OwnedTape])

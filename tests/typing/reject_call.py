@@ -3,6 +3,7 @@ the result is the input's; a module class that declares no ``__call__`` is not c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeVar
 from typing import Literal as L
 
 import numpy as np
@@ -11,6 +12,8 @@ import typedtensor as tt
 from typedtensor import NoneTape, OwnedTape, Tensor, nn
 
 F32 = np.float32
+B = TypeVar("B", bound=int)
+T = TypeVar("T", bound=NoneTape | OwnedTape)
 
 x: Tensor[tuple[int, L[4]], F32, NoneTape] = tt.zeros((3, 4))
 x5: Tensor[tuple[int, L[5]], F32, NoneTape] = tt.zeros((3, 5))
@@ -52,3 +55,20 @@ class Plain(nn.Module):
 
 
 Plain()(x)  # type: ignore[operator]  # pyright: ignore[reportCallIssue]  # declares no __call__: run time would dispatch, but the checkers cannot know the type
+
+
+# a model written once (its layers' calls follow the tape) still checks its input
+class Once(nn.Module):
+    def __init__(self) -> None:
+        self.bn = nn.BatchNorm1D[L[4]](4)
+
+    def forward(self, x: Tensor[tuple[B, L[4]], F32, T]) -> Tensor[tuple[B, L[4]], F32, T]:
+        return self.bn(x)
+
+    forward_mut = forward
+    if TYPE_CHECKING:
+        __call__ = forward
+
+
+Once()(x5)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+bad_tape: Tensor[tuple[int, L[4]], F32, NoneTape] = Once()(xt)  # type: ignore[arg-type]  # pyright: ignore[reportAssignmentType]
