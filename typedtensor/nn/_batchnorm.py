@@ -238,10 +238,12 @@ class _BatchNorm(Module, Generic[C]):
     def _check_state(self, attr: str, key: str, value: object) -> None:
         if attr == "running_var" and np.any(np.asarray(value) < 0):
             raise TypedTensorError(f"{key!r} holds negative variances")
+        _fold_pass.check_loaded(self, attr, key, value)  # a folded BatchNorm takes only its identity fields
 
     def _check_hparams(self, values: Mapping[str, object]) -> None:
         """The constructor's checks, on a probe module built with ``values`` and this one's other settings."""
         self._probe(values)
+        _fold_pass.check_hparams(self, values)
 
     def _check_setting(self, name: str, value: object) -> object:
         """A new hyper-parameter or option, through the constructor's checks (as the probe normalised it)."""

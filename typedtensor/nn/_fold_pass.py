@@ -8,8 +8,9 @@ model (same class, same attribute, so the model's class and types are unchanged)
   of the same class they give the folded model's results (the BatchNorm then normalises by exactly 1);
 * ``forward`` checks its input as before (rank, dtype, channels) and returns it unchanged, applying only
   what the previous layer cannot absorb: FusedBatchNorm2D's addend and ReLU, ``relu(x + addend)``;
-* a changed field (statistics or eps loaded or assigned after folding) would be ignored by the
-  pass-through: ``forward`` refuses it instead of computing something else;
+* a changed field would be ignored by the pass-through: loading one (an unfolded model's checkpoint:
+  other statistics, or eps in a file) is refused before anything changes, and one assigned or written
+  in place makes ``forward`` raise instead of computing something else;
 * ``forward_mut`` refuses: training a folded model would train it without normalisation.
 
 The mark is an entry of the instance's ``__dict__`` (``_tt_folded``: the dotted name of the layer it was
@@ -18,6 +19,7 @@ folded into), kept by ``copy.deepcopy`` and ``to_dtype``, not by state_dicts or 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +34,16 @@ if TYPE_CHECKING:
 #: A BatchNorm (``_batchnorm._BatchNorm``; not imported: it imports this module).
 Norm = Any
 
-__all__ = ["MARK", "folded_into", "mark", "pass_through", "refuse_training"]
+__all__ = [
+    "IDENTITY",
+    "MARK",
+    "check_hparams",
+    "check_loaded",
+    "folded_into",
+    "mark",
+    "pass_through",
+    "refuse_training",
+]
 
 MARK = "_tt_folded"
 
@@ -45,7 +56,7 @@ def folded_into(module: Module) -> str | None:
 
 def mark(bn: Norm, into: str) -> None:
     """Make ``bn`` the identity and a pass-through (see the module docstring); ``into`` names the layer."""
-    for attr, value in (("scale", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+    for attr, value in IDENTITY.items():
         t = getattr(bn, attr)
         if t is not None:  # a new tensor: the unfolded model's is never written
             setattr(bn, attr, ext.filled(ext.data(t).shape, value, bn.dtype, "fold_batchnorms"))
@@ -66,13 +77,36 @@ def refuse_training(bn: Norm) -> None:
         )
 
 
+#: A folded BatchNorm's fields, as ``mark`` sets them.
+IDENTITY = {"scale": 1.0, "bias": 0.0, "running_mean": 0.0, "running_var": 1.0}
+
+
+def check_loaded(bn: Norm, attr: str, key: str, value: object) -> None:
+    """Refuse loading into a folded BatchNorm a field other than its identity value (the pass-through would
+    ignore it): the whole load is refused, before anything changes."""
+    want = IDENTITY.get(attr)
+    if MARK in bn.__dict__ and want is not None and not np.all(np.asarray(value) == want):
+        raise TypedTensorError(
+            f"{key!r} is not {want} everywhere, but {_name(bn)} is a pass-through and would ignore it: this is an "
+            "unfolded model's checkpoint; load it into the unfolded model and fold again"
+        )
+
+
+def check_hparams(bn: Norm, values: Mapping[str, object]) -> None:
+    """Refuse restoring an eps other than 0 into a folded BatchNorm (a file of an unfolded model)."""
+    if MARK in bn.__dict__ and values.get("eps", 0.0) != 0.0:
+        raise TypedTensorError(
+            f"eps={values['eps']!r}, but {_name(bn)} is a pass-through (eps 0): this is an unfolded model's "
+            "checkpoint; load it into the unfolded model and fold again"
+        )
+
+
 def pass_through(
     bn: Norm, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None, relu: bool
 ) -> Tensor[Any, Any, Any]:
     """A folded BatchNorm's inference: x (checked as the BatchNorm checks it), or ``relu(x + addend)``."""
     bn._check_fields(False)
-    identity = (("scale", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0))
-    changed = [a for a, v in identity if (t := getattr(bn, a)) is not None and not np.all(ext.data(t) == v)]
+    changed = [a for a, v in IDENTITY.items() if (t := getattr(bn, a)) is not None and not np.all(ext.data(t) == v)]
     if bn.eps != 0.0:
         changed.append(f"eps ({bn.eps})")
     if changed:
