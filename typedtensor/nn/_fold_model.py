@@ -56,15 +56,16 @@ def fold_batchnorms(model: M, example: Tensor[Any, Any, NoneTape]) -> M:
 
     What a folded BatchNorm becomes: the same instance, its fields the identity (mean 0, variance 1, scale 1,
     bias 0, eps 0), marked as a pass-through: ``forward`` checks and returns its input (FusedBatchNorm2D:
-    ``relu(x + addend)``), ``forward_mut`` raises (a folded model is for inference only), and statistics
-    loaded or assigned into it later make ``forward`` raise instead of being ignored. Saving: the state_dict
+    ``relu(x + addend)``), ``forward_mut`` raises (a folded model is for inference only), loading other
+    statistics into it is refused and values assigned into it later make ``forward`` raise (never ignored).
+    Saving: the state_dict
     and checkpoint files hold the folded weights (with the biases folding added) and the identity
     BatchNorms, so they load into a folded model of the same class (``fold_batchnorms(Net(), x)``, then
     ``load_npz``), or into an unfolded one whose layers have biases, which then computes the same (npz and
     safetensors files carry eps = 0 too; a bare state_dict into a BatchNorm of eps 1e-5 scales by
     1/sqrt(1 + 1e-5)); an unfolded model whose layers lack the biases refuses them (unexpected keys), and a
-    folded model refuses an unfolded checkpoint (missing bias keys, or the changed statistics at the next
-    ``forward``). ``folded_batchnorms(model)`` lists the folds.
+    folded model refuses an unfolded checkpoint (missing bias keys, or its statistics and eps, at load
+    time). ``folded_batchnorms(model)`` lists the folds.
 
     Why probe runs rather than the module tree: only the run shows which tensor goes where (a conv and a
     BatchNorm adjacent in a Sequential are a pair, but in a hand-written forward the same two attributes
