@@ -1,0 +1,397 @@
+"""3x3 stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2015), compiled with numba.
+
+Not wired into Conv2D: ``supports`` says what it computes, bench figures are in the report of issue 13's
+Winograd experiment (single-threaded 1.5-2.1x faster than the im2col path on 16-32 channel 16x16 and 32x32
+planes, slower on 8x8 and 4x4 planes).
+
+Each 2x2 block of outputs is computed from the 4x4 input tile around it: with the input transform
+``V = B^T d B``, the weight transform ``U = G g G^T`` and the output transform ``Y = A^T M A``, the
+convolution becomes 16 independent matrix products ``M_e = U_e (O x C) @ V_e (C x tiles)``, 2.25x fewer
+multiply-adds than the direct form. B, G and A are the F(2, 3) matrices::
+
+    B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+    G   = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
+    A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+
+(entries 0, +-1 and 1/2: float32 results are as close to a float64 reference as the im2col path's, about
+2e-7 of the largest output.)
+
+Work items (a few images each) run in parallel (``prange``), one work buffer per worker. For one item the
+zero-padded input is split into its four phase planes (row parity, column parity) of (Th+1) x (Tw+1)
+elements (Th x Tw tiles per image), stacked over images and channels; the row and column transforms are
+then a few long vector loops over the whole item (the extra row and column of each image give junk tiles
+that are computed and never written out). The 16 products call the BLAS NumPy ships with (OpenBLAS,
+through ctypes), one thread each: an item's O*C*tiles stays under OpenBLAS's single-thread threshold.
+Without that library (NumPy built against another BLAS) ``available()`` is False and ``supports`` says no.
+
+The kernels index without bounds checks: ``conv3x3`` validates everything they read and gives them
+C-contiguous arrays.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, cast
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .._errors import DTypeError, ShapeError
+from .._ops._types import Array
+from ._bn_numba import _parallel_lock
+from ._conv_numba import _array
+
+__all__ = ["available", "conv3x3", "input_grad", "supports"]
+
+#: Tile positions a work item aims for per image plane (its buffers then stay in L2).
+_TILES = 256
+#: OpenBLAS runs a GEMM on the calling thread when M*N*K is at most this (65536 * GEMM_MULTITHREAD_THRESHOLD).
+_ONE_THREAD_MNK = 262144
+#: Elements appended to each channel's block of tile positions (rows of V and M 64 bytes off a 4 KiB stride).
+_PAD = 16
+#: Below this many multiply-adds a call runs serially (starting the pool costs more than it saves).
+_SERIAL_MACS = 1 << 22
+#: Work buffers up to this many bytes are kept for the next call (per thread); larger ones are per call.
+_KEEP = 16 << 20
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+_CblasRowMajor, _CblasNoTrans = 101, 111
+
+
+def _load_gemm() -> tuple[Any, Any] | None:
+    """(sgemm, dgemm) of the OpenBLAS in NumPy's wheel (``numpy.libs`` / ``numpy/.dylibs``), or None."""
+    here = os.path.dirname(np.__file__)
+    found = [
+        p for d in (here + ".libs", os.path.join(here, ".dylibs")) for p in glob.glob(os.path.join(d, "*openblas*"))
+    ]
+    for path in sorted(found):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for suffix, index in (("64_", ctypes.c_int64), ("", ctypes.c_int32)):
+            try:
+                fs = (getattr(lib, f"scipy_cblas_sgemm{suffix}"), getattr(lib, f"scipy_cblas_dgemm{suffix}"))
+            except AttributeError:
+                continue
+            for fn, real in zip(fs, (ctypes.c_float, ctypes.c_double), strict=True):
+                fn.restype = None
+                enum, ptr = ctypes.c_int, ctypes.c_void_p
+                fn.argtypes = [enum, enum, enum, index, index, index, real, ptr, index, ptr, index, real, ptr, index]
+            return fs
+    return None
+
+
+_GEMM = _load_gemm()
+
+
+def available() -> bool:
+    """Whether NumPy's OpenBLAS was found (the kernels call its GEMM)."""
+    return _GEMM is not None
+
+
+def _build(gemm: Any, parallel: bool) -> Callable[..., None]:
+    """The forward kernel for one dtype (``gemm`` is its cblas_?gemm), parallel over workers or serial."""
+
+    def forward(
+        x: Array, u: Array, bias: Array, y: Array, pt: int, pl: int, th: int, tw: int, group: int, work: Array
+    ) -> None:  # pragma: no cover - compiled
+        n_img, c_in, h, w = x.shape
+        o_out, ho, wo = y.shape[1], y.shape[2], y.shape[3]
+        kp = tw + 1
+        blk = (th + 1) * kp  # one image's phase plane
+        hu = min(h, 2 * th + 2 - pt)  # input rows and columns the tiles read
+        wu = min(w, 2 * tw + 2 - pl)
+        half = wu // 2
+        sh = pl // 2
+        full = wo // 2
+        n_items = (n_img + group - 1) // group
+        nw = work.shape[0]
+        item_size = x.itemsize
+        for wk in prange(nw):
+            wb = work[wk]
+            for item in range(wk, n_items, nw):
+                n0 = item * group
+                g_n = min(group, n_img - n0)
+                tb = g_n * blk + _PAD
+                lv = c_in * tb
+                lm = o_out * tb
+                plane = wb[: 4 * (lv + kp + 1)].reshape((4, lv + kp + 1))
+                plane[:] = 0
+                q0 = 4 * (lv + kp + 1)
+                rows = wb[q0 : q0 + 8 * (lv + 1)].reshape((8, lv + 1))
+                q1 = q0 + 8 * (lv + 1)
+                v = wb[q1 : q1 + 16 * lv].reshape((16, lv))
+                q2 = q1 + 16 * lv
+                m = wb[q2 : q2 + 16 * lm].reshape((16, lm))
+                q3 = q2 + 16 * lm
+                s = wb[q3 : q3 + 4 * lm].reshape((4, lm))
+                # phase planes: padded element (R, Q) of image g, channel c goes to plane 2*(R%2) + Q%2 at
+                # c*tb + g*blk + (R//2)*kp + Q//2
+                for c in range(c_in):
+                    for g in range(g_n):
+                        off = c * tb + g * blk
+                        for r in range(hu):
+                            rr = r + pt
+                            xr = x[n0 + g, c, r]
+                            base = off + (rr // 2) * kp + sh
+                            rp = 2 * (rr % 2)
+                            if pl % 2 == 0:
+                                pe = plane[rp, base:]
+                                po = plane[rp + 1, base:]
+                            else:
+                                pe = plane[rp + 1, base:]
+                                po = plane[rp, base + 1 :]
+                            for k in range(half):
+                                pe[k] = xr[2 * k]
+                                po[k] = xr[2 * k + 1]
+                            if wu % 2 == 1:
+                                pe[half] = xr[wu - 1]
+                # rows of B^T d: tile row t reads plane rows t and t+1 of both row phases
+                for cp in range(2):
+                    a0 = plane[cp]
+                    a1 = plane[cp, kp:]
+                    b0 = plane[2 + cp]
+                    b1 = plane[2 + cp, kp:]
+                    r0 = rows[cp]
+                    r1 = rows[2 + cp]
+                    r2 = rows[4 + cp]
+                    r3 = rows[6 + cp]
+                    for j in range(lv + 1):
+                        r0[j] = a0[j] - a1[j]
+                    for j in range(lv + 1):
+                        r1[j] = b0[j] + a1[j]
+                    for j in range(lv + 1):
+                        r2[j] = a1[j] - b0[j]
+                    for j in range(lv + 1):
+                        r3[j] = b0[j] - b1[j]
+                # columns: (B^T d) B, tile column t reads phase columns t and t+1
+                for i in range(4):
+                    a = rows[2 * i]
+                    b = rows[2 * i + 1]
+                    a1 = rows[2 * i, 1:]
+                    b1 = rows[2 * i + 1, 1:]
+                    v0 = v[4 * i]
+                    v1 = v[4 * i + 1]
+                    v2 = v[4 * i + 2]
+                    v3 = v[4 * i + 3]
+                    for j in range(lv):
+                        v0[j] = a[j] - a1[j]
+                    for j in range(lv):
+                        v1[j] = b[j] + a1[j]
+                    for j in range(lv):
+                        v2[j] = a1[j] - b[j]
+                    for j in range(lv):
+                        v3[j] = b[j] - b1[j]
+                tiles = g_n * blk
+                for e in range(16):
+                    gemm(
+                        _CblasRowMajor, _CblasNoTrans, _CblasNoTrans, o_out, tiles, c_in, 1.0,
+                        u[e].ctypes.data, c_in, v.ctypes.data + item_size * e * lv, tb, 0.0,
+                        m.ctypes.data + item_size * e * lm, tb,
+                    )  # fmt: skip
+                m0, m1, m2, m3 = m[0], m[1], m[2], m[3]
+                m4, m5, m6, m7 = m[4], m[5], m[6], m[7]
+                m8, m9, m10, m11 = m[8], m[9], m[10], m[11]
+                m12, m13, m14, m15 = m[12], m[13], m[14], m[15]
+                s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+                for j in range(lm):  # A^T M A
+                    p0 = m0[j] + m4[j] + m8[j]
+                    p1 = m1[j] + m5[j] + m9[j]
+                    p2 = m2[j] + m6[j] + m10[j]
+                    p3 = m3[j] + m7[j] + m11[j]
+                    k0 = m4[j] - m8[j] - m12[j]
+                    k1 = m5[j] - m9[j] - m13[j]
+                    k2 = m6[j] - m10[j] - m14[j]
+                    k3 = m7[j] - m11[j] - m15[j]
+                    s0[j] = p0 + p1 + p2
+                    s1[j] = p1 - p2 - p3
+                    s2[j] = k0 + k1 + k2
+                    s3[j] = k1 - k2 - k3
+                for o in range(o_out):
+                    bo = bias[o]
+                    for g in range(g_n):
+                        for ty in range(th):
+                            q = o * tb + g * blk + ty * kp
+                            e0 = s0[q:]
+                            e1 = s1[q:]
+                            yr = y[n0 + g, o, 2 * ty]
+                            for tx in range(full):
+                                yr[2 * tx] = e0[tx] + bo
+                                yr[2 * tx + 1] = e1[tx] + bo
+                            if full < tw:
+                                yr[2 * full] = e0[full] + bo
+                            if 2 * ty + 1 < ho:
+                                e2 = s2[q:]
+                                e3 = s3[q:]
+                                yr = y[n0 + g, o, 2 * ty + 1]
+                                for tx in range(full):
+                                    yr[2 * tx] = e2[tx] + bo
+                                    yr[2 * tx + 1] = e3[tx] + bo
+                                if full < tw:
+                                    yr[2 * full] = e2[full] + bo
+
+    # ctypes functions are not cacheable: compiled in each process, on first use
+    return cast("Callable[..., None]", njit(parallel=parallel, fastmath={"reassoc", "contract"})(forward))
+
+
+_kernels: dict[tuple[str, bool], Callable[..., None]] = {}
+_kernels_lock = threading.Lock()
+
+
+def _kernel(dtype: np.dtype[Any], parallel: bool) -> Callable[..., None]:
+    key = (dtype.name, parallel)
+    with _kernels_lock:
+        if key not in _kernels:
+            if _GEMM is None:
+                raise DTypeError("conv3x3 (Winograd): NumPy's OpenBLAS was not found; use the im2col path")
+            _kernels[key] = _build(_GEMM[0] if dtype == np.float32 else _GEMM[1], parallel)
+        return _kernels[key]
+
+
+class _Work(threading.local):
+    def __init__(self) -> None:
+        self.buffers: dict[str, Array] = {}
+
+
+_work = _Work()
+
+
+def _buffer(dtype: np.dtype[Any], workers: int, size: int) -> Array:
+    """A (workers, size) C-contiguous work buffer, kept for the next call of this thread when small enough."""
+    need = workers * size
+    kept = _work.buffers.get(dtype.name)
+    if kept is not None and kept.size >= need:
+        return kept[:need].reshape(workers, size)
+    buf = np.empty(need, dtype)
+    if need * dtype.itemsize <= _KEEP:
+        _work.buffers[dtype.name] = buf
+    return buf.reshape(workers, size)
+
+
+def supports(x: Array, w: Array, stride: tuple[int, int], dilation: tuple[int, int], groups: int) -> bool:
+    """Whether ``conv3x3`` computes this convolution: float32/float64, 3x3 kernel, stride 1, dilation 1, one
+    group (any padding), with NumPy's OpenBLAS available."""
+    return (
+        _GEMM is not None
+        and x.dtype in _FLOATS
+        and w.dtype == x.dtype
+        and x.ndim == 4
+        and w.ndim == 4
+        and w.shape[2:] == (3, 3)
+        and stride == (1, 1)
+        and dilation == (1, 1)
+        and groups == 1
+    )
+
+
+def _padding(padding: object) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) from ((top, bottom), (left, right)), validated."""
+    try:
+        (pt, pb), (pl, pr) = cast("tuple[tuple[object, object], tuple[object, object]]", padding)
+    except (TypeError, ValueError):
+        pt = pb = pl = pr = None
+    ints = [
+        int(cast("int", v)) for v in (pt, pb, pl, pr) if isinstance(v, int | np.integer) and not isinstance(v, bool)
+    ]
+    if len(ints) != 4 or min(ints) < 0:
+        raise ShapeError(
+            f"conv3x3 (Winograd): padding must be ((top, bottom), (left, right)) of ints >= 0, got {padding!r}"
+        )
+    return ints[0], ints[1], ints[2], ints[3]
+
+
+def _transformed(w: Array) -> Array:
+    """U = G w G^T for every (o, c), as (16, O, C) in w's dtype (computed in float64)."""
+    o, c = w.shape[0], w.shape[1]
+    u = _G @ w.astype(np.float64) @ _G.T  # (O, C, 4, 4)
+    return np.ascontiguousarray(u.transpose(2, 3, 0, 1).reshape(16, o, c).astype(w.dtype))
+
+
+def conv3x3(x: object, w: object, b: object, padding: object) -> Array:
+    """y = conv(x, w) + b with stride 1, dilation 1, PyTorch semantics, for x (N, C, H, W) and w (O, C, 3, 3).
+
+    ``padding`` is ((top, bottom), (left, right)), any ints >= 0; b is (O,) or None, of x's dtype. Any memory
+    layout is accepted (copied to C order). Raises ShapeError/DTypeError on anything it cannot compute.
+    """
+    xa, wa, ba = _array(x), _array(w), _array(b)
+    if xa is None or wa is None:
+        raise DTypeError("conv3x3 (Winograd): x and w must be NumPy arrays; pass np.asarray(...) of them")
+    if xa.dtype not in _FLOATS or wa.dtype != xa.dtype:
+        raise DTypeError(
+            f"conv3x3 (Winograd): x and w must both be float32 or both float64, got {xa.dtype} and {wa.dtype}; "
+            "cast them first"
+        )
+    if xa.ndim != 4 or wa.ndim != 4 or wa.shape[2:] != (3, 3) or wa.shape[1] != xa.shape[1]:
+        raise ShapeError(
+            f"conv3x3 (Winograd): expected x (N, C, H, W) and w (O, C, 3, 3) with the same C, got {xa.shape} and "
+            f"{wa.shape}"
+        )
+    pt, pb, pl, pr = _padding(padding)
+    n, c, h, wd = xa.shape
+    o = wa.shape[0]
+    ho, wo = h + pt + pb - 2, wd + pl + pr - 2
+    if ho < 1 or wo < 1:
+        raise ShapeError(
+            f"conv3x3 (Winograd): the padded input {h + pt + pb}x{wd + pl + pr} is smaller than the 3x3 kernel; "
+            "pad more"
+        )
+    bias = np.zeros(o, xa.dtype)
+    if b is not None:
+        if ba is None or ba.shape != (o,):
+            got = type(b).__name__ if ba is None else f"shape {ba.shape}"
+            raise ShapeError(f"conv3x3 (Winograd): the bias must be None or an array of shape ({o},), got {got}")
+        if ba.dtype != xa.dtype:
+            raise DTypeError(
+                f"conv3x3 (Winograd): the bias must have x's dtype {xa.dtype}, got {ba.dtype}; cast it first"
+            )
+        bias[:] = ba
+    y = np.empty((n, o, ho, wo), xa.dtype)
+    if y.size == 0:
+        return y
+    if c == 0:
+        y[...] = bias.reshape(1, o, 1, 1)
+        return y
+    th, tw = (ho + 1) // 2, (wo + 1) // 2
+    per = (th + 1) * (tw + 1)
+    serial = n * o * c * ho * wo * 9 < _SERIAL_MACS
+    workers = 1 if serial else max(1, min(numba.get_num_threads(), n))
+    cap = max(1, _ONE_THREAD_MNK // (o * c * per))
+    group = max(1, min(max(1, _TILES // per), cap, -(-n // workers)))
+    tb = group * per + _PAD
+    size = 4 * (c * tb + tw + 2) + 8 * (c * tb + 1) + 16 * c * tb + 20 * o * tb
+    args = (np.ascontiguousarray(xa), _transformed(wa), bias, y, pt, pl, th, tw, group)
+    if serial:
+        _kernel(xa.dtype, False)(*args, _buffer(xa.dtype, 1, size))
+    else:
+        with _parallel_lock:
+            _kernel(xa.dtype, True)(*args, _buffer(xa.dtype, workers, size))
+    return y
+
+
+def input_grad(g: object, w: object, padding: object) -> Array:
+    """dL/dx of ``conv3x3(x, w, b, padding)`` given g = dL/dy (N, O, Ho, Wo): the same kernel on g.
+
+    With stride 1 the input gradient is a correlation of g with the weights turned by 180 degrees and their
+    channel axes swapped, padded by 2 - p on each side: paddings 0, 1 and 2 per side. Raises ShapeError otherwise.
+    """
+    ga, wa = _array(g), _array(w)
+    if ga is None or wa is None:
+        raise DTypeError("conv3x3 (Winograd) input_grad: g and w must be NumPy arrays; pass np.asarray(...) of them")
+    pt, pb, pl, pr = _padding(padding)
+    if max(pt, pb, pl, pr) > 2:
+        raise ShapeError(f"conv3x3 (Winograd) input_grad: padding {padding!r} exceeds 2; use the im2col path")
+    if wa.ndim != 4 or ga.ndim != 4 or ga.shape[1] != wa.shape[0]:
+        raise ShapeError(
+            f"conv3x3 (Winograd) input_grad: expected g (N, O, Ho, Wo) and w (O, C, 3, 3) with the same O, got "
+            f"{ga.shape} and {wa.shape}"
+        )
+    turned = np.ascontiguousarray(wa[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    return conv3x3(ga, turned, None, ((2 - pt, 2 - pb), (2 - pl, 2 - pr)))
