@@ -20,8 +20,8 @@ Work items (a few images each) run in parallel (``prange``), one work buffer per
 zero-padded input is split into its four phase planes (row parity, column parity) of (Th+1) x (Tw+1)
 elements (Th x Tw tiles per image), stacked over images and channels; the row and column transforms are
 then a few long vector loops over the whole item (the extra row and column of each image give junk tiles
-that are computed and never written out). The 16 products call the BLAS NumPy ships with (OpenBLAS,
-through ctypes), one thread each: an item's O*C*tiles stays under OpenBLAS's single-thread threshold.
+that are computed and never written out). The 16 products call the BLAS NumPy ships with (OpenBLAS; its
+cblas_?gemm address found through ctypes and passed to the kernel, which is cached on disk), one thread each: an item's O*C*tiles stays under OpenBLAS's single-thread threshold.
 Without that library (NumPy built against another BLAS) ``available()`` is False and ``supports`` says no.
 
 The kernels index without bounds checks: ``conv3x3`` validates everything they read and gives them
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import importlib
 import os
 import threading
 from collections.abc import Callable
@@ -39,11 +40,11 @@ from typing import Any, cast
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .._errors import DTypeError, ShapeError
 from .._ops._types import Array
-from ._bn_numba import _parallel_lock
+from ._bn_numba import _compiled, _parallel_lock
 from ._conv_numba import _array
 
 __all__ = ["available", "conv3x3", "input_grad", "supports"]
@@ -65,8 +66,9 @@ _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.
 _CblasRowMajor, _CblasNoTrans = 101, 111
 
 
-def _load_gemm() -> tuple[Any, Any] | None:
-    """(sgemm, dgemm) of the OpenBLAS in NumPy's wheel (``numpy.libs`` / ``numpy/.dylibs``), or None."""
+def _load_gemm() -> tuple[int, int, bool] | None:
+    """(address of cblas_sgemm, of cblas_dgemm, 64-bit indices) of the OpenBLAS in NumPy's wheel
+    (``numpy.libs`` / ``numpy/.dylibs``), or None when there is none."""
     here = os.path.dirname(np.__file__)
     found = [
         p for d in (here + ".libs", os.path.join(here, ".dylibs")) for p in glob.glob(os.path.join(d, "*openblas*"))
@@ -76,20 +78,53 @@ def _load_gemm() -> tuple[Any, Any] | None:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for suffix, index in (("64_", ctypes.c_int64), ("", ctypes.c_int32)):
+        for suffix, ilp64 in (("64_", True), ("", False)):
             try:
                 fs = (getattr(lib, f"scipy_cblas_sgemm{suffix}"), getattr(lib, f"scipy_cblas_dgemm{suffix}"))
             except AttributeError:
                 continue
-            for fn, real in zip(fs, (ctypes.c_float, ctypes.c_double), strict=True):
-                fn.restype = None
-                enum, ptr = ctypes.c_int, ctypes.c_void_p
-                fn.argtypes = [enum, enum, enum, index, index, index, real, ptr, index, ptr, index, real, ptr, index]
-            return fs
+            sgemm, dgemm = (ctypes.cast(f, ctypes.c_void_p).value for f in fs)
+            if sgemm and dgemm:
+                return sgemm, dgemm, ilp64
     return None
 
 
 _GEMM = _load_gemm()
+
+# untyped (no stubs): used through Any
+_ir: Any = importlib.import_module("llvmlite.ir")
+_types: Any = importlib.import_module("numba.core.types")
+_intrinsic: Callable[[Callable[..., Any]], Any] = importlib.import_module("numba.extending").intrinsic
+
+
+@_intrinsic
+def _gemm(
+    typingctx: Any, fn: Any, order: Any, ta: Any, tb: Any, m: Any, n: Any, k: Any, alpha: Any, a: Any, lda: Any,
+    b: Any, ldb: Any, beta: Any, c: Any, ldc: Any,
+) -> Any:  # fmt: skip
+    """Call the cblas_?gemm at address ``fn``; ``a``, ``b`` and ``c`` are addresses too (integers), the other
+    arguments have the C types of the call (int32 enums, the library's index width, the float type). The address
+    is an argument, not a constant: compiled code stays valid across processes, so it is cached on disk."""
+    sig = _types.void(fn, order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        byte_ptr = _ir.IntType(8).as_pointer()
+        values: list[Any] = []
+        kinds: list[Any] = []
+        for i, (ty, value) in enumerate(zip(signature.args, args, strict=True)):
+            if i == 0:
+                continue
+            if i in (8, 10, 13):  # a, b, c
+                values.append(builder.inttoptr(value, byte_ptr))
+                kinds.append(byte_ptr)
+            else:
+                values.append(value)
+                kinds.append(context.get_value_type(ty))
+        target = builder.inttoptr(args[0], _ir.FunctionType(_ir.VoidType(), kinds).as_pointer())
+        builder.call(target, values)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 def available() -> bool:
@@ -97,12 +132,31 @@ def available() -> bool:
     return _GEMM is not None
 
 
-def _build(gemm: Any, parallel: bool) -> Callable[..., None]:
-    """The forward kernel for one dtype (``gemm`` is its cblas_?gemm), parallel over workers or serial."""
+def _build(parallel: bool, ilp64: bool) -> Callable[..., None]:
+    """The forward kernel, parallel over workers or serial, for a BLAS with 64- or 32-bit indices.
+
+    numba's disk cache keys an entry by the function's bytecode and its closure's contents, not by the compile
+    flags: ``parallel`` is read in the kernel so that the two builds get separate entries.
+    """
+    index = np.int64 if ilp64 else np.int32
 
     def forward(
-        x: Array, u: Array, bias: Array, y: Array, pt: int, pl: int, th: int, tw: int, group: int, work: Array
+        x: Array,
+        u: Array,
+        bias: Array,
+        y: Array,
+        pt: int,
+        pl: int,
+        th: int,
+        tw: int,
+        group: int,
+        work: Array,
+        gemm: int,
+        one: Any,
+        zero: Any,
     ) -> None:  # pragma: no cover - compiled
+        if parallel:  # read here so that it is in the closure: see _build
+            pass
         n_img, c_in, h, w = x.shape
         o_out, ho, wo = y.shape[1], y.shape[2], y.shape[3]
         kp = tw + 1
@@ -192,10 +246,11 @@ def _build(gemm: Any, parallel: bool) -> Callable[..., None]:
                         v3[j] = b[j] - b1[j]
                 tiles = g_n * blk
                 for e in range(16):
-                    gemm(
-                        _CblasRowMajor, _CblasNoTrans, _CblasNoTrans, o_out, tiles, c_in, 1.0,
-                        u[e].ctypes.data, c_in, v.ctypes.data + item_size * e * lv, tb, 0.0,
-                        m.ctypes.data + item_size * e * lm, tb,
+                    _gemm(
+                        gemm, np.int32(_CblasRowMajor), np.int32(_CblasNoTrans), np.int32(_CblasNoTrans),
+                        index(o_out), index(tiles), index(c_in), one, u[e].ctypes.data, index(c_in),
+                        v.ctypes.data + item_size * e * lv, index(tb), zero,
+                        m.ctypes.data + item_size * e * lm, index(tb),
                     )  # fmt: skip
                 m0, m1, m2, m3 = m[0], m[1], m[2], m[3]
                 m4, m5, m6, m7 = m[4], m[5], m[6], m[7]
@@ -238,21 +293,22 @@ def _build(gemm: Any, parallel: bool) -> Callable[..., None]:
                                 if full < tw:
                                     yr[2 * full] = e2[full] + bo
 
-    # ctypes functions are not cacheable: compiled in each process, on first use
-    return cast("Callable[..., None]", njit(parallel=parallel, fastmath={"reassoc", "contract"})(forward))
+    return _compiled(parallel=parallel)(forward)
 
 
-_kernels: dict[tuple[str, bool], Callable[..., None]] = {}
+_kernels: dict[bool, Callable[..., None]] = {}
 _kernels_lock = threading.Lock()
 
 
-def _kernel(dtype: np.dtype[Any], parallel: bool) -> Callable[..., None]:
-    key = (dtype.name, parallel)
+def _kernel(parallel: bool) -> Callable[..., None]:
+    """The compiled kernel (both dtypes: numba specialises it per argument types)."""
+    key = parallel
+    found = _GEMM
+    if found is None:
+        raise DTypeError("conv3x3 (Winograd): NumPy's OpenBLAS was not found; use the im2col path")
     with _kernels_lock:
         if key not in _kernels:
-            if _GEMM is None:
-                raise DTypeError("conv3x3 (Winograd): NumPy's OpenBLAS was not found; use the im2col path")
-            _kernels[key] = _build(_GEMM[0] if dtype == np.float32 else _GEMM[1], parallel)
+            _kernels[key] = _build(parallel, found[2])
         return _kernels[key]
 
 
@@ -367,12 +423,17 @@ def conv3x3(x: object, w: object, b: object, padding: object) -> Array:
     group = max(1, min(max(1, _TILES // per), cap, -(-n // workers)))
     tb = group * per + _PAD
     size = 4 * (c * tb + tw + 2) + 8 * (c * tb + 1) + 16 * c * tb + 20 * o * tb
+    found = _GEMM
+    if found is None:
+        raise DTypeError("conv3x3 (Winograd): NumPy's OpenBLAS was not found; use the im2col path")
+    gemm = found[0] if xa.dtype == np.float32 else found[1]
+    one, zero = xa.dtype.type(1), xa.dtype.type(0)
     args = (np.ascontiguousarray(xa), _transformed(wa), bias, y, pt, pl, th, tw, group)
     if serial:
-        _kernel(xa.dtype, False)(*args, _buffer(xa.dtype, 1, size))
+        _kernel(False)(*args, _buffer(xa.dtype, 1, size), gemm, one, zero)
     else:
         with _parallel_lock:
-            _kernel(xa.dtype, True)(*args, _buffer(xa.dtype, workers, size))
+            _kernel(True)(*args, _buffer(xa.dtype, workers, size), gemm, one, zero)
     return y
 
 
