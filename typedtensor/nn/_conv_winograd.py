@@ -36,7 +36,7 @@ import importlib
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import numba
 import numpy as np
@@ -45,7 +45,7 @@ from numba import prange
 from .._errors import DTypeError, ShapeError
 from .._ops._types import Array
 from ._bn_numba import _compiled, _parallel_lock
-from ._conv_numba import _array
+from ._conv_numba import _array, _geometry
 
 __all__ = ["available", "conv3x3", "input_grad", "supports"]
 
@@ -349,19 +349,9 @@ def supports(x: Array, w: Array, stride: tuple[int, int], dilation: tuple[int, i
 
 
 def _padding(padding: object) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) from ((top, bottom), (left, right)), validated."""
-    try:
-        (pt, pb), (pl, pr) = cast("tuple[tuple[object, object], tuple[object, object]]", padding)
-    except (TypeError, ValueError):
-        pt = pb = pl = pr = None
-    ints = [
-        int(cast("int", v)) for v in (pt, pb, pl, pr) if isinstance(v, int | np.integer) and not isinstance(v, bool)
-    ]
-    if len(ints) != 4 or min(ints) < 0:
-        raise ShapeError(
-            f"conv3x3 (Winograd): padding must be ((top, bottom), (left, right)) of ints >= 0, got {padding!r}"
-        )
-    return ints[0], ints[1], ints[2], ints[3]
+    """(top, bottom, left, right) from ((top, bottom), (left, right)), validated (``_conv_numba``'s checks)."""
+    pt, pb, pl, pr, _, _ = _geometry(padding, (1, 1))
+    return pt, pb, pl, pr
 
 
 def _transformed(w: Array) -> Array:
