@@ -27,7 +27,8 @@ mypy and itself). A new top-level module of the package must be given its layer 
 
 ``TYPE_ONLY`` lists the ``if TYPE_CHECKING:`` imports allowed to close a circle: helpers of ``Module``
 (the state walk, the assignment checks, the staging of loaded values, the checkpoint files) annotate
-with ``Module``, which uses them. They import nothing at run time (``from __future__ import annotations``).
+with ``Module``, which uses them; so do the optimizer's state files and the scheduler base with ``Optimizer``.
+They import nothing at run time (``from __future__ import annotations``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ TYPE_ONLY = {
     ("typedtensor.nn._fields", "typedtensor.nn._module"),
     ("typedtensor.nn._checkpoint", "typedtensor.nn._module"),
     ("typedtensor.nn._staging", "typedtensor.nn._module"),
+    # the optimizer's state files and the scheduler base annotate with Optimizer, which uses them
+    ("typedtensor.optim._state", "typedtensor.optim._base"),
+    ("typedtensor.optim._state_file", "typedtensor.optim._base"),
+    ("typedtensor.optim._schedule", "typedtensor.optim._base"),
 }
 
 

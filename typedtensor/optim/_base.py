@@ -44,7 +44,7 @@ from ._groups import Hyper, ParamGroup, Selector, describe, resolve
 from ._tree import Snapshot, snapshot
 
 if TYPE_CHECKING:
-    from .lr_scheduler import LRScheduler
+    from ._schedule import LRScheduler
 
 __all__ = ["MissingGradientError", "Optimizer", "OptimizerError"]
 

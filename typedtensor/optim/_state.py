@@ -47,7 +47,7 @@ from ._exceptions import OptimizerError
 
 if TYPE_CHECKING:
     from ._base import Optimizer
-    from .lr_scheduler import LRScheduler
+    from ._schedule import LRScheduler
 
 __all__ = ["Field", "Staged", "apply", "check_array", "check_header", "fields_of", "stage", "state_dict", "target"]
 
@@ -131,7 +131,7 @@ def state_dict(opt: Optimizer[Any], scheduler: LRScheduler | None, where: str) -
 
 
 def _scheduler(opt: Optimizer[Any], scheduler: object, where: str) -> LRScheduler:
-    from .lr_scheduler import LRScheduler
+    from ._schedule import LRScheduler
 
     if not isinstance(scheduler, LRScheduler):
         raise OptimizerError(

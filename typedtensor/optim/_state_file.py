@@ -27,7 +27,7 @@ from . import _state
 
 if TYPE_CHECKING:
     from ._base import Optimizer
-    from .lr_scheduler import LRScheduler
+    from ._schedule import LRScheduler
 
 __all__ = ["load", "save"]
 

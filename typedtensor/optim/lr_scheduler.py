@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal, cast
@@ -61,6 +61,7 @@ from .. import extend as ext
 from .._errors import CheckpointError
 from ._adam import Adam
 from ._base import Optimizer, OptimizerError
+from ._schedule import LRScheduler, State, Value
 from ._sgd import SGD
 
 __all__ = [
@@ -74,10 +75,6 @@ __all__ = [
     "SequentialLR",
     "StepLR",
 ]
-
-#: A value of a scheduler's state: every file format stores these as they are.
-Value = int | float | str
-State = dict[str, Value]
 
 
 class SchedulerError(OptimizerError):
@@ -136,39 +133,6 @@ def _check_keys(state: object, expected: Sequence[str], owner: str) -> Mapping[s
             f"keys [{', '.join(unexpected)}]; pass the state_dict() of a {owner} built with the same arguments"
         )
     return cast("Mapping[str, object]", state)
-
-
-class LRScheduler(ABC):
-    """Base class of the schedulers: ``step()``, ``get_last_lr()``, ``last_epoch``, ``state_dict()``.
-
-    ``last_epoch`` counts the ``step()`` calls (0 after construction); ``get_last_lr()`` is the
-    learning rate the last step (or the construction) gave the optimizer, as a one-element list.
-    """
-
-    #: The optimizer whose ``lr`` this scheduler writes.
-    optimizer: Optimizer[Any]
-    #: How many times ``step()`` was called since construction (PyTorch's name).
-    last_epoch: int
-    _last_lr: float
-
-    @abstractmethod
-    def step(self) -> None:
-        """Advance the schedule by one and write the new learning rate into the optimizer; call after its update."""
-
-    def get_last_lr(self) -> list[float]:
-        """The learning rate the scheduler last wrote, as a list with one entry (PyTorch's form for one group)."""
-        return [self._last_lr]
-
-    @abstractmethod
-    def state_dict(self) -> State:
-        """The scheduler's class, arguments and position, as a flat mapping of ints, floats and strs."""
-
-    @abstractmethod
-    def load_state_dict(self, state: Mapping[str, object]) -> None:
-        """Restore the position saved by ``state_dict()`` (of a scheduler built with the same arguments)."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(last_epoch={self.last_epoch}, lr={self._last_lr})"
 
 
 class _Schedule(LRScheduler):
