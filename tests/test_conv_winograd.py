@@ -110,6 +110,8 @@ def test_empty_batch_and_zero_channels() -> None:
     w0 = np.zeros((4, 0, 3, 3), np.float32)
     y = winograd.conv3x3(x0, w0, b, ((1, 1), (1, 1)))
     np.testing.assert_array_equal(y, np.broadcast_to(b.reshape(1, 4, 1, 1), (2, 4, 5, 5)))
+    for shape in ((1, 3, 0, 5), (2, 3, 4, 0)):  # empty planes, padding only: the bias
+        _check(np.zeros(shape, np.float32), w, b, ((2, 2), (2, 2)))
 
 
 def test_inputs_are_not_modified() -> None:
