@@ -8,8 +8,8 @@ ceil_mode is only known as ``bool`` or the input's dims are symbolic.
 
 from __future__ import annotations
 
-from typing import TypeVar, assert_type
 from typing import Literal as L
+from typing import TypeVar, assert_type
 
 import numpy as np
 
@@ -62,7 +62,10 @@ assert_type(nn.AvgPool2D(3, 2, 1).forward(x8), Tensor[tuple[int, L[3], L[4], L[3
 same = nn.MaxPool2D(3, 1, 1, ceil_mode=True)
 assert_type(same, nn.MaxPool2D[nn.SameSize])
 assert_type(same.forward(x7), Tensor[tuple[int, L[3], L[7], L[7]], F32, NoneTape])
-assert_type(nn.AvgPool2D(3, 1, 1, ceil_mode=True, count_include_pad=False).forward(image), Tensor[tuple[L[3], L[7], L[7]], F32, NoneTape])
+assert_type(
+    nn.AvgPool2D(3, 1, 1, ceil_mode=True, count_include_pad=False).forward(image),
+    Tensor[tuple[L[3], L[7], L[7]], F32, NoneTape],
+)
 
 
 # a ceil_mode known only as bool: int dims under the plugin too (the size depends on the value)
@@ -79,7 +82,9 @@ def symbolic(x: Tensor[tuple[B, L[3], H, W], F32, NoneTape]) -> Tensor[tuple[B, 
     return nn.AvgPool2D(2, ceil_mode=True).forward(x)
 
 
-def symbolic_floor(x: Tensor[tuple[B, L[3], H, W], F32, NoneTape]) -> Tensor[tuple[B, L[3], Div[H, L[2]], Div[W, L[2]]], F32, NoneTape]:
+def symbolic_floor(
+    x: Tensor[tuple[B, L[3], H, W], F32, NoneTape],
+) -> Tensor[tuple[B, L[3], Div[H, L[2]], Div[W, L[2]]], F32, NoneTape]:
     return nn.MaxPool2D(2, ceil_mode=False).forward(x)
 
 
@@ -88,7 +93,9 @@ class Net(nn.Module):
     def __init__(self) -> None:
         self.pool = nn.AvgPool2D(2, ceil_mode=True, count_include_pad=False)
 
-    def forward(self, x: Tensor[tuple[int, L[3], L[7], L[7]], F32, NoneTape]) -> Tensor[tuple[int, L[3], int, int], F32, NoneTape]:
+    def forward(
+        self, x: Tensor[tuple[int, L[3], L[7], L[7]], F32, NoneTape]
+    ) -> Tensor[tuple[int, L[3], int, int], F32, NoneTape]:
         assert_type(self.pool.forward(x), Tensor[tuple[int, L[3], L[4], L[4]], F32, NoneTape])  # type: ignore[assert-type, unused-ignore]  # pyright: ignore[reportAssertTypeFailure]  # accept: mypy+plugin
         return self.pool.forward(x)
 
