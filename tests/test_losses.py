@@ -221,6 +221,8 @@ _Q = tt.tensor(np.where(np.arange(12).reshape(3, 4) == 6, 1.5, 0.5))
 _HALF = tt.tensor(np.full((3, 4), 0.5))
 _QN = tt.tensor(np.where(np.arange(12).reshape(3, 4) == 0, np.nan, 0.5))
 _ZK = tt.randn((2, 4, 3, 5), seed=2, dtype=np.float64)
+_ZI = tt.tensor(np.array([[1, 2, 3], [0, 5, 1]]), np.int64)
+_ZB = tt.tensor(np.array([[True, False], [False, False]]), np.bool_)
 _YK_BAD = tt.tensor(np.where(np.arange(30).reshape(2, 3, 5) == 28, 4, 1), np.int64)
 #: deliberately ill-typed calls (the checkers reject them statically): through Any
 nn_: Any = nn
@@ -259,6 +261,12 @@ ERRORS: list[tuple[str, type[Exception], str, Callable[[], object]]] = [
     ("mse none shapes", tt.ShapeError, r"\(3, 4\) and \(4, 3\)", lambda: nn_.mse_loss(_Z, tt_.zeros((4, 3), np.float64), "none")),
     ("kl reduction", tt.TypedTensorError, "reduction", lambda: nn_.kl_div(_Z, _P, "avg")),
     ("kl log_target", tt.TypedTensorError, "log_target must be True or False", lambda: nn_.kl_div(_Z, _P, log_target=1)),
+    # integer or bool scores: refused (they gave a truncated integer loss; PyTorch refuses them too)
+    ("ce int logits", tt.DTypeError, "float scores, got int64", lambda: nn_.cross_entropy(_ZI, _labels([0, 2]))),
+    ("ce int logits traced", tt.DTypeError, "float scores, got int64", lambda: nn_.cross_entropy(_ZI.leaky_trace(), _labels([0, 2]))),
+    ("nll int log_probs", tt.DTypeError, "float scores, got int64", lambda: nn_.nll_loss(_ZI, _labels([0, 2]))),
+    ("mse int pred", tt.DTypeError, "float prediction, got int64", lambda: nn_.mse_loss(_ZI, _ZI)),
+    ("mse bool pred", tt.DTypeError, "float prediction, got bool", lambda: nn_.mse_loss(_ZB, _ZB)),
 ]  # fmt: skip
 
 

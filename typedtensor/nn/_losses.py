@@ -84,6 +84,10 @@ def _scores(where: str, z: ext.Array) -> int:
         )
     if z.shape[1] == 0:
         raise ShapeError(f"{where}: needs at least one class, got scores of shape {z.shape}")
+    if z.dtype.kind != "f":  # integer scores would give a truncated integer loss
+        raise DTypeError(
+            f"{where}: expected float scores, got {z.dtype.name}; {astype_advice('the scores', np.dtype(np.float32))}"
+        )
     return int(z.shape[1])
 
 
@@ -384,6 +388,12 @@ def mse_loss(
     """Squared error ``(pred - target) ** 2`` per element (pred and target of one shape), reduced, as
     ``torch.nn.functional.mse_loss``; "none" keeps pred's shape."""
     red = _reduction("mse_loss", reduction)
+    p = ext.data(ext.tensor_arg(pred, "mse_loss: pred"))
+    if p.dtype.kind != "f":  # an integer prediction would give a truncated integer loss, a bool one a raw error
+        raise DTypeError(
+            f"mse_loss: expected a float prediction, got {p.dtype.name}; "
+            f"{astype_advice('the prediction', np.dtype(np.float32))}"
+        )
     t = ext.operand(ext.tensor_arg(pred, "mse_loss: pred"), target)
     if not isinstance(t, np.ndarray):
         raise TypedTensorError(f"mse_loss: target must be a tensor of pred's shape, got {type(target).__name__}")
