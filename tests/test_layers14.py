@@ -441,6 +441,23 @@ def test_upsample_nearest_keeps_an_infinity_where_it_copies_it() -> None:
     np.testing.assert_array_equal(out[0, 0, :, 2:], 0.0)
 
 
+@pytest.mark.parametrize(
+    "layer",
+    [
+        nn.Upsample(scale_factor=1e12),
+        nn.Upsample(size=(10**7, 10**7)),
+        nn.Upsample(scale_factor=1e6, mode="bilinear"),
+        nn.AdaptiveAvgPool2D((10**7, 10**7)),
+    ],
+    ids=["upsample_scale", "upsample_size", "upsample_bilinear", "adaptive_avg_pool"],
+)
+def test_an_output_too_large_is_a_shape_error(layer: Any) -> None:
+    """An output beyond the machine's memory is refused before any allocation (it escaped as NumPy's raw
+    MemoryError, or could take the machine's memory while working on the index arrays)."""
+    with pytest.raises(tt.ShapeError, match=r"more than this library allocates"):
+        layer(tt.zeros((1, 1, 4, 4), np.float64))
+
+
 def test_upsample_tape_repr_and_errors() -> None:
     up = nn.Upsample(scale_factor=2)
     x = tt.randn((1, 2, 3, 3), seed=0)

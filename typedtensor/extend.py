@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 
 from . import _check
 from . import _options as options
-from ._create import _filled
+from ._create import _filled, _room
 from ._dtypes import FLOAT_DTYPES, astype_advice, float_dtype, input_dtype_error
 from ._errors import DTypeError, ShapeError, TapeError
 from ._ops._types import Array, Backward, Grads, Result
@@ -71,6 +71,7 @@ __all__ = [
     "operand",
     "options",
     "record",
+    "room",
     "scalar",
     "set_grad",
     "tensor_arg",
@@ -91,6 +92,9 @@ operand = _operand
 #: ``filled(shape, value, dtype, where)``: a new untraced tensor; ``dtype`` an np.dtype from
 #: :func:`float_dtype`, ``where`` names the caller in the errors (bad shape, too large to allocate).
 filled = _filled
+#: ``room(shape, dtype, where, bytes_per_element=0)``: a ShapeError when a result of ``shape`` would need more
+#: elements or bytes than this library allocates (the machine's physical memory), before a kernel allocates it.
+room = _room
 #: ``install_checks(cls, bindings, names=None, refusing=(), refuse=None)``: wrap the public methods of ``cls``
 #: (or ``names``) in the run-time check of their annotations, with the dims ``bindings(self)`` returns (a
 #: dict of TypeVar to value) bound before each call; ``nn.Module`` installs it on every layer class.

@@ -100,4 +100,7 @@ class AdaptiveAvgPool2D(_AdaptiveSize[OH, OW]):
                 f"AdaptiveAvgPool2D: expected an input of height and width >= 1, got shape {ext.data(x).shape}; an "
                 "empty image has no mean"
             )
-        return ext.record((x,), *_ap.adaptive_avg_pool2d(ext.data(x), (self.out_h, self.out_w)))
+        out = (int(self.out_h), int(self.out_w))
+        ext.room((*data.shape[:-2], *out), data.dtype, "AdaptiveAvgPool2D")  # before the kernel allocates
+        ext.room(out, np.dtype(np.int64), "AdaptiveAvgPool2D")
+        return ext.record((x,), *_ap.adaptive_avg_pool2d(ext.data(x), out))

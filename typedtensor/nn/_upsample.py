@@ -138,5 +138,8 @@ class Upsample(Module):
                 f"Upsample: an input of shape {data.shape} gives an output of height and width {out}; both must be >= 1 "
                 "(an empty input, or a scale_factor too small for it)"
             )
+        # refused before the kernel's index and weight arrays are made (NumPy's raw MemoryError, or all the memory)
+        ext.room((*data.shape[:2], *out), data.dtype, "Upsample")
+        ext.room(out, np.dtype(np.int64), "Upsample")
         align = bool(self.align_corners) and self.mode == "bilinear"
         return ext.record((x,), *_up.upsample2d(data, out, self.scale_factor, self.mode, align))
