@@ -212,6 +212,50 @@ def test_a_schedule_moves_every_group() -> None:
     np.testing.assert_allclose(before - ext.data(model.fc2.weight), 5.0, rtol=1e-15)
 
 
+def _grouped_sgd_lrs(schedule: str) -> list[float]:
+    """fc2's learning rate at each of 10 steps of a plain SGD whose fc2 group has lr_scale=10, read off the update."""
+    model = MLP()
+    opt = SGD(model, lr=0.1, groups=[ParamGroup(model.fc2, lr_scale=10.0)])
+    lrs = tt.optim.lr_scheduler
+    sched = (
+        lrs.OneCycleLR(opt, max_lr=0.05, total_steps=10, cycle_momentum=False)  # peak at step 2
+        if schedule == "one_cycle"
+        else lrs.CosineAnnealingLR(opt, T_max=3, eta_min=0.01)
+    )
+    out: list[float] = []
+    for _ in range(10):
+        before = float(ext.data(model.fc2.weight)[0, 0])
+        grads = opt.alloc_grads()
+        for _, t in model.named_parameters():
+            ext.set_grad(grads, t, np.ones(ext.data(t).shape))
+        opt.update(model, grads)
+        out.append(before - float(ext.data(model.fc2.weight)[0, 0]))
+        sched.step()
+    return out
+
+
+def test_a_non_multiplicative_schedule_scales_each_group_by_its_lr_scale() -> None:
+    """OneCycleLR's max_lr and CosineAnnealingLR's eta_min are the optimizer's lr; a group gets lr_scale times them
+    (torch: the same max_lr and eta_min for every group). The README and lr_scheduler's docstring say so."""
+    one_cycle = _grouped_sgd_lrs("one_cycle")
+    assert max(one_cycle) == pytest.approx(10.0 * 0.05, rel=1e-12)  # torch's scalar max_lr: 0.05 for every group
+    cosine = _grouped_sgd_lrs("cosine")
+    assert cosine[3] == pytest.approx(10.0 * 0.01, rel=1e-12)  # at T_max: lr_scale * eta_min, not eta_min
+    torch: Any = pytest.importorskip("torch", reason="the torch equivalents below need torch")
+    fc1, fc2 = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    ref = torch.optim.SGD([{"params": [fc1]}, {"params": [fc2], "lr": 1.0}], lr=0.1)
+    ref_sched = torch.optim.lr_scheduler.OneCycleLR(
+        ref, max_lr=[0.05, 10.0 * 0.05], total_steps=10, cycle_momentum=False
+    )
+    torch_lrs: list[float] = []
+    for _ in range(10):
+        torch_lrs.append(float(ref.param_groups[1]["lr"]))
+        ref.step()
+        ref_sched.step()
+    # torch with max_lr=[max_lr * lr_scale per group] (atol: the rates are read off parameter differences)
+    np.testing.assert_allclose(one_cycle, torch_lrs, rtol=1e-12, atol=1e-15)
+
+
 def one(name: str, param: object) -> int:
     """A selector returning an int, not a bool."""
     return 1

@@ -22,7 +22,12 @@ What differs from PyTorch:
 
 * One learning rate per optimizer (parameter groups train at factors of it, ``ParamGroup.lr_scale``):
   ``get_last_lr()`` is a one-element list, as PyTorch's is for one group; ``OneCycleLR``'s
-  ``max_lr``, ``base_momentum`` and ``max_momentum`` are numbers, not lists.
+  ``max_lr``, ``base_momentum`` and ``max_momentum`` are numbers, not lists. A group trains at
+  ``lr_scale`` times the schedule's value, so its ``max_lr`` and ``eta_min`` are ``lr_scale`` times
+  the given ones too (PyTorch gives every group the same scalar ``max_lr`` and ``eta_min``; its
+  equivalent is ``max_lr=[max_lr * lr_scale for each group]``). The multiplicative schedules
+  (StepLR, MultiStepLR, ExponentialLR, LinearLR, CosineAnnealingLR with ``eta_min=0``) equal PyTorch's
+  per-group values.
 * No ``last_epoch`` constructor argument and no ``step(epoch)``: to resume, build the scheduler
   with the same arguments and load its position with the optimizer's, in one file:
   ``opt.save_npz(path, scheduler=sched)`` then, on fresh objects, ``opt.load_npz(path, scheduler=sched)``
