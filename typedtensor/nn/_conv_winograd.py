@@ -7,6 +7,21 @@ Not wired into Conv2D: ``supports`` says what it computes; ``python -m bench.con
 (64, 16, 8, 8) -> 32 0.42-0.45 against 0.42-0.44, (64, 32, 4, 4) -> 64 0.72-0.88 against 0.41-0.70, (64, 1, 8, 8)
 -> 16 0.32 against 0.09. Whole networks (bench/_nets.py, batch 64, im2col/Winograd forward in one process):
 inference 1.07-1.15x faster, training steps within +-4% (the backward stays on im2col), so it stays unwired.
+A second attempt wired it (a registration hook in ``_ops.conv``, forward on >= 16x16 planes with >= 3 channels,
+input gradient on >= 32x32; patch kept outside the repository) and was reverted: alone, fwd+bwd of a layer was
+4-8% slower with it ((64, 16, 32, 32) -> 16: 7.6 vs 7.3 ms), the forward inside that sequence 2.6 ms against the
+bench's 1.2 (OpenBLAS's workers, spinning after the backward's multi-threaded GEMMs, share the two cores with the
+kernel's numba workers); ``bench.networks`` at batch 8 0.6-0.8x (VGG inference 1.7-2.2 vs 1.3-1.7 ms), at 64/256
+within the noise (load 1.5-3). With ``OPENBLAS_THREAD_TIMEOUT=4`` (the workers stop spinning sooner; read when
+OpenBLAS loads) and no torch in the process it was 1.2-1.5x faster at batch 64 (ResNet inference 13.5 vs 17.0 ms,
+step 52 vs 62), but not in ``bench.networks`` (torch imported, numba's workqueue layer). VGG inference alone in a loop
+(bench/_nets.py, no training steps between): without torch 1.75 vs 2.05-2.43 ms at batch 8, 12.1-13.4 vs 17.7-18.7
+at 64; with torch imported (workqueue layer) 2.0-2.3 vs 1.5-1.6 at batch 8 (each kernel call 0.1-0.25 ms slower)
+and 25-28 vs 23 at 64 although its convolutions took 7.6 ms against im2col's 13.6 (the layers between them got
+slower). So the threading layer and the other pools decide, not the kernel. Whoever wires it must also
+recompute non-finite results by im2col: an inf input gives NaN in most of the outputs that read it (inf - inf in
+the transforms; checked: 14 of 18 on a 16x16 plane) where im2col and PyTorch give +-inf (the same positions are
+non-finite).
 
 Each 2x2 block of outputs is computed from the 4x4 input tile around it: with the input transform
 ``V = B^T d B``, the weight transform ``U = G g G^T`` and the output transform ``Y = A^T M A``, the
