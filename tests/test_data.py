@@ -154,6 +154,11 @@ def test_mismatched_lengths_and_bad_arguments_are_refused() -> None:
         column(x, [2, 3], F32)
     with pytest.raises(tt.DTypeError, match="cannot hold dtype complex64"):
         column(np.zeros((2, 1), np.complex64), (1,), np.complex64)
+    # a declared dtype no tensor holds is refused as such, not with a hint to cast the array to it
+    with pytest.raises(tt.DTypeError, match="cannot hold dtype complex64"):
+        column(x, (2, 3), np.complex64)
+    with pytest.raises(tt.DTypeError, match="cannot hold dtype <U1"):
+        column(np.array(["a", "b"]), (), np.str_)
     loader = batches(images, batch_size=3)
     with pytest.raises(tt.ShapeError, match="epoch must be >= 0"):
         loader.set_epoch(-1)

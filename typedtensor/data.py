@@ -91,13 +91,15 @@ class Column(Generic[E, *D]):
         dims = tuple(_whole(d, "every dim of item_shape", "Column", 0) for d in item_shape)
         if not (isinstance(dtype, type) and issubclass(dtype, np.generic)):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise DTypeError(f"Column: dtype must be a NumPy scalar type such as np.float32, got {dtype!r}")
+        # first the dtypes no tensor holds (the array's, else the declared one): no hint to cast to one of them
+        unheld = next((d for d in (data.dtype, np.dtype(dtype)) if d.kind not in "biuf"), None)
+        if unheld is not None:
+            raise DTypeError(f"Column: a tensor cannot hold dtype {unheld}; use a bool, integer or float array")
         if data.dtype != np.dtype(dtype):
             raise DTypeError(
                 f"Column: the array's dtype is {data.dtype} but dtype={np.dtype(dtype).name} was declared; "
                 f"cast it first (data.astype(np.{np.dtype(dtype).name})) or declare its dtype"
             )
-        if data.dtype.kind not in "biuf":
-            raise DTypeError(f"Column: a tensor cannot hold dtype {data.dtype}; use a bool, integer or float array")
         if data.ndim == 0 or data.shape[1:] != dims:
             raise ShapeError(
                 f"Column: the array has shape {data.shape} but items of shape {dims} were declared, so the "
