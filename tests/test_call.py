@@ -234,6 +234,35 @@ def test_a_user_module_dispatches_to_its_own_methods() -> None:
         net.forward(x.trace(net.alloc_grads()))
 
 
+def test_a_user_module_without_the_method_a_tape_asks_for_is_a_tape_error() -> None:
+    """A module with ``forward`` only, called on a traced input (or ``forward_mut`` only, untraced): a
+    TapeError naming the missing method and the fix (it escaped as Python's raw AttributeError)."""
+
+    class InferOnly(nn.Module):
+        def __init__(self) -> None:
+            self.fc = nn.Linear(3, 2, dtype=np.float64)
+
+        def forward(self, x: tt.Tensor[Any, Any, tt.NoneTape]) -> tt.Tensor[Any, Any, tt.NoneTape]:
+            return self.fc.forward(x)
+
+    class TrainOnly(nn.Module):
+        def __init__(self) -> None:
+            self.fc = nn.Linear(3, 2, dtype=np.float64)
+
+        def forward_mut(self, x: tt.Tensor[Any, Any, tt.OwnedTape]) -> tt.Tensor[Any, Any, tt.OwnedTape]:
+            return self.fc.forward_mut(x)
+
+    infer: Any = InferOnly()
+    train: Any = TrainOnly()
+    x = tt.ones((2, 3), dtype=np.float64)
+    assert infer(x).shape == (2, 2)
+    assert train(x.leaky_trace()).traced
+    with pytest.raises(tt.TapeError, match=r"InferOnly\(x\): x is traced .* no forward_mut.*forward_mut = forward"):
+        infer(x.leaky_trace())
+    with pytest.raises(tt.TapeError, match=r"TrainOnly\(x\): x is untraced .* no forward\b.*x.trace\(grads\)"):
+        train(x)
+
+
 class _Once(nn.Module):
     """BatchNorm and Dropout inside, one method: each layer's call follows the input's tape."""
 

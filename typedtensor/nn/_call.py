@@ -14,12 +14,13 @@ that behaves the same in both modes, overloads of both methods otherwise): see `
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .._errors import TapeError, TypedTensorError
 from .._tensor import Tensor
 
-__all__ = ["keyword_input", "refuse_input", "refuse_mixed"]
+__all__ = ["keyword_input", "method", "refuse_input", "refuse_mixed"]
 
 
 def keyword_input(module: object, kwargs: Mapping[str, object]) -> object:
@@ -28,6 +29,24 @@ def keyword_input(module: object, kwargs: Mapping[str, object]) -> object:
     if not tensors:
         raise refuse_input(module, ())
     return tensors[0]
+
+
+def method(module: object, traced: bool) -> Callable[..., Any]:
+    """The bound method a call runs: ``forward_mut`` for a traced input, ``forward`` for an untraced one; a
+    TapeError when the module's class does not define it (a user module with one of the two only)."""
+    name = "forward_mut" if traced else "forward"
+    if getattr(type(module), name, None) is None:
+        cls = type(module).__name__
+        if traced:
+            fix = (
+                "define forward_mut (forward_mut = forward when both modes run the same calls), or call the "
+                "module on an untraced input for inference"
+            )
+        else:
+            fix = "define forward for inference, or trace x for a training step (x.trace(grads))"
+        raise TapeError(f"{cls}(x): x is {'' if traced else 'un'}traced but {cls} has no {name}; {fix}")
+    bound: Callable[..., Any] = getattr(module, name)
+    return bound
 
 
 def refuse_input(module: object, args: tuple[object, ...]) -> TypedTensorError:

@@ -121,10 +121,10 @@ class Module:
             x = args[0] if args else _call.keyword_input(self, kwargs)
             if isinstance(x, Tensor):
                 if x.traced:
-                    return self.forward_mut(*args, **kwargs)
+                    return _call.method(self, True)(*args, **kwargs)
                 if len(args) > 1 or kwargs:
                     _call.refuse_mixed(self, args, kwargs)
-                return self.forward(*args, **kwargs)
+                return _call.method(self, False)(*args, **kwargs)
             raise _call.refuse_input(self, args)
 
     def _refused(self, error: TypedTensorError) -> None:
