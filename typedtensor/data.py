@@ -167,7 +167,10 @@ class Batches(Generic[X]):
         return self._n
 
     def set_epoch(self, epoch: int) -> None:
-        """Make the next iteration run epoch ``epoch``: the order that an uninterrupted run gives it."""
+        """Make the next iteration run epoch ``epoch``: the order that an uninterrupted run gives it.
+
+        The earlier epochs' orders are drawn again to get there (``epoch`` permutations of the items: pass the
+        epoch, not a step count)."""
         epoch = _whole(epoch, "epoch", "Batches.set_epoch", 0)
         self._rng = np.random.default_rng(self._seed)
         if self._shuffle:
