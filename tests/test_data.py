@@ -187,6 +187,8 @@ def test_split_by_fraction_and_count_covers_every_item_once_seeded() -> None:
         np.testing.assert_array_equal(held, held_again)
         np.testing.assert_array_equal(train, again)
     assert not np.array_equal(split_indices(20, 5, seed=5)[1], split_indices(20, 5, seed=6)[1])
+    # a fraction's count is Python's round, half to even, as documented (scikit-learn's ceiling would give 3, 4)
+    assert [len(split_indices(n, 0.25)[1]) for n in (10, 14)] == [2, 4]
 
 
 def test_stratified_split_takes_each_classes_share() -> None:

@@ -288,7 +288,9 @@ def split_indices(
 
     Args:
         n: the number of items.
-        val: a float in (0, 1), the validation fraction, or an int in [1, n - 1], the validation count.
+        val: a float in (0, 1), the validation fraction, or an int in [1, n - 1], the validation count. A
+            fraction takes ``round(val * n)`` items (Python's round, half to even: 2 of 10 for 0.25, where
+            scikit-learn's ``train_test_split`` takes the ceiling, 3); pass a count for an exact number.
         seed: the seed of ``np.random.default_rng`` that draws the validation items.
         stratify: optional labels (one per item, any integer or bool dtype): every class contributes to the
             validation set in proportion. With a fraction, each class gives ``round(val * its count)`` items
