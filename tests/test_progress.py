@@ -98,6 +98,9 @@ ERRORS: list[tuple[str, Any]] = [
     ("loss must be a real number", lambda: History_().log(1, loss=None)),
     ("no series 'acc'", lambda: History()["acc"]),
     ("nothing logged yet", lambda: History().plot("x.png")),
+    # checked at construction and at every update, not only when a line is drawn
+    ("stream must be a text stream", lambda: ProgressBar_(3, "x", stream=5)),
+    ("loss must be a real number", lambda: ProgressBar_(3, "x", stream=io.StringIO()).update(1, "0.1")),
 ]
 
 
@@ -201,6 +204,29 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="plotting needs matplotlib (the examples extra)")
     _logged().plot(tmp_path / "h.png")
     assert (tmp_path / "h.png").read_bytes().startswith(b"\x89PNG")
+
+
+PLOT_ERRORS: list[tuple[str, dict[str, Any], str]] = [
+    ("titles must be two strings", {"titles": ("loss",)}, "h.png"),
+    ("labels must be a mapping", {"labels": ["a"]}, "h.png"),
+    ("accuracy_range must be two finite numbers", {"accuracy_range": (0,)}, "h.png"),
+    ("markers must be a sequence of series names", {"markers": "train_loss"}, "h.png"),
+    ("could not write the figure", {}, "no/such/dir/h.png"),
+    ("could not write the figure", {}, "h.xyz"),
+]
+
+
+@pytest.mark.parametrize(("shown", "options", "name"), PLOT_ERRORS, ids=[e[0] + " " + e[2] for e in PLOT_ERRORS])
+def test_plot_mistakes_are_typedtensor_errors(shown: str, options: dict[str, Any], name: str, tmp_path: Path) -> None:
+    """Bad options and an unwritable path: a TypedTensorError, no figure left open (they escaped as
+    IndexError, ValueError or FileNotFoundError, or were silently misread: a str of markers)."""
+    pytest.importorskip("matplotlib", reason="plotting needs matplotlib (the examples extra)")
+    plt = progress.pyplot()
+    before = len(plt.get_fignums())
+    history: Any = _logged()
+    with pytest.raises(tt.TypedTensorError, match=shown):
+        history.plot(tmp_path / name, **options)
+    assert len(plt.get_fignums()) == before
 
 
 def test_without_matplotlib_the_error_says_which_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

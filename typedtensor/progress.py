@@ -22,7 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, TextIO
+from typing import Any, Literal, Protocol, TextIO, cast
 
 import numpy as np
 
@@ -55,6 +55,18 @@ class Progress(Protocol):
     def close(self) -> None: ...
 
 
+def _text_stream(stream: object, where: str) -> TextIO | None:
+    """``stream`` when it is None (stderr) or has ``write`` and ``isatty``, else a TypedTensorError."""
+    if stream is not None and not (
+        callable(getattr(stream, "write", None)) and callable(getattr(stream, "isatty", None))
+    ):
+        raise TypedTensorError(
+            f"{where}: stream must be a text stream (with write and isatty, e.g. sys.stdout or an open file) "
+            f"or None for stderr, got {type(stream).__name__}"
+        )
+    return cast("TextIO | None", stream)
+
+
 def _step(done: object, total: int, where: str) -> int:
     step = options.integer(done)
     if step is None or not 1 <= step <= total:
@@ -77,7 +89,7 @@ class ProgressBar:
         self.width = options.positive_int(width, "width", where)
         self.lines = min(options.positive_int(lines, "lines", where), self.total)
         self.label = label
-        self.stream = stream
+        self.stream = _text_stream(stream, where)
         self.start = time.perf_counter()
         self.interactive = self._stream().isatty()
 
@@ -87,9 +99,9 @@ class ProgressBar:
     def update(self, done: int, loss: float) -> None:
         """Show ``done`` of ``total`` steps and the current ``loss`` (on a log, only at the ``lines`` marks)."""
         step = _step(done, self.total, "ProgressBar.update")
+        value = _number(loss, "loss", "ProgressBar.update")  # checked at every step, drawn or not
         if not self.interactive and step * self.lines // self.total == (step - 1) * self.lines // self.total:
             return  # in logs, only at each of the ``lines`` marks
-        value = _number(loss, "loss", "ProgressBar.update")
         filled = self.width * step // self.total
         bar = "#" * filled + "." * (self.width - filled)
         elapsed = time.perf_counter() - self.start
@@ -115,7 +127,7 @@ class TqdmBar:
     def __init__(self, total: int, label: str, stream: TextIO | None = None, **tqdm_options: Any) -> None:
         tqdm: Any = _optional("tqdm", "TqdmBar (progress_bar(backend='tqdm'))")
         self.total = options.positive_int(total, "total", "TqdmBar")
-        self.bar: Any = tqdm.tqdm(total=self.total, desc=label, file=stream, **tqdm_options)
+        self.bar: Any = tqdm.tqdm(total=self.total, desc=label, file=_text_stream(stream, "TqdmBar"), **tqdm_options)
 
     def update(self, done: int, loss: float) -> None:
         step = _step(done, self.total, "TqdmBar.update")
@@ -165,9 +177,17 @@ def pyplot() -> Any:
 def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int = 100) -> None:
     """Lay out ``fig`` (a matplotlib figure), write it to ``path`` (PNG unless the suffix says otherwise) at
     ``dpi`` and close it."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    pyplot().close(fig)
+    plt = pyplot()
+    try:
+        fig.tight_layout()
+        fig.savefig(path, dpi=dpi)
+    except (OSError, ValueError) as e:  # a missing directory, no permission, an unknown suffix
+        raise TypedTensorError(
+            f"save_figure: could not write the figure to {os.fspath(path)!r} ({e}); pass a writable path ending "
+            "in .png (or another format matplotlib writes: .pdf, .svg)"
+        ) from None
+    finally:
+        plt.close(fig)
 
 
 class History:
@@ -240,27 +260,71 @@ class History:
         """
         if not self._series:
             raise TypedTensorError("History.plot: nothing logged yet; call log(step, name=value) first")
+        _plot_options(titles, labels, accuracy_range, markers)  # before matplotlib opens a figure
         plt = pyplot()
         ticker: Any = _optional("matplotlib.ticker", "plotting")
         accuracy = [n for n in self._series if "acc" in n]
         losses = [n for n in self._series if n not in accuracy]
         panels = [p for p in (losses, accuracy) if p]
         fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
-        names = dict(labels or {})
-        for ax, series, is_acc in zip(axes[0], panels, [p is accuracy for p in panels], strict=True):
-            for name in series:
-                steps, values = self._series[name]
-                ys = [100 * v for v in values] if is_acc else values
-                ax.plot(
-                    steps, ys, label=names.get(name, name.replace("_", " ")), marker="o" if name in markers else None
-                )
-            if is_acc:
-                ax.set(xlabel=xlabel, ylabel="%", title=titles[1])
-                if accuracy_range is not None:
-                    ax.set_ylim(*accuracy_range)
-            else:
-                ax.set(xlabel=xlabel, ylabel=ylabel, yscale="log" if log_loss else "linear", title=titles[0])
-            if len(series) > 1:
-                ax.legend()
-            ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        try:  # a figure is closed whatever happens (save_figure closes it after writing)
+            names = dict(labels or {})
+            for ax, series, is_acc in zip(axes[0], panels, [p is accuracy for p in panels], strict=True):
+                for name in series:
+                    steps, values = self._series[name]
+                    ys = [100 * v for v in values] if is_acc else values
+                    ax.plot(
+                        steps,
+                        ys,
+                        label=names.get(name, name.replace("_", " ")),
+                        marker="o" if name in markers else None,
+                    )
+                if is_acc:
+                    ax.set(xlabel=xlabel, ylabel="%", title=titles[1])
+                    if accuracy_range is not None:
+                        ax.set_ylim(*accuracy_range)
+                else:
+                    ax.set(xlabel=xlabel, ylabel=ylabel, yscale="log" if log_loss else "linear", title=titles[0])
+                if len(series) > 1:
+                    ax.legend()
+                ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        except BaseException:
+            plt.close(fig)
+            raise
         save_figure(fig, path)
+
+
+def _plot_options(titles: object, labels: object, accuracy_range: object, markers: object) -> None:
+    """``History.plot``'s options, checked before a figure is opened."""
+    where = "History.plot"
+    names = _items(titles)
+    if names is None or len(names) != 2 or not all(isinstance(t, str) for t in names):
+        raise TypedTensorError(f"{where}: titles must be two strings (loss panel, accuracy panel), got {titles!r}")
+    if labels is not None and not isinstance(labels, Mapping):
+        raise TypedTensorError(
+            f"{where}: labels must be a mapping of series names to legend names, got {type(labels).__name__}"
+        )
+    limits = _items(accuracy_range)
+    if accuracy_range is not None and (limits is None or len(limits) != 2 or not all(_finite(v) for v in limits)):
+        raise TypedTensorError(
+            f"{where}: accuracy_range must be two finite numbers (low, high) in %, e.g. (0, 100), got "
+            f"{accuracy_range!r}"
+        )
+    marked = None if isinstance(markers, str) else _items(markers)
+    if marked is None or not all(isinstance(m, str) for m in marked):
+        raise TypedTensorError(
+            f"{where}: markers must be a sequence of series names, e.g. ('test_acc',), got {markers!r}"
+        )
+
+
+def _items(value: object) -> list[object] | None:
+    """The items of a tuple, list, set or frozenset, else None."""
+    if isinstance(value, tuple | list | set | frozenset):
+        return list(cast("tuple[object, ...]", value))
+    return None
+
+
+def _finite(value: object) -> bool:
+    return (
+        isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) and bool(np.isfinite(float(value)))
+    )
