@@ -665,6 +665,9 @@ def kl_div(
 
     PyTorch's four reductions: "batchmean" divides the sum by ``input.shape[0]`` (the KL divergence per item,
     the one to use), "mean" (PyTorch's default, kept for parity) by the number of elements, "sum", "none".
+
+    A traced target's gradient ``log t + 1 - input`` is -inf where ``t == 0`` (the one-sided derivative;
+    PyTorch gives NaN there); the input's gradient ``-t`` is PyTorch's everywhere.
     """
     where = "kl_div"
     red = _reduction(where, reduction, _KL_REDUCTIONS)
