@@ -254,6 +254,8 @@ def test_a_user_module_without_the_method_a_tape_asks_for_is_a_tape_error() -> N
 
     infer: Any = InferOnly()
     train: Any = TrainOnly()
+    with pytest.raises(tt.TapeError, match=r"InferOnly\(x\): x is traced .* no forward_mut"):
+        nn.Residual(infer)(tt.ones((2, 3), dtype=np.float64).leaky_trace())  # the block's missing method too
     x = tt.ones((2, 3), dtype=np.float64)
     assert infer(x).shape == (2, 2)
     assert train(x.leaky_trace()).traced

@@ -9,6 +9,7 @@ import numpy as np
 from .._errors import ShapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
+from . import _call
 from ._module import Module
 
 __all__ = ["Residual"]
@@ -42,12 +43,12 @@ class Residual(Module):
     def forward(self, x: Tensor[S, E, NoneTape]) -> Tensor[S, E, NoneTape]:
         """Inference: x + block.forward(x)."""
         b: _Block = self.block  # type: ignore[assignment]
-        return x + _same_shape(x, b.forward(x))
+        return x + _same_shape(x, _call.method(b, False)(x))
 
     def forward_mut(self, x: Tensor[S, E, OwnedTape]) -> Tensor[S, E, OwnedTape]:
         """Training: x + block.forward_mut(x)."""
         b: _Block = self.block  # type: ignore[assignment]
-        return x + _same_shape(x, b.forward_mut(x))
+        return x + _same_shape(x, _call.method(b, True)(x))
 
 
 def _same_shape(x: Tensor[S, E, Any], y: Any) -> Tensor[S, E, Any]:
