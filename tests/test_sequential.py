@@ -160,6 +160,24 @@ def test_a_layer_that_is_not_a_module_is_refused() -> None:
         builder(Tensor[tuple[int, L[4]], F64, Any], 3)
 
 
+def test_a_layer_without_forward_mut_is_a_tape_error_in_training_only() -> None:
+    """A forward-only user module in a Sequential: inference runs, a training step is model(x)'s TapeError
+    (it escaped as Python's raw AttributeError)."""
+
+    class InferOnly(nn.Module):
+        def __init__(self) -> None:
+            self.fc = nn.Linear(3, 3, dtype=np.float64)
+
+        def forward(self, x: Tensor[Any, Any, tt.NoneTape]) -> Tensor[Any, Any, tt.NoneTape]:
+            return self.fc.forward(x)
+
+    model: Any = nn.Sequential(nn.Linear(3, 3, dtype=np.float64), InferOnly())
+    x = tt.ones((2, 3), dtype=np.float64)
+    assert model(x).shape == (2, 3)
+    with pytest.raises(tt.TapeError, match=r"InferOnly\(x\): x is traced but InferOnly has no forward_mut"):
+        model(x.leaky_trace())
+
+
 def test_the_declared_input_type_is_checked_at_run_time() -> None:
     seq = nn.Sequential(Tensor[tuple[int, L[4]], F64, Any], nn.Linear[L[4], L[2]](4, 2, dtype=F64, seed=0), nn.ReLU())
     assert len(seq) == 2  # the type is not a layer

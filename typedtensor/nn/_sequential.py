@@ -33,6 +33,7 @@ from .._errors import ShapeError, TypedTensorError
 from .._hints import HintMeta
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
+from . import _call
 from ._module import Module
 
 __all__ = ["Sequential"]
@@ -181,16 +182,16 @@ class Sequential(Module, Generic[SI, EI, SO, EO]):
         self._check_input(x)
         y: Any = x
         for layer in self._layers():
-            y = layer.forward(y)  # type: ignore[attr-defined]  # every Module has one (checked when built)
-        return y  # type: ignore[no-any-return]
+            y = _call.method(layer, False)(y)  # a TapeError for a layer without forward
+        return cast("Tensor[SO, EO, NoneTape]", y)
 
     def forward_mut(self, x: Tensor[SI, EI, OwnedTape]) -> Tensor[SO, EO, OwnedTape]:
         """Training: each layer's ``forward_mut`` in order."""
         self._check_input(x)
         y: Any = x
         for layer in self._layers():
-            y = layer.forward_mut(y)  # type: ignore[attr-defined]
-        return y  # type: ignore[no-any-return]
+            y = _call.method(layer, True)(y)  # a TapeError for a layer without forward_mut
+        return cast("Tensor[SO, EO, OwnedTape]", y)
 
     def __len__(self) -> int:
         return self._tt_count
