@@ -45,3 +45,8 @@ nn.binary_cross_entropy_with_logits(logits, logits, weight=weight64)  # type: ig
 nn.binary_cross_entropy(logits, labels)  # type: ignore[misc]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.binary_cross_entropy(logits, logits, "avg")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
 nn.mse_loss(logits, target4, "none")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+# the options' types: label_smoothing and beta floats, ignore_index an int, log_target a bool
+nn.cross_entropy(logits, labels, label_smoothing="0.1")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.cross_entropy(logits, labels, ignore_index=1.5)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.smooth_l1_loss(logits, logits, beta="1")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+nn.kl_div(logits, logits, log_target=1.5)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
