@@ -3,6 +3,7 @@ differences in float64, memory layouts, dtypes, tapes and option errors."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 from typing import Literal as L
@@ -430,6 +431,35 @@ def test_upsample_matches_pytorch_live_in_float32(kwargs: dict[str, Any]) -> Non
         np.testing.assert_array_equal(got, want)
     else:
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [(1.0954627279994238, 1.149637110151157), (1.05, 1.05), (0.95, 1.3)])
+def test_upsample_bilinear_copies_an_axis_whose_size_is_kept(scale: tuple[float, float]) -> None:
+    """A scale_factor whose floor keeps an axis's size (10 * 1.095 -> 10) copies that axis, as PyTorch does
+    (values and gradients): the factor's sample positions were used (errors up to 2 on unit normal inputs)."""
+    x = np.random.default_rng(16).standard_normal((1, 2, 10, 9))
+    up = nn.Upsample(scale_factor=scale, mode="bilinear")
+    out: Any = up.forward(tt.tensor(x))
+    # a kept axis is the factor 1.0 on it (its rows or columns copied), the other axis unchanged
+    kept = [math.floor(n * f) == n for n, f in zip((10, 9), scale, strict=True)]
+    ones = (1.0 if kept[0] else scale[0], 1.0 if kept[1] else scale[1])
+    copied = nn.Upsample(scale_factor=ones, mode="bilinear").forward(tt.tensor(x)).numpy()
+    np.testing.assert_array_equal(out.numpy(), copied)
+    if all(kept):
+        xt = tt.tensor(x).leaky_trace()
+        np.testing.assert_array_equal(up.forward_mut(xt).numpy(), x)
+        np.testing.assert_array_equal(up.forward_mut(xt).sum().backward().get(xt).numpy(), np.ones_like(x))
+    torch: Any = pytest.importorskip("torch", reason="the factor-1.0 comparison above covers it without torch")
+    xt = tt.tensor(x).leaky_trace()
+    xth = torch.tensor(x, requires_grad=True)
+    shape: tuple[int, ...] = out.shape
+    w = np.random.default_rng(17).standard_normal(shape)
+    want = torch.nn.Upsample(scale_factor=scale, mode="bilinear")(xth)
+    (want * torch.as_tensor(w)).sum().backward()
+    got: Any = up.forward_mut(xt)
+    grad = (got * tt.tensor(w)).sum().backward().get(xt).numpy()
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(grad, xth.grad.numpy(), rtol=0, atol=1e-14)
 
 
 def test_upsample_nearest_keeps_an_infinity_where_it_copies_it() -> None:

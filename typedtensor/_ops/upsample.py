@@ -10,7 +10,9 @@ interpolation matrices. PyTorch's source indices:
 - bilinear, ``align_corners=True``: ``src = dst * (in - 1) / (out - 1)`` (0 for out = 1);
 - bilinear, ``align_corners=False``: ``src = max((dst + 0.5) * scale - 0.5, 0)``, the scale as for nearest;
 
-then ``i0 = floor(src)``, ``i1 = min(i0 + 1, in - 1)``, ``t = src - i0``. float16 is computed in float32.
+then ``i0 = floor(src)``, ``i1 = min(i0 + 1, in - 1)``, ``t = src - i0``. An axis whose output size is its input
+size is copied in both modes, whatever the scale factor (10 rows times 1.095 are 10 rows, copied, as PyTorch's
+kernel does). float16 is computed in float32.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ Axis = tuple[NDArray[np.intp], NDArray[np.intp], NDArray[Any]]
 def source(size: int, out: int, scale_factor: float | None, mode: Mode, align_corners: bool) -> Axis:
     """``(i0, i1, t)`` of each of ``out`` output positions over an input axis of ``size``."""
     dst = np.arange(out)
+    if out == size:  # an axis whose size is kept is copied, in both modes and whatever the factor (PyTorch's)
+        return dst, dst, np.zeros(out)
     if mode == "nearest":
-        if out == size:
-            i0 = dst
-        elif out == 2 * size:
+        if out == 2 * size:
             i0 = dst >> 1
         else:
             scale = np.float32(1.0 / scale_factor) if scale_factor else np.float32(size) / np.float32(out)
