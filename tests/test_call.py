@@ -157,6 +157,9 @@ def test_a_non_tensor_input_is_refused(bad: object) -> None:
         lin(bad)
     if isinstance(bad, np.ndarray):
         assert "tt.tensor(array)" in str(info.value)
+    assert isinstance(info.value, tt.DTypeError)  # the class forward gives the same mistake: one mistake, one class
+    with pytest.raises(tt.DTypeError):
+        lin.forward(bad)
 
 
 def test_a_call_without_a_tensor_is_refused_and_a_keyword_input_dispatches() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import tracemalloc
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -345,6 +347,33 @@ def test_folded_batchnorm_checks_its_input() -> None:
             folded.bn.forward(_x((2, 3, 6, 6)), _x((2, 3, 6, 5)))
         with tt.checks(enabled), pytest.raises(tt.DTypeError):
             folded.bn2.forward(_x((2, 3, 6, 6), np.float64))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_folded_batchnorm_passes_its_input_through_without_copying_it(dtype: type[Any]) -> None:
+    """The pass-through checks the input (and the addend) but reads no data: no float32 copy of a float16
+    input, no contiguous copy of a channels-last one (it made every folded BatchNorm cost a full pass)."""
+    folded = nn.fold_batchnorms(FusedBlock().to_dtype(dtype), _x((2, 3, 6, 6), dtype))
+    big = np.random.default_rng(0).standard_normal((8, 64, 64, 3)).astype(dtype).transpose(0, 3, 1, 2)
+    x = ext.wrap(big)  # channels-last: a contiguous copy would be the input's size
+    tracemalloc.start()
+    try:
+        out = folded.bn2.forward(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out is x
+    assert peak < big.nbytes // 4, f"the pass-through allocated {peak} bytes for a {big.nbytes}-byte input"
+
+
+def test_fold_of_a_negative_variance_is_refused_without_a_numpy_warning() -> None:
+    model = Probe(lambda m, x: m.bn.forward(m.conv.forward(x)))
+    assert model.bn.running_var is not None
+    ext.data_mut(model.bn.running_var)[0] = -1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning from sqrt would escape before the error
+        with pytest.raises(tt.TypedTensorError, match=r"not finite for channels \[0\]"):
+            nn.fold_batchnorm(model.conv, model.bn)
 
 
 def _save_load(saved: nn.Module, into: nn.Module, path: Path, fmt: str, strict: bool = True) -> None:

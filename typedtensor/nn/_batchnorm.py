@@ -207,6 +207,25 @@ class _BatchNorm(Module, Generic[C]):
 
     def _view(self, x: Tensor[Any, Any, Any]) -> Array:
         """x's data as (N, C, L), after the rank and dtype checks the annotations cannot make."""
+        data = self._checked(x)
+        shape = data.shape
+        unbatched = len(shape) == 3 and self._ranks == (3, 4)
+        # The kernels take C-contiguous (N, C, L) arrays only (their rows are views, never copies): any
+        # other layout (F order, channels-last, negative strides, slices) is copied here, once.
+        if data.dtype == np.float16:  # statistics and arithmetic in float32, as PyTorch does for half
+            data = data.astype(np.float32, order="C")
+        elif not data.flags.c_contiguous:
+            data = np.ascontiguousarray(data)
+        if len(shape) == 4:
+            return data.reshape(shape[0], shape[1], shape[2] * shape[3])
+        if len(shape) == 2:  # BatchNorm1D (N, C)
+            return data.reshape(shape[0], shape[1], 1)
+        if unbatched:  # (C, H, W)
+            return data.reshape(1, shape[0], shape[1] * shape[2])
+        return data  # BatchNorm1D (N, C, L)
+
+    def _checked(self, x: Tensor[Any, Any, Any]) -> Array:
+        """x's data as it is, after the rank, dtype and channel checks the annotations cannot make."""
         data = ext.data(x)
         shape = data.shape
         if len(shape) not in self._ranks:
@@ -221,19 +240,7 @@ class _BatchNorm(Module, Generic[C]):
                 f"{self._name}: expected {self.num_features} channels, got input of shape {shape} "
                 f"({channels} channels at dim {0 if unbatched else 1})"
             )
-        # The kernels take C-contiguous (N, C, L) arrays only (their rows are views, never copies): any
-        # other layout (F order, channels-last, negative strides, slices) is copied here, once.
-        if data.dtype == np.float16:  # statistics and arithmetic in float32, as PyTorch does for half
-            data = data.astype(np.float32, order="C")
-        elif not data.flags.c_contiguous:
-            data = np.ascontiguousarray(data)
-        if len(shape) == 4:
-            return data.reshape(shape[0], shape[1], shape[2] * shape[3])
-        if len(shape) == 2:  # BatchNorm1D (N, C)
-            return data.reshape(shape[0], shape[1], 1)
-        if unbatched:  # (C, H, W)
-            return data.reshape(1, shape[0], shape[1] * shape[2])
-        return data  # BatchNorm1D (N, C, L)
+        return data
 
     def _check_state(self, attr: str, key: str, value: object) -> None:
         if attr == "running_var" and np.any(np.asarray(value) < 0):
@@ -360,13 +367,16 @@ class _BatchNorm(Module, Generic[C]):
         return data.astype(np.float32) if data.dtype == np.float16 else data
 
     def _addend(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any] | None) -> Array | None:
-        if addend is None:
-            return None
+        """The addend's data as (N, C, L) (``_view``), after checking it has x's shape; None without one."""
+        return None if addend is None else self._view(self._addend_checked(x, addend))
+
+    def _addend_checked(self, x: Tensor[Any, Any, Any], addend: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
         if ext.data(ext.tensor_arg(addend, f"{self._name}: addend")).shape != ext.data(x).shape:
             raise ShapeError(
                 f"{self._name}: the addend has shape {ext.data(addend).shape}, the input {ext.data(x).shape}"
             )
-        return self._view(addend)
+        self._checked(addend)
+        return addend
 
     @staticmethod
     def _finish(out: Array, addend3: Array | None, relu: bool) -> Array:

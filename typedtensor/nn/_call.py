@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._errors import TapeError, TypedTensorError
+from .._errors import DTypeError, TapeError, TypedTensorError
 from .._tensor import Tensor
 
 __all__ = ["keyword_input", "method", "refuse_input", "refuse_mixed"]
@@ -50,7 +50,7 @@ def method(module: object, traced: bool) -> Callable[..., Any]:
 
 
 def refuse_input(module: object, args: tuple[object, ...]) -> TypedTensorError:
-    """The error for a call whose first positional argument is not a Tensor."""
+    """The error for a call whose first positional argument is not a Tensor (DTypeError, as ``forward``'s)."""
     name = type(module).__name__
     if not args:
         return TypedTensorError(
@@ -59,7 +59,7 @@ def refuse_input(module: object, args: tuple[object, ...]) -> TypedTensorError:
         )
     got = type(args[0]).__name__
     hint = " (wrap a NumPy array with tt.tensor(array) first)" if hasattr(args[0], "__array__") else ""
-    return TypedTensorError(
+    return DTypeError(  # the class ext.tensor_arg gives a non-Tensor argument of forward: one mistake, one class
         f"{name}(x) needs a typedtensor Tensor as its first argument, got {got}{hint}; the tape of x chooses "
         "forward (untraced) or forward_mut (traced)"
     )

@@ -48,7 +48,7 @@ def folded_params(
             "with batch statistics, which no fixed layer can reproduce; leave it unfolded"
         )
     mean = ext.data(bn.running_mean).astype(np.float64)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # reported below, by channel
         r = 1.0 / np.sqrt(ext.data(bn.running_var).astype(np.float64) + bn.eps)
     if bn.scale is not None:
         r = r * ext.data(bn.scale)

@@ -115,9 +115,10 @@ def pass_through(
             "into the folded model); the folded BatchNorm is a pass-through and would ignore them. Load the "
             "checkpoint into the unfolded model and fold it again"
         )
-    bn._view(x)  # rank, dtype and channels, as the BatchNorm checks them
-    extra = bn._addend(x, addend)  # (its shape checked)
-    if extra is None and not relu:
+    bn._checked(x)  # rank, dtype and channels, as the BatchNorm checks them (no copy: the data is not read)
+    if addend is not None:
+        bn._addend_checked(x, addend)  # its shape and dtype
+    elif not relu:
         return x
     data = ext.data(x)
     out = np.array(data, dtype=data.dtype, order="C")
