@@ -94,6 +94,10 @@ def test_another_optimizers_state_is_refused() -> None:
     parts: Parts = (model, adamw, None)
     refused(parts, lambda: adamw.load_state_dict(state), tt.CheckpointError, "saved by 'Adam', this optimizer is AdamW")
     refused(parts, lambda: adamw.load_state_dict({"lr": 1.0}), tt.CheckpointError, "not an optimizer's state")
+    # a type entry that is not a str (NumPy's ambiguous truth value escaped; one element was taken as a match)
+    for kind in (np.array(["SGD", "SGD"]), np.array(["SGD"])):
+        bad: dict[str, object] = {**fresh(4)[1].state_dict(), "type": kind}
+        refused(sgd, functools.partial(sgd[1].load_state_dict, bad), tt.CheckpointError, "saved by")
 
 
 class Wide(tt.nn.Module):

@@ -162,9 +162,9 @@ class Staged:
 def target(opt: Optimizer[Any], key: str, fields: tuple[Field, ...], where: str) -> tuple[str, Field]:
     """The (parameter name, field) a ``state.<name>.<field>`` key is for, or a CheckpointError."""
     name, _, field = key[len(STATE) :].rpartition(".")
-    shapes = {n for n, _, _ in opt._layout}
     match = [f for f in fields if f.name == field]
-    if not key.startswith(STATE) or name not in shapes or not match or name in opt._frozen:
+    # (opt._owned has the layout's names as keys: one lookup per key, not a set of every name per key)
+    if not key.startswith(STATE) or name not in opt._owned or not match or name in opt._frozen:
         why = "a frozen parameter has no state" if name in opt._frozen else "no parameter or state field of that name"
         raise CheckpointError(
             f"{where}: unexpected key {key!r} ({why}); the {type(opt).__name__}'s state keys are "
@@ -186,7 +186,7 @@ def check_header(opt: Optimizer[Any], mapping: Mapping[str, object], where: str)
             f"{where}: this is not an optimizer's state (it has no {TYPE!r} entry); pass what "
             f"{owner}.state_dict() returned, or a file written by {owner}.save_npz/save_safetensors"
         )
-    if kind != owner:
+    if not isinstance(kind, str) or kind != owner:
         raise CheckpointError(
             f"{where}: the state was saved by {kind!r}, this optimizer is {owner}; load it into {kind}(model, ...) "
             "built with the same model, groups and frozen parameters"
