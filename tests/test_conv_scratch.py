@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 import typedtensor as tt
 from typedtensor import nn
 from typedtensor._ops import conv as conv_kernel
+from typedtensor._ops import pool as pool_kernel
 from typedtensor.nn import functional as F
 
 Array = NDArray[Any]
@@ -102,6 +103,11 @@ def test_release_conv_buffers() -> None:
     assert conv_kernel.retained_scratch() == 0
     train_step(conv, x)  # allocated again on the next call
     assert conv_kernel.retained_scratch() > 0
+    pool, grads = nn.MaxPool2D(2), tt.Gradients()  # the pooling backward's kept work arrays go too
+    pool.forward_mut(tt.randn((2, 3, 8, 8), seed=0).trace(grads)).sum().backward()
+    assert pool_kernel._kept.buffers
+    F.release_conv_buffers()
+    assert not pool_kernel._kept.buffers
 
 
 def test_a_threads_buffers_are_its_own_and_freed_when_it_ends() -> None:

@@ -478,8 +478,9 @@ def test_upsample_nearest_keeps_an_infinity_where_it_copies_it() -> None:
         nn.Upsample(size=(10**7, 10**7)),
         nn.Upsample(scale_factor=1e6, mode="bilinear"),
         nn.AdaptiveAvgPool2D((10**7, 10**7)),
+        nn.AdaptiveAvgPool2D((10**9, 1)),  # a fitting output, but its (oh, H) averaging matrix and P_h @ x do not
     ],
-    ids=["upsample_scale", "upsample_size", "upsample_bilinear", "adaptive_avg_pool"],
+    ids=["upsample_scale", "upsample_size", "upsample_bilinear", "adaptive_avg_pool", "adaptive_avg_pool_work"],
 )
 def test_an_output_too_large_is_a_shape_error(layer: Any) -> None:
     """An output beyond the machine's memory is refused before any allocation (it escaped as NumPy's raw

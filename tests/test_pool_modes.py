@@ -306,6 +306,19 @@ def test_bad_flags_are_refused(bad: Any) -> None:
             F.avg_pool2d(x, 2, count_include_pad=bad)
 
 
+def test_numpy_bools_are_flags_in_every_pool() -> None:
+    """The layers take NumPy's bools as every other layer flag of the library does (AvgPool2D's
+    count_include_pad refused np.True_ where MaxPool2D's ceil_mode took it)."""
+    x = tt.tensor(np.arange(25, dtype=np.float32).reshape(1, 1, 5, 5))
+    avg: Any = nn.AvgPool2D  # NumPy bools: accepted at run time, as the other flags, not typed as bool
+    mx: Any = nn.MaxPool2D
+    for flag in (np.True_, np.False_):
+        want = nn.AvgPool2D(2, 2, 1, ceil_mode=bool(flag), count_include_pad=bool(flag)).forward(x)
+        got = avg(2, 2, 1, ceil_mode=flag, count_include_pad=flag).forward(x)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        assert mx(2, ceil_mode=flag).ceil_mode is bool(flag)
+
+
 def test_bad_divisors_are_refused() -> None:
     x = tt.zeros((1, 1, 4, 4))
     for bad in (0, -2):

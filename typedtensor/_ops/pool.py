@@ -220,6 +220,11 @@ class _Kept(threading.local):
 _kept = _Kept()
 
 
+def release_kept() -> None:
+    """Free the calling thread's kept work arrays (``nn.functional.release_conv_buffers``)."""
+    _kept.buffers.clear()
+
+
 def _rows(dtype: np.dtype[Any], planes: dict[str, Pair], m: int) -> list[Array]:
     """Uninitialised (H, W, M) work arrays by name, each of its (H, W) ``planes``.
 

@@ -101,6 +101,10 @@ class AdaptiveAvgPool2D(_AdaptiveSize[OH, OW]):
                 "empty image has no mean"
             )
         out = (int(self.out_h), int(self.out_w))
-        ext.room((*data.shape[:-2], *out), data.dtype, "AdaptiveAvgPool2D")  # before the kernel allocates
-        ext.room(out, np.dtype(np.int64), "AdaptiveAvgPool2D")
+        # before the kernel allocates: its averaging matrices (oh, H) and (ow, W) and the product P_h @ x
+        # (..., oh, W), in its work dtype (float32, float64 for float64), and the result
+        work = np.dtype(np.float64 if data.dtype == np.float64 else np.float32)
+        lead, (h, w) = data.shape[:-2], data.shape[-2:]
+        for shape in ((*lead, *out), (out[0], h), (out[1], w), (*lead, out[0], w)):
+            ext.room(shape, work, "AdaptiveAvgPool2D")
         return ext.record((x,), *_ap.adaptive_avg_pool2d(ext.data(x), out))

@@ -249,15 +249,16 @@ def _conv2d(
 
 
 def release_conv_buffers() -> None:
-    """Free the work buffers the calling thread keeps for its next convolution.
+    """Free the work buffers the calling thread keeps for its next convolution or pooling backward.
 
     Each thread keeps the buffers of its convolutions (padded input, column matrices) for the next
-    call while together they take at most 8 MiB (fresh memory costs page faults); bigger calls
+    call while together they take at most 8 MiB (and those of the pooling backward, ~3 MiB) (fresh memory costs page faults); bigger calls
     allocate theirs for the call only. A thread's buffers are freed when it ends; call this to free
     them earlier, e.g. in a long-lived thread that is done with convolutions. The next call
     allocates them again.
     """
     _conv.release_scratch()
+    _pool.release_kept()
 
 
 def _conv_padding(padding: object, stride: Pair, kernel: Pair, dilation: Pair, where: str) -> tuple[Pair, Pair]:
@@ -383,11 +384,8 @@ class _PoolModes:
     ) -> _PoolModes:
         """The options after their checks: ``error`` for a flag that is no bool or a divisor that is no
         int (DTypeError, as the functions' annotation checks), TypedTensorError for a divisor below 1."""
-        flags: list[bool] = []
-        for name, value in (("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad)):
-            if value is not True and value is not False:
-                raise error(f"{where}: {name} must be True or False, got {value!r}; pass a bool")
-            flags.append(value)
+        flags = [ext.options.flag(ceil_mode, "ceil_mode", where, error=error)]  # NumPy bools too, as the layers'
+        flags.append(ext.options.flag(count_include_pad, "count_include_pad", where, error=error))
         divisor = None if divisor_override is None else ext.options.integer(divisor_override)
         if divisor_override is not None and divisor is None:
             raise error(
