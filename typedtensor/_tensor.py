@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _check
+from . import _check, _malloc
 from ._convert import fits
 from ._dimexpr import Div
 from ._dtypes import FLOAT_DTYPES, astype_advice, float_dtype
@@ -32,6 +32,8 @@ from ._shapes import D0, D1, DN, E2, S2, E, K, Lead, M, N, Rest, S, T
 from ._tape import GradientStore, NoneTape, OwnedTape, backward, merge, record, refuse_copy
 
 __all__ = ["Tensor"]
+
+_malloc.tune()  # keep freed array memory for reuse (page faults otherwise): see typedtensor/_malloc.py
 
 Index = int | np.integer[Any] | slice | None | EllipsisType | NDArray[np.integer[Any]] | NDArray[np.bool_] | list[int]
 Axis = int | tuple[int, ...] | None
