@@ -56,6 +56,7 @@ TOP_LEVEL = {
     "typedtensor._tape": "core",
     "typedtensor._shapes": "core",
     "typedtensor._mpi": "core",
+    "typedtensor._malloc": "core",
     "typedtensor._tensor": "ops",
     "typedtensor._functional": "ops",
     "typedtensor._create": "ops",
