@@ -19,6 +19,7 @@ PATHS: dict[str, tuple[str, dict[str, int]]] = {
     "numpy-blocked": ("numpy", {"_SMALL": 0, "_SHORT_ROW": 1, "_BLOCK_BYTES": 256}),
     "numpy-long-rows": ("numpy", {"_SMALL": 0, "_SHORT_ROW": 1, "_BLOCK_BYTES": 256, "_MAX_PIECE": 8}),
     "numba-serial": ("numba", {}),
+    "numba-serial-rows": ("numba", {"_ROWS_MIN": 0, "_ROWS_MIN_INFER": 0}),
     "numba-parallel": ("numba", {"_PARALLEL_MIN": 0, "_PARALLEL_MIN_INFER": 0}),
 }
 

@@ -134,8 +134,39 @@ def relu(a: Array) -> Result:
     the output is usually kept anyway (the next layer's input), so the input's buffer is freed after the
     forward (one activation less held per ReLU in a training step, as PyTorch's ``threshold_backward``).
     """
-    y = np.maximum(a, 0)
+    y = relu_values(a)
     return y, lambda g, need: (_pass_positive(g, y),)
+
+
+#: Elements per row of zeros that ``relu_values`` takes the maximum against (64 KiB of float32).
+_ZERO_ROW = 1 << 14
+_zero_rows: dict[np.dtype[np.floating], Array] = {}
+
+
+def relu_values(a: Array, out: Array | None = None) -> Array:
+    """``np.maximum(a, 0, out=out)``, the same bits, faster for a big C-contiguous float array.
+
+    NumPy's maximum of an array and a scalar runs an unvectorised loop: 0.33 ms for 1M float32 values here,
+    where against a contiguous array it takes its SIMD loop (0.10 ms). So the array is viewed as rows of
+    ``_ZERO_ROW`` values and maximised against one cached row of zeros (broadcast over the rows), the tail
+    against the scalar. Other layouts, dtypes and small arrays keep the plain call. ``out`` (may be ``a``)
+    takes the fast path when it is a C-contiguous array of a's shape and dtype.
+    """
+    fits = out is None or (out.shape == a.shape and out.dtype == a.dtype and out.flags.c_contiguous)
+    if a.dtype.kind != "f" or a.size < _ZERO_ROW or not a.flags.c_contiguous or not fits:
+        return np.maximum(a, 0, out=out)
+    zeros = _zero_rows.get(a.dtype)
+    if zeros is None:
+        zeros = np.zeros(_ZERO_ROW, a.dtype)
+        zeros.flags.writeable = False
+        _zero_rows[a.dtype] = zeros
+    y = np.empty(a.shape, a.dtype) if out is None else out
+    flat, dest = a.reshape(-1), y.reshape(-1)
+    whole = a.size - a.size % _ZERO_ROW
+    np.maximum(flat[:whole].reshape(-1, _ZERO_ROW), zeros, out=dest[:whole].reshape(-1, _ZERO_ROW))
+    if whole < a.size:
+        np.maximum(flat[whole:], 0, out=dest[whole:])
+    return y
 
 
 #: Elements per block of ``_pass_positive`` (its bool mask is one block's, not a whole mask of y's size).

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from .. import extend as ext
 from .._errors import InplaceError, ShapeError, TapeError, TypedTensorError
 from .._exclusive import exclusive
+from .._ops import elementwise as _ew
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
 from . import _bn_backend as _k
@@ -383,7 +384,7 @@ class _BatchNorm(Module, Generic[C]):
         if addend3 is not None:
             np.add(out, addend3, out=out)
         if relu:
-            np.maximum(out, 0, out=out)
+            _ew.relu_values(out, out)  # np.maximum(out, 0, out=out), vectorised
         return out
 
     def _infer(

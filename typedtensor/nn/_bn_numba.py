@@ -2,9 +2,10 @@
 
 Same contract and numerics as ``_bn_numpy``: each row of x viewed as (N*C, L) is summed around its
 first element (a shift close to the data, so no cancellation) in float64, and rows are merged per
-channel with Chan's formula; the big passes are ``a*x + b`` and ``A*g + B*x + C``, parallel over the
-rows, for tensors of at least ``_PARALLEL_MIN`` elements. Smaller ones take serial kernels that do a
-whole direction in one call (see ``_PARALLEL_MIN`` for why), and NumPy's path for the separate kernels.
+channel with Chan's formula; the big passes are ``a*x + b`` and ``A*g + B*x + C``, over the rows for
+tensors of at least ``_ROWS_MIN`` elements: in parallel from ``_PARALLEL_MIN`` on (see there for why
+only then), serially below (the same loops, the same bits). Smaller ones take serial kernels that do a
+whole direction in one call, and NumPy's path for the separate kernels.
 
 The kernels index their arguments without bounds checks: ``_bn_backend`` validates every call (shapes,
 dtypes, C-contiguous output buffers) before it reaches them. They use NumPy's error model (a division
@@ -31,22 +32,41 @@ from ._bn_numpy import merge_rows, row_view
 
 __all__ = ["affine", "backward_small", "combine", "grad_sums", "infer", "is_small", "stats", "train_small"]
 
-#: From this many elements on, the parallel row kernels run; below it, training and inference take the
-#: serial kernels that do a whole direction in one call (and the separate kernels NumPy's path). In a
-#: CNN, a parallel loop on a mid-sized tensor waits for cores that OpenBLAS's (or PyTorch's) threads
-#: hold: on the digits demo the serial kernels trained 7x faster than the parallel ones (0.48 s against
-#: 3.5 s for 3 epochs, NumPy's kernels 0.77 s), and a BatchNorm2D step alone at (8, 256, 14, 14) took
-#: 0.45 ms serial against 0.90 ms parallel; at (32, 64, 28, 28) (1.6M elements) parallel won, 3.0 ms
-#: against 4.1 ms.
-_PARALLEL_MIN = 1 << 20
-#: Inference is one light pass: parallel pays from a smaller size (measured alone at (8, 256, 14, 14),
-#: 401k elements: 26 us parallel against 49 us serial; PyTorch 35 us).
-_PARALLEL_MIN_INFER = 1 << 18
+#: From this many elements on, training takes the row kernels (per-row shifted sums merged with Chan's
+#: formula; ``a*x + b``; ``A*g + B*x + C``); below it, the serial kernels that do a whole direction in
+#: one call (and the separate kernels NumPy's path).
+_ROWS_MIN = 1 << 20
+#: Inference takes the row affine pass from this size, with NumPy's coefficients (``_bn_numpy.infer``).
+_ROWS_MIN_INFER = 1 << 18
+#: From this many elements on, the row kernels run in parallel; below it, their serial twins (the same
+#: loops compiled without threads: the same bits). In a CNN, a parallel loop waits for cores that
+#: OpenBLAS's (or PyTorch's) threads hold, spinning for a while after every multi-threaded GEMM: on the
+#: digits demo the serial kernels trained 7x faster than the parallel ones (0.48 s against 3.5 s for 3
+#: epochs). Measured inside the benchmark networks (bench._nets, 2 cores, conv GEMMs between the
+#: BatchNorms), serial won at every shape up to the largest, (256, 16, 32, 32) (4M elements): the small
+#: ResNet's six BatchNorms at batch 256 took 14.5 ms (inference), 20.6 ms (training forward) and 40.1 ms
+#: (backward) parallel against 10.3, 13.6 and 16.7 ms serial, and alike at batch 64 (the ResNet step's
+#: backward 12.9 against 3.3 ms); on a busy machine a parallel loop also waits for its slowest thread.
+#: Alone, parallel can still win ((32, 64, 28, 28), 1.6M elements: a step took 3.0 ms against 4.1 ms),
+#: so tensors of 32 MiB of float32 and more, whose passes no longer run from the cache, stay parallel.
+_PARALLEL_MIN = 1 << 23
+#: The same for inference's row pass.
+_PARALLEL_MIN_INFER = 1 << 23
 
 
 def is_small(x: Array) -> bool:
     """Whether x (N, C, L) takes the serial fused kernels (``train_small``, ``backward_small``)."""
-    return bool(x.size < _PARALLEL_MIN)
+    return _rows_below(x)
+
+
+def _rows_below(x: Array) -> bool:
+    """Whether x is too small for the row kernels (lowering ``_PARALLEL_MIN`` sends it to the parallel ones)."""
+    return bool(x.size < min(_ROWS_MIN, _PARALLEL_MIN))
+
+
+def _parallel(x: Array) -> bool:
+    """Whether the row kernels run in parallel on x."""
+    return bool(x.size >= _PARALLEL_MIN)
 
 
 Array = NDArray[Any]
@@ -156,6 +176,19 @@ def _row_combine(g: Array, rows: Array, ca: Array, cb: Array, cc: Array, out: Ar
         k = cc[r % c]
         for i in range(rows.shape[1]):
             out[r, i] = a * g[r, i] + b * rows[r, i] + k
+
+
+def _serial_twin(kernel: _F) -> _F:
+    """A row kernel's loops compiled without threads (prange runs as range): the same arithmetic, the same bits."""
+    dispatcher: Any = kernel
+    twin: _F = _serial(dispatcher.py_func)
+    return twin
+
+
+_row_moments_serial = _serial_twin(_row_moments)
+_row_affine_serial = _serial_twin(_row_affine)
+_row_grad_sums_serial = _serial_twin(_row_grad_sums)
+_row_combine_serial = _serial_twin(_row_combine)
 
 
 @_serial
@@ -286,20 +319,23 @@ _parallel_lock = threading.Lock()
 
 def stats(x: Array) -> tuple[F64, F64]:
     """Per-channel mean and biased variance (float64) of x (N, C, L)."""
-    if x.size < _PARALLEL_MIN:
+    if _rows_below(x):
         return _bn_numpy.stats(x)
     n, c, length = x.shape
     shift, s1, s2 = np.empty(n * c), np.empty(n * c), np.empty(n * c)
-    with _parallel_lock:
-        _row_moments(row_view(x), shift, s1, s2)
+    if _parallel(x):
+        with _parallel_lock:
+            _row_moments(row_view(x), shift, s1, s2)
+    else:
+        _row_moments_serial(row_view(x), shift, s1, s2)
     return merge_rows(shift.reshape(n, c), s1.reshape(n, c), s2.reshape(n, c), length)
 
 
 def affine(x: Array, a: Array, b: Array, out: Array) -> Array:
     """out = a[c] * x + b[c]."""
-    if x.size < _PARALLEL_MIN:
+    if _rows_below(x):
         return _bn_numpy.affine(x, a, b, out)
-    return _parallel_affine(x, a, b, out)
+    return _rows_affine(x, a, b, out) if not _parallel(x) else _parallel_affine(x, a, b, out)
 
 
 def _parallel_affine(x: Array, a: Array, b: Array, out: Array) -> Array:
@@ -309,25 +345,38 @@ def _parallel_affine(x: Array, a: Array, b: Array, out: Array) -> Array:
     return out
 
 
+def _rows_affine(x: Array, a: Array, b: Array, out: Array) -> Array:
+    """:func:`_parallel_affine` without threads (the same bits)."""
+    t = x.dtype
+    _row_affine_serial(row_view(x), a.astype(t, copy=False), b.astype(t, copy=False), row_view(out))
+    return out
+
+
 def grad_sums(g: Array, x: Array, mean: F64) -> tuple[F64, F64]:
     """Per-channel sum(g) and sum(g * (x - mean)) in float64."""
-    if x.size < _PARALLEL_MIN:
+    if _rows_below(x):
         return _bn_numpy.grad_sums(g, x, mean)
     n, c, _ = x.shape
     sg, sgd = np.empty(n * c), np.empty(n * c)
-    with _parallel_lock:
-        _row_grad_sums(row_view(g), row_view(x), mean, sg, sgd)
+    if _parallel(x):
+        with _parallel_lock:
+            _row_grad_sums(row_view(g), row_view(x), mean, sg, sgd)
+    else:
+        _row_grad_sums_serial(row_view(g), row_view(x), mean, sg, sgd)
     return sg.reshape(n, c).sum(axis=0), sgd.reshape(n, c).sum(axis=0)
 
 
 def combine(g: Array, x: Array, ca: F64, cb: F64, cc: F64, out: Array) -> Array:
     """out = ca[c] * g + cb[c] * x + cc[c]."""
-    if x.size < _PARALLEL_MIN:
+    if _rows_below(x):
         return _bn_numpy.combine(g, x, ca, cb, cc, out)
     t = x.dtype
     a, b, k = (v.astype(t, copy=False) for v in (ca, cb, cc))
-    with _parallel_lock:
-        _row_combine(row_view(g), row_view(x), a, b, k, row_view(out))
+    if _parallel(x):
+        with _parallel_lock:
+            _row_combine(row_view(g), row_view(x), a, b, k, row_view(out))
+    else:
+        _row_combine_serial(row_view(g), row_view(x), a, b, k, row_view(out))
     return out
 
 
@@ -343,6 +392,8 @@ def infer(x: Array, rm: Array, rv: Array, scale: Array | None, bias: Array | Non
     """Inference with running statistics: out = (x - rm) / sqrt(rv + eps) * scale + bias."""
     if x.size >= _PARALLEL_MIN_INFER:
         return _bn_numpy.infer(x, rm, rv, scale, bias, eps, out, _parallel_affine)
+    if x.size >= _ROWS_MIN_INFER:
+        return _bn_numpy.infer(x, rm, rv, scale, bias, eps, out, _rows_affine)
     c = x.shape[1]
     s = _ones(c, rm.dtype) if scale is None else scale
     b = np.zeros(c, dtype=rm.dtype) if bias is None else bias
