@@ -15,6 +15,7 @@ import numpy as np
 from .. import extend as ext
 from .._errors import ShapeError, TypedTensorError
 from .._ops import conv as _conv
+from .._ops import conv_parallel as _conv_parallel
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
 from ._fields import check_fields, fits
@@ -44,7 +45,7 @@ def conv1d(
 ) -> ext.Result:
     """y = conv1d(x, w) + b for x (N, C, L), w (O, C / groups, K), b (O,) or None (validated), with its backward
     (parents x, w, b): the 2-D kernel on unit-height views."""
-    res, bwd = _conv.conv2d(
+    res, bwd = _conv_parallel.conv2d(
         x[:, :, None, :], w[:, :, None, :], b, (1, stride), ((0, 0), padding), (1, dilation), groups
     )
     out = res.reshape(res.shape[0], res.shape[1], res.shape[3])

@@ -20,6 +20,7 @@ from .. import extend as ext
 from .._check import checked
 from .._errors import DTypeError, ShapeError, TypedTensorError
 from .._ops import conv as _conv
+from .._ops import conv_parallel as _conv_parallel
 from .._ops import pool as _pool
 from .._ops._types import Array, Grads, Result
 from .._tape import NoneTape, OwnedTape
@@ -244,7 +245,7 @@ def _conv2d(
             f"{where}: the kernel {(kh, kw)} with dilation {dil} spans {spans} but the padded input is only "
             f"{padded} (input {(h, wd)} plus padding); use a smaller kernel or dilation, or more padding"
         )
-    res = _conv.conv2d(data, w, None if bias is None else ext.data(bias), st, pads, dil, g)
+    res = _conv_parallel.conv2d(data, w, None if bias is None else ext.data(bias), st, pads, dil, g)
     return ext.record((x, weight, bias), *_unbatch(res, unbatched))
 
 
@@ -255,9 +256,11 @@ def release_conv_buffers() -> None:
     call while together they take at most 8 MiB (and those of the pooling backward, ~3 MiB) (fresh memory costs page faults); bigger calls
     allocate theirs for the call only. A thread's buffers are freed when it ends; call this to free
     them earlier, e.g. in a long-lived thread that is done with convolutions. The next call
-    allocates them again.
+    allocates them again. The threads a large convolution's parts run on (``typedtensor._ops.conv_parallel``)
+    keep theirs likewise: this frees those too.
     """
     _conv.release_scratch()
+    _conv_parallel.release_workers()
     _pool.release_kept()
 
 

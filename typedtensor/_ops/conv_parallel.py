@@ -1,0 +1,164 @@
+"""2-D convolution on all of NumPy's BLAS threads at once: the batch split in parts, one thread per part.
+
+``conv.conv2d`` spends a third of its time in single-threaded NumPy copies (padded planes, column matrices,
+transposes, col2im) between its GEMMs, and OpenBLAS's workers, woken for each GEMM, spin on the other core
+through those copies. Here the images are split into as many parts as OpenBLAS has threads; each part's
+whole convolution (forward, and later its backward) runs on its own thread (the calling thread takes the first
+part, a small persistent pool the others) with OpenBLAS set to one thread for the duration (``_blas``), so
+every step of every part runs on its own core and no worker spins.
+
+Results equal the whole call's within float rounding, not bit for bit: a part's products have fewer columns,
+for which OpenBLAS may pick another kernel or blocking (float32 outputs differed by up to 7e-7 relative on a
+(5, 4, 9, 9) input), and the weight and bias gradients are sums of the parts'.
+
+Calls under ``_MIN_MACS`` multiply-adds per part are not split (handing a part to a thread costs tens of
+microseconds here), nor when OpenBLAS is not NumPy's BLAS or has one thread. Thread-safe; a forked child
+starts a pool of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+
+from . import _blas
+from . import conv as _conv
+from ._types import Array, Grads, Result
+
+__all__ = ["conv2d", "parts", "release_workers"]
+
+R = TypeVar("R")
+Pair = tuple[int, int]
+
+#: Fewest multiply-adds (forward) per part: ~0.1 ms of one thread's GEMM.
+_MIN_MACS = 1 << 23
+
+
+class _Pool:
+    """The worker threads (OpenBLAS's thread count minus the caller), made on first use."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.executor: ThreadPoolExecutor | None = None
+        self.size = 0
+
+    def run(self, tasks: list[Callable[[], R]]) -> list[R]:
+        """Run ``tasks`` at once, the first on the calling thread; every task ends before an error is raised."""
+        with self.lock:
+            if self.executor is None or self.size < len(tasks) - 1:
+                if self.executor is not None:
+                    self.executor.shutdown(wait=False)
+                self.size = len(tasks) - 1
+                self.executor = ThreadPoolExecutor(self.size, thread_name_prefix="typedtensor-conv")
+            executor = self.executor
+        futures: list[Future[R]] = [executor.submit(task) for task in tasks[1:]]
+        try:
+            first = tasks[0]()
+        finally:
+            done = [f.exception() for f in futures]  # waits for every part, even when this one failed
+        errors = [e for e in done if e is not None]
+        if errors:
+            raise errors[0]
+        return [first] + [f.result() for f in futures]
+
+    def workers(self) -> int:
+        """Worker threads now running (0 before the first split call)."""
+        with self.lock:
+            return 0 if self.executor is None else self.size
+
+    def forget(self) -> None:
+        """In a forked child: the parent's threads do not exist here."""
+        self.lock = threading.Lock()
+        self.executor = None
+        self.size = 0
+
+
+_pool = _Pool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pool.forget)
+
+
+def release_workers() -> None:
+    """Free the convolution work buffers the pool's threads keep (each keeps its own, as any thread)."""
+    count = _pool.workers()
+    if count:
+        barrier = threading.Barrier(count)
+
+        def release() -> None:
+            barrier.wait(timeout=10)  # one task per worker: each waits until all have started
+            _conv.release_scratch()
+
+        with _pool.lock:
+            executor = _pool.executor
+        if executor is not None:
+            for f in [executor.submit(release) for _ in range(count)]:
+                f.result()
+
+
+def parts(n: int, macs: int) -> list[tuple[int, int]]:
+    """The image ranges [lo, hi) a call on ``n`` images of ``macs`` multiply-adds in all is split into."""
+    count = min(_blas.threads(), n, macs // _MIN_MACS)
+    if count <= 1:
+        return [(0, n)]
+    step, extra = divmod(n, count)
+    bounds: list[tuple[int, int]] = []
+    lo = 0
+    for i in range(count):
+        hi = lo + step + (1 if i < extra else 0)
+        bounds.append((lo, hi))
+        lo = hi
+    return bounds
+
+
+def _macs(x: Array, w: Array, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair) -> int:
+    n, _, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    ho = _conv.out_size(h, kh, stride[0], sum(padding[0]), dilation[0])
+    wo = _conv.out_size(wd, kw, stride[1], sum(padding[1]), dilation[1])
+    return int(n * o * cg * kh * kw * max(ho, 0) * max(wo, 0))
+
+
+def conv2d(
+    x: Array, w: Array, b: Array | None, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair, groups: int
+) -> Result:
+    """``conv.conv2d`` (same arguments, validated), its images split over the BLAS threads (see the module notes)."""
+    bounds = parts(x.shape[0], _macs(x, w, stride, padding, dilation))
+    if len(bounds) == 1:
+        return _conv.conv2d(x, w, b, stride, padding, dilation, groups)
+
+    def forward(lo: int, hi: int) -> Callable[[], Result]:
+        return lambda: _conv.conv2d(x[lo:hi], w, b, stride, padding, dilation, groups)
+
+    with _blas.single_threaded():
+        results = _pool.run([forward(lo, hi) for lo, hi in bounds])
+    y = np.concatenate([r[0] for r in results])
+    backwards = [r[1] for r in results]
+
+    def bwd(gy: Array, need: tuple[bool, ...]) -> Grads:
+        def part(i: int) -> Callable[[], Grads]:
+            lo, hi = bounds[i]
+            return lambda: backwards[i](gy[lo:hi], need)
+
+        with _blas.single_threaded():
+            grads = _pool.run([part(i) for i in range(len(bounds))])
+        dx = np.concatenate([g[0] for g in grads if g[0] is not None]) if need[0] else None
+        dw = _sum([g[1] for g in grads]) if need[1] else None
+        db = _sum([g[2] for g in grads]) if len(need) > 2 and need[2] else None
+        return dx, dw, db
+
+    return y, bwd
+
+
+def _sum(arrays: list[Array | None]) -> Array | None:
+    present = [a for a in arrays if a is not None]
+    if not present:
+        return None
+    total = present[0].copy()
+    for a in present[1:]:
+        total += a
+    return total
