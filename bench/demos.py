@@ -18,7 +18,8 @@ as it ends, then the medians, with the load average before and after.
   skipped last batch rule, ``torch.optim.AdamW`` with the same hyper-parameters and per-epoch learning rate,
   the running loss read every step (``loss.item()``, as the demo does), the same evaluation every epoch
   (eval mode, ``no_grad``, batches of 512). Dropout draws different masks in the two libraries, so the
-  accuracies are not equal to the digit.
+  accuracies are not equal to the digit (PyTorch's generator is seeded with the demo's seed, so each side's
+  run is repeatable).
 * ``sort``: ``typedtensor.examples.sort.train`` as the demo calls it (1,000 steps of 64 fresh problems
   drawn by its own generator, Adam lr 3e-3 with its warm-up and cosine decay set every step, the held-out
   accuracy of 1,000 problems by greedy generation at 5 points, the last at the end), with ``verbose=False``,
@@ -306,6 +307,7 @@ def run_side(side: str, cfg: Config) -> Result:
         raise ValueError(f"unknown side {side!r}: one of {', '.join(SIDES)}")
     torch: Any = importlib.import_module("torch")
     torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)  # its dropout masks: the same in every run (not typedtensor's: another generator)
     return (_torch_digits if cfg.demo == "digits" else _torch_sort)(torch, cfg)
 
 
