@@ -39,6 +39,7 @@ def forced(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
     def force(count: int) -> None:
         monkeypatch.setattr(conv_parallel, "_MIN_MACS", 1)
         monkeypatch.setattr(_blas, "threads", lambda: count)
+        monkeypatch.setattr(conv_parallel, "_cpus", lambda: count)
 
     return force
 
@@ -226,7 +227,7 @@ def test_small_calls_are_not_split() -> None:
     assert bounds[0][0] == 0
     assert bounds[-1][1] == 7
     assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
-    assert len(bounds) == min(7, _blas.threads())
+    assert len(bounds) == min(7, _blas.threads(), conv_parallel._cpus())
 
 
 def test_release_conv_buffers_frees_the_workers_buffers_too(forced: Callable[[int], None]) -> None:
@@ -244,6 +245,7 @@ def _child(queue: Any) -> None:  # pragma: no cover - runs in a forked child
     mp = pytest.MonkeyPatch()
     mp.setattr(conv_parallel, "_MIN_MACS", 1)
     mp.setattr(_blas, "threads", lambda: 2)
+    mp.setattr(conv_parallel, "_cpus", lambda: 2)
     y, _ = conv_parallel.conv2d(np.ones((4, 2, 6, 6)), np.ones((3, 2, 3, 3)), None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     queue.put(float(y.sum()))
 

@@ -100,9 +100,17 @@ def release_workers() -> None:
                 f.result()
 
 
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def parts(n: int, macs: int) -> list[tuple[int, int]]:
-    """The image ranges [lo, hi) a call on ``n`` images of ``macs`` multiply-adds in all is split into."""
-    count = min(_blas.threads(), n, macs // _MIN_MACS)
+    """The image ranges [lo, hi) a call on ``n`` images of ``macs`` multiply-adds in all is split into: one per
+    OpenBLAS thread (at most one per CPU the process may use), each of at least ``_MIN_MACS``."""
+    count = min(_blas.threads(), _cpus(), n, macs // _MIN_MACS)
     if count <= 1:
         return [(0, n)]
     step, extra = divmod(n, count)
