@@ -85,20 +85,32 @@ def test_typedtensor_only_run_never_loads_torch() -> None:
     assert "PyTorch" not in out.split("medians of")[1]
 
 
-@pytest.mark.skipif(not HAS_SKLEARN, reason="the digits demo needs the examples extra: pip install -e '.[examples]'")
 def test_run_against_torch_reports_both_sides() -> None:
-    pytest.importorskip("torch", reason="the comparison runs the same loops in PyTorch")
-    out = _run()
+    pytest.importorskip("torch", reason="the comparison runs the same loop in PyTorch")
+    out = _run("--demos", "sort")  # digits' PyTorch loop: the next test (a child process per side costs seconds)
     runs = [line for line in out.splitlines() if "torch loaded:" in line]
-    assert len(runs) == 4, out  # two demos, two sides, each in its own process
+    assert len(runs) == 2, out  # two sides, each in its own process
     for line in runs:
         assert ("torch loaded: True" in line) == ("PyTorch" in line), line  # typedtensor's child never loads torch
-    diffs = [float(x) for x in re.findall(r"initial logits differ by (\S+)\)", out)]
-    assert len(diffs) == 2, out
-    assert max(diffs) < 1e-5, out  # the same initial weights
-    rows = dict(re.findall(r"^(digits|sort) +\S+ +\S+ +(\d+\.\d+)x", out, re.MULTILINE))
-    assert set(rows) == {"digits", "sort"}, out
+    diff = re.search(r"initial logits differ by (\S+)\)", out)
+    assert diff is not None, out
+    assert float(diff[1]) < 1e-5, out  # the same initial weights
+    assert re.search(r"^sort +\d+\.\d+s +\d+\.\d+s +\d+\.\d+x", out, re.MULTILINE), out
     losses = re.search(r"^sort .*; (\d+\.\d+) / (\d+\.\d+)$", out, re.MULTILINE)
     assert losses is not None, out
     ours, theirs = float(losses[1]), float(losses[2])
     assert abs(ours - theirs) < 1e-3 * theirs, out  # the same problems and updates: the same loss
+
+
+@pytest.mark.skipif(not HAS_SKLEARN, reason="the digits demo needs the examples extra: pip install -e '.[examples]'")
+def test_digits_torch_loop_trains_as_the_demo() -> None:
+    pytest.importorskip("torch", reason="the comparison runs the same loop in PyTorch")
+    from bench import demos
+
+    cfg = demos.config("digits", length=1, threads=1)
+    ours, theirs = demos.run_side("tt", cfg), demos.run_side("torch", cfg)
+    assert theirs.initial_logit_diff is not None
+    assert theirs.initial_logit_diff < 1e-5  # the same initial weights
+    # the same batches, schedule and optimizer; only the dropout masks differ (1.61 and 1.60 after one epoch)
+    assert abs(ours.loss - theirs.loss) < 0.1 * ours.loss, (ours, theirs)
+    assert abs(ours.accuracy - theirs.accuracy) < 0.1, (ours, theirs)
