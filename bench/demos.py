@@ -29,9 +29,9 @@ as it ends, then the medians, with the load average before and after.
   step, and evaluates the same way (10 greedy forwards of the whole held-out batch in eval mode under
   ``no_grad``).
 
-Timed: the training loop with its evaluations, from after the model, optimizer and data exist to the end
-of the last evaluation (``time.perf_counter``); the child's start-up, imports, data loading and model
-building are not. Both sides use the same thread count (``--threads``; default: the demo's, all CPUs for
+Timed (``time.perf_counter``): the training loop with its evaluations, to the end of the last one: on the
+typedtensor side the demo's ``train`` call (which also builds the model and optimizer, a few milliseconds),
+on PyTorch's from after its model and optimizer exist; the child's start-up, imports and data are not. Both sides use the same thread count (``--threads``; default: the demo's, all CPUs for
 digits, 1 for sort): typedtensor's BLAS pools through threadpoolctl, ``torch.set_num_threads`` for
 PyTorch. Before timing, the PyTorch child checks that its network computes the typedtensor model's
 initial logits (the run prints the largest difference), then waits for its threads to go idle.
@@ -172,8 +172,9 @@ def _tt_digits(cfg: Config) -> Result:
         begin = time.perf_counter()
         _, history = digits.train(data, cfg.length, cfg.batch_size, cfg.lr, cfg.seed, verbose=False)
         seconds = time.perf_counter() - begin
+        threads = _tt_threads()
     acc, loss = history["test_acc"][-1], history["train_loss"][-1]
-    return Result(seconds, acc, loss, begin - start, _tt_threads(cfg), "torch" in sys.modules)
+    return Result(seconds, acc, loss, begin - start, threads, "torch" in sys.modules)
 
 
 def _tt_sort(cfg: Config) -> Result:
@@ -183,12 +184,21 @@ def _tt_sort(cfg: Config) -> Result:
         begin = time.perf_counter()
         _, history = sort.train(cfg.length, test, cfg.batch_size, cfg.lr, cfg.seed, cfg.evals, verbose=False)
         seconds = time.perf_counter() - begin
+        threads = _tt_threads()
     acc, loss = history["accuracy"][-1], history["train_loss"][-1]
-    return Result(seconds, acc, loss, begin - start, _tt_threads(cfg), "torch" in sys.modules)
+    return Result(seconds, acc, loss, begin - start, threads, "torch" in sys.modules)
 
 
-def _tt_threads(cfg: Config) -> str:
-    return f"BLAS {cfg.threads} (threadpoolctl), BatchNorm backend {_bn_backend.current()}"
+def _tt_threads() -> str:
+    """The BLAS pools' thread counts as threadpoolctl reports them now, and the BatchNorm backend."""
+    backend = f"BatchNorm backend {_bn_backend.current()}"
+    try:
+        threadpoolctl: Any = importlib.import_module("threadpoolctl")  # untyped: used through Any
+    except ImportError:
+        return f"BLAS threads not limited (threadpoolctl is not installed), {backend}"
+    pools: list[dict[str, Any]] = threadpoolctl.threadpool_info()
+    counts = sorted({int(pool["num_threads"]) for pool in pools if pool.get("user_api") == "blas"})
+    return f"BLAS threads {'/'.join(map(str, counts)) or '?'}, {backend}"
 
 
 # ---- PyTorch: the same loops -----------------------------------------------------------------------------
