@@ -2,10 +2,11 @@
 
 Run from the repository root::
 
-    python -m bench.batchnorm [--shapes all|small] [--repeat N]
+    python -m bench.batchnorm [--shapes all|small|networks] [--repeat N]
 
 For float32 inputs of shapes (32, 64, 56, 56), (128, 64, 32, 32), (8, 256, 14, 14) and (4, 3, 8, 8)
-(``--shapes small``: the last two only) it times, through the public API with run-time checks on:
+(``--shapes small``: the last two only; ``--shapes networks``: the benchmark networks' (64, 16, 32, 32),
+(64, 32, 16, 16), (256, 16, 32, 32), (8, 16, 32, 32)) it times, through the public API with run-time checks on:
 
 * ``fwd``: the training forward ``bn.forward_mut(x.trace(grads))``;
 * ``step``: the training step ``(bn.forward_mut(x.trace(grads)) * g).sum().backward()``, whose upstream
@@ -69,6 +70,10 @@ LARGE_SHAPES = SHAPES[:3]
 TINY_SHAPE = SHAPES[3]
 #: ``--shapes small``: the two smallest shapes only (a quick check).
 SMALL_SHAPES = SHAPES[2:]
+#: ``--shapes networks``: the BatchNorm inputs of the benchmark networks (bench._nets: the small ResNet and
+#: the VGG stack at batch 64 and 256, the ResNet's first block at batch 8). Alone, not in-network: between
+#: convolutions the kernels run differently (see ``typedtensor.nn._bn_numba._PARALLEL_MIN``).
+NETWORK_SHAPES: tuple[Shape, ...] = ((64, 16, 32, 32), (64, 32, 16, 16), (256, 16, 32, 32), (8, 16, 32, 32))
 #: Inputs of at least this many bytes get ``REPEAT_BIG`` repeats, the others ``REPEAT_SMALL``.
 BIG_BYTES = 8 << 20
 REPEAT_BIG = 11
@@ -126,12 +131,18 @@ class Config:
 def parse_args(argv: Sequence[str] | None = None) -> Config:
     """The command line as a :class:`Config`."""
     parser = argparse.ArgumentParser(prog="python -m bench.batchnorm", description=DESCRIPTION)
-    parser.add_argument("--shapes", choices=("all", "small"), default="all", help="'small': the two small shapes")
+    parser.add_argument(
+        "--shapes",
+        choices=("all", "small", "networks"),
+        default="all",
+        help="'small': the two small shapes; 'networks': the benchmark networks' BatchNorm inputs",
+    )
     parser.add_argument("--repeat", type=int, default=None, help="repeats per measurement (default: per shape)")
     args = parser.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
         parser.error("--repeat must be >= 1")
-    return Config(shapes=SMALL_SHAPES if args.shapes == "small" else SHAPES, repeat=args.repeat)
+    shapes = {"small": SMALL_SHAPES, "networks": NETWORK_SHAPES}.get(args.shapes, SHAPES)
+    return Config(shapes=shapes, repeat=args.repeat)
 
 
 def cpu_count() -> int:
