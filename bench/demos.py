@@ -436,7 +436,8 @@ def summary(configs: Sequence[Config], sides: Sequence[str], results: dict[tuple
             theirs = results[cfg.demo, "torch"]
             pt_s = _median(theirs, lambda r: r.seconds)
             line += f" {pt_s:9.2f}s {tt_s / pt_s:6.2f}x"
-            accuracy += f", PyTorch {_accuracies(theirs)}"
+            apart = 100 * abs(_median(ours, lambda r: r.accuracy) - _median(theirs, lambda r: r.accuracy))
+            accuracy += f", PyTorch {_accuracies(theirs)} ({apart:.2f} points apart)"
             loss += f" / {_median(theirs, lambda r: r.loss):.4f}"
         lines.append(f"{line}   {accuracy}; {loss}")
     return lines
