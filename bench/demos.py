@@ -1,7 +1,7 @@
 """The whole digits and sort demos' training loops: typedtensor vs the same loops in PyTorch CPU, wall time.
 
     python -m bench.demos [--repeat N] [--demos digits sort] [--quick] [--threads T]
-                          [--epochs E] [--steps S] [--no-torch]
+                          [--epochs E] [--steps S] [--held-out N] [--no-torch]
 
 Each side of each demo runs in its own fresh child process (``python -m bench.demos --child SIDE DEMO``),
 so one library's thread pools never run beside the other's; the typedtensor child never imports torch
@@ -30,10 +30,11 @@ as it ends, then the medians, with the load average before and after.
   ``no_grad``).
 
 Timed (``time.perf_counter``): the training loop with its evaluations, to the end of the last one: on the
-typedtensor side the demo's ``train`` call (which also builds the model and optimizer, a few milliseconds),
-on PyTorch's from after its model and optimizer exist; the child's start-up, imports and data are not. Both sides use the same thread count (``--threads``; default: the demo's, all CPUs for
-digits, 1 for sort): typedtensor's BLAS pools through threadpoolctl, ``torch.set_num_threads`` for
-PyTorch. Before timing, the PyTorch child checks that its network computes the typedtensor model's
+typedtensor side the demo's ``train`` call (which also builds the model and optimizer, a few milliseconds,
+and, as in the demo, includes the first BatchNorm call's import of numba and load of its cached kernels,
+about 0.6 s), on PyTorch's from after its model and optimizer exist; the child's start-up, imports and data
+are not. Both sides use the same thread count (``--threads``; default: the demo's, all CPUs for digits, 1
+for sort): typedtensor's BLAS pools through threadpoolctl, ``torch.set_num_threads`` for PyTorch. Before timing, the PyTorch child checks that its network computes the typedtensor model's
 initial logits (the run prints the largest difference), then waits for its threads to go idle.
 
 Ratio = typedtensor / PyTorch, lower is better. The machine is shared: only figures taken at a low load
