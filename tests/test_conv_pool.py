@@ -300,7 +300,10 @@ def test_input_gradient_is_a_correlation_when_it_pays(
     channels: tuple[int, int], stride: int, correlations: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The backward runs the forward correlation again for dx only with stride 1 and no more output than
-    input channels (col2im is faster otherwise: see ``_correlation_pays``)."""
+    input channels (col2im is faster otherwise: see ``_correlation_pays``). The im2col path's choice: the
+    Winograd kernel, which would take these 3x3 stride-1 forwards, is unregistered here (its dispatch is
+    counted in tests/test_conv_dispatch.py)."""
+    monkeypatch.setattr(conv_kernel, "_fast", None)
     calls: list[object] = []
     original = conv_kernel._correlate
 

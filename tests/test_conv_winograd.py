@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from typedtensor._ops import conv as im2col
 pytest.importorskip("numba")
 torch = pytest.importorskip("torch")
 
+from typedtensor.nn import _conv_backend  # noqa: E402
 from typedtensor.nn import _conv_winograd as winograd  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not winograd.available(), reason="NumPy's OpenBLAS not found (another BLAS)")
@@ -24,6 +26,17 @@ Pads = tuple[tuple[int, int], tuple[int, int]]
 #: Of the largest |output|: the im2col path's own float32 error is ~5e-7 of it, Winograd's ~2e-7 (F(2x2, 3x3)
 #: only adds, subtracts and halves).
 _TOL: dict[type, float] = {np.float32: 2e-6, np.float64: 1e-13}
+
+
+@pytest.fixture(autouse=True)
+def _im2col_reference() -> Iterator[None]:
+    """The references here are the im2col path's: ``_ops.conv.conv2d`` would take this kernel itself otherwise."""
+    before = _conv_backend.current()
+    _conv_backend.use("im2col")
+    try:
+        yield
+    finally:
+        _conv_backend.use(before)
 
 
 def _data(shape: tuple[int, int, int, int], o: int, dtype: type, seed: int = 0) -> tuple[Array, Array, Array]:

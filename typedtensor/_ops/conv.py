@@ -34,6 +34,11 @@ more than the arithmetic of small convolutions. A call's buffers are kept only w
 take at most ``_KEEP`` bytes, so a thread retains at most that much after any convolution;
 ``release_scratch`` frees them at once, and a thread's are freed when it ends. float16 is computed
 in float32 (NumPy has no half-precision BLAS) and rounded back.
+
+3x3 stride-1 convolutions with enough channels and large planes (``winograd_applies``) can take the Winograd
+kernel of the nn layer instead (forward, and the input gradient on 32x32 planes): ``register_fast`` installs
+it (``typedtensor.nn._conv_backend`` does; off unless ``TYPEDTENSOR_CONV=winograd``, see there why); a result
+that is not finite is computed again here (``_finite``). float16 takes it with its float32 copies.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -500,6 +505,75 @@ class _SharedWeightGrad:
         return np.ascontiguousarray(flipped.transpose(0, 1, 4, 2, 3)).reshape(o, cg, kh, kw)
 
 
+class FastKernels(Protocol):
+    """A faster kernel for some 3x3 stride-1 convolutions (the nn layer's Winograd module), registered by a
+    higher layer: this layer may not import it (``register_fast``)."""
+
+    def conv3x3(self, x: Array, w: Array, b: Array | None, padding: tuple[Pair, Pair]) -> Array: ...
+
+    def input_grad(self, g: Array, w: Array, padding: tuple[Pair, Pair]) -> Array: ...
+
+
+#: Returns the registered kernels, or None when they cannot run in this process (see ``register_fast``).
+_fast: Callable[[], FastKernels | None] | None = None
+
+#: Winograd's rule (``winograd_applies``), from ``python -m bench.conv_winograd`` (2 threads, float32, padding 1,
+#: 2026-12-01, load ~1.5): forward (64, 16, 32, 32) -> 16 1.20 ms against im2col's 3.17, (64, 32, 16, 16) -> 32
+#: 1.45 vs 2.15, (64, 3, 32, 32) -> 16 0.48 vs 0.97, (8, 16, 32, 32) -> 16 0.18 vs 0.38, but (64, 16, 8, 8) -> 32
+#: 0.37 vs 0.41 (even), (64, 1, 8, 8) -> 16 0.26 vs 0.06; the input gradient alone pays on 32x32 planes only.
+_WINOGRAD_CHANNELS = 3
+_WINOGRAD_PLANE = {"forward": 16, "input_grad": 32}
+_WINOGRAD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def register_fast(provider: Callable[[], FastKernels | None] | None) -> None:
+    """Install ``provider`` (None: remove it); it is called for every convolution ``winograd_applies`` to, and
+    returns the kernels, or None to keep the im2col path (not installed, forked process, switched off)."""
+    global _fast
+    _fast = provider
+
+
+def winograd_applies(
+    direction: str, dtype: np.dtype[Any], channels: int, plane: Pair, kernel: Pair, stride: Pair, dilation: Pair,
+    groups: int,
+) -> bool:  # fmt: skip
+    """Whether a convolution takes the Winograd kernel: ``direction`` "forward" (``channels``, ``plane``: the
+    input's) or "input_grad" (the output gradient's channels and plane, read by the correlation giving dx).
+
+    float32/float64, 3x3, stride 1, dilation 1, one group, at least 3 input channels and planes of at least 16x16
+    (forward) or 32x32 (input gradient); im2col otherwise (see the figures at ``_WINOGRAD_PLANE``).
+    """
+    least = _WINOGRAD_PLANE[direction]
+    return (
+        dtype in _WINOGRAD_DTYPES
+        and kernel == (3, 3)
+        and stride == (1, 1)
+        and dilation == (1, 1)
+        and groups == 1
+        and channels >= _WINOGRAD_CHANNELS
+        and min(plane) >= least
+    )
+
+
+def _winograd(direction: str, a: Array, w: Array, stride: Pair, dilation: Pair, groups: int) -> FastKernels | None:
+    """The registered kernels when ``winograd_applies`` to ``a`` (x, or the output gradient) and they can run."""
+    provider = _fast
+    if provider is None or a.ndim != 4 or w.ndim != 4:
+        return None
+    kernel = (w.shape[2], w.shape[3])
+    if not winograd_applies(direction, a.dtype, a.shape[1], (a.shape[2], a.shape[3]), kernel, stride, dilation, groups):
+        return None
+    return provider()
+
+
+def _finite(a: Array) -> bool:
+    """Whether a Winograd result may stand: its sum is finite. A non-finite input or weight spreads to the whole
+    2x2 output block of its tile there (inf - inf in the transforms), where im2col, like PyTorch, gives NaN or inf
+    only in the outputs that read it: such calls are computed again by im2col (so is a finite result whose sum
+    overflows). One read of the result, ~5-10% of the kernel's time."""
+    return bool(np.isfinite(a.sum()))
+
+
 def conv2d(
     x: Array, w: Array, b: Array | None, stride: Pair, padding: tuple[Pair, Pair], dilation: Pair, groups: int
 ) -> Result:
@@ -512,7 +586,12 @@ def conv2d(
         x, w = x.astype(np.float32), w.astype(np.float32)
         b = None if b is None else b.astype(np.float32)
     o = w.shape[0]
-    y, geo = _correlate(x, w, b, stride, padding, dilation, groups)
+    fast = _winograd("forward", x, w, stride, dilation, groups)  # float16: with the float32 copies
+    y = fast.conv3x3(x, w, b, padding) if fast is not None else None
+    if y is not None and _finite(y):
+        geo = geometry(x.shape, (w.shape[2], w.shape[3]), stride, padding, dilation)
+    else:
+        y, geo = _correlate(x, w, b, stride, padding, dilation, groups)
     g_, og, kg = groups, o // groups, geo.rows // groups
     w3 = w.reshape(g_, og, kg)
     n, ho, wo, q = geo.n, geo.ho, geo.wo, geo.q
@@ -521,7 +600,13 @@ def conv2d(
         g = gy.astype(x.dtype, copy=False)
         dx = None
         pads = None
-        if need[0] and _correlation_pays(o, geo.c):
+        fast_dx = None
+        if need[0] and max(max(p) for p in padding) <= 2:
+            fast_dx = _winograd("input_grad", g, w, stride, dilation, groups)
+        if fast_dx is not None:
+            dx = fast_dx.input_grad(g, w, padding)
+            dx = dx if _finite(dx) else None
+        if need[0] and dx is None and _correlation_pays(o, geo.c):
             pads = _transposed((w.shape[2], w.shape[3]), stride, padding, dilation)
         shared = None  # dW from the correlation's column matrix of g: x is not unfolded again
         if pads is not None and need[1] and geometry(g.shape, (geo.kh, geo.kw), (1, 1), pads, dilation).q == geo.w:
@@ -529,8 +614,10 @@ def conv2d(
         if pads is not None:
             hook = None if shared is None else shared.add
             dx = _correlate(g, _flipped(w, groups), None, (1, 1), pads, dilation, groups, hook)[0]
+        if shared is not None and not np.isfinite(shared.acc).all():
+            shared = None  # x has an inf or NaN: it met the zeros of g's column matrix (inf * 0); x's own columns
         dw3 = np.zeros_like(w3) if need[1] and shared is None else None
-        scatter = _Scatter(geo, x.dtype) if need[0] and pads is None else None
+        scatter = _Scatter(geo, x.dtype) if need[0] and pads is None and dx is None else None
         names = ["conv.out"]
         if dw3 is not None:
             names += ["conv.in", "conv.cols"]  # the column matrix again, for dW

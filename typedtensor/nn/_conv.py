@@ -12,6 +12,7 @@ from .. import extend as ext
 from .._errors import ShapeError, TypedTensorError
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
+from . import _conv_backend as _conv_backend  # registers the Winograd 3x3 kernels with _ops.conv
 from ._fields import check_fields, fits
 from ._init import uniform_fan_in
 from ._module import FieldSpec, Module

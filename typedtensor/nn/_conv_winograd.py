@@ -1,27 +1,25 @@
 """3x3 stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2015), compiled with numba.
 
-Not wired into Conv2D: ``supports`` says what it computes; ``python -m bench.conv_winograd`` times it. Measured
-2026-12-01 (2 threads, load average 0.7-0.9, forward, float32, padding 1, medians in one run): (64, 16, 32, 32)
--> 16 1.53 ms against the im2col path's 3.8 ms; (64, 32, 16, 16) -> 32 1.53 against 2.41 (PyTorch 0.91);
-(8, 16, 32, 32) -> 16 0.29 against 0.73; (64, 3, 32, 32) -> 16 0.70 against 1.20; but slower on small planes:
-(64, 16, 8, 8) -> 32 0.42-0.45 against 0.42-0.44, (64, 32, 4, 4) -> 64 0.72-0.88 against 0.41-0.70, (64, 1, 8, 8)
--> 16 0.32 against 0.09. Whole networks (bench/_nets.py, batch 64, im2col/Winograd forward in one process):
-inference 1.07-1.15x faster, training steps within +-4% (the backward stays on im2col), so it stays unwired.
-A second attempt wired it (a registration hook in ``_ops.conv``, forward on >= 16x16 planes with >= 3 channels,
-input gradient on >= 32x32; patch kept outside the repository) and was reverted: alone, fwd+bwd of a layer was
-4-8% slower with it ((64, 16, 32, 32) -> 16: 7.6 vs 7.3 ms), the forward inside that sequence 2.6 ms against the
-bench's 1.2 (OpenBLAS's workers, spinning after the backward's multi-threaded GEMMs, share the two cores with the
-kernel's numba workers); ``bench.networks`` at batch 8 0.6-0.8x (VGG inference 1.7-2.2 vs 1.3-1.7 ms), at 64/256
-within the noise (load 1.5-3). With ``OPENBLAS_THREAD_TIMEOUT=4`` (the workers stop spinning sooner; read when
-OpenBLAS loads) and no torch in the process it was 1.2-1.5x faster at batch 64 (ResNet inference 13.5 vs 17.0 ms,
-step 52 vs 62), but not in ``bench.networks`` (torch imported, numba's workqueue layer). VGG inference alone in a loop
-(bench/_nets.py, no training steps between): without torch 1.75 vs 2.05-2.43 ms at batch 8, 12.1-13.4 vs 17.7-18.7
-at 64; with torch imported (workqueue layer) 2.0-2.3 vs 1.5-1.6 at batch 8 (each kernel call 0.1-0.25 ms slower)
-and 25-28 vs 23 at 64 although its convolutions took 7.6 ms against im2col's 13.6 (the layers between them got
-slower). So the threading layer and the other pools decide, not the kernel. Whoever wires it must also
-recompute non-finite results by im2col: an inf input gives NaN in most of the outputs that read it (inf - inf in
-the transforms; checked: 14 of 18 on a 16x16 plane) where im2col and PyTorch give +-inf (the same positions are
-non-finite).
+Wired into Conv2D behind ``TYPEDTENSOR_CONV=winograd`` (``nn._conv_backend``; ``_ops.conv.winograd_applies`` says
+for which convolutions: forward, and the stride-1 input gradient on 32x32 planes; a non-finite result is computed
+again by im2col, since an inf input gives NaN here in most of the outputs that read it (inf - inf in the
+transforms) where im2col and PyTorch give +-inf). Off by default: it makes no whole network faster in this tree.
+``supports`` says what it computes; ``python -m bench.conv_winograd`` times it.
+
+Measured 2026-12-01 (2 threads, load average 0.7-0.9, forward, float32, padding 1, medians in one run): (64, 16,
+32, 32) -> 16 1.53 ms against the im2col path's 3.8 ms; (64, 32, 16, 16) -> 32 1.53 against 2.41 (PyTorch 0.91);
+(8, 16, 32, 32) -> 16 0.29 against 0.73; (64, 3, 32, 32) -> 16 0.70 against 1.20; slower on small planes.
+Wiring it with the parallel kernel lost that in networks (earlier attempts: OpenBLAS's workers, spinning ~0.1 s
+after the other layers' multi-threaded GEMMs, share the two cores with the kernel's numba workers; with torch
+imported numba's workqueue layer adds 0.1-0.25 ms per call). Since Conv2D splits a large convolution's images
+over threads with OpenBLAS on one thread (``_ops.conv_parallel``), this kernel runs serially on each part
+(``conv3x3`` checks OpenBLAS's thread count; the serial build releases the GIL so the parts run at once), and
+serially it is no faster than im2col (2026-12-02, one thread, load 2-2.5, 32 images: 16 -> 16 on 32x32 2.10 ms
+against 2.07, 16 -> 32 on 16x16 1.24 against 0.88, 32 -> 32 on 16x16 2.05 against 1.67, 3 -> 16 on 32x32 0.89
+against 0.46). The serial build is also 1.33x slower than the parallel build run on one worker (2.09 against
+1.58 ms on (32, 16, 32, 32) -> 16, same process; not from numba's parfor passes: the parallel options without
+``prange`` give the serial time): making it as fast would make the 16 -> 16 32x32 layers 1.3x faster than im2col
+per part, the others still not.
 
 Each 2x2 block of outputs is computed from the 4x4 input tile around it: with the input transform
 ``V = B^T d B``, the weight transform ``U = G g G^T`` and the output transform ``Y = A^T M A``, the
@@ -55,7 +53,7 @@ import importlib
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numba
 import numpy as np
@@ -85,9 +83,9 @@ _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.
 _CblasRowMajor, _CblasNoTrans = 101, 111
 
 
-def _load_gemm() -> tuple[int, int, bool] | None:
-    """(address of cblas_sgemm, of cblas_dgemm, 64-bit indices) of the OpenBLAS in NumPy's wheel
-    (``numpy.libs`` / ``numpy/.dylibs``), or None when there is none."""
+def _load_gemm() -> tuple[int, int, bool, Callable[[], int]] | None:
+    """(address of cblas_sgemm, of cblas_dgemm, 64-bit indices, its thread count's getter) of the OpenBLAS in
+    NumPy's wheel (``numpy.libs`` / ``numpy/.dylibs``), or None when there is none."""
     here = os.path.dirname(np.__file__)
     found = [
         p for d in (here + ".libs", os.path.join(here, ".dylibs")) for p in glob.glob(os.path.join(d, "*openblas*"))
@@ -100,11 +98,13 @@ def _load_gemm() -> tuple[int, int, bool] | None:
         for suffix, ilp64 in (("64_", True), ("", False)):
             try:
                 fs = (getattr(lib, f"scipy_cblas_sgemm{suffix}"), getattr(lib, f"scipy_cblas_dgemm{suffix}"))
+                count = getattr(lib, f"scipy_openblas_get_num_threads{suffix}")
             except AttributeError:
                 continue
+            count.restype = ctypes.c_int
             sgemm, dgemm = (ctypes.cast(f, ctypes.c_void_p).value for f in fs)
             if sgemm and dgemm:
-                return sgemm, dgemm, ilp64
+                return sgemm, dgemm, ilp64, count
     return None
 
 
@@ -312,7 +312,10 @@ def _build(parallel: bool, ilp64: bool) -> Callable[..., None]:
                                 if full < tw:
                                     yr[2 * full] = e2[full] + bo
 
-    return _compiled(parallel=parallel)(forward)
+    kernel: Any = _compiled(parallel=parallel)(forward)
+    if not parallel:  # before its first compile: the parts of a split convolution run at once (see conv3x3)
+        kernel.targetoptions["nogil"] = True
+    return cast(Callable[..., None], kernel)
 
 
 _kernels: dict[bool, Callable[..., None]] = {}
@@ -426,17 +429,21 @@ def conv3x3(x: object, w: object, b: object, padding: object) -> Array:
         return y
     th, tw = (ho + 1) // 2, (wo + 1) // 2
     per = (th + 1) * (tw + 1)
-    serial = n * o * c * ho * wo * 9 < _SERIAL_MACS
-    workers = 1 if serial else max(1, min(numba.get_num_threads(), n))
-    cap = max(1, _ONE_THREAD_MNK // (o * c * per))
-    group = max(1, min(max(1, _TILES // per), cap, -(-n // workers)))
-    tb = group * per + _PAD
-    size = 4 * (c * tb + tw + 2) + 8 * (c * tb + 1) + 16 * c * tb + 20 * o * tb
     found = _GEMM
     if found is None:
         raise DTypeError("conv3x3 (Winograd): NumPy's OpenBLAS was not found; use the im2col path")
     gemm = found[0] if xa.dtype == np.float32 else found[1]
     one, zero = xa.dtype.type(1), xa.dtype.type(0)
+    th, tw = (ho + 1) // 2, (wo + 1) // 2
+    per = (th + 1) * (tw + 1)
+    # serial: small calls, and calls made while OpenBLAS runs on one thread (the parts of a convolution that
+    # ``_ops.conv_parallel`` split over threads, each on its own core: the pool would only queue behind them)
+    serial = n * o * c * ho * wo * 9 < _SERIAL_MACS or n < 2 or found[3]() == 1
+    workers = 1 if serial else max(1, min(numba.get_num_threads(), n))
+    cap = max(1, _ONE_THREAD_MNK // (o * c * per))
+    group = max(1, min(max(1, _TILES // per), cap, -(-n // workers)))
+    tb = group * per + _PAD
+    size = 4 * (c * tb + tw + 2) + 8 * (c * tb + 1) + 16 * c * tb + 20 * o * tb
     args = (np.ascontiguousarray(xa), _transformed(wa), bias, y, pt, pl, th, tw, group)
     if serial:
         _kernel(False)(*args, _buffer(xa.dtype, 1, size), gemm, one, zero)
