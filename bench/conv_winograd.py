@@ -6,8 +6,9 @@ Run from the repository root::
 
 The shapes, the harness and the printed line are ``bench/conv_numba.py``'s (round-robin series of each side,
 the process settled before a series of another library, medians, GF/s, load average), with the Winograd
-kernel as the first side ("nb" in the line). ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are unset before
-NumPy is imported.
+kernel as the first side ("nb" in the line); the im2col side is im2col whatever ``TYPEDTENSOR_CONV`` says.
+``--threads 1`` times the serial build, the one Conv2D's split parts run (``_ops.conv_parallel``: OpenBLAS on one
+thread). ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are unset before NumPy is imported.
 """
 
 from bench._timing import unset_env
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     threadpoolctl: Any = importlib.import_module("threadpoolctl")
 
     from typedtensor._ops import conv as im2col
+    from typedtensor.nn import _conv_backend
+
+    _conv_backend.use("im2col")  # the reference side: conv2d would take this kernel under TYPEDTENSOR_CONV=winograd
 
     threads = args.threads
     numba.set_num_threads(threads)
