@@ -1,7 +1,8 @@
 """ReLU's kernel paths give np.maximum(a, 0)'s bits: the row-of-zeros path (big C-contiguous float arrays, with
 and without a tail shorter than a row, into a fresh array, into ``out``, in place) and the plain call (other
-layouts, small arrays, integers), NaN payloads, -0.0, infinities and subnormals included; and the ReLU
-module and ``Tensor.relu`` (forward and backward) agree with the formulas on every layout."""
+layouts, small arrays, integers), NaN payloads, -0.0, infinities and subnormals included; the compiled
+backward (``nn._relu_numba``) gives NumPy's; and the ReLU module and ``Tensor.relu`` (forward and backward)
+agree with the formulas on every layout, with either kernel backend."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from numpy.typing import NDArray
 import typedtensor as tt
 from typedtensor import nn
 from typedtensor._ops import elementwise as ew
+from typedtensor.nn import _bn_backend
 
 DTYPES = (np.float16, np.float32, np.float64)
 ROW = ew._ZERO_ROW
@@ -103,3 +105,88 @@ def test_relu_module_forward_and_backward_on_every_layout(dtype: Any, layout: st
         (traced * tt.tensor(g, dtype)).sum().backward()
         want = g * (a > 0)  # inf * 0 is NaN, as the backward computes it
     np.testing.assert_array_equal(grads.get(x).numpy(), want)  # values: accumulating into Gradients adds +0.0
+
+
+def _numba_or_skip() -> Any:
+    if "numba" not in _bn_backend.available():
+        pytest.skip("numba is not installed")
+    from typedtensor.nn import _relu_numba
+
+    return _relu_numba
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 7, ROW + 3, 5 * ROW])
+def test_compiled_relu_backward_gives_numpys_bits(dtype: Any, size: int) -> None:
+    kernels = _numba_or_skip()
+    y = np.maximum(_specials(dtype, size, seed=4), 0)
+    g = _specials(dtype, size, seed=5)
+    with np.errstate(invalid="ignore"):  # inf * 0 is NaN, as NumPy's multiply gives it
+        want = ew.pass_positive(g, y)
+    got = kernels.pass_positive(g, y)
+    np.testing.assert_array_equal(_bits(got), _bits(want))
+
+
+def test_compiled_relu_backward_refuses_what_it_cannot_take() -> None:
+    kernels = _numba_or_skip()
+    y = np.ones((4, 6), np.float32)
+    for g in (np.ones((4, 6), np.float64), np.ones((6, 4), np.float32).T, np.ones((4, 5), np.float32)):
+        assert not kernels.fits(g, y)
+        with pytest.raises(tt.TypedTensorError, match="C-contiguous float32/float64 arrays of one shape"):
+            kernels.pass_positive(g, y)
+    assert not kernels.fits(np.ones(3, np.float16), np.ones(3, np.float16))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_relu_module_training_takes_the_compiled_backward_with_numba(
+    backend: str, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend not in _bn_backend.available():
+        pytest.skip("numba is not installed")
+    before = _bn_backend.current()
+    _bn_backend.use(backend)
+    try:
+        calls: list[int] = []
+        if backend == "numba":
+            kernels = _numba_or_skip()
+            real = kernels.pass_positive
+
+            def spy(g: NDArray[Any], y: NDArray[Any]) -> NDArray[Any]:
+                calls.append(g.size)
+                out: NDArray[Any] = real(g, y)
+                return out
+
+            monkeypatch.setattr(kernels, "pass_positive", spy)
+        a = LAYOUTS[layout](_specials(np.float32, 2 * 4 * 64 * 72, seed=6).reshape(2, 4, 64, 72))
+        g = np.random.default_rng(7).standard_normal(a.shape).astype(np.float32)
+        grads = tt.Gradients()
+        x = tt.tensor(a, np.float32)
+        grads.alloc(x)
+        y = nn.ReLU().forward_mut(x.trace(grads))
+        np.testing.assert_array_equal(_bits(y.numpy()), _bits(np.maximum(a, 0)))
+        with np.errstate(all="ignore"):
+            (y * tt.tensor(g, np.float32)).sum().backward()
+        np.testing.assert_array_equal(grads.get(x).numpy(), g * (a > 0))
+        # the compiled pass exactly for C-contiguous data (tt.tensor copies a reversed view) with numba's kernels
+        compiled = backend == "numba" and x.numpy().flags.c_contiguous
+        assert calls == ([a.size] if compiled else [])
+        assert compiled or backend == "numpy" or layout in ("F", "channels-last", "strided")
+    finally:
+        _bn_backend.use(before)
+
+
+def test_relu_module_backward_of_a_broadcast_gradient_falls_back_to_numpy() -> None:
+    if "numba" not in _bn_backend.available():
+        pytest.skip("numba is not installed")
+    before = _bn_backend.current()
+    _bn_backend.use("numba")
+    try:
+        a = _specials(np.float64, 3 * ROW, seed=8).reshape(3, ROW)
+        grads = tt.Gradients()
+        x = tt.tensor(a, np.float64)
+        grads.alloc(x)
+        nn.ReLU().forward_mut(x.trace(grads)).sum().backward()  # the sum's gradient: a broadcast view of ones
+        np.testing.assert_array_equal(grads.get(x).numpy(), (a > 0).astype(np.float64))
+    finally:
+        _bn_backend.use(before)

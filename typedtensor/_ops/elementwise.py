@@ -135,7 +135,7 @@ def relu(a: Array) -> Result:
     forward (one activation less held per ReLU in a training step, as PyTorch's ``threshold_backward``).
     """
     y = relu_values(a)
-    return y, lambda g, need: (_pass_positive(g, y),)
+    return y, lambda g, need: (pass_positive(g, y),)
 
 
 #: Elements per row of zeros that ``relu_values`` takes the maximum against (64 KiB of float32).
@@ -169,11 +169,11 @@ def relu_values(a: Array, out: Array | None = None) -> Array:
     return y
 
 
-#: Elements per block of ``_pass_positive`` (its bool mask is one block's, not a whole mask of y's size).
+#: Elements per block of ``pass_positive`` (its bool mask is one block's, not a whole mask of y's size).
 _MASK_BLOCK = 1 << 16
 
 
-def _pass_positive(g: Array, y: Array) -> Array:
+def pass_positive(g: Array, y: Array) -> Array:
     """g * (y > 0): the mask built block by block when g and y are C-contiguous arrays of one shape (an
     activation's gradient), else at once (a broadcast g, another layout); the same products either way."""
     if g.shape != y.shape or g.size <= _MASK_BLOCK or not (g.flags.c_contiguous and y.flags.c_contiguous):

@@ -14,6 +14,7 @@ from .._ops import elementwise as _ew
 from .._ops._types import Result
 from .._tape import NoneTape, OwnedTape
 from .._tensor import Tensor
+from . import _bn_backend
 from ._module import Module
 
 __all__ = ["GELU", "ReLU", "Sigmoid", "Tanh"]
@@ -39,10 +40,34 @@ class _Activation(Module):
 
 
 class ReLU(_Activation):
-    """max(x, 0)."""
+    """max(x, 0); its gradient ``g * (y > 0)`` (0 at 0, as PyTorch).
+
+    In training with the numba kernels in use (``nn._bn_backend``: numba's by default), a float32/float64
+    backward runs as one compiled pass (``_relu_numba``) where NumPy's builds a mask: the same bits.
+    """
 
     def _fn(self, x: Tensor[Any, Any, Any]) -> Tensor[Any, Any, Any]:
-        return x.relu()
+        data = ext.data(x)
+        if not x.traced or data.dtype not in _COMPILED_DTYPES or not data.flags.c_contiguous or not _numba_in_use():
+            return x.relu()
+        y = _ew.relu_values(data)
+        from . import _relu_numba  # numba's kernels: imported on the first traced ReLU that takes them
+
+        def backward(g: NDArray[Any], need: tuple[bool, ...]) -> tuple[NDArray[Any]]:
+            if _relu_numba.fits(g, y):
+                return (_relu_numba.pass_positive(g, y),)
+            return (_ew.pass_positive(g, y),)  # a broadcast or other-layout gradient: NumPy's
+
+        return ext.record((x,), y, backward)
+
+
+_COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _numba_in_use() -> bool:
+    """Whether nn's compiled kernels are in use (the BatchNorm backend: numba's unless NumPy's was chosen, numba
+    is missing, or this process was forked after numba's threads started)."""
+    return _bn_backend.current() == "numba"
 
 
 class Tanh(_Activation):
