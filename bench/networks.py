@@ -115,7 +115,7 @@ from bench._timing import (  # noqa: E402
     median_calls_s,
     spread,
 )
-from typedtensor import _malloc, nn  # noqa: E402
+from typedtensor import extend, nn  # noqa: E402
 from typedtensor._ops import conv_parallel as _conv_parallel  # noqa: E402
 from typedtensor.nn import _bn_backend  # noqa: E402
 
@@ -719,7 +719,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"threads set: {threads}; run-time checks on: {tt.checks_enabled()}")
         print(
             f"glibc allocator settings (typedtensor/_malloc.py, process-wide: both sides run in this process):"
-            f" {_malloc.state()}; convolutions split over up to {len(_conv_parallel.parts(1 << 20, 1 << 62))}"
+            f" {extend.allocator_state()}; convolutions split over up to {len(_conv_parallel.parts(1 << 20, 1 << 62))}"
             f" threads, parts of at least {_conv_parallel._MIN_MACS} multiply-adds (typedtensor/_ops/conv_parallel.py)"
         )
         print(f"typedtensor BatchNorm backend(s) timed: {', '.join(backends)} (available: {', '.join(available)})")

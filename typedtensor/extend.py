@@ -41,7 +41,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _check
+from . import _check, _malloc
 from . import _options as options
 from ._create import _filled, _room
 from ._dtypes import FLOAT_DTYPES, astype_advice, float_dtype, input_dtype_error
@@ -58,6 +58,7 @@ __all__ = [
     "Grads",
     "Result",
     "accumulate_grad",
+    "allocator_state",
     "astype_advice",
     "data",
     "data_mut",
@@ -100,6 +101,10 @@ room = _room
 #: dict of TypeVar to value) bound before each call; ``nn.Module`` installs it on every layer class.
 #: ``refusing`` names methods whose failed argument check goes to ``refuse(self, error)`` before it is raised.
 install_checks = _check.install
+#: ``allocator_state()``: what the tensor core did to glibc's allocator when it loaded (typedtensor/_malloc.py):
+#: "tuned", "system" (``TYPEDTENSOR_MALLOC=system``), "user" (glibc settings in the environment), "unavailable"
+#: (not glibc) or "failed"; benchmarks print it (the settings are process-wide).
+allocator_state = _malloc.state
 
 _WRAPPABLE = frozenset("fiub")
 _F32 = np.dtype(np.float32)
