@@ -153,12 +153,12 @@ def test_forked_after_numba_and_missing_kernels_take_im2col(spy: _Spy, monkeypat
 
 
 def test_environment_switch() -> None:
-    """TYPEDTENSOR_CONV picks the backend at import (im2col without it); a wrong name is a TypedTensorError."""
-    assert _conv_backend._State.name == "im2col"
+    """TYPEDTENSOR_CONV picks the backend at import (winograd without it); a wrong name is a TypedTensorError."""
+    assert _conv_backend._State.name == "winograd"
     code = "from typedtensor.nn import _conv_backend as c; print(c.current())"
-    env = dict(os.environ, TYPEDTENSOR_CONV="winograd")
+    env = dict(os.environ, TYPEDTENSOR_CONV="im2col")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "winograd"
+    assert out.stdout.strip() == "im2col"
     env = dict(os.environ, TYPEDTENSOR_CONV="fast")
     bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
     assert bad.returncode != 0
@@ -302,21 +302,25 @@ def test_im2col_weight_gradient_of_a_non_finite_input_is_pytorchs() -> None:
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-def test_the_parts_of_a_split_convolution_take_the_serial_kernel_at_once(spy: _Spy) -> None:
-    """Conv2D splits a large convolution's images over threads with OpenBLAS on one thread (``conv_parallel``):
-    each part is one Winograd call, run by the serial build (it releases the GIL), and together they give im2col's
-    values and gradients."""
-    from typedtensor._ops import conv_parallel
+def test_a_convolution_conv_parallel_would_split_goes_whole_to_winograd(spy: _Spy) -> None:
+    """Conv2D splits a large convolution's images over threads (``conv_parallel``); one the Winograd kernel takes
+    is passed whole (the kernel runs numba's pool), and gives im2col's values and gradients (im2col: split)."""
+    from typedtensor._ops import _blas, conv_parallel
 
     shape, o = (8, 16, 32, 32), 16
-    parts = conv_parallel.parts(shape[0], shape[0] * o * shape[1] * 9 * shape[2] * shape[3])
     x, w, b = _data(shape, o, np.float32)
+    split = len(conv_parallel.parts(shape[0], shape[0] * o * shape[1] * 9 * shape[2] * shape[3]))
+    assert split > 1 or _blas.threads() == 1 or (os.cpu_count() or 1) == 1
+    assert conv.takes_whole(x, w, (1, 1), (1, 1), 1)
+    assert conv.takes_whole(x.astype(np.float16), w.astype(np.float16), (1, 1), (1, 1), 1)  # computed in float32
+    assert not conv.takes_whole(x, w, (2, 2), (1, 1), 1)
     fast = _run(x, w, b)
-    assert (spy.n_forward, spy.n_dx) == (len(parts), len(parts))
+    assert (spy.n_forward, spy.n_dx) == (1, 1)
     _conv_backend.use("im2col")
+    assert not conv.takes_whole(x, w, (1, 1), (1, 1), 1)
     ref = _run(x, w, b)
     _conv_backend.use("winograd")
     for got, want in zip(fast, ref, strict=True):
         assert got is not None
         assert want is not None
-        np.testing.assert_allclose(got, want, rtol=0, atol=_TOL[np.float32] * 4 * float(np.abs(want).max()))
+        np.testing.assert_allclose(got, want, rtol=0, atol=_TOL[np.float32] * float(np.abs(want).max()))

@@ -71,11 +71,14 @@ def test_the_demo_convolutions_reuse_their_buffers() -> None:
     assert all(kept()[name] is buffer for name, buffer in first.items())
 
 
-def test_chunks_are_sized_to_keep_their_buffers() -> None:
+def test_chunks_are_sized_to_keep_their_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Convolutions whose column matrix for the whole batch is over ``_KEEP`` (37 MiB here) work in chunks
     small enough to keep their buffers, at sizes that every geometry reuses: the forward, the input
     gradient's correlation, col2im and the weight gradient of layers of other shapes, one after the
-    other as in a network, all run in the same kept buffers instead of faulting in fresh pages."""
+    other as in a network, all run in the same kept buffers instead of faulting in fresh pages. The im2col
+    path's buffers: the Winograd kernel, which would take the first layer's forward and input gradient, is
+    unregistered here."""
+    monkeypatch.setattr(conv_kernel, "_fast", None)
     F.release_conv_buffers()
     rng = np.random.default_rng(2)
     x = rng.standard_normal((64, 16, 32, 32), dtype=np.float32)

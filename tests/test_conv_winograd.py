@@ -116,6 +116,29 @@ def test_parallel_path_float32_and_float64() -> None:
         _check(x, w, b)
 
 
+def test_serial_build_when_openblas_runs_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With OpenBLAS on one thread (the parts of a split convolution, or the user's setting) even a large call runs
+    the serial build (which releases the GIL), and gives the same values."""
+    from typedtensor._ops import _blas
+
+    builds: list[bool] = []
+    original = winograd._kernel
+
+    def recording(parallel: bool) -> Any:
+        builds.append(parallel)
+        return original(parallel)
+
+    monkeypatch.setattr(winograd, "_kernel", recording)
+    x, w, b = _data((33, 16, 24, 20), 16, np.float32, seed=3)
+    assert winograd._SERIAL_MACS <= 33 * 16 * 16 * 24 * 20 * 9
+    with _blas.single_threaded():
+        _check(x, w, b)
+    assert builds == [False]
+    if _blas.threads() > 1:
+        _check(x, w, b)
+        assert builds == [False, True]
+
+
 def test_empty_batch_and_zero_channels() -> None:
     x, w, b = _data((0, 3, 5, 5), 4, np.float32)
     assert winograd.conv3x3(x, w, b, ((1, 1), (1, 1))).shape == (0, 4, 5, 5)

@@ -37,7 +37,7 @@ in float32 (NumPy has no half-precision BLAS) and rounded back.
 
 3x3 stride-1 convolutions with enough channels and large planes (``winograd_applies``) can take the Winograd
 kernel of the nn layer instead (forward, and the input gradient on 32x32 planes): ``register_fast`` installs
-it (``typedtensor.nn._conv_backend`` does; off unless ``TYPEDTENSOR_CONV=winograd``, see there why); a result
+it (``typedtensor.nn._conv_backend`` does, on by default; ``TYPEDTENSOR_CONV=im2col`` turns it off); a result
 that is not finite is computed again here (``_finite``). float16 takes it with its float32 copies.
 """
 
@@ -521,6 +521,8 @@ _fast: Callable[[], FastKernels | None] | None = None
 #: 2026-12-01, load ~1.5): forward (64, 16, 32, 32) -> 16 1.20 ms against im2col's 3.17, (64, 32, 16, 16) -> 32
 #: 1.45 vs 2.15, (64, 3, 32, 32) -> 16 0.48 vs 0.97, (8, 16, 32, 32) -> 16 0.18 vs 0.38, but (64, 16, 8, 8) -> 32
 #: 0.37 vs 0.41 (even), (64, 1, 8, 8) -> 16 0.26 vs 0.06; the input gradient alone pays on 32x32 planes only.
+#: Those are the parallel kernel's, which gets the whole batch (``takes_whole``); split over threads it would run
+#: the serial one on each part, no faster than im2col there (figures in ``typedtensor.nn._conv_backend``).
 _WINOGRAD_CHANNELS = 3
 _WINOGRAD_PLANE = {"forward": 16, "input_grad": 32}
 _WINOGRAD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -561,9 +563,16 @@ def _winograd(direction: str, a: Array, w: Array, stride: Pair, dilation: Pair, 
     if provider is None or a.ndim != 4 or w.ndim != 4:
         return None
     kernel = (w.shape[2], w.shape[3])
-    if not winograd_applies(direction, a.dtype, a.shape[1], (a.shape[2], a.shape[3]), kernel, stride, dilation, groups):
+    dtype = np.dtype(np.float32) if a.dtype == np.float16 else a.dtype  # conv2d computes float16 in float32
+    if not winograd_applies(direction, dtype, a.shape[1], (a.shape[2], a.shape[3]), kernel, stride, dilation, groups):
         return None
     return provider()
+
+
+def takes_whole(x: Array, w: Array, stride: Pair, dilation: Pair, groups: int) -> bool:
+    """Whether the registered kernel computes this forward: it runs on its own threads (numba's pool), so a caller
+    that splits a convolution's images over threads (``conv_parallel``) passes it the whole batch instead."""
+    return _winograd("forward", x, w, stride, dilation, groups) is not None
 
 
 def _finite(a: Array) -> bool:

@@ -136,7 +136,7 @@ def conv2d(
 ) -> Result:
     """``conv.conv2d`` (same arguments, validated), its images split over the BLAS threads (see the module notes)."""
     bounds = parts(x.shape[0], _macs(x, w, stride, padding, dilation))
-    if len(bounds) == 1:
+    if len(bounds) == 1 or _conv.takes_whole(x, w, stride, dilation, groups):  # the Winograd kernel's own threads
         return _conv.conv2d(x, w, b, stride, padding, dilation, groups)
 
     def forward(lo: int, hi: int) -> Callable[[], Result]:

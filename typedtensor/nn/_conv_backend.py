@@ -1,16 +1,17 @@
 """Which kernel computes the 3x3 stride-1 convolutions ``typedtensor._ops.conv.winograd_applies`` names.
 
-``"im2col"`` (the default): every convolution takes im2col. ``"winograd"``: those convolutions take the Winograd
-F(2x2, 3x3) kernel (``_conv_winograd``: numba plus NumPy's bundled OpenBLAS) for the forward pass and the
-stride-1 input gradient where it can run, im2col elsewhere; a result that is not finite is computed again by
-im2col (``_ops.conv._finite``). ``TYPEDTENSOR_CONV=im2col|winograd`` sets it at import, :func:`use` at run time.
+``"winograd"`` (the default): those convolutions take the Winograd F(2x2, 3x3) kernel (``_conv_winograd``: numba
+plus NumPy's bundled OpenBLAS) for the forward pass and the stride-1 input gradient where it can run, im2col
+elsewhere; a result that is not finite is computed again by im2col (``_ops.conv._finite``). ``"im2col"``: every
+convolution takes im2col. ``TYPEDTENSOR_CONV=winograd|im2col`` sets it at import, :func:`use` at run time.
 
-Why im2col is the default: since Conv2D splits a large convolution's images over the cores with OpenBLAS on one
-thread (``_ops.conv_parallel``), the Winograd kernel runs serially on each part, and there it was not faster
-(2026-12-02, one thread, float32, load 2-2.5, 32 images: 16->16 on 32x32 2.10 ms against im2col's 2.07, 16->32 on
-16x16 1.24 against 0.88, 32->32 on 16x16 2.05 against 1.67, 3->16 on 32x32 0.89 against 0.46); in the layers of
-``bench._nets`` at batch 64 (through Conv2D, interleaved, fastest of 50) its forward was 0.92x of im2col's time on
-16->16 32x32 planes and 1.2-1.8x on the others, forward plus backward 1.07-1.3x.
+The kernel gets the whole batch (``_ops.conv.takes_whole``: ``conv_parallel`` does not split it over threads) and
+runs on numba's pool. Whole networks (``bench._nets``, typedtensor side, 2026-12-02, load 2.5-4, in one process,
+im2col and Winograd calls interleaved, fastest of 32 each): small ResNet inference 15.1 against 18.5 ms at batch 64,
+50.3 against 64.0 at 256, training step 42.3 against 51.9 at 64, 170.8 against 172.0 at 256; VGG stack inference
+8.6 against 11.4 at 64, step 25.0 against 36.2. Split like im2col's (each part on one thread, the serial build) it
+was no faster than im2col (ResNet step 54.7 against 50.9 ms at batch 64, VGG step 43.9 against 41.3): serially on 32
+images 16->16 on 32x32 2.10 ms against im2col's 2.07, 16->32 on 16x16 1.24 against 0.88.
 
 The kernel module (and numba) is imported on the first convolution the rule picks, not with ``typedtensor.nn``.
 im2col is used instead when numba is not installed, when NumPy has no bundled OpenBLAS, and in a process forked
@@ -36,7 +37,7 @@ _NAMES = ("im2col", "winograd")
 
 
 class _State:
-    name: str = "im2col"
+    name: str = "winograd"
     #: The kernel module once imported; False when it cannot run here (no numba, no OpenBLAS).
     kernels: Any = None
 
@@ -71,5 +72,5 @@ def _provider() -> _conv.FastKernels | None:
     return None if kernels is False else kernels
 
 
-use(os.environ.get(_ENV, "im2col"))
+use(os.environ.get(_ENV, "winograd"))
 _conv.register_fast(_provider)

@@ -1,25 +1,24 @@
 """3x3 stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2015), compiled with numba.
 
-Wired into Conv2D behind ``TYPEDTENSOR_CONV=winograd`` (``nn._conv_backend``; ``_ops.conv.winograd_applies`` says
-for which convolutions: forward, and the stride-1 input gradient on 32x32 planes; a non-finite result is computed
-again by im2col, since an inf input gives NaN here in most of the outputs that read it (inf - inf in the
-transforms) where im2col and PyTorch give +-inf). Off by default: it makes no whole network faster in this tree.
-``supports`` says what it computes; ``python -m bench.conv_winograd`` times it.
+Conv2D's kernel for those convolutions by default (``nn._conv_backend``, ``TYPEDTENSOR_CONV=im2col`` turns it
+off; ``_ops.conv.winograd_applies`` says for which: forward, and the stride-1 input gradient on 32x32 planes). A
+non-finite result is computed again by im2col: an inf input gives NaN here in most of the outputs that read it
+(inf - inf in the transforms) where im2col and PyTorch give +-inf. ``supports`` says what it computes;
+``python -m bench.conv_winograd`` times it (``--threads 1``: the serial build).
 
 Measured 2026-12-01 (2 threads, load average 0.7-0.9, forward, float32, padding 1, medians in one run): (64, 16,
 32, 32) -> 16 1.53 ms against the im2col path's 3.8 ms; (64, 32, 16, 16) -> 32 1.53 against 2.41 (PyTorch 0.91);
 (8, 16, 32, 32) -> 16 0.29 against 0.73; (64, 3, 32, 32) -> 16 0.70 against 1.20; slower on small planes.
-Wiring it with the parallel kernel lost that in networks (earlier attempts: OpenBLAS's workers, spinning ~0.1 s
-after the other layers' multi-threaded GEMMs, share the two cores with the kernel's numba workers; with torch
-imported numba's workqueue layer adds 0.1-0.25 ms per call). Since Conv2D splits a large convolution's images
-over threads with OpenBLAS on one thread (``_ops.conv_parallel``), this kernel runs serially on each part
-(``conv3x3`` checks OpenBLAS's thread count; the serial build releases the GIL so the parts run at once), and
-serially it is no faster than im2col (2026-12-02, one thread, load 2-2.5, 32 images: 16 -> 16 on 32x32 2.10 ms
-against 2.07, 16 -> 32 on 16x16 1.24 against 0.88, 32 -> 32 on 16x16 2.05 against 1.67, 3 -> 16 on 32x32 0.89
-against 0.46). The serial build is also 1.33x slower than the parallel build run on one worker (2.09 against
-1.58 ms on (32, 16, 32, 32) -> 16, same process; not from numba's parfor passes: the parallel options without
-``prange`` give the serial time): making it as fast would make the 16 -> 16 32x32 layers 1.3x faster than im2col
-per part, the others still not.
+Earlier wirings lost that in networks: OpenBLAS's workers, spinning ~0.1 s after the other layers' multi-threaded
+GEMMs, shared the two cores with the kernel's numba workers. Since Conv2D splits the other convolutions' images
+over threads with OpenBLAS on one thread (``_ops.conv_parallel``) those workers rarely spin, and this kernel gets
+the whole batch (``_ops.conv.takes_whole``): whole networks 1.2-1.45x faster (figures in ``nn._conv_backend``).
+Split like the others, it would run serially on each part, and serially it is no faster than im2col (2026-12-02,
+one thread, load 2-2.5, 32 images: 16 -> 16 on 32x32 2.10 ms against 2.07, 16 -> 32 on 16x16 1.24 against 0.88,
+32 -> 32 on 16x16 2.05 against 1.67, 3 -> 16 on 32x32 0.89 against 0.46). The serial build (used when OpenBLAS
+runs one thread; it releases the GIL, so callers' threads run it at once) is 1.33x slower than the parallel build
+on one worker (2.09 against 1.58 ms on (32, 16, 32, 32) -> 16, same process; not numba's parfor passes: the
+parallel options without ``prange`` give the serial time; not the calling thread either).
 
 Each 2x2 block of outputs is computed from the 4x4 input tile around it: with the input transform
 ``V = B^T d B``, the weight transform ``U = G g G^T`` and the output transform ``Y = A^T M A``, the
