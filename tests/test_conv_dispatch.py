@@ -324,3 +324,15 @@ def test_a_convolution_conv_parallel_would_split_goes_whole_to_winograd(spy: _Sp
         assert got is not None
         assert want is not None
         np.testing.assert_allclose(got, want, rtol=0, atol=_TOL[np.float32] * float(np.abs(want).max()))
+
+
+def test_large_input_gradients_take_im2col(spy: _Spy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input gradient takes Winograd up to ``_WINOGRAD_DX_MOST`` output-gradient elements (it cost in the
+    networks' training steps at batch 256); the forward has no such limit."""
+    x, w, b = _data((2, 4, 32, 32), 4, np.float32)
+    monkeypatch.setattr(conv, "_WINOGRAD_DX_MOST", 2 * 4 * 32 * 32)
+    _run(x, w, b)
+    assert (spy.n_forward, spy.n_dx) == (1, 1)
+    monkeypatch.setattr(conv, "_WINOGRAD_DX_MOST", 2 * 4 * 32 * 32 - 1)
+    _run(x, w, b)
+    assert (spy.n_forward, spy.n_dx) == (2, 1)

@@ -36,7 +36,8 @@ take at most ``_KEEP`` bytes, so a thread retains at most that much after any co
 in float32 (NumPy has no half-precision BLAS) and rounded back.
 
 3x3 stride-1 convolutions with enough channels and large planes (``winograd_applies``) can take the Winograd
-kernel of the nn layer instead (forward, and the input gradient on 32x32 planes): ``register_fast`` installs
+kernel of the nn layer instead (forward, and the input gradient on 32x32 planes up to ``_WINOGRAD_DX_MOST``
+elements): ``register_fast`` installs
 it (``typedtensor.nn._conv_backend`` does, on by default; ``TYPEDTENSOR_CONV=im2col`` turns it off); a result
 that is not finite is computed again here (``_finite``). float16 takes it with its float32 copies.
 """
@@ -525,6 +526,11 @@ _fast: Callable[[], FastKernels | None] | None = None
 #: the serial one on each part, no faster than im2col there (figures in ``typedtensor.nn._conv_backend``).
 _WINOGRAD_CHANNELS = 3
 _WINOGRAD_PLANE = {"forward": 16, "input_grad": 32}
+#: The input gradient takes it up to this many output-gradient elements: in the benchmark networks' training steps
+#: (interleaved with im2col in one process, fastest of 32, load ~4) it paid at batch 64 (1M elements: ResNet 42.3
+#: ms with it, 57.4 without, im2col 51.9; VGG 25.0, 29.3, 36.2) and cost at 256 (4M: ResNet 170.8 with it, 154.8
+#: without, im2col 172.0; VGG 119.5, 111.4, 128.1).
+_WINOGRAD_DX_MOST = 1 << 21
 _WINOGRAD_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -563,6 +569,8 @@ def _winograd(direction: str, a: Array, w: Array, stride: Pair, dilation: Pair, 
     if provider is None or a.ndim != 4 or w.ndim != 4:
         return None
     kernel = (w.shape[2], w.shape[3])
+    if direction == "input_grad" and a.size > _WINOGRAD_DX_MOST:
+        return None
     dtype = np.dtype(np.float32) if a.dtype == np.float16 else a.dtype  # conv2d computes float16 in float32
     if not winograd_applies(direction, dtype, a.shape[1], (a.shape[2], a.shape[3]), kernel, stride, dilation, groups):
         return None

@@ -1,8 +1,8 @@
 """Which kernel computes the 3x3 stride-1 convolutions ``typedtensor._ops.conv.winograd_applies`` names.
 
 ``"winograd"`` (the default): those convolutions take the Winograd F(2x2, 3x3) kernel (``_conv_winograd``: numba
-plus NumPy's bundled OpenBLAS) for the forward pass and the stride-1 input gradient where it can run, im2col
-elsewhere; a result that is not finite is computed again by im2col (``_ops.conv._finite``). ``"im2col"``: every
+plus NumPy's bundled OpenBLAS) for the forward pass and the stride-1 input gradient (up to 2M elements: see
+``_ops.conv._WINOGRAD_DX_MOST``) where it can run, im2col elsewhere; a result that is not finite is computed again by im2col (``_ops.conv._finite``). ``"im2col"``: every
 convolution takes im2col. ``TYPEDTENSOR_CONV=winograd|im2col`` sets it at import, :func:`use` at run time.
 
 The kernel gets the whole batch (``_ops.conv.takes_whole``: ``conv_parallel`` does not split it over threads) and
