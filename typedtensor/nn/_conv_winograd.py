@@ -46,10 +46,7 @@ C-contiguous arrays.
 
 from __future__ import annotations
 
-import ctypes
-import glob
 import importlib
-import os
 import threading
 from collections.abc import Callable
 from typing import Any, cast
@@ -59,6 +56,7 @@ import numpy as np
 from numba import prange
 
 from .._errors import DTypeError, ShapeError
+from .._ops import _blas
 from .._ops._types import Array
 from ._bn_numba import _compiled, _parallel_lock
 from ._conv_numba import _array, _geometry
@@ -83,28 +81,10 @@ _CblasRowMajor, _CblasNoTrans = 101, 111
 
 
 def _load_gemm() -> tuple[int, int, bool, Callable[[], int]] | None:
-    """(address of cblas_sgemm, of cblas_dgemm, 64-bit indices, its thread count's getter) of the OpenBLAS in
-    NumPy's wheel (``numpy.libs`` / ``numpy/.dylibs``), or None when there is none."""
-    here = os.path.dirname(np.__file__)
-    found = [
-        p for d in (here + ".libs", os.path.join(here, ".dylibs")) for p in glob.glob(os.path.join(d, "*openblas*"))
-    ]
-    for path in sorted(found):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for suffix, ilp64 in (("64_", True), ("", False)):
-            try:
-                fs = (getattr(lib, f"scipy_cblas_sgemm{suffix}"), getattr(lib, f"scipy_cblas_dgemm{suffix}"))
-                count = getattr(lib, f"scipy_openblas_get_num_threads{suffix}")
-            except AttributeError:
-                continue
-            count.restype = ctypes.c_int
-            sgemm, dgemm = (ctypes.cast(f, ctypes.c_void_p).value for f in fs)
-            if sgemm and dgemm:
-                return sgemm, dgemm, ilp64, count
-    return None
+    """(address of cblas_sgemm, of cblas_dgemm, 64-bit indices, its thread count) of the OpenBLAS in NumPy's wheel
+    (``_ops._blas``), or None when there is none."""
+    lib = _blas.library()
+    return None if lib is None else (lib.sgemm, lib.dgemm, lib.ilp64, _blas.threads)
 
 
 _GEMM = _load_gemm()
