@@ -5,7 +5,14 @@ transposes, col2im) between its GEMMs, and OpenBLAS's workers, woken for each GE
 through those copies. Here the images are split into as many parts as OpenBLAS has threads; each part's
 whole convolution (forward, and later its backward) runs on its own thread (the calling thread takes the first
 part, a small persistent pool the others) with OpenBLAS set to one thread for the duration (``_blas``), so
-every step of every part runs on its own core and no worker spins.
+every step of every part runs on its own core and no worker spins. What it is for: robustness when the cores
+are shared. On the 2-core machine with other jobs running (load 4.5-7) OpenBLAS's two-threaded GEMMs waited for
+each other's time slices ((64, 16, 32, 32) -> 16: forward 15.3 ms whole against 8.0 split, forward + backward 42
+against 19; (256, 16, 32, 32) -> 16 forward 423 against 34); on the quiet machine whole networks came out the
+same within 0-6% either way (2026-12-02 00:53, load 0.8-1.9: ResNet b64 inference 16.0 split against 16.2
+whole, step 61.7 against 58.1; b256 step 188.6 against 177.5 with the threshold below), the split costing the
+concatenation of the parts' outputs and input gradients and the sum of their weight gradients. Convolutions
+``conv.takes_whole`` names (the Winograd kernel's, parallel inside) are not split.
 
 Results equal the whole call's within float rounding, not bit for bit: a part's products have fewer columns,
 for which OpenBLAS may pick another kernel or blocking (float32 outputs differed by up to 7e-7 relative on a
@@ -35,8 +42,11 @@ __all__ = ["conv2d", "parts", "release_workers"]
 R = TypeVar("R")
 Pair = tuple[int, int]
 
-#: Fewest multiply-adds (forward) per part: ~0.1 ms of one thread's GEMM.
-_MIN_MACS = 1 << 23
+#: Fewest multiply-adds (forward) per part: ~0.3 ms of one thread's GEMM. Measured on the quiet machine
+#: (2026-12-02 00:53, load 0.8-1.0, in-process A/B, medians of 5): with 1 << 23 the digits network's two
+#: 18.9M-MAC layers split and its batch-64 inference took 1.52 ms against 1.16 whole (step 5.47 against
+#: 4.19); with 1 << 25 they stay whole (1.17, 4.38).
+_MIN_MACS = 1 << 25
 
 
 class _Pool:
