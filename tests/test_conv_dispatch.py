@@ -302,10 +302,14 @@ def test_im2col_weight_gradient_of_a_non_finite_input_is_pytorchs() -> None:
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-def test_a_convolution_conv_parallel_would_split_goes_whole_to_winograd(spy: _Spy) -> None:
+def test_a_convolution_conv_parallel_would_split_goes_whole_to_winograd(
+    spy: _Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Conv2D splits a large convolution's images over threads (``conv_parallel``); one the Winograd kernel takes
     is passed whole (the kernel runs numba's pool), and gives im2col's values and gradients (im2col: split)."""
     from typedtensor._ops import _blas, conv_parallel
+
+    monkeypatch.setattr(conv_parallel, "_MIN_MACS", 1 << 20)  # this small input counts as large
 
     shape, o = (8, 16, 32, 32), 16
     x, w, b = _data(shape, o, np.float32)
