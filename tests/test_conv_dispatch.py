@@ -307,14 +307,14 @@ def test_a_convolution_conv_parallel_would_split_goes_whole_to_winograd(
 ) -> None:
     """Conv2D splits a large convolution's images over threads (``conv_parallel``); one the Winograd kernel takes
     is passed whole (the kernel runs numba's pool), and gives im2col's values and gradients (im2col: split)."""
-    from typedtensor._ops import _blas, conv_parallel
+    from typedtensor._ops import blas, conv_parallel
 
     monkeypatch.setattr(conv_parallel, "_MIN_MACS", 1 << 20)  # this small input counts as large
 
     shape, o = (8, 16, 32, 32), 16
     x, w, b = _data(shape, o, np.float32)
     split = len(conv_parallel.parts(shape[0], shape[0] * o * shape[1] * 9 * shape[2] * shape[3]))
-    assert split > 1 or _blas.threads() == 1 or (os.cpu_count() or 1) == 1
+    assert split > 1 or blas.threads() == 1 or (os.cpu_count() or 1) == 1
     assert conv.takes_whole(x, w, (1, 1), (1, 1), 1)
     assert conv.takes_whole(x.astype(np.float16), w.astype(np.float16), (1, 1), (1, 1), 1)  # computed in float32
     assert not conv.takes_whole(x, w, (2, 2), (1, 1), 1)

@@ -18,7 +18,7 @@ import pytest
 
 import typedtensor as tt
 from typedtensor import nn
-from typedtensor._ops import _blas, conv_parallel
+from typedtensor._ops import blas, conv_parallel
 from typedtensor._ops import conv as conv_kernel
 from typedtensor.nn import functional as F
 
@@ -38,7 +38,7 @@ def forced(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
 
     def force(count: int) -> None:
         monkeypatch.setattr(conv_parallel, "_MIN_MACS", 1)
-        monkeypatch.setattr(_blas, "threads", lambda: count)
+        monkeypatch.setattr(blas, "threads", lambda: count)
         monkeypatch.setattr(conv_parallel, "_cpus", lambda: count)
 
     return force
@@ -167,7 +167,7 @@ def test_conv2d_and_conv1d_layers_take_the_split_path(forced: Callable[[int], No
 
 
 def test_openblas_runs_one_thread_inside_and_gets_its_count_back(forced: Callable[[int], None]) -> None:
-    lib = _blas.library()
+    lib = blas.library()
     if lib is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS here: the split never runs")
     before = lib.get_threads()
@@ -216,8 +216,8 @@ def test_an_error_in_one_part_is_raised_after_every_part_ended(forced: Callable[
     finally:
         mp.undo()
     assert sorted(ended) == [3, 3]
-    lib = _blas.library()
-    assert lib is None or lib.get_threads() == _blas.threads()
+    lib = blas.library()
+    assert lib is None or lib.get_threads() == blas.threads()
 
 
 def test_small_calls_are_not_split() -> None:
@@ -227,7 +227,7 @@ def test_small_calls_are_not_split() -> None:
     assert bounds[0][0] == 0
     assert bounds[-1][1] == 7
     assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
-    assert len(bounds) == min(7, _blas.threads(), conv_parallel._cpus())
+    assert len(bounds) == min(7, blas.threads(), conv_parallel._cpus())
 
 
 def test_release_conv_buffers_frees_the_workers_buffers_too(forced: Callable[[int], None]) -> None:
@@ -244,7 +244,7 @@ def test_release_conv_buffers_frees_the_workers_buffers_too(forced: Callable[[in
 def _child(queue: Any) -> None:  # pragma: no cover - runs in a forked child
     mp = pytest.MonkeyPatch()
     mp.setattr(conv_parallel, "_MIN_MACS", 1)
-    mp.setattr(_blas, "threads", lambda: 2)
+    mp.setattr(blas, "threads", lambda: 2)
     mp.setattr(conv_parallel, "_cpus", lambda: 2)
     y, _ = conv_parallel.conv2d(np.ones((4, 2, 6, 6)), np.ones((3, 2, 3, 3)), None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     queue.put(float(y.sum()))

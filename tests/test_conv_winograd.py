@@ -119,7 +119,7 @@ def test_parallel_path_float32_and_float64() -> None:
 def test_serial_build_when_openblas_runs_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     """With OpenBLAS on one thread (the parts of a split convolution, or the user's setting) even a large call runs
     the serial build (which releases the GIL), and gives the same values."""
-    from typedtensor._ops import _blas
+    from typedtensor._ops import blas
 
     builds: list[bool] = []
     original = winograd._kernel
@@ -131,10 +131,10 @@ def test_serial_build_when_openblas_runs_one_thread(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(winograd, "_kernel", recording)
     x, w, b = _data((33, 16, 24, 20), 16, np.float32, seed=3)
     assert winograd._SERIAL_MACS <= 33 * 16 * 16 * 24 * 20 * 9
-    with _blas.single_threaded():
+    with blas.single_threaded():
         _check(x, w, b)
     assert builds == [False]
-    if _blas.threads() > 1:
+    if blas.threads() > 1:
         _check(x, w, b)
         assert builds == [False, True]
 

@@ -4,7 +4,7 @@
 transposes, col2im) between its GEMMs, and OpenBLAS's workers, woken for each GEMM, spin on the other core
 through those copies. Here the images are split into as many parts as OpenBLAS has threads; each part's
 whole convolution (forward, and later its backward) runs on its own thread (the calling thread takes the first
-part, a small persistent pool the others) with OpenBLAS set to one thread for the duration (``_blas``), so
+part, a small persistent pool the others) with OpenBLAS set to one thread for the duration (``blas``), so
 every step of every part runs on its own core and no worker spins. What it is for: robustness when the cores
 are shared. On the 2-core machine with other jobs running (load 4.5-7) OpenBLAS's two-threaded GEMMs waited for
 each other's time slices ((64, 16, 32, 32) -> 16: forward 15.3 ms whole against 8.0 split, forward + backward 42
@@ -33,7 +33,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from . import _blas
+from . import blas
 from . import conv as _conv
 from ._types import Array, Grads, Result
 
@@ -120,7 +120,7 @@ def _cpus() -> int:
 def parts(n: int, macs: int) -> list[tuple[int, int]]:
     """The image ranges [lo, hi) a call on ``n`` images of ``macs`` multiply-adds in all is split into: one per
     OpenBLAS thread (at most one per CPU the process may use), each of at least ``_MIN_MACS``."""
-    count = min(_blas.threads(), _cpus(), n, macs // _MIN_MACS)
+    count = min(blas.threads(), _cpus(), n, macs // _MIN_MACS)
     if count <= 1:
         return [(0, n)]
     step, extra = divmod(n, count)
@@ -152,7 +152,7 @@ def conv2d(
     def forward(lo: int, hi: int) -> Callable[[], Result]:
         return lambda: _conv.conv2d(x[lo:hi], w, b, stride, padding, dilation, groups)
 
-    with _blas.single_threaded():
+    with blas.single_threaded():
         results = _pool.run([forward(lo, hi) for lo, hi in bounds])
     y = np.concatenate([r[0] for r in results])
     backwards = [r[1] for r in results]
@@ -162,7 +162,7 @@ def conv2d(
             lo, hi = bounds[i]
             return lambda: backwards[i](gy[lo:hi], need)
 
-        with _blas.single_threaded():
+        with blas.single_threaded():
             grads = _pool.run([part(i) for i in range(len(bounds))])
         dx = np.concatenate([g[0] for g in grads if g[0] is not None]) if need[0] else None
         dw = _sum([g[1] for g in grads]) if need[1] else None

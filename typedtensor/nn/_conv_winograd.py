@@ -56,7 +56,7 @@ import numpy as np
 from numba import prange
 
 from .._errors import DTypeError, ShapeError
-from .._ops import _blas
+from .._ops import blas
 from .._ops._types import Array
 from ._bn_numba import _compiled, _parallel_lock
 from ._conv_numba import _array, _geometry
@@ -82,9 +82,9 @@ _CblasRowMajor, _CblasNoTrans = 101, 111
 
 def _load_gemm() -> tuple[int, int, bool, Callable[[], int]] | None:
     """(address of cblas_sgemm, of cblas_dgemm, 64-bit indices, its thread count) of the OpenBLAS in NumPy's wheel
-    (``_ops._blas``), or None when there is none."""
-    lib = _blas.library()
-    return None if lib is None else (lib.sgemm, lib.dgemm, lib.ilp64, _blas.threads)
+    (``_ops.blas``), or None when there is none."""
+    lib = blas.library()
+    return None if lib is None else (lib.sgemm, lib.dgemm, lib.ilp64, blas.threads)
 
 
 _GEMM = _load_gemm()
