@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -262,3 +264,98 @@ def test_a_forked_child_makes_its_own_pool(forced: Callable[[int], None]) -> Non
     assert child.exitcode == 0, "the child hung or failed (a pool of the parent's dead threads?)"
     want = conv_kernel.conv2d(np.ones((4, 2, 6, 6)), np.ones((3, 2, 3, 3)), None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     assert queue.get(timeout=10) == float(want[0].sum())
+
+
+def test_float16_parts_sum_their_gradients_in_float32(forced: Callable[[int], None]) -> None:
+    """Each part's float16 weight/bias gradient may overflow where the whole sum does not: the parts work in
+    float32 and round once (rounded per part, +60000 and -60000 halves gave inf - inf = NaN for a 0 bias grad)."""
+    forced(2)
+    x = np.zeros((16, 16, 12, 12), np.float16)
+    w = np.zeros((32, 16, 5, 5), np.float16)
+    b = np.zeros(32, np.float16)
+    args = ((1, 1), ((2, 2), (2, 2)), (1, 1), 1)
+    y, back = conv_parallel.conv2d(x, w, b, *args)
+    g = np.zeros(y.shape, np.float16)
+    g[:8, 0, 0, :2] = 60000
+    g[8:, 0, 0, :2] = -60000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, _, db = back(g, (False, False, True))
+    whole = conv_kernel.conv2d(x, w, b, *args)[1](g, (False, False, True))[2]
+    assert db is not None
+    assert whole is not None
+    assert db.dtype == np.float16
+    np.testing.assert_array_equal(db, whole)
+    assert db[0] == 0
+
+
+def test_a_child_forked_during_a_split_gets_openblas_threads_back() -> None:
+    lib = blas.library()
+    if lib is None or lib.get_threads() < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs NumPy's OpenBLAS with 2+ threads and fork")
+    before = lib.get_threads()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    with blas.single_threaded():  # as a split convolution running in another thread at the fork
+        assert lib.get_threads() == 1
+        child = ctx.Process(target=_report_threads, args=(queue,))
+        child.start()
+        child.join(60)
+    assert child.exitcode == 0
+    assert queue.get(timeout=10) == (before, before)
+    assert lib.get_threads() == before
+
+
+def _report_threads(queue: Any) -> None:  # pragma: no cover - runs in a forked child
+    lib = blas.library()
+    assert lib is not None
+    first = lib.get_threads()
+    with blas.single_threaded():  # the child's lock is free and its count of users 0
+        pass
+    queue.put((first, lib.get_threads()))
+
+
+def test_concurrent_calls_of_other_part_counts_never_meet_a_shut_executor() -> None:
+    """One thread runs 3-part batches while another asks for ever more parts (a resize each time)."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def three() -> None:
+        while not stop.is_set():
+            try:
+                conv_parallel._pool.run([lambda: 1, lambda: 2, lambda: 3])
+            except BaseException as e:
+                errors.append(e)
+                return
+
+    thread = threading.Thread(target=three)
+    thread.start()
+    try:
+        for k in range(3, 60):
+            assert conv_parallel._pool.run([lambda i=i: i for i in range(k)]) == list(range(k))
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not errors
+
+
+def test_the_switch_keeps_every_convolution_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(conv_parallel, "_MIN_MACS", 1)
+    monkeypatch.setattr(blas, "threads", lambda: 2)
+    monkeypatch.setattr(conv_parallel, "_cpus", lambda: 2)
+    assert len(conv_parallel.parts(4, 1 << 30)) == 2
+    monkeypatch.setenv("TYPEDTENSOR_CONV_SPLIT", "off")
+    assert conv_parallel.parts(4, 1 << 30) == [(0, 4)]
+    monkeypatch.setenv("TYPEDTENSOR_CONV_SPLIT", "of")
+    with pytest.raises(tt.TypedTensorError, match="TYPEDTENSOR_CONV_SPLIT='of' is not a setting"):
+        conv_parallel.parts(4, 1 << 30)
+
+
+def test_a_large_finite_winograd_result_gives_no_warning() -> None:
+    """The finiteness check sums the result: an overflow of that sum is no warning (im2col recomputes it)."""
+    x = np.full((2, 16, 32, 32), 1e36, np.float32)
+    w = np.ones((16, 16, 3, 3), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = conv_parallel.conv2d(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)[0]
+    assert np.isfinite(out).all()

@@ -96,16 +96,40 @@ def single_threaded() -> Generator[None]:
     if lib is None:
         yield
         return
-    with _lock:
-        if _users == 0:
-            _saved = lib.get_threads()
-            if _saved != 1:
-                lib.set_threads(1)
-        _users += 1
+    entered = False
     try:
+        with _lock:
+            _users += 1
+            entered = True
+            if _users == 1:
+                _saved = lib.get_threads()
+                if _saved != 1:
+                    lib.set_threads(1)
         yield
     finally:
-        with _lock:
-            _users -= 1
-            if _users == 0 and _saved != 1:
-                lib.set_threads(_saved)
+        if entered:
+            with _lock:
+                _users -= 1
+                if _users == 0 and _saved != 1:
+                    lib.set_threads(_saved)
+
+
+def _before_fork() -> None:
+    _lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _lock.release()
+
+
+def _after_fork_in_child() -> None:
+    """The child has only the forking thread: nobody is inside ``single_threaded`` any more."""
+    global _lock, _users
+    _lock = threading.Lock()
+    if _users and _library is not None and _saved != 1:
+        _library.set_threads(_saved)
+    _users = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)

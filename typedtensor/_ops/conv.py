@@ -588,7 +588,8 @@ def _finite(a: Array) -> bool:
     2x2 output block of its tile there (inf - inf in the transforms), where im2col, like PyTorch, gives NaN or inf
     only in the outputs that read it: such calls are computed again by im2col (so is a finite result whose sum
     overflows). One read of the result, ~5-10% of the kernel's time."""
-    return bool(np.isfinite(a.sum()))
+    with np.errstate(over="ignore", invalid="ignore"):  # a large finite result may overflow the sum: im2col again
+        return bool(np.isfinite(a.sum()))
 
 
 def conv2d(

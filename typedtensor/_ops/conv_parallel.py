@@ -19,8 +19,14 @@ for which OpenBLAS may pick another kernel or blocking (float32 outputs differed
 (5, 4, 9, 9) input), and the weight and bias gradients are sums of the parts'.
 
 Calls under ``_MIN_MACS`` multiply-adds per part are not split (handing a part to a thread costs tens of
-microseconds here), nor when OpenBLAS is not NumPy's BLAS or has one thread. Thread-safe; a forked child
-starts a pool of its own.
+microseconds here), nor when OpenBLAS is not NumPy's BLAS or has one thread, nor with
+``TYPEDTENSOR_CONV_SPLIT=off``. Thread-safe; a forked child starts a pool of its own. float16 is split in
+float32 (the parts' gradients summed there and rounded once, as the whole call does).
+
+The thread count is process-wide: while a split convolution runs, another Python thread's matmul runs on one
+OpenBLAS thread too, and a ``threadpoolctl.threadpool_limits`` entered in another thread during that window
+records 1 as the count to restore. Code that changes OpenBLAS's threads from several threads can set
+``TYPEDTENSOR_CONV_SPLIT=off``.
 """
 
 from __future__ import annotations
@@ -33,11 +39,12 @@ from typing import TypeVar
 
 import numpy as np
 
+from .._errors import TypedTensorError
 from . import blas
 from . import conv as _conv
 from ._types import Array, Grads, Result
 
-__all__ = ["conv2d", "parts", "release_workers"]
+__all__ = ["ENV", "conv2d", "parts", "release_workers"]
 
 R = TypeVar("R")
 Pair = tuple[int, int]
@@ -59,14 +66,13 @@ class _Pool:
 
     def run(self, tasks: list[Callable[[], R]]) -> list[R]:
         """Run ``tasks`` at once, the first on the calling thread; every task ends before an error is raised."""
-        with self.lock:
+        with self.lock:  # submitted under the lock: another thread's resize cannot shut this executor first
             if self.executor is None or self.size < len(tasks) - 1:
                 if self.executor is not None:
-                    self.executor.shutdown(wait=False)
+                    self.executor.shutdown(wait=False)  # its queued tasks still run
                 self.size = len(tasks) - 1
                 self.executor = ThreadPoolExecutor(self.size, thread_name_prefix="typedtensor-conv")
-            executor = self.executor
-        futures: list[Future[R]] = [executor.submit(task) for task in tasks[1:]]
+            futures: list[Future[R]] = [self.executor.submit(task) for task in tasks[1:]]
         try:
             first = tasks[0]()
         finally:
@@ -117,9 +123,24 @@ def _cpus() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+#: ``TYPEDTENSOR_CONV_SPLIT=off`` keeps every convolution whole (OpenBLAS's thread count is then never changed).
+ENV = "TYPEDTENSOR_CONV_SPLIT"
+
+
+def _enabled() -> bool:
+    value = os.environ.get(ENV, "").strip().lower()
+    if value in ("", "on"):
+        return True
+    if value == "off":
+        return False
+    raise TypedTensorError(f"{ENV}={os.environ[ENV]!r} is not a setting: expected 'on' (the default) or 'off'")
+
+
 def parts(n: int, macs: int) -> list[tuple[int, int]]:
     """The image ranges [lo, hi) a call on ``n`` images of ``macs`` multiply-adds in all is split into: one per
     OpenBLAS thread (at most one per CPU the process may use), each of at least ``_MIN_MACS``."""
+    if not _enabled():
+        return [(0, n)]
     count = min(blas.threads(), _cpus(), n, macs // _MIN_MACS)
     if count <= 1:
         return [(0, n)]
@@ -148,26 +169,32 @@ def conv2d(
     bounds = parts(x.shape[0], _macs(x, w, stride, padding, dilation))
     if len(bounds) == 1 or _conv.takes_whole(x, w, stride, dilation, groups):  # the Winograd kernel's own threads
         return _conv.conv2d(x, w, b, stride, padding, dilation, groups)
+    dtype = x.dtype
+    if dtype == np.float16:  # the parts work in float32 and their gradients are summed there, rounded once
+        x, w = x.astype(np.float32), w.astype(np.float32)
+        b = None if b is None else b.astype(np.float32)
 
     def forward(lo: int, hi: int) -> Callable[[], Result]:
         return lambda: _conv.conv2d(x[lo:hi], w, b, stride, padding, dilation, groups)
 
     with blas.single_threaded():
         results = _pool.run([forward(lo, hi) for lo, hi in bounds])
-    y = np.concatenate([r[0] for r in results])
+    y = np.concatenate([r[0] for r in results]).astype(dtype, copy=False)
     backwards = [r[1] for r in results]
 
     def bwd(gy: Array, need: tuple[bool, ...]) -> Grads:
+        g = gy.astype(x.dtype, copy=False)
+
         def part(i: int) -> Callable[[], Grads]:
             lo, hi = bounds[i]
-            return lambda: backwards[i](gy[lo:hi], need)
+            return lambda: backwards[i](g[lo:hi], need)
 
         with blas.single_threaded():
             grads = _pool.run([part(i) for i in range(len(bounds))])
-        dx = np.concatenate([g[0] for g in grads if g[0] is not None]) if need[0] else None
-        dw = _sum([g[1] for g in grads]) if need[1] else None
-        db = _sum([g[2] for g in grads]) if len(need) > 2 and need[2] else None
-        return dx, dw, db
+        dx = np.concatenate([p[0] for p in grads if p[0] is not None]) if need[0] else None
+        dw = _sum([p[1] for p in grads]) if need[1] else None
+        db = _sum([p[2] for p in grads]) if len(need) > 2 and need[2] else None
+        return tuple(None if a is None else a.astype(dtype, copy=False) for a in (dx, dw, db))
 
     return y, bwd
 
@@ -177,6 +204,7 @@ def _sum(arrays: list[Array | None]) -> Array | None:
     if not present:
         return None
     total = present[0].copy()
-    for a in present[1:]:
-        total += a
+    with np.errstate(over="ignore", invalid="ignore"):  # as the GEMMs: an overflow is inf, without a warning
+        for a in present[1:]:
+            total += a
     return total
