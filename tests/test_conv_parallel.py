@@ -9,6 +9,7 @@ split is forced here (``_MIN_MACS`` 1 and a thread count of 2 or 3) so that smal
 from __future__ import annotations
 
 import itertools
+import functools
 import multiprocessing
 import threading
 import warnings
@@ -332,7 +333,8 @@ def test_concurrent_calls_of_other_part_counts_never_meet_a_shut_executor() -> N
     thread.start()
     try:
         for k in range(3, 60):
-            assert conv_parallel._pool.run([lambda i=i: i for i in range(k)]) == list(range(k))
+            tasks: list[Callable[[], int]] = [functools.partial(int, i) for i in range(k)]
+            assert conv_parallel._pool.run(tasks) == list(range(k))
     finally:
         stop.set()
         thread.join(30)
