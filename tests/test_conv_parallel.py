@@ -8,8 +8,8 @@ split is forced here (``_MIN_MACS`` 1 and a thread count of 2 or 3) so that smal
 
 from __future__ import annotations
 
-import itertools
 import functools
+import itertools
 import multiprocessing
 import threading
 import warnings
