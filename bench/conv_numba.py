@@ -5,7 +5,7 @@ Run from the repository root::
     python -m bench.conv_numba [--threads 2] [--repeat 9] [--shapes all|big|small] [--direction fwd|dx]
 
 For each shape (float32, 3x3, padding 1, stride 1, random weights and bias) it times ``conv3x3``, the
-im2col + BLAS kernel (``typedtensor._ops.conv.conv2d``, the path every Conv2D takes now) and
+im2col + BLAS kernel (``typedtensor._ops.conv.conv2d`` with the Winograd kernel switched off) and
 ``torch.nn.functional.conv2d`` in ``torch.no_grad()`` (``--direction dx``: the input gradient alone,
 ``conv_numba.input_grad`` against the im2col backward asked for dx only and
 ``torch.ops.aten.convolution_backward`` with output mask (dx, -, -)), all with ``--threads`` threads. The three sides
@@ -127,7 +127,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     threadpoolctl: Any = importlib.import_module("threadpoolctl")
 
     from typedtensor._ops import conv as im2col
+    from typedtensor.nn import _conv_backend
     from typedtensor.nn import _conv_numba as conv_numba
+
+    _conv_backend.use("im2col")  # the im2col side: conv2d would take the Winograd kernel for these shapes
 
     threads = args.threads
     numba.set_num_threads(threads)
