@@ -139,7 +139,7 @@ def _enabled() -> bool:
 def parts(n: int, macs: int) -> list[tuple[int, int]]:
     """The image ranges [lo, hi) a call on ``n`` images of ``macs`` multiply-adds in all is split into: one per
     OpenBLAS thread (at most one per CPU the process may use), each of at least ``_MIN_MACS``."""
-    if not _enabled():
+    if not _enabled() or n < 2 or macs < 2 * _MIN_MACS:  # before the ctypes call and the affinity syscall
         return [(0, n)]
     count = min(blas.threads(), _cpus(), n, macs // _MIN_MACS)
     if count <= 1:
